@@ -1,0 +1,9 @@
+//! Procedural macros of observa. Depend on `observa`, not on this crate.
+
+use proc_macro::TokenStream;
+
+/// See `observa::observed`.
+#[proc_macro_attribute]
+pub fn observed(_args: TokenStream, item: TokenStream) -> TokenStream {
+    item
+}

@@ -1,0 +1,3 @@
+//! The log pipeline: one JSON (or console) line per event.
+
+pub mod json;
