@@ -11,9 +11,12 @@ pub use observa_macros::observed;
 
 pub mod log;
 pub mod record;
+pub mod sensitive;
 
 pub use record::{FieldValue, Record, RecordList, RecordObject, REDACTED};
 
 /// What generated code calls. Not public API: no stability promise.
 #[doc(hidden)]
-pub mod __private {}
+pub mod __private {
+    pub use crate::sensitive::is_sensitive;
+}

@@ -295,6 +295,6 @@ mod tests {
         let mut out = Vec::new();
         write_display(&mut out, &format_args!("x\ny{}", "z".repeat(100)), 10);
         let back: String = serde_json::from_slice(&out).unwrap();
-        assert_eq!(back, format!("x\nyzzzzzzzz{TRUNCATION_MARKER}"));
+        assert_eq!(back, format!("x\nyzzzzzzz{TRUNCATION_MARKER}"));
     }
 }
