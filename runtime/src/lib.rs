@@ -9,14 +9,37 @@
 
 pub use observa_macros::observed;
 
+mod callsite;
+pub mod config;
+pub mod context;
+mod init;
 pub mod log;
+pub mod metrics;
+pub mod outcome;
+mod rand;
+mod site_macro;
 pub mod record;
 pub mod sensitive;
 
+pub use config::{Config, ConfigError, MemoryWriter};
+pub use context::{spawn, Context, FutureExt};
+pub use init::{init, init_from_env, runtime_info, Guard, InitError, RuntimeInfo};
+pub use log::Format;
+pub use outcome::{Classify, ErrorClass, Outcome};
 pub use record::{FieldValue, Record, RecordList, RecordObject, REDACTED};
 
 /// What generated code calls. Not public API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::callsite::{field, AsyncCall, Bind, Bound, Call, Masked, Opts, Site};
+    pub use crate::log::{COMPLETION, COMPLETION_FIELDS};
+    pub use crate::sensitive::is_sensitive as __is_sensitive;
+    pub use tracing::Level;
+    pub use crate::outcome::probe::{
+        debug_error, Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay,
+        ViaError, ViaResult,
+    };
+    pub use crate::outcome::{ErrorClass, Finish};
+    pub use tracing_core;
     pub use crate::sensitive::is_sensitive;
 }

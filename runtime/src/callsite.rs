@@ -1,0 +1,614 @@
+//! Call sites and calls: everything `#[observed]` does at run time.
+//!
+//! The macro expands to one `static` [`Site`] per function (through the runtime's
+//! `__site!` macro: the `tracing` metadata of the span and of the completion events, the event
+//! names, the recorded field names and the options) and to three calls: [`Call::start`] before
+//! the body, the body itself, and [`Call::finish`] with the outcome. All logic lives here.
+//!
+//! Cost model: metric handles are resolved once per site and cached; the span is created only
+//! when a subscriber wants it; recorded fields are rendered once, at start, only when a
+//! completion event can be written; durations use `quanta` (TSC where available).
+
+use crate::context::{self, Context, Id, ScopeGuard};
+use crate::log::json::{self, DisplayValue};
+use crate::outcome::{ErrorClass, ErrorView, Finish, Outcome};
+use crate::record::{FieldValue, Record};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context as TaskContext, Poll};
+use tracing::field::Value;
+use tracing::level_filters::LevelFilter;
+use tracing::{Level, Span};
+use tracing_core::Callsite;
+use tracing_core::callsite::DefaultCallsite;
+
+/// Options of a site, from the attribute.
+#[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
+pub struct Opts {
+    /// Level of the span and of `<event>.completed`.
+    pub level: Level,
+    /// Metric family prefix: `<metric>_total`, `<metric>_duration_seconds`, `<metric>_in_flight`.
+    pub metric: &'static str,
+    /// `metrics = false` turns metrics off for the site.
+    pub metrics: bool,
+    /// Histogram buckets in seconds.
+    pub buckets: &'static [f64],
+    /// Fraction of successful completions that are logged (failures always are).
+    pub sample: f64,
+    /// Emit `<event>.started` too.
+    pub started: bool,
+    /// `err(client)` / `err(server)`: overrides the error class.
+    pub class: Option<ErrorClass>,
+}
+
+impl Opts {
+    /// The defaults.
+    pub const DEFAULT: Opts = Opts {
+        level: Level::INFO,
+        metric: "observa_calls",
+        metrics: true,
+        buckets: crate::metrics::DEFAULT_BUCKETS,
+        sample: 1.0,
+        started: false,
+        class: None,
+    };
+}
+
+/// The static description of one instrumented function.
+#[doc(hidden)]
+pub struct Site {
+    span: &'static DefaultCallsite,
+    events: &'static [&'static DefaultCallsite; 5],
+    event: &'static str,
+    names: &'static [&'static str; 3],
+    fields: &'static [&'static str],
+    opts: Opts,
+    metrics: OnceLock<Option<SiteMetrics>>,
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Site")
+            .field("event", &self.event)
+            .field("fields", &self.fields)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+struct SiteMetrics {
+    calls: [prometheus::IntCounter; 5],
+    duration: prometheus::Histogram,
+    in_flight: prometheus::IntGauge,
+}
+
+const fn level_index(l: Level) -> usize {
+    match l {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
+}
+
+impl Site {
+    /// Used by `__site!`.
+    pub const fn new(
+        span: &'static DefaultCallsite,
+        events: &'static [&'static DefaultCallsite; 5],
+        event: &'static str,
+        names: &'static [&'static str; 3],
+        fields: &'static [&'static str],
+        opts: Opts,
+    ) -> Site {
+        Site {
+            span,
+            events,
+            event,
+            names,
+            fields,
+            opts,
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// The event name (`sync_job`).
+    pub fn event(&self) -> &'static str {
+        self.event
+    }
+
+    fn metrics(&self) -> Option<&SiteMetrics> {
+        if !self.opts.metrics {
+            return None;
+        }
+        self.metrics
+            .get_or_init(|| {
+                let m = self.opts.metric;
+                let calls = crate::metrics::CounterFamily::new(
+                    &format!("{m}_total"),
+                    "Calls of instrumented functions, by event and outcome",
+                    &["event", "outcome"],
+                );
+                let duration = crate::metrics::HistogramFamily::new(
+                    &format!("{m}_duration_seconds"),
+                    "Duration of instrumented functions in seconds, by event",
+                    &["event"],
+                    self.opts.buckets,
+                );
+                let in_flight = crate::metrics::GaugeFamily::new(
+                    &format!("{m}_in_flight"),
+                    "Calls of instrumented functions in progress, by event",
+                    &["event"],
+                );
+                match (calls, duration, in_flight) {
+                    (Ok(c), Ok(d), Ok(g)) => Some(SiteMetrics {
+                        calls: Outcome::ALL.map(|o| c.get(&[self.event, o.as_str()])),
+                        duration: d.get(&[self.event]),
+                        in_flight: g.get(&[self.event]),
+                    }),
+                    (c, d, g) => {
+                        let err = c.err().or(d.err()).or(g.err());
+                        if let Some(e) = err {
+                            tracing::error!(
+                                target: "observa",
+                                event = "observa.metrics_error",
+                                error = %e,
+                                site = self.event,
+                                "metrics disabled for this call site"
+                            );
+                        }
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
+#[inline]
+fn enabled(cs: &'static DefaultCallsite) -> bool {
+    let meta = cs.metadata();
+    if *meta.level() > LevelFilter::current() {
+        return false;
+    }
+    let interest = cs.interest();
+    if interest.is_never() {
+        return false;
+    }
+    interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(meta))
+}
+
+/// What the attribute binds into the context for the call.
+#[doc(hidden)]
+#[derive(Clone, Copy, Default)]
+pub struct Bind<'a> {
+    /// `tenant`
+    pub tenant: Option<&'a dyn fmt::Display>,
+    /// `user`
+    pub user: Option<&'a dyn fmt::Display>,
+    /// `correlation`
+    pub correlation: Option<&'a dyn fmt::Display>,
+}
+
+impl Bind<'_> {
+    /// Binds nothing.
+    pub const NONE: Bind<'static> = Bind {
+        tenant: None,
+        user: None,
+        correlation: None,
+    };
+
+    fn is_empty(&self) -> bool {
+        self.tenant.is_none() && self.user.is_none() && self.correlation.is_none()
+    }
+}
+
+/// The context a call runs in: the caller's plus what the attribute binds. `None` when the call
+/// changes nothing (the common nested case: no swap at all).
+fn call_context(bind: &Bind<'_>) -> Option<Context> {
+    if bind.is_empty() {
+        if context::has_correlation() {
+            return None;
+        }
+        let mut c = context::current_raw();
+        c.set_correlation_pending();
+        return Some(c);
+    }
+    let mut c = context::current();
+    if let Some(t) = bind.tenant {
+        c.set_tenant(Id::from_display(t));
+    }
+    if let Some(u) = bind.user {
+        c.set_user(Id::from_display(u));
+    }
+    if let Some(k) = bind.correlation {
+        c.set_correlation(Id::from_display(k));
+    }
+    if !c.has_correlation() {
+        c.set_correlation_pending();
+    }
+    Some(c)
+}
+
+struct Core {
+    site: &'static Site,
+    start: quanta::Instant,
+    span: Span,
+    fields: Vec<u8>,
+    done: bool,
+}
+
+impl Core {
+    fn start(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Core {
+        if let Some(m) = site.metrics() {
+            m.in_flight.inc();
+        }
+        let span = if enabled(site.span) {
+            new_span(site, ctx, values)
+        } else {
+            Span::none()
+        };
+        let mut fields = Vec::new();
+        if !values.is_empty() && enabled(site.events[level_index(Level::ERROR)]) {
+            fields.reserve(16 * values.len() + 2);
+            fields.push(b'{');
+            for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
+                if i > 0 {
+                    fields.push(b',');
+                }
+                json::write_str(&mut fields, name, 128);
+                fields.push(b':');
+                json::write_value(&mut fields, v.record(), json::DEFAULT_MAX_VALUE_BYTES);
+            }
+            fields.push(b'}');
+        }
+        let core = Core {
+            site,
+            start: quanta::Instant::now(),
+            span,
+            fields,
+            done: false,
+        };
+        if site.opts.started {
+            core.emit(site.opts.level, site.names[2], None, None, "");
+        }
+        core
+    }
+
+    fn enter(&self) {
+        self.span.with_subscriber(|(id, d)| d.enter(id));
+    }
+
+    fn exit(&self) {
+        self.span.with_subscriber(|(id, d)| d.exit(id));
+    }
+
+    /// Records the outcome: metrics, span status, completion event. Idempotent.
+    fn finish(&mut self, f: Finish<'_>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let elapsed = quanta::Instant::now().duration_since(self.start);
+        let site = self.site;
+        if let Some(m) = site.metrics() {
+            m.calls[f.outcome.index()].inc();
+            m.duration.observe(elapsed.as_secs_f64());
+            m.in_flight.dec();
+        }
+        if !self.span.is_disabled() {
+            self.span.record("outcome", f.outcome.as_str());
+            if f.outcome.is_failure() {
+                self.span.record("otel.status_code", "ERROR");
+                if let Some(e) = f.error {
+                    self.span.record("error", tracing::field::display(e));
+                }
+            }
+        }
+        let (level, name) = match f.outcome {
+            Outcome::Ok => {
+                if site.opts.sample < 1.0 && crate::rand::unit_f64() >= site.opts.sample {
+                    return;
+                }
+                (site.opts.level, site.names[0])
+            }
+            Outcome::ClientError => (Level::INFO, site.names[1]),
+            Outcome::Cancelled => (Level::WARN, site.names[1]),
+            Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
+        };
+        let ms = elapsed.as_nanos() as f64 / 1e6;
+        self.emit(level, name, Some((ms, f.outcome.as_str())), f.error, f.error_type);
+    }
+
+    fn emit(
+        &self,
+        level: Level,
+        name: &str,
+        done: Option<(f64, &str)>,
+        error: Option<ErrorView<'_>>,
+        error_type: &str,
+    ) {
+        let cs = self.site.events[level_index(level)];
+        if !enabled(cs) {
+            return;
+        }
+        let meta = cs.metadata();
+        let fs = meta.fields();
+        let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
+        let (ms, outcome) = match done {
+            Some((ms, o)) => (Some(ms), Some(o)),
+            None => (None, None),
+        };
+        let err = error.map(tracing::field::display);
+        let values: [Option<&dyn Value>; 6] = [
+            Some(&name),
+            ms.as_ref().map(|v| v as &dyn Value),
+            outcome.as_ref().map(|v| v as &dyn Value),
+            err.as_ref().map(|v| v as &dyn Value),
+            if error_type.is_empty() {
+                None
+            } else {
+                Some(&error_type)
+            },
+            if fields.is_empty() {
+                None
+            } else {
+                Some(&fields)
+            },
+        ];
+        tracing_core::Event::dispatch(meta, &fs.value_set_all(&values));
+    }
+}
+
+fn new_span(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Span {
+    let meta = site.span.metadata();
+    let fs = meta.fields();
+    // The span carries the context: materialise the correlation id it owes.
+    let owned;
+    let ctx: &Context = match ctx {
+        Some(c) => {
+            c.materialize_pending();
+            c
+        }
+        None => {
+            owned = context::current();
+            &owned
+        }
+    };
+    let corr = ctx.correlation_id();
+    let tenant = ctx.tenant_id();
+    let user = ctx.user_id();
+    let recorded: Vec<FieldValue<'_>> = values.iter().map(|v| v.record()).collect();
+    let shown: Vec<SpanValue<'_>> = recorded.iter().map(|v| SpanValue::of(*v)).collect();
+    let mut vals: Vec<Option<&dyn Value>> = Vec::with_capacity(6 + values.len());
+    vals.push(corr.as_ref().map(|v| v as &dyn Value));
+    vals.push(tenant.as_ref().map(|v| v as &dyn Value));
+    vals.push(user.as_ref().map(|v| v as &dyn Value));
+    for v in &shown {
+        vals.push(Some(v.as_value()));
+    }
+    vals.extend([None, None, None]);
+    Span::new(meta, &fs.value_set_all(&vals))
+}
+
+/// A recorded value as a span attribute: native scalars, everything else as text/JSON.
+enum SpanValue<'a> {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Text(tracing::field::DisplayValue<DisplayValue<'a>>),
+}
+
+impl<'a> SpanValue<'a> {
+    fn of(v: FieldValue<'a>) -> SpanValue<'a> {
+        match v {
+            FieldValue::Bool(b) => SpanValue::Bool(b),
+            FieldValue::I64(i) => SpanValue::I64(i),
+            FieldValue::U64(u) => SpanValue::U64(u),
+            FieldValue::F64(f) => SpanValue::F64(f),
+            v => SpanValue::Text(tracing::field::display(DisplayValue(v))),
+        }
+    }
+
+    fn as_value(&self) -> &dyn Value {
+        match self {
+            SpanValue::Bool(b) => b,
+            SpanValue::I64(i) => i,
+            SpanValue::U64(u) => u,
+            SpanValue::F64(f) => f,
+            SpanValue::Text(t) => t,
+        }
+    }
+}
+
+/// A synchronous call in progress. Installs its context and enters its span on creation;
+/// records the outcome in [`Call::finish`], or `panic` when dropped while unwinding.
+#[doc(hidden)]
+pub struct Call {
+    core: Core,
+    scope: Option<ScopeGuard>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("site", &self.core.site.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// Starts a synchronous call.
+    #[inline]
+    pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> Call {
+        let mut ctx = call_context(&bind);
+        let core = Core::start(site, ctx.as_mut(), values);
+        let scope = ctx.map(ScopeGuard::install);
+        core.enter();
+        Call { core, scope }
+    }
+
+    /// Records the outcome of a returned value.
+    #[inline]
+    pub fn finish(mut self, f: Finish<'_>) {
+        self.core.finish(f);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.core.done {
+            let f = if std::thread::panicking() {
+                Finish {
+                    outcome: Outcome::Panic,
+                    error: Some(ErrorView::Message("panicked")),
+                    error_type: "panic",
+                }
+            } else {
+                // Not reachable from generated code; keep the books balanced anyway.
+                Finish::OK
+            };
+            self.core.finish(f);
+        }
+        self.core.exit();
+        drop(self.scope.take());
+    }
+}
+
+/// An async call in progress. Its context is installed and its span entered around every poll
+/// of the body ([`AsyncCall::bind`]); dropped before [`AsyncCall::finish`] it records
+/// `cancelled`, and a panic inside a poll records `panic`.
+#[doc(hidden)]
+pub struct AsyncCall {
+    core: Core,
+    ctx: Option<Context>,
+}
+
+impl fmt::Debug for AsyncCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncCall")
+            .field("site", &self.core.site.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncCall {
+    /// Starts an async call (at the first poll of the instrumented future).
+    #[inline]
+    pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> AsyncCall {
+        let mut ctx = call_context(&bind);
+        let core = Core::start(site, ctx.as_mut(), values);
+        AsyncCall { core, ctx }
+    }
+
+    /// Runs `fut` inside this call.
+    #[inline]
+    pub fn bind<F: Future>(&mut self, fut: F) -> Bound<'_, F> {
+        Bound { call: self, fut }
+    }
+
+    /// Records the outcome of the returned value.
+    #[inline]
+    pub fn finish(mut self, f: Finish<'_>) {
+        let scope = self.ctx.take().map(ScopeGuard::install);
+        self.core.enter();
+        self.core.finish(f);
+        self.core.exit();
+        drop(scope);
+    }
+}
+
+impl Drop for AsyncCall {
+    fn drop(&mut self) {
+        if !self.core.done {
+            let scope = self.ctx.take().map(ScopeGuard::install);
+            self.core.enter();
+            self.core.finish(Finish {
+                outcome: Outcome::Cancelled,
+                error: Some(ErrorView::Message("cancelled before completion")),
+                error_type: "cancelled",
+            });
+            self.core.exit();
+            drop(scope);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body of an async call, run inside the call's context and span.
+    #[doc(hidden)]
+    pub struct Bound<'a, F> {
+        call: &'a mut AsyncCall,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> fmt::Debug for Bound<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bound").finish_non_exhaustive()
+    }
+}
+
+struct PollGuard<'a> {
+    call: &'a mut AsyncCall,
+    scope: Option<ScopeGuard>,
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.call.core.done {
+            self.call.core.finish(Finish {
+                outcome: Outcome::Panic,
+                error: Some(ErrorView::Message("panicked")),
+                error_type: "panic",
+            });
+        }
+        self.call.core.exit();
+        if let Some(scope) = self.scope.take() {
+            self.call.ctx = Some(scope.restore());
+        }
+    }
+}
+
+impl<F: Future> Future for Bound<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let scope = this.call.ctx.take().map(ScopeGuard::install);
+        this.call.core.enter();
+        let _guard = PollGuard {
+            call: this.call,
+            scope,
+        };
+        this.fut.poll(cx)
+    }
+}
+
+/// `fields(...)` value for a name decided sensitive at compile time.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Masked;
+
+impl Record for Masked {
+    #[inline]
+    fn record(&self) -> FieldValue<'_> {
+        FieldValue::Redacted
+    }
+}
+
+/// Picks the value or the mask at compile time (`SENSITIVE` is a `const` computed by
+/// [`crate::sensitive::is_sensitive`] on the field name). The value must be recordable either way.
+#[doc(hidden)]
+#[inline(always)]
+pub fn field<const SENSITIVE: bool, T: Record>(v: &T) -> &dyn Record {
+    if SENSITIVE { &Masked } else { v }
+}

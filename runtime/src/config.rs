@@ -1,0 +1,359 @@
+//! Configuration: [`Config`], from code or from `OBSERVA_*` environment variables.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `OBSERVA_SERVICE_NAME` | service name in logs, audit records and traces | `unknown_service` |
+//! | `OBSERVA_SERVICE_VERSION` | service version | the `observa` crate version |
+//! | `OBSERVA_ENV` | environment; `production` turns on the allowlist and disables body logging | `development` |
+//! | `OBSERVA_LOG_LEVEL` | `tracing` filter directives (`info`, `info,hyper=warn`) | `info` |
+//! | `OBSERVA_LOG_FORMAT` | `json` or `console` (production forces `json`) | `json` |
+//! | `OBSERVA_LOG_FILE` | path of a size-rotated JSONL file written besides stdout | none |
+//! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size | 10 MiB |
+//! | `OBSERVA_LOG_FILE_BACKUPS` | rotated files kept | 5 |
+//! | `OBSERVA_LOG_MAX_VALUE_BYTES` | bound for one text value | 4096 |
+//! | `OBSERVA_LOG_QUEUE` | lines queued for the writer thread before dropping | 65536 |
+//! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow | 1000 |
+//! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
+//! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
+//! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |
+//!
+//! A variable that is set but invalid is an error naming the variable and what it accepts; it
+//! is never silently replaced by a default.
+
+use crate::log::Format;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A writer that replaces stdout (tests, embedding).
+pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// The runtime configuration.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Service name.
+    pub service_name: String,
+    /// Service version.
+    pub service_version: String,
+    /// Environment name (`production` is special).
+    pub environment: String,
+    /// `tracing` filter directives.
+    pub log_level: String,
+    /// Format of the stdout sink.
+    pub log_format: Format,
+    /// Optional rotated JSONL file.
+    pub log_file: Option<PathBuf>,
+    /// Rotation size of the file.
+    pub log_file_max_bytes: u64,
+    /// Rotated files kept.
+    pub log_file_backups: usize,
+    /// Bound of one text value in bytes.
+    pub log_max_value_bytes: usize,
+    /// Lines queued before dropping.
+    pub log_queue_lines: usize,
+    /// Cardinality cap per metric family.
+    pub metrics_max_series: usize,
+    /// Audit store URL.
+    pub audit_url: Option<String>,
+    /// OTLP endpoint.
+    pub otlp_endpoint: Option<String>,
+    /// Trace sampling ratio.
+    pub otlp_sample_ratio: f64,
+    /// Colour on the console format (default: when stdout is a terminal).
+    pub color: Option<bool>,
+    pub(crate) writer: Option<SharedWriter>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("environment", &self.environment)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("log_file", &self.log_file)
+            .field("metrics_max_series", &self.metrics_max_series)
+            // URLs may carry credentials.
+            .field("audit_url", &self.audit_url.as_ref().map(|_| "[set]"))
+            .field("otlp_endpoint", &self.otlp_endpoint.as_ref().map(|_| "[set]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            service_name: "unknown_service".to_owned(),
+            service_version: env!("CARGO_PKG_VERSION").to_owned(),
+            environment: "development".to_owned(),
+            log_level: "info".to_owned(),
+            log_format: Format::Json,
+            log_file: None,
+            log_file_max_bytes: 10 * 1024 * 1024,
+            log_file_backups: 5,
+            log_max_value_bytes: crate::log::json::DEFAULT_MAX_VALUE_BYTES,
+            log_queue_lines: 65_536,
+            metrics_max_series: 1000,
+            audit_url: None,
+            otlp_endpoint: None,
+            otlp_sample_ratio: 1.0,
+            color: None,
+            writer: None,
+        }
+    }
+}
+
+/// A configuration value that was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or field) at fault.
+    pub var: &'static str,
+    /// What is wrong and what is accepted.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.var, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn shown(v: &str) -> String {
+    // Rejected values are echoed bounded and neutralised.
+    let mut out = Vec::new();
+    crate::log::json::write_console_str(&mut out, v, 64);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+impl Config {
+    /// Defaults with a service name.
+    pub fn new(service_name: impl Into<String>) -> Config {
+        Config {
+            service_name: service_name.into(),
+            ..Config::default()
+        }
+    }
+
+    /// Reads `OBSERVA_*` variables from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars().filter(|(k, _)| k.starts_with("OBSERVA_")))
+    }
+
+    /// Reads `OBSERVA_*` variables from `vars` (for tests and embedding).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = Config::default();
+        for (k, v) in vars {
+            let v = v.as_ref();
+            match k.as_ref() {
+                "OBSERVA_SERVICE_NAME" => c.service_name = nonempty("OBSERVA_SERVICE_NAME", v)?,
+                "OBSERVA_SERVICE_VERSION" => {
+                    c.service_version = nonempty("OBSERVA_SERVICE_VERSION", v)?
+                }
+                "OBSERVA_ENV" => c.environment = nonempty("OBSERVA_ENV", v)?,
+                "OBSERVA_LOG_LEVEL" => {
+                    tracing_subscriber::EnvFilter::try_new(v).map_err(|e| ConfigError {
+                        var: "OBSERVA_LOG_LEVEL",
+                        reason: format!(
+                            "`{}` is not a filter ({e}); use a level (`trace`, `debug`, `info`, `warn`, `error`, `off`) or directives like `info,hyper=warn`",
+                            shown(v)
+                        ),
+                    })?;
+                    c.log_level = v.to_owned();
+                }
+                "OBSERVA_LOG_FORMAT" => {
+                    c.log_format = match v.to_ascii_lowercase().as_str() {
+                        "json" => Format::Json,
+                        "console" => Format::Console,
+                        _ => {
+                            return Err(ConfigError {
+                                var: "OBSERVA_LOG_FORMAT",
+                                reason: format!("expected `json` or `console`, got `{}`", shown(v)),
+                            });
+                        }
+                    }
+                }
+                "OBSERVA_LOG_FILE" => c.log_file = Some(PathBuf::from(v)),
+                "OBSERVA_LOG_FILE_MAX_BYTES" => {
+                    c.log_file_max_bytes = number("OBSERVA_LOG_FILE_MAX_BYTES", v, 1024)?
+                }
+                "OBSERVA_LOG_FILE_BACKUPS" => {
+                    c.log_file_backups = number("OBSERVA_LOG_FILE_BACKUPS", v, 0)? as usize
+                }
+                "OBSERVA_LOG_MAX_VALUE_BYTES" => {
+                    c.log_max_value_bytes = number("OBSERVA_LOG_MAX_VALUE_BYTES", v, 16)? as usize
+                }
+                "OBSERVA_LOG_QUEUE" => {
+                    c.log_queue_lines = number("OBSERVA_LOG_QUEUE", v, 1)? as usize
+                }
+                "OBSERVA_METRICS_MAX_SERIES" => {
+                    c.metrics_max_series = number("OBSERVA_METRICS_MAX_SERIES", v, 1)? as usize
+                }
+                "OBSERVA_AUDIT_URL" => c.audit_url = Some(nonempty("OBSERVA_AUDIT_URL", v)?),
+                "OBSERVA_OTLP_ENDPOINT" => {
+                    c.otlp_endpoint = Some(nonempty("OBSERVA_OTLP_ENDPOINT", v)?)
+                }
+                "OBSERVA_OTLP_SAMPLE_RATIO" => {
+                    let r: f64 = v.trim().parse().map_err(|_| ConfigError {
+                        var: "OBSERVA_OTLP_SAMPLE_RATIO",
+                        reason: format!("expected a number in [0, 1], got `{}`", shown(v)),
+                    })?;
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(ConfigError {
+                            var: "OBSERVA_OTLP_SAMPLE_RATIO",
+                            reason: format!("expected a number in [0, 1], got `{r}`"),
+                        });
+                    }
+                    c.otlp_sample_ratio = r;
+                }
+                // Read by other parts (audit, HTTP, redaction); unknown names are ignored so
+                // that newer variables do not break older binaries.
+                _ => {}
+            }
+        }
+        if c.is_production() {
+            c.log_format = Format::Json;
+        }
+        Ok(c)
+    }
+
+    /// True when `environment` is `production` (or `prod`).
+    pub fn is_production(&self) -> bool {
+        matches!(
+            self.environment.to_ascii_lowercase().as_str(),
+            "production" | "prod"
+        )
+    }
+
+    /// Sends the stdout sink's lines to `w` instead (tests, embedding).
+    pub fn with_writer(mut self, w: impl Write + Send + 'static) -> Config {
+        self.writer = Some(Arc::new(Mutex::new(Box::new(w))));
+        self
+    }
+
+    /// Sets the filter directives.
+    pub fn with_log_level(mut self, directives: impl Into<String>) -> Config {
+        self.log_level = directives.into();
+        self
+    }
+
+    /// Sets the stdout format.
+    pub fn with_log_format(mut self, format: Format) -> Config {
+        self.log_format = format;
+        self
+    }
+
+    /// Sets the environment.
+    pub fn with_environment(mut self, env: impl Into<String>) -> Config {
+        self.environment = env.into();
+        self
+    }
+
+    /// Adds a rotated JSONL file sink.
+    pub fn with_log_file(mut self, path: impl Into<PathBuf>, max_bytes: u64, backups: usize) -> Config {
+        self.log_file = Some(path.into());
+        self.log_file_max_bytes = max_bytes;
+        self.log_file_backups = backups;
+        self
+    }
+}
+
+fn nonempty(var: &'static str, v: &str) -> Result<String, ConfigError> {
+    if v.trim().is_empty() {
+        return Err(ConfigError {
+            var,
+            reason: "is set but empty; unset it or give a value".to_owned(),
+        });
+    }
+    Ok(v.to_owned())
+}
+
+fn number(var: &'static str, v: &str, min: u64) -> Result<u64, ConfigError> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(ConfigError {
+            var,
+            reason: format!("expected a whole number >= {min}, got `{}`", shown(v)),
+        }),
+    }
+}
+
+/// A [`Write`] into a shared in-memory buffer (handy for tests and examples).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryWriter(pub Arc<Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// A new empty buffer.
+    pub fn new() -> MemoryWriter {
+        MemoryWriter::default()
+    }
+
+    /// The text written so far.
+    pub fn contents(&self) -> String {
+        let b = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&b).into_owned()
+    }
+}
+
+impl Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vars() {
+        let c = Config::from_vars([
+            ("OBSERVA_SERVICE_NAME", "billing"),
+            ("OBSERVA_LOG_FORMAT", "console"),
+            ("OBSERVA_LOG_LEVEL", "debug,hyper=warn"),
+            ("OBSERVA_METRICS_MAX_SERIES", "50"),
+        ])
+        .unwrap();
+        assert_eq!(c.service_name, "billing");
+        assert_eq!(c.log_format, Format::Console);
+        assert_eq!(c.metrics_max_series, 50);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_variable_name() {
+        let e = Config::from_vars([("OBSERVA_LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(e.var, "OBSERVA_LOG_FORMAT");
+        assert!(e.to_string().contains("expected `json` or `console`"));
+        let e = Config::from_vars([("OBSERVA_LOG_LEVEL", "loud=??")]).unwrap_err();
+        assert_eq!(e.var, "OBSERVA_LOG_LEVEL");
+        let e = Config::from_vars([("OBSERVA_OTLP_SAMPLE_RATIO", "2")]).unwrap_err();
+        assert_eq!(e.var, "OBSERVA_OTLP_SAMPLE_RATIO");
+        let e = Config::from_vars([("OBSERVA_LOG_FORMAT", "\x1b[31mx")]).unwrap_err();
+        assert!(!e.to_string().contains('\x1b'));
+    }
+
+    #[test]
+    fn production_forces_json() {
+        let c = Config::from_vars([("OBSERVA_ENV", "production"), ("OBSERVA_LOG_FORMAT", "console")])
+            .unwrap();
+        assert_eq!(c.log_format, Format::Json);
+        assert!(c.is_production());
+    }
+}

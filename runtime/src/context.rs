@@ -1,0 +1,480 @@
+//! The request context: correlation id, tenant id, user id and trace parent.
+//!
+//! The context of the running code lives in a thread-local slot that observa swaps in and out:
+//! a sync `#[observed]` call installs its context for the duration of the body, an async one
+//! around every `poll` of its body (the way `tracing::Instrument` enters a span). So a context is
+//! never visible outside the call or task it belongs to, nested calls inherit it, and a task
+//! spawned with [`spawn`] (or a future wrapped with [`FutureExt::in_current_context`]) carries a
+//! copy of it.
+//!
+//! Ids are stored inline when short (up to 46 bytes: UUIDs, ULIDs, tenant slugs) so binding a
+//! tenant does not allocate.
+//!
+//! Correlation ids: a call that starts with no correlation id in scope gets one, generated lazily
+//! the first time something reads it (a log line, a span, an audit record, a spawned task), so
+//! instrumented code that logs nothing pays nothing for it.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+/// Longest id kept inline.
+const INLINE: usize = 46;
+
+/// An id in the context (correlation, tenant, user). Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Id(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Id {
+    /// An id from text. Control characters and other dangerous characters are kept (every sink
+    /// neutralises on output); the HTTP layer validates ids at intake.
+    pub fn new(s: &str) -> Id {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Id(Repr::Inline {
+                len: s.len() as u8,
+                buf,
+            })
+        } else {
+            Id(Repr::Shared(Arc::from(s)))
+        }
+    }
+
+    /// A fresh random id: 32 lowercase hex characters (128 bits), the shape of nginx's
+    /// `$request_id` and of a W3C trace id.
+    pub fn generate() -> Id {
+        let v = crate::rand::u128();
+        let mut buf = [0u8; INLINE];
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in buf[..32].iter_mut().enumerate() {
+            *b = HEX[((v >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        Id(Repr::Inline { len: 32, buf })
+    }
+
+    /// An id from a `Display` value, formatted without allocating when it is short.
+    pub fn from_display(v: &dyn fmt::Display) -> Id {
+        struct Buf {
+            len: usize,
+            buf: [u8; INLINE],
+            spill: Option<String>,
+        }
+        impl fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                if let Some(sp) = &mut self.spill {
+                    sp.push_str(s);
+                } else if self.len + s.len() <= INLINE {
+                    self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+                    self.len += s.len();
+                } else {
+                    let mut sp = String::with_capacity(self.len + s.len());
+                    sp.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+                    sp.push_str(s);
+                    self.spill = Some(sp);
+                }
+                Ok(())
+            }
+        }
+        let mut b = Buf {
+            len: 0,
+            buf: [0; INLINE],
+            spill: None,
+        };
+        let _ = fmt::write(&mut b, format_args!("{v}"));
+        match b.spill {
+            Some(s) => Id(Repr::Shared(Arc::from(s))),
+            None => Id(Repr::Inline {
+                len: b.len as u8,
+                buf: b.buf,
+            }),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Inline { len, buf } => {
+                // Built from a `&str` or from ASCII hex, cut at the original length.
+                std::str::from_utf8(&buf[..*len as usize]).unwrap_or_default()
+            }
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Id {
+    fn from(s: &str) -> Id {
+        Id::new(s)
+    }
+}
+
+impl From<String> for Id {
+    fn from(s: String) -> Id {
+        Id::new(&s)
+    }
+}
+
+/// The observability context of a request, job or call.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    correlation_id: Option<Id>,
+    /// A correlation id is owed: generate one on first read.
+    correlation_pending: bool,
+    tenant_id: Option<Id>,
+    user_id: Option<Id>,
+    traceparent: Option<Id>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("correlation_id", &self.correlation_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("traceparent", &self.traceparent)
+            .finish()
+    }
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// This context with `id` as correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<Id>) -> Context {
+        self.correlation_id = Some(id.into());
+        self.correlation_pending = false;
+        self
+    }
+
+    /// This context with `id` as tenant id.
+    pub fn with_tenant_id(mut self, id: impl Into<Id>) -> Context {
+        self.tenant_id = Some(id.into());
+        self
+    }
+
+    /// This context with `id` as user id.
+    pub fn with_user_id(mut self, id: impl Into<Id>) -> Context {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    /// This context continuing the W3C trace `traceparent`.
+    pub fn with_traceparent(mut self, tp: impl Into<Id>) -> Context {
+        self.traceparent = Some(tp.into());
+        self
+    }
+
+    /// The correlation id, if one is bound (a pending one is generated by [`current`]).
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.as_ref().map(Id::as_str)
+    }
+
+    /// The tenant id, if bound.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_ref().map(Id::as_str)
+    }
+
+    /// The user id, if bound.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_ref().map(Id::as_str)
+    }
+
+    /// The W3C `traceparent` this context continues, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_ref().map(Id::as_str)
+    }
+
+    /// Runs `f` with this context installed, then restores the previous one.
+    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let _guard = ScopeGuard::install(self);
+        f()
+    }
+
+    /// Wraps `fut` so that it runs with this context installed on every poll.
+    pub fn wrap<F: Future>(self, fut: F) -> WithContext<F> {
+        WithContext {
+            ctx: Some(self),
+            fut,
+        }
+    }
+
+    pub(crate) fn materialize_pending(&mut self) {
+        self.materialize();
+    }
+
+    fn materialize(&mut self) {
+        if self.correlation_pending {
+            self.correlation_pending = false;
+            self.correlation_id = Some(Id::generate());
+        }
+    }
+
+    pub(crate) fn has_correlation(&self) -> bool {
+        self.correlation_id.is_some() || self.correlation_pending
+    }
+
+    pub(crate) fn set_correlation_pending(&mut self) {
+        self.correlation_pending = true;
+    }
+
+    pub(crate) fn set_correlation(&mut self, id: Id) {
+        self.correlation_id = Some(id);
+        self.correlation_pending = false;
+    }
+
+    pub(crate) fn set_tenant(&mut self, id: Id) {
+        self.tenant_id = Some(id);
+    }
+
+    pub(crate) fn set_user(&mut self, id: Id) {
+        self.user_id = Some(id);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Context::default()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Context> = RefCell::new(Context::default());
+}
+
+/// A copy of the context of the running code (generating the pending correlation id if owed).
+pub fn current() -> Context {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        c.materialize();
+        c.clone()
+    })
+}
+
+/// A copy of the current context without generating a pending correlation id.
+pub(crate) fn current_raw() -> Context {
+    CURRENT.with(|c| c.try_borrow().map(|c| c.clone()).unwrap_or_default())
+}
+
+/// Whether a correlation id is bound or owed, without generating it.
+pub(crate) fn has_correlation() -> bool {
+    CURRENT.with(|c| c.try_borrow().map(|c| c.has_correlation()).unwrap_or(false))
+}
+
+/// Calls `f` with the current context without copying it (generating the pending correlation
+/// id if owed). Do not install contexts from inside `f`.
+pub fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
+    CURRENT.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => {
+            c.materialize();
+            f(&c)
+        }
+        // Re-entered from inside `f` (a Display impl that logs): an empty view, never a panic.
+        Err(_) => f(&Context::default()),
+    })
+}
+
+/// The current correlation id, if any.
+pub fn correlation_id() -> Option<Id> {
+    with_current(|c| c.correlation_id.clone())
+}
+
+/// The current tenant id, if bound.
+pub fn tenant_id() -> Option<Id> {
+    with_current(|c| c.tenant_id.clone())
+}
+
+/// The current user id, if bound.
+pub fn user_id() -> Option<Id> {
+    with_current(|c| c.user_id.clone())
+}
+
+/// Binds `tenant` and/or `user` in the current scope until the end of the enclosing
+/// `#[observed]` call, request or [`Context::scope`] (the hook the HTTP layer's users call after
+/// authentication). Outside any scope it changes the thread's base context: prefer a scope.
+pub fn bind(tenant: Option<&str>, user: Option<&str>) {
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if let Some(t) = tenant {
+                c.tenant_id = Some(Id::new(t));
+            }
+            if let Some(u) = user {
+                c.user_id = Some(Id::new(u));
+            }
+        }
+    })
+}
+
+/// Installs `ctx` and returns the previous context.
+pub(crate) fn swap(ctx: Context) -> Context {
+    CURRENT.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => std::mem::replace(&mut *c, ctx),
+        Err(_) => Context::default(),
+    })
+}
+
+/// Restores the previous context on drop (also while unwinding).
+pub(crate) struct ScopeGuard {
+    prev: Option<Context>,
+}
+
+impl ScopeGuard {
+    pub(crate) fn install(ctx: Context) -> ScopeGuard {
+        ScopeGuard {
+            prev: Some(swap(ctx)),
+        }
+    }
+
+    /// Restores the previous context and returns the one that was installed (with whatever
+    /// was bound or generated inside the scope).
+    pub(crate) fn restore(mut self) -> Context {
+        match self.prev.take() {
+            Some(prev) => swap(prev),
+            None => Context::default(),
+        }
+    }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            swap(prev);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs with a given context installed on every poll.
+    #[derive(Debug)]
+    pub struct WithContext<F> {
+        ctx: Option<Context>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let guard = ScopeGuard::install(this.ctx.take().unwrap_or_default());
+        let out = this.fut.poll(cx);
+        *this.ctx = Some(guard.restore());
+        out
+    }
+}
+
+/// Extension methods for futures.
+pub trait FutureExt: Future + Sized {
+    /// Runs this future in a copy of the current context (for tasks spawned by hand).
+    fn in_current_context(self) -> WithContext<Self> {
+        current().wrap(self)
+    }
+
+    /// Runs this future in `ctx`.
+    fn with_context(self, ctx: Context) -> WithContext<Self> {
+        ctx.wrap(self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// `tokio::spawn` that carries the current context into the new task.
+#[track_caller]
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fut.in_current_context())
+}
+
+/// `tokio::task::spawn_blocking` that carries the current context into the closure.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let ctx = current();
+    tokio::task::spawn_blocking(move || ctx.scope(f))
+}
+
+/// `std::thread::spawn` that carries the current context into the new thread.
+pub fn spawn_thread<F, R>(f: F) -> std::thread::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let ctx = current();
+    std::thread::spawn(move || ctx.scope(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_restores_and_nests() {
+        assert!(current().is_empty());
+        Context::new().with_tenant_id("t1").scope(|| {
+            assert_eq!(current().tenant_id(), Some("t1"));
+            Context::new().with_tenant_id("t2").scope(|| {
+                assert_eq!(current().tenant_id(), Some("t2"));
+            });
+            assert_eq!(current().tenant_id(), Some("t1"));
+        });
+        assert!(current().is_empty());
+    }
+
+    #[test]
+    fn scope_restores_after_panic() {
+        let r = std::panic::catch_unwind(|| {
+            Context::new().with_tenant_id("p").scope(|| panic!("boom"));
+        });
+        assert!(r.is_err());
+        assert!(current().is_empty());
+    }
+
+    #[test]
+    fn pending_correlation_is_generated_once() {
+        let mut c = Context::new();
+        c.set_correlation_pending();
+        c.scope(|| {
+            let a = current().correlation_id().map(str::to_owned);
+            let b = current().correlation_id().map(str::to_owned);
+            assert_eq!(a.as_deref().map(str::len), Some(32));
+            assert_eq!(a, b);
+        });
+    }
+
+    #[test]
+    fn long_ids_are_shared() {
+        let long = "x".repeat(100);
+        assert_eq!(Id::new(&long).as_str(), long);
+        assert_eq!(Id::new("short").as_str(), "short");
+    }
+}

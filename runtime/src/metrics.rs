@@ -1,0 +1,328 @@
+//! Metrics: the `prometheus` crate's registry, owned by observa.
+//!
+//! Families are registered on first use and shared by name. Every labelled family has a
+//! cardinality cap (default 1,000 label sets, `OBSERVA_METRICS_MAX_SERIES`): past it, new label
+//! sets are counted in one overflow series whose label values are all `__overflow__`, and
+//! `observa_metrics_overflow_total{family}` counts the redirected lookups. Handles for
+//! `#[observed]` call sites are resolved once per site and cached, so the hot path is a few
+//! atomic adds.
+//!
+//! Nothing here panics: a family name already registered with another type or other labels is
+//! reported in `observa_internal_errors_total{kind="metrics"}` and the call site carries on
+//! without metrics.
+
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
+
+/// Label value of the overflow series.
+pub const OVERFLOW: &str = "__overflow__";
+
+/// Default buckets of duration histograms, in seconds.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static MAX_SERIES: AtomicUsize = AtomicUsize::new(1000);
+
+struct State {
+    registry: Registry,
+    families: Mutex<HashMap<String, Family>>,
+    overflow: IntCounterVec,
+    internal_errors: IntCounterVec,
+}
+
+#[derive(Clone)]
+enum FamilyKind {
+    Counter(IntCounterVec),
+    Gauge(IntGaugeVec),
+    Histogram(HistogramVec),
+}
+
+struct Family {
+    kind: FamilyKind,
+    labels: Vec<String>,
+    seen: HashSet<Vec<String>>,
+}
+
+static STATE: LazyLock<State> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let overflow = IntCounterVec::new(
+        Opts::new(
+            "observa_metrics_overflow_total",
+            "Label sets redirected to the overflow series by the cardinality cap",
+        ),
+        &["family"],
+    )
+    .expect("static metric definition");
+    let internal_errors = IntCounterVec::new(
+        Opts::new(
+            "observa_internal_errors_total",
+            "Errors inside observa itself (sinks, metrics, config), by kind",
+        ),
+        &["kind"],
+    )
+    .expect("static metric definition");
+    let _ = registry.register(Box::new(overflow.clone()));
+    let _ = registry.register(Box::new(internal_errors.clone()));
+    State {
+        registry,
+        families: Mutex::new(HashMap::new()),
+        overflow,
+        internal_errors,
+    }
+});
+
+/// The registry observa owns. Register your own collectors here to have them in [`render`].
+pub fn registry() -> &'static Registry {
+    &STATE.registry
+}
+
+/// Sets the cardinality cap (label sets per family).
+pub fn set_max_series(n: usize) {
+    MAX_SERIES.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Counts an internal error of `kind` (`log`, `metrics`, `audit`, ...).
+pub fn internal_error(kind: &str) {
+    STATE.internal_errors.with_label_values(&[kind]).inc();
+}
+
+/// The Prometheus text exposition of every metric in the registry.
+pub fn render() -> String {
+    crate::log::sync_dropped_metric();
+    let mut buf = Vec::new();
+    let families = STATE.registry.gather();
+    if TextEncoder::new().encode(&families, &mut buf).is_err() {
+        internal_error("metrics");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Errors of metric registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsError(String);
+
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MetricsError {}
+
+fn family_of(
+    name: &str,
+    labels: &[&str],
+    make: impl FnOnce() -> prometheus::Result<FamilyKind>,
+    same_kind: impl Fn(&FamilyKind) -> bool,
+) -> Result<FamilyKind, MetricsError> {
+    let mut fams = STATE
+        .families
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(f) = fams.get(name) {
+        if !same_kind(&f.kind) || f.labels != labels {
+            internal_error("metrics");
+            return Err(MetricsError(format!(
+                "metric family `{name}` is already registered with another type or labels ({:?})",
+                f.labels
+            )));
+        }
+        return Ok(f.kind.clone());
+    }
+    let kind = make().map_err(|e| MetricsError(format!("metric family `{name}`: {e}")))?;
+    let collector: Box<dyn Collector> = match &kind {
+        FamilyKind::Counter(c) => Box::new(c.clone()),
+        FamilyKind::Gauge(g) => Box::new(g.clone()),
+        FamilyKind::Histogram(h) => Box::new(h.clone()),
+    };
+    if let Err(e) = STATE.registry.register(collector) {
+        internal_error("metrics");
+        return Err(MetricsError(format!("metric family `{name}`: {e}")));
+    }
+    fams.insert(
+        name.to_owned(),
+        Family {
+            kind: kind.clone(),
+            labels: labels.iter().map(|s| (*s).to_owned()).collect(),
+            seen: HashSet::new(),
+        },
+    );
+    Ok(kind)
+}
+
+/// Applies the cardinality cap: returns the label values to use (the given ones, or the
+/// overflow set).
+fn capped<'a>(name: &str, values: &'a [&'a str]) -> Vec<String> {
+    let mut fams = STATE
+        .families
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(f) = fams.get_mut(name) else {
+        return values.iter().map(|s| (*s).to_owned()).collect();
+    };
+    let key: Vec<String> = values.iter().map(|s| (*s).to_owned()).collect();
+    if f.seen.contains(&key) {
+        return key;
+    }
+    if f.seen.len() < MAX_SERIES.load(Ordering::Relaxed) {
+        f.seen.insert(key.clone());
+        return key;
+    }
+    drop(fams);
+    STATE.overflow.with_label_values(&[name]).inc();
+    vec![OVERFLOW.to_owned(); values.len()]
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A counter family with labels, behind the cardinality cap.
+#[derive(Clone, Debug)]
+pub struct CounterFamily {
+    name: String,
+    vec: IntCounterVec,
+}
+
+impl CounterFamily {
+    /// Registers (or finds) the counter family `name` with `labels`.
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<CounterFamily, MetricsError> {
+        let kind = family_of(
+            name,
+            labels,
+            || {
+                IntCounterVec::new(Opts::new(name, help), labels)
+                    .map(FamilyKind::Counter)
+            },
+            |k| matches!(k, FamilyKind::Counter(_)),
+        )?;
+        match kind {
+            FamilyKind::Counter(vec) => Ok(CounterFamily {
+                name: name.to_owned(),
+                vec,
+            }),
+            _ => Err(MetricsError(format!("`{name}` is not a counter"))),
+        }
+    }
+
+    /// The counter for `values` (or the overflow series past the cap). Resolve once and keep it.
+    pub fn get(&self, values: &[&str]) -> IntCounter {
+        let v = capped(&self.name, values);
+        self.vec.with_label_values(&as_strs(&v))
+    }
+}
+
+/// A gauge family with labels, behind the cardinality cap.
+#[derive(Clone, Debug)]
+pub struct GaugeFamily {
+    name: String,
+    vec: IntGaugeVec,
+}
+
+impl GaugeFamily {
+    /// Registers (or finds) the gauge family `name` with `labels`.
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<GaugeFamily, MetricsError> {
+        let kind = family_of(
+            name,
+            labels,
+            || IntGaugeVec::new(Opts::new(name, help), labels).map(FamilyKind::Gauge),
+            |k| matches!(k, FamilyKind::Gauge(_)),
+        )?;
+        match kind {
+            FamilyKind::Gauge(vec) => Ok(GaugeFamily {
+                name: name.to_owned(),
+                vec,
+            }),
+            _ => Err(MetricsError(format!("`{name}` is not a gauge"))),
+        }
+    }
+
+    /// The gauge for `values` (or the overflow series past the cap).
+    pub fn get(&self, values: &[&str]) -> IntGauge {
+        let v = capped(&self.name, values);
+        self.vec.with_label_values(&as_strs(&v))
+    }
+}
+
+/// A histogram family with labels, behind the cardinality cap.
+#[derive(Clone, Debug)]
+pub struct HistogramFamily {
+    name: String,
+    vec: HistogramVec,
+}
+
+impl HistogramFamily {
+    /// Registers (or finds) the histogram family `name` with `labels` and `buckets` (seconds).
+    /// A family registered earlier keeps its own buckets.
+    pub fn new(
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Result<HistogramFamily, MetricsError> {
+        let kind = family_of(
+            name,
+            labels,
+            || {
+                HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                    labels,
+                )
+                .map(FamilyKind::Histogram)
+            },
+            |k| matches!(k, FamilyKind::Histogram(_)),
+        )?;
+        match kind {
+            FamilyKind::Histogram(vec) => Ok(HistogramFamily {
+                name: name.to_owned(),
+                vec,
+            }),
+            _ => Err(MetricsError(format!("`{name}` is not a histogram"))),
+        }
+    }
+
+    /// The histogram for `values` (or the overflow series past the cap).
+    pub fn get(&self, values: &[&str]) -> prometheus::Histogram {
+        let v = capped(&self.name, values);
+        self.vec.with_label_values(&as_strs(&v))
+    }
+}
+
+/// A plain counter (no labels) registered in observa's registry.
+pub fn counter(name: &str, help: &str) -> Result<IntCounter, MetricsError> {
+    Ok(CounterFamily::new(name, help, &[])?.get(&[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_redirects_to_overflow() {
+        set_max_series(3);
+        let fam = CounterFamily::new("test_cap_total", "t", &["k"]).unwrap();
+        for i in 0..10 {
+            fam.get(&[&format!("v{i}")]).inc();
+        }
+        let text = render();
+        assert!(text.contains("test_cap_total{k=\"v2\"} 1"), "{text}");
+        assert!(!text.contains("test_cap_total{k=\"v3\"}"), "{text}");
+        assert!(text.contains("test_cap_total{k=\"__overflow__\"} 7"), "{text}");
+        assert!(text.contains("observa_metrics_overflow_total{family=\"test_cap_total\"} 7"));
+        set_max_series(1000);
+    }
+
+    #[test]
+    fn conflicting_family_is_an_error_not_a_panic() {
+        CounterFamily::new("test_conflict", "t", &["a"]).unwrap();
+        assert!(GaugeFamily::new("test_conflict", "t", &["a"]).is_err());
+        assert!(CounterFamily::new("test_conflict", "t", &["b"]).is_err());
+    }
+}
