@@ -7,3 +7,11 @@ use proc_macro::TokenStream;
 pub fn observed(_args: TokenStream, item: TokenStream) -> TokenStream {
     item
 }
+
+mod redact;
+
+/// See `observa::Redact`.
+#[proc_macro_derive(Redact, attributes(redact))]
+pub fn derive_redact(input: TokenStream) -> TokenStream {
+    redact::derive(input.into()).into()
+}

@@ -8,6 +8,7 @@
 //! - [`metrics::render`]: the Prometheus text exposition.
 
 pub use observa_macros::observed;
+pub use observa_macros::Redact;
 
 mod callsite;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod outcome;
 mod rand;
 mod site_macro;
 pub mod record;
+pub mod redact;
 pub mod sensitive;
 
 pub use config::{Config, ConfigError, MemoryWriter};
@@ -27,6 +29,7 @@ pub use init::{init, init_from_env, runtime_info, Guard, InitError, RuntimeInfo}
 pub use log::Format;
 pub use outcome::{Classify, ErrorClass, Outcome};
 pub use record::{FieldValue, Record, RecordList, RecordObject, REDACTED};
+pub use redact::{Redacted, Secret, redacted};
 
 /// What generated code calls. Not public API: no stability promise.
 #[doc(hidden)]
@@ -41,5 +44,6 @@ pub mod __private {
     };
     pub use crate::outcome::{ErrorClass, Finish};
     pub use tracing_core;
+    pub use crate::redact::private as redact;
     pub use crate::sensitive::is_sensitive;
 }

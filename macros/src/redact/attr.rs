@@ -1,0 +1,211 @@
+//! The `#[redact(...)]` attribute: keywords and their spans, nothing decided yet.
+
+use super::ctx::Ctx;
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+pub const REDACT: &str = "redact";
+
+/// Every keyword `#[redact(...)]` accepts somewhere.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kw {
+    /// `#[redact]`: a full mask.
+    Bare,
+    Email,
+    Last4,
+    Fingerprint,
+    Len,
+    With,
+    Public,
+    All,
+}
+
+impl Kw {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kw::Bare => "redact",
+            Kw::Email => "email",
+            Kw::Last4 => "last4",
+            Kw::Fingerprint => "fingerprint",
+            Kw::Len => "len",
+            Kw::With => "with",
+            Kw::Public => "public",
+            Kw::All => "all",
+        }
+    }
+
+    /// How the keyword is written, for messages.
+    pub fn spelled(self) -> String {
+        match self {
+            Kw::Bare => "#[redact]".to_owned(),
+            Kw::With => "#[redact(with = path)]".to_owned(),
+            k => format!("#[redact({})]", k.name()),
+        }
+    }
+
+    fn from_ident(s: &str) -> Option<Kw> {
+        Some(match s {
+            "email" => Kw::Email,
+            "last4" => Kw::Last4,
+            "fingerprint" => Kw::Fingerprint,
+            "len" => Kw::Len,
+            "with" => Kw::With,
+            "public" => Kw::Public,
+            "all" => Kw::All,
+            _ => return None,
+        })
+    }
+}
+
+/// Where an attribute sits: decides the message for an unknown keyword.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Container,
+    Variant,
+    Field,
+}
+
+pub const FIELD_POLICIES: &str = "`email`, `last4`, `fingerprint`, `len`, `with = path`, `public`, or a bare `#[redact]` for a full mask";
+
+/// One keyword as written.
+pub struct Arg {
+    pub kw: Kw,
+    pub span: Span,
+    /// The function of `with = path`.
+    pub with: Option<syn::Path>,
+}
+
+/// Parses every `#[redact]` attribute in `attrs` (in order). Malformed ones are reported and
+/// skipped.
+pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
+    let mut args = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident(REDACT) {
+            continue;
+        }
+        match &attr.meta {
+            syn::Meta::Path(path) => args.push(Arg {
+                kw: Kw::Bare,
+                span: path.span(),
+                with: None,
+            }),
+            syn::Meta::NameValue(nv) => ctx.error(
+                nv.eq_token.span,
+                format!("expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {FIELD_POLICIES}"),
+            ),
+            syn::Meta::List(list) => {
+                let before = args.len();
+                let parsed = list.parse_nested_meta(|meta| {
+                    let span = meta.path.span();
+                    let kw = meta
+                        .path
+                        .get_ident()
+                        .and_then(|i| Kw::from_ident(&i.to_string()));
+                    let Some(kw) = kw else {
+                        let shown = path_string(&meta.path);
+                        ctx.error(span, unknown_message(&shown, place));
+                        skip_value(&meta);
+                        return Ok(());
+                    };
+                    if kw == Kw::With {
+                        if !meta.input.peek(syn::Token![=]) {
+                            ctx.error(
+                                span,
+                                "`with` needs a function: `#[redact(with = path::to::function)]`",
+                            );
+                            skip_value(&meta);
+                            return Ok(());
+                        }
+                        let value = meta.value()?;
+                        match value.parse::<syn::Path>() {
+                            Ok(path) => args.push(Arg {
+                                kw,
+                                span,
+                                with: Some(path),
+                            }),
+                            Err(_) => {
+                                ctx.error(
+                                    value.span(),
+                                    "`with` needs a function path: `#[redact(with = path::to::function)]`",
+                                );
+                                skip_rest(value);
+                            }
+                        }
+                        return Ok(());
+                    }
+                    if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                        ctx.error(
+                            span,
+                            format!("`{}` takes no value: write `{}`", kw.name(), kw.spelled()),
+                        );
+                        skip_value(&meta);
+                        return Ok(());
+                    }
+                    args.push(Arg {
+                        kw,
+                        span,
+                        with: None,
+                    });
+                    Ok(())
+                });
+                match parsed {
+                    Err(e) => ctx.push(e),
+                    Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error(
+                        list.delimiter.span().join(),
+                        format!("empty `#[redact()]`; write `#[redact]` for a full mask, or name a policy: {FIELD_POLICIES}"),
+                    ),
+                    Ok(()) => {}
+                }
+            }
+        }
+    }
+    args
+}
+
+fn unknown_message(shown: &str, place: Place) -> String {
+    match place {
+        Place::Container => format!(
+            "unknown `redact` container policy `{shown}`; expected `all` (mask every field not marked `#[redact(public)]`)"
+        ),
+        Place::Field | Place::Variant => {
+            format!("unknown `redact` policy `{shown}`; expected one of {FIELD_POLICIES}")
+        }
+    }
+}
+
+fn path_string(path: &syn::Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// After an error: consume `= value` or `(...)` so the next keyword still parses.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) {
+    if meta.input.peek(syn::Token![=]) {
+        if let Ok(value) = meta.value() {
+            skip_rest(value);
+        }
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|m| {
+            skip_value(&m);
+            Ok(())
+        });
+    }
+}
+
+fn skip_rest(input: syn::parse::ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if let proc_macro2::TokenTree::Punct(p) = &tt
+                && p.as_char() == ','
+            {
+                return Ok(((), rest));
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
+}

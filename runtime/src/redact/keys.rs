@@ -1,0 +1,128 @@
+//! The second line of defence: decisions by field key, for values recorded by code that bypasses
+//! observa (`tracing::info!(password = %p)` in a dependency).
+//!
+//! The log pipeline asks [`key_action`] for every field of unknown origin and writes
+//! [`REDACTED`](crate::REDACTED) for [`KeyAction::Mask`] and [`FILTERED`] for
+//! [`KeyAction::Filter`]. Fields that observa itself produced (canonical fields, `#[observed]`
+//! fields, `#[derive(Redact)]` output) are already redacted and do not go through here.
+
+use crate::sensitive::is_sensitive;
+
+/// What the production allowlist writes in place of a field it does not know.
+pub const FILTERED: &str = "[FILTERED]";
+
+/// Field keys that production logs keep as they are (the seeds' `SAFE_FIELDS`): the canonical log
+/// line (see the design, "Canonical log line") plus the request metadata the seeds list.
+/// Everything else recorded by foreign code is written as [`FILTERED`] when the allowlist is on.
+pub const SAFE_FIELDS: &[&str] = &[
+    // always
+    "timestamp",
+    "level",
+    "event",
+    "message",
+    "target",
+    // context
+    "correlation_id",
+    "request_id",
+    "tenant_id",
+    "team_id",
+    "user_id",
+    "trace_id",
+    "span_id",
+    // call completion
+    "duration_ms",
+    "outcome",
+    "error",
+    "error_type",
+    // HTTP
+    "method",
+    "route",
+    "path",
+    "status",
+    "status_code",
+    "client_ip",
+    "user_agent",
+    // process
+    "service",
+    "environment",
+    "version",
+    "host",
+];
+
+/// True when values recorded under `key` must be masked whatever their origin: the single
+/// sensitive-name list of [`crate::sensitive`] (`password`, `api_key`, `Authorization`,
+/// `set-cookie`, ...).
+#[inline]
+pub fn mask_by_key(key: &str) -> bool {
+    is_sensitive(key)
+}
+
+/// True when `key` is in `allowlist` (ASCII case-insensitive; `-` and `_` are the same).
+pub fn is_allowed(key: &str, allowlist: &[&str]) -> bool {
+    allowlist.iter().any(|a| same_key(a, key))
+}
+
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| {
+                if c == b'-' {
+                    b'_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            norm(x) == norm(y)
+        })
+}
+
+/// What a sink does with a field of unknown origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    /// Write the value (neutralised and bounded as always).
+    Keep,
+    /// Write [`REDACTED`](crate::REDACTED): the key is sensitive.
+    Mask,
+    /// Write [`FILTERED`]: the allowlist is on and the key is not in it.
+    Filter,
+}
+
+/// The decision for a field of unknown origin. `allowlist` is `None` in development (every key
+/// but the sensitive ones is kept) and `Some(SAFE_FIELDS)` (or a configured list) in production.
+/// A sensitive key is masked even when an allowlist names it.
+#[inline]
+pub fn key_action(key: &str, allowlist: Option<&[&str]>) -> KeyAction {
+    if mask_by_key(key) {
+        KeyAction::Mask
+    } else {
+        match allowlist {
+            Some(list) if !is_allowed(key, list) => KeyAction::Filter,
+            _ => KeyAction::Keep,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions() {
+        assert_eq!(key_action("password", None), KeyAction::Mask);
+        assert_eq!(key_action("password", Some(&["password"])), KeyAction::Mask);
+        assert_eq!(key_action("rows", None), KeyAction::Keep);
+        assert_eq!(key_action("rows", Some(SAFE_FIELDS)), KeyAction::Filter);
+        assert_eq!(
+            key_action("correlation_id", Some(SAFE_FIELDS)),
+            KeyAction::Keep
+        );
+        assert_eq!(key_action("User-Agent", Some(SAFE_FIELDS)), KeyAction::Keep);
+    }
+
+    #[test]
+    fn safe_fields_are_not_sensitive() {
+        for f in SAFE_FIELDS {
+            assert!(!mask_by_key(f), "{f}");
+        }
+    }
+}

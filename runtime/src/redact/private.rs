@@ -1,0 +1,189 @@
+//! What `#[derive(Redact)]` expands to calls. Reached through `observa::__private`; not public
+//! API.
+//!
+//! Each field of a derived type goes through one constructor here, chosen by its policy, and the
+//! constructor is the only place where the field's type is checked against the policy. The same
+//! constructor call, with the same span, appears in the `Debug` and in the `Record` impls, so a
+//! misuse is reported once (the compiler merges identical diagnostics).
+
+use super::mask::{EmailMask, FingerprintMask, Last4Mask, LenMask, WithMask};
+use crate::record::{FieldValue, REDACTED, Record, RecordList, RecordObject};
+use std::fmt;
+
+pub use super::mask::{AsText, EmailText, FingerprintText, Last4Text, RedactLen};
+pub use crate::sensitive::is_sensitive;
+
+/// A fully masked field: writes [`REDACTED`] and never looks at the value.
+#[derive(Clone, Copy)]
+pub struct Masked;
+
+impl fmt::Debug for Masked {
+    #[inline]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// The sensitivity of a field name, as a type: `Name<{ is_sensitive("password") }>`.
+#[derive(Debug)]
+pub struct Name<const SENSITIVE: bool>;
+
+/// Recorded as [`FieldValue::Redacted`].
+struct MaskedRecord;
+
+impl Record for MaskedRecord {
+    #[inline]
+    fn record(&self) -> FieldValue<'_> {
+        FieldValue::Redacted
+    }
+}
+
+/// How a field without a policy is shown, by the sensitivity of its name.
+#[diagnostic::on_unimplemented(
+    message = "`{T}` cannot be shown by `#[derive(Redact)]`",
+    label = "this field is shown, so its type must implement `Debug` and `observa::Record`",
+    note = "derive `observa::Redact` for `{T}`, mask the field with `#[redact]`, format it yourself with `#[redact(with = path)]`, or wrap it in `observa::Secret`"
+)]
+pub trait ShowField<T> {
+    /// The field's `Debug` and `Record` views.
+    fn shown(value: &T) -> Shown<'_>;
+}
+
+/// A sensitive name: fully masked, the value is never touched.
+impl<T> ShowField<T> for Name<true> {
+    #[inline(always)]
+    fn shown(_: &T) -> Shown<'_> {
+        Shown {
+            debug: &Masked,
+            record: &MaskedRecord,
+        }
+    }
+}
+
+/// Any other name: shown through its own (redacting, for `Redact` types) `Debug` and `Record`.
+impl<T: fmt::Debug + Record> ShowField<T> for Name<false> {
+    #[inline(always)]
+    fn shown(value: &T) -> Shown<'_> {
+        Shown {
+            debug: value,
+            record: value,
+        }
+    }
+}
+
+/// A field shown by the sensitivity of its name (or marked `public`).
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub struct Shown<'a> {
+    debug: &'a dyn fmt::Debug,
+    record: &'a dyn Record,
+}
+
+impl<'a> Shown<'a> {
+    /// What `Debug` writes for the field.
+    #[inline(always)]
+    pub fn debug(&self) -> &'a dyn fmt::Debug {
+        self.debug
+    }
+
+    /// The recorded field.
+    #[inline(always)]
+    pub fn record(&self) -> FieldValue<'a> {
+        self.record.record()
+    }
+}
+
+/// A field without a policy: masked when `SENSITIVE`, shown otherwise.
+#[inline(always)]
+pub fn show<const SENSITIVE: bool, T>(value: &T) -> Shown<'_>
+where
+    Name<SENSITIVE>: ShowField<T>,
+{
+    <Name<SENSITIVE> as ShowField<T>>::shown(value)
+}
+
+/// `#[redact(email)]`.
+#[inline(always)]
+pub fn email<T: EmailText + ?Sized>(value: &T) -> EmailMask<'_> {
+    EmailMask(value.as_text())
+}
+
+/// `#[redact(last4)]`.
+#[inline(always)]
+pub fn last4<T: Last4Text + ?Sized>(value: &T) -> Last4Mask<'_> {
+    Last4Mask(value.as_text())
+}
+
+/// `#[redact(fingerprint)]`.
+#[inline(always)]
+pub fn fingerprint<T: FingerprintText + ?Sized>(value: &T) -> FingerprintMask<'_> {
+    FingerprintMask(value.as_text())
+}
+
+/// `#[redact(len)]`.
+#[inline(always)]
+pub fn len<T: RedactLen + ?Sized>(value: &T) -> LenMask {
+    LenMask(value.redact_len())
+}
+
+/// `#[redact(with = path)]`.
+#[inline(always)]
+pub fn with<T: ?Sized, F>(value: &T, func: F) -> WithMask<'_, T, F>
+where
+    F: Fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result,
+{
+    WithMask { value, func }
+}
+
+/// The payload object of an enum variant with named fields.
+#[allow(missing_debug_implementations)]
+pub struct FieldsFn<F>(F);
+
+/// Builds the payload object of an enum variant with named fields.
+#[inline(always)]
+pub fn fields_fn<F>(f: F) -> FieldsFn<F>
+where
+    F: Fn(&mut dyn FnMut(&str, FieldValue<'_>)),
+{
+    FieldsFn(f)
+}
+
+impl<F> RecordObject for FieldsFn<F>
+where
+    F: Fn(&mut dyn FnMut(&str, FieldValue<'_>)),
+{
+    #[inline]
+    fn record_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        (self.0)(visit)
+    }
+}
+
+/// The payload list of an enum variant (or a struct) with several unnamed fields.
+#[allow(missing_debug_implementations)]
+pub struct ItemsFn<F>(F);
+
+/// Builds the payload list of an enum variant with several unnamed fields.
+#[inline(always)]
+pub fn items_fn<F>(f: F) -> ItemsFn<F>
+where
+    F: Fn(&mut dyn FnMut(FieldValue<'_>)),
+{
+    ItemsFn(f)
+}
+
+impl<F> RecordList for ItemsFn<F>
+where
+    F: Fn(&mut dyn FnMut(FieldValue<'_>)),
+{
+    #[inline]
+    fn record_items(&self, visit: &mut dyn FnMut(FieldValue<'_>)) {
+        (self.0)(visit)
+    }
+}
+
+/// What a derive emits when its input is rejected: keeps the type usable (fully masked) so the
+/// user sees the one real error, not a cascade of "does not implement `Debug`".
+#[inline]
+pub fn fallback_debug(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(REDACTED)
+}
