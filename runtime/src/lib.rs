@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 mod init;
 pub mod log;
+pub mod audit;
 pub mod metrics;
 pub mod outcome;
 mod rand;

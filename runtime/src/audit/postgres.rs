@@ -1,0 +1,396 @@
+//! The PostgreSQL store (feature `postgres`): one trail shared by several processes.
+//!
+//! Layout in the configured schema: `audit_head` (a single row: trail id and schema version),
+//! `audit_records`, `audit_checkpoints`. Every write transaction first locks the head row with
+//! `SELECT … FOR UPDATE`, then reads the last record, so writers in different processes take
+//! turns: sequence numbers stay gap-free and every record links to the one before it. One batch is
+//! inserted with a single `INSERT … SELECT FROM unnest(…)` statement and one commit. Triggers
+//! reject `UPDATE`, `DELETE` and `TRUNCATE` on all three tables. The sync `postgres` client runs
+//! on the writer thread (never inside an async runtime).
+
+use super::config::Durability;
+use super::error::{AuditError, AuditErrorKind};
+use super::record::{GENESIS_HASH, REQUIRED, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
+use super::util;
+use super::verify::{RawCheckpoint, RawRow, RowError, TrailReader};
+use super::writer::{Backend, Checkpoint, Head};
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls};
+
+fn q(schema: &str) -> String {
+    // `schema` is validated as an identifier by the URL parser; quote it anyway.
+    format!("\"{schema}\"")
+}
+
+fn connect(conn: &str) -> Result<Client, AuditError> {
+    Client::connect(conn, NoTls).map_err(|e| {
+        AuditError::new(
+            AuditErrorKind::Unavailable,
+            "cannot connect to the PostgreSQL audit store",
+        )
+        .with_source(e)
+    })
+}
+
+fn schema_sql(s: &str) -> String {
+    let cols: Vec<String> = TEXT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let nn = if REQUIRED.contains(&i) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("  {c} TEXT{nn}")
+        })
+        .collect();
+    let mut sql = format!(
+        "CREATE TABLE {s}.audit_head (
+  id SMALLINT PRIMARY KEY CHECK (id = 1),
+  trail TEXT NOT NULL,
+  schema_version INTEGER NOT NULL
+);
+CREATE TABLE {s}.audit_records (
+  seq BIGINT NOT NULL,
+  schema_version INTEGER NOT NULL,
+{}
+);
+CREATE UNIQUE INDEX audit_records_seq ON {s}.audit_records (seq);
+CREATE TABLE {s}.audit_checkpoints (
+  count BIGINT PRIMARY KEY,
+  trail TEXT NOT NULL,
+  head_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  public_key TEXT,
+  signature TEXT
+);
+CREATE FUNCTION {s}.observa_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'observa audit trail is append-only'; END $$;
+",
+        cols.join(",\n")
+    );
+    for t in ["audit_head", "audit_records", "audit_checkpoints"] {
+        sql.push_str(&format!(
+            "CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {s}.{t} \
+             FOR EACH ROW EXECUTE FUNCTION {s}.observa_audit_append_only();\n\
+             CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {s}.{t} \
+             FOR EACH STATEMENT EXECUTE FUNCTION {s}.observa_audit_append_only();\n"
+        ));
+    }
+    sql
+}
+
+/// The writer-thread side of a PostgreSQL trail.
+pub(crate) struct PostgresBackend {
+    conn: String,
+    schema: String,
+    durability: Durability,
+    client: Option<Client>,
+    trail: String,
+    insert_sql: String,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may hold a password: never print it.
+        f.debug_struct("PostgresBackend")
+            .field("schema", &self.schema)
+            .field("trail", &self.trail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresBackend {
+    /// Connects and creates the schema and tables if needed (serialised across processes by an
+    /// advisory lock).
+    pub fn open(conn: &str, schema: &str, durability: Durability) -> Result<Self, AuditError> {
+        let s = q(schema);
+        let params: Vec<String> = (1..=TEXT_COLUMNS.len() + 2)
+            .map(|i| match i {
+                1 => "$1::bigint[]".to_owned(),
+                2 => "$2::integer[]".to_owned(),
+                i => format!("${i}::text[]"),
+            })
+            .collect();
+        let insert_sql = format!(
+            "INSERT INTO {s}.audit_records (seq, schema_version, {}) SELECT * FROM unnest({})",
+            TEXT_COLUMNS.join(", "),
+            params.join(", ")
+        );
+        let mut b = Self {
+            conn: conn.to_owned(),
+            schema: schema.to_owned(),
+            durability,
+            client: None,
+            trail: String::new(),
+            insert_sql,
+        };
+        b.client()?;
+        Ok(b)
+    }
+
+    fn client(&mut self) -> Result<&mut Client, AuditError> {
+        if self.client.is_none() {
+            let mut c = connect(&self.conn)?;
+            self.trail = init(&mut c, &self.schema)?;
+            self.client = Some(c);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| AuditError::new(AuditErrorKind::Unavailable, "no connection"))
+    }
+
+    fn in_txn(&mut self) -> Result<&mut Client, AuditError> {
+        self.client.as_mut().ok_or_else(|| {
+            AuditError::new(
+                AuditErrorKind::Unavailable,
+                "the PostgreSQL connection was lost during a transaction",
+            )
+        })
+    }
+}
+
+fn init(c: &mut Client, schema: &str) -> Result<String, AuditError> {
+    let s = q(schema);
+    let mut tx = c.transaction()?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('observa-audit:' || $1::text))",
+        &[&schema],
+    )?;
+    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))?;
+    let exists: Option<String> = tx
+        .query_one(
+            "SELECT to_regclass($1)::text",
+            &[&format!("{s}.audit_head")],
+        )?
+        .get(0);
+    if exists.is_none() {
+        tx.batch_execute(&schema_sql(&s))?;
+    }
+    let new_trail = util::uuid_v7(std::time::SystemTime::now());
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.audit_head (id, trail, schema_version) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING"
+        ),
+        &[&new_trail, &(SCHEMA_VERSION as i32)],
+    )?;
+    let row = tx.query_one(
+        &format!("SELECT trail, schema_version FROM {s}.audit_head WHERE id = 1"),
+        &[],
+    )?;
+    let trail: String = row.get(0);
+    let version: i32 = row.get(1);
+    tx.commit()?;
+    if version != SCHEMA_VERSION as i32 {
+        return Err(AuditError::new(
+            AuditErrorKind::Unsupported,
+            format!(
+                "the audit trail has schema version {version}; this build reads {SCHEMA_VERSION}"
+            ),
+        ));
+    }
+    Ok(trail)
+}
+
+impl Backend for PostgresBackend {
+    fn begin(&mut self) -> Result<Head, AuditError> {
+        let s = q(&self.schema);
+        let durable = self.durability == Durability::Durable;
+        let c = self.client()?;
+        c.batch_execute(if durable {
+            "BEGIN"
+        } else {
+            "BEGIN; SET LOCAL synchronous_commit TO OFF"
+        })?;
+        let trail: String = c
+            .query_one(
+                &format!("SELECT trail FROM {s}.audit_head WHERE id = 1 FOR UPDATE"),
+                &[],
+            )?
+            .get(0);
+        let last = c.query_opt(
+            &format!("SELECT seq, record_hash FROM {s}.audit_records ORDER BY seq DESC LIMIT 1"),
+            &[],
+        )?;
+        let (seq, hash) = match last {
+            Some(row) => {
+                let seq: i64 = row.get(0);
+                let seq = u64::try_from(seq).map_err(|_| {
+                    AuditError::new(
+                        AuditErrorKind::Corrupt,
+                        "negative sequence number at the head",
+                    )
+                })?;
+                (seq, row.get::<_, String>(1))
+            }
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        self.trail.clone_from(&trail);
+        Ok(Head { trail, seq, hash })
+    }
+
+    fn insert(&mut self, records: &[StoredRecord]) -> Result<(), AuditError> {
+        let mut seqs = Vec::with_capacity(records.len());
+        let mut versions = Vec::with_capacity(records.len());
+        let mut cols: Vec<Vec<Option<&str>>> =
+            vec![Vec::with_capacity(records.len()); TEXT_COLUMNS.len()];
+        for r in records {
+            seqs.push(i64::try_from(r.seq).map_err(|_| {
+                AuditError::new(AuditErrorKind::Corrupt, "sequence number overflow")
+            })?);
+            versions.push(r.schema_version as i32);
+            let view = r.view();
+            for (i, t) in view.texts(&r.record_hash).into_iter().enumerate() {
+                cols[i].push(t);
+            }
+        }
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(cols.len() + 2);
+        params.push(&seqs);
+        params.push(&versions);
+        for c in &cols {
+            params.push(c);
+        }
+        let sql = self.insert_sql.clone();
+        self.in_txn()?.execute(&sql, &params)?;
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<(), AuditError> {
+        let s = q(&self.schema);
+        let count = i64::try_from(c.count)
+            .map_err(|_| AuditError::new(AuditErrorKind::Corrupt, "checkpoint count overflow"))?;
+        self.in_txn()?.execute(
+            &format!(
+                "INSERT INTO {s}.audit_checkpoints (count, trail, head_hash, created_at, public_key, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            ),
+            &[
+                &count,
+                &c.trail,
+                &c.head_hash,
+                &c.created_at,
+                &c.public_key,
+                &c.signature,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), AuditError> {
+        self.in_txn()?.batch_execute("COMMIT")?;
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        if let Some(mut c) = self.client.take() {
+            let _ = c.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+/// Read side for `verify`: one `REPEATABLE READ` read-only transaction.
+pub(crate) struct PostgresReader {
+    client: Client,
+    schema: String,
+}
+
+impl std::fmt::Debug for PostgresReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresReader")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresReader {
+    pub fn open(conn: &str, schema: &str) -> Result<Self, AuditError> {
+        let mut client = connect(conn)?;
+        let s = q(schema);
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let present: i64 = client
+            .query_one(
+                "SELECT count(*) FROM (SELECT to_regclass($1) AS a UNION ALL SELECT to_regclass($2)) t WHERE a IS NOT NULL",
+                &[
+                    &format!("{s}.audit_records"),
+                    &format!("{s}.audit_checkpoints"),
+                ],
+            )?
+            .get(0);
+        if present != 2 {
+            return Err(AuditError::new(
+                AuditErrorKind::Unavailable,
+                format!("schema `{schema}` holds no observa audit trail"),
+            ));
+        }
+        Ok(Self {
+            client,
+            schema: schema.to_owned(),
+        })
+    }
+}
+
+impl TrailReader for PostgresReader {
+    fn checkpoints(&mut self) -> Result<Vec<Result<RawCheckpoint, RowError>>, AuditError> {
+        let s = q(&self.schema);
+        let rows = self.client.query(
+            &format!(
+                "SELECT count, trail, head_hash, created_at, public_key, signature FROM {s}.audit_checkpoints ORDER BY count"
+            ),
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let read = || -> Result<RawCheckpoint, postgres::Error> {
+                    Ok(RawCheckpoint {
+                        count: r.try_get(0)?,
+                        trail: r.try_get(1)?,
+                        head_hash: r.try_get(2)?,
+                        created_at: r.try_get(3)?,
+                        public_key: r.try_get(4)?,
+                        signature: r.try_get(5)?,
+                    })
+                };
+                read().map_err(|e| RowError {
+                    seq: r.try_get::<_, i64>(0).ok(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    fn scan(
+        &mut self,
+        f: &mut dyn FnMut(Result<RawRow, RowError>) -> bool,
+    ) -> Result<(), AuditError> {
+        let s = q(&self.schema);
+        let sql = format!(
+            "SELECT seq, schema_version, {} FROM {s}.audit_records ORDER BY seq, ctid",
+            TEXT_COLUMNS.join(", ")
+        );
+        let mut rows = self.client.query_raw(&sql, std::iter::empty::<i32>())?;
+        while let Some(r) = rows.next()? {
+            let read = || -> Result<RawRow, postgres::Error> {
+                let mut text: [Option<String>; 26] = Default::default();
+                for (i, t) in text.iter_mut().enumerate() {
+                    *t = r.try_get(i + 2)?;
+                }
+                Ok(RawRow {
+                    seq: r.try_get(0)?,
+                    schema_version: i64::from(r.try_get::<_, i32>(1)?),
+                    text,
+                })
+            };
+            let item = read().map_err(|e| RowError {
+                seq: r.try_get::<_, i64>(0).ok(),
+                detail: e.to_string(),
+            });
+            if !f(item) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,415 @@
+//! The embedded SQLite store (the default).
+//!
+//! Layout: `audit_meta` (trail id, schema version), `audit_records` (one row per record, a
+//! unique index on `seq`), `audit_checkpoints` (one row per checkpoint). All three tables are
+//! append-only: triggers `RAISE(ABORT)` on `UPDATE` and `DELETE`. The database runs in WAL mode with
+//! `synchronous=FULL` (`durable`) or `NORMAL` (`buffered`); writers take the write lock with
+//! `BEGIN IMMEDIATE` and wait up to 10 s for another process holding it.
+
+use super::config::Durability;
+use super::error::{AuditError, AuditErrorKind};
+use super::record::{GENESIS_HASH, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
+use super::util;
+use super::verify::{RawCheckpoint, RawRow, RowError, TrailReader};
+use super::writer::{Backend, Checkpoint, Head};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, ToSql};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn schema_sql() -> String {
+    let cols: Vec<String> = TEXT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let not_null = if super::record::REQUIRED.contains(&i) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("  {c} TEXT{not_null}")
+        })
+        .collect();
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS audit_records (
+  seq INTEGER NOT NULL,
+  schema_version INTEGER NOT NULL,
+{}
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_records_seq ON audit_records (seq);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  count INTEGER PRIMARY KEY NOT NULL,
+  trail TEXT NOT NULL,
+  head_hash TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  public_key TEXT,
+  signature TEXT
+) STRICT;
+",
+        cols.join(",\n")
+    );
+    for table in ["audit_meta", "audit_records", "audit_checkpoints"] {
+        for op in ["UPDATE", "DELETE"] {
+            sql.push_str(&format!(
+                "CREATE TRIGGER IF NOT EXISTS {table}_no_{} BEFORE {op} ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'observa audit trail is append-only'); END;\n",
+                op.to_lowercase()
+            ));
+        }
+    }
+    sql
+}
+
+fn insert_sql() -> String {
+    let n = TEXT_COLUMNS.len() + 2;
+    let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO audit_records (seq, schema_version, {}) VALUES ({})",
+        TEXT_COLUMNS.join(", "),
+        params.join(", ")
+    )
+}
+
+fn select_sql() -> String {
+    format!(
+        "SELECT seq, schema_version, {} FROM audit_records ORDER BY seq, rowid",
+        TEXT_COLUMNS.join(", ")
+    )
+}
+
+fn unavailable(path: &Path, e: rusqlite::Error) -> AuditError {
+    let mut err = AuditError::from(e);
+    if err.kind() != AuditErrorKind::Io && err.kind() != AuditErrorKind::Corrupt {
+        err = AuditError::new(
+            AuditErrorKind::Unavailable,
+            format!("cannot open the audit database `{}`", path.display()),
+        )
+        .with_source(err);
+    }
+    err
+}
+
+/// The writer-thread side of a SQLite trail.
+#[derive(Debug)]
+pub(crate) struct SqliteBackend {
+    path: PathBuf,
+    durability: Durability,
+    conn: Option<Connection>,
+    trail: String,
+    insert_sql: String,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `path` and its tables.
+    pub fn open(path: PathBuf, durability: Durability) -> Result<Self, AuditError> {
+        let mut b = Self {
+            path,
+            durability,
+            conn: None,
+            trail: String::new(),
+            insert_sql: insert_sql(),
+        };
+        b.connect()?;
+        Ok(b)
+    }
+
+    fn connect(&mut self) -> Result<&mut Connection, AuditError> {
+        if self.conn.is_none() {
+            let conn = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| unavailable(&self.path, e))?;
+            let trail = init(&conn, self.durability).map_err(|e| unavailable(&self.path, e))?;
+            let trail = trail?;
+            self.trail = trail;
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| AuditError::new(AuditErrorKind::Unavailable, "no connection"))
+    }
+}
+
+/// Pragmas, tables, trail id. The outer error is SQLite's, the inner one observa's.
+fn init(
+    conn: &Connection,
+    durability: Durability,
+) -> Result<Result<String, AuditError>, rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Ok(Err(AuditError::new(
+            AuditErrorKind::Unavailable,
+            format!("the audit database refused WAL mode (got `{mode}`)"),
+        )));
+    }
+    let sync = match durability {
+        Durability::Durable => "FULL",
+        Durability::Buffered => "NORMAL",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (|| {
+        conn.execute_batch(&schema_sql())?;
+        let new_trail = util::uuid_v7(std::time::SystemTime::now());
+        conn.execute(
+            "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('trail', ?1), ('schema_version', ?2)",
+            [new_trail, SCHEMA_VERSION.to_string()],
+        )?;
+        let trail: String = conn.query_row(
+            "SELECT value FROM audit_meta WHERE key = 'trail'",
+            [],
+            |r| r.get(0),
+        )?;
+        let version: String = conn.query_row(
+            "SELECT value FROM audit_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok::<_, rusqlite::Error>((trail, version))
+    })();
+    match r {
+        Ok((trail, version)) => {
+            conn.execute_batch("COMMIT")?;
+            if version.parse::<u32>().ok() != Some(SCHEMA_VERSION) {
+                return Ok(Err(AuditError::new(
+                    AuditErrorKind::Unsupported,
+                    format!(
+                        "the audit trail has schema version `{version}`; this build reads {SCHEMA_VERSION}"
+                    ),
+                )));
+            }
+            Ok(Ok(trail))
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The connection of the running transaction (never reconnects mid-transaction).
+fn in_txn(conn: &Option<Connection>) -> Result<&Connection, AuditError> {
+    conn.as_ref().ok_or_else(|| {
+        AuditError::new(
+            AuditErrorKind::Unavailable,
+            "the audit database connection was lost during a transaction",
+        )
+    })
+}
+
+fn insert_one(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &StoredRecord,
+) -> Result<(), AuditError> {
+    let seq = i64::try_from(r.seq)
+        .map_err(|_| AuditError::new(AuditErrorKind::Corrupt, "sequence number overflow"))?;
+    let sv = i64::from(r.schema_version);
+    let view = r.view();
+    let texts = view.texts(&r.record_hash);
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(texts.len() + 2);
+    params.push(&seq);
+    params.push(&sv);
+    for t in &texts {
+        params.push(t);
+    }
+    stmt.execute(params.as_slice())?;
+    Ok(())
+}
+
+impl Backend for SqliteBackend {
+    fn begin(&mut self) -> Result<Head, AuditError> {
+        let conn = self.connect()?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let last: Option<(i64, String)> = match conn.query_row(
+            "SELECT seq, record_hash FROM audit_records ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ) {
+            Ok(v) => Some(v),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let (seq, hash) = match last {
+            Some((seq, hash)) => (
+                u64::try_from(seq).map_err(|_| {
+                    AuditError::new(
+                        AuditErrorKind::Corrupt,
+                        "negative sequence number at the head",
+                    )
+                })?,
+                hash,
+            ),
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        Ok(Head {
+            trail: self.trail.clone(),
+            seq,
+            hash,
+        })
+    }
+
+    fn insert(&mut self, records: &[StoredRecord]) -> Result<(), AuditError> {
+        let conn = in_txn(&self.conn)?;
+        let mut stmt = conn.prepare_cached(&self.insert_sql)?;
+        for r in records {
+            insert_one(&mut stmt, r)?;
+        }
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, c: &Checkpoint) -> Result<(), AuditError> {
+        let count = i64::try_from(c.count)
+            .map_err(|_| AuditError::new(AuditErrorKind::Corrupt, "checkpoint count overflow"))?;
+        let conn = in_txn(&self.conn)?;
+        conn.prepare_cached(
+            "INSERT INTO audit_checkpoints (count, trail, head_hash, created_at, public_key, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(rusqlite::params![
+            count,
+            c.trail,
+            c.head_hash,
+            c.created_at,
+            c.public_key,
+            c.signature
+        ])?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), AuditError> {
+        in_txn(&self.conn)?.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && !conn.is_autocommit()
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Read side for `verify`: one read transaction, so records and checkpoints are one snapshot.
+#[derive(Debug)]
+pub(crate) struct SqliteReader {
+    conn: Connection,
+}
+
+impl SqliteReader {
+    /// Opens an existing trail without creating anything.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        if !path.exists() {
+            return Err(AuditError::new(
+                AuditErrorKind::Unavailable,
+                format!("no audit database at `{}`", path.display()),
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| unavailable(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('audit_records', 'audit_checkpoints')",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables != 2 {
+            return Err(AuditError::new(
+                AuditErrorKind::Unavailable,
+                format!("`{}` holds no observa audit trail", path.display()),
+            ));
+        }
+        conn.execute_batch("BEGIN")?;
+        Ok(Self { conn })
+    }
+}
+
+fn text(v: ValueRef<'_>, col: &str) -> Result<Option<String>, String> {
+    match v {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(b) => String::from_utf8(b.to_vec())
+            .map(Some)
+            .map_err(|_| format!("column `{col}` is not valid UTF-8")),
+        _ => Err(format!("column `{col}` is not text")),
+    }
+}
+
+fn int(v: ValueRef<'_>, col: &str) -> Result<i64, String> {
+    match v {
+        ValueRef::Integer(i) => Ok(i),
+        _ => Err(format!("column `{col}` is not an integer")),
+    }
+}
+
+impl TrailReader for SqliteReader {
+    fn checkpoints(&mut self) -> Result<Vec<Result<RawCheckpoint, RowError>>, AuditError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT count, trail, head_hash, created_at, public_key, signature FROM audit_checkpoints ORDER BY count",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let read = || -> Result<RawCheckpoint, String> {
+                let req = |i: usize, c: &str| -> Result<String, String> {
+                    text(row.get_ref(i).map_err(|e| e.to_string())?, c)?
+                        .ok_or_else(|| format!("checkpoint column `{c}` is NULL"))
+                };
+                Ok(RawCheckpoint {
+                    count: int(row.get_ref(0).map_err(|e| e.to_string())?, "count")?,
+                    trail: req(1, "trail")?,
+                    head_hash: req(2, "head_hash")?,
+                    created_at: req(3, "created_at")?,
+                    public_key: text(row.get_ref(4).map_err(|e| e.to_string())?, "public_key")?,
+                    signature: text(row.get_ref(5).map_err(|e| e.to_string())?, "signature")?,
+                })
+            };
+            out.push(read().map_err(|detail| RowError {
+                seq: row.get_ref(0).ok().and_then(|v| int(v, "count").ok()),
+                detail,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn scan(
+        &mut self,
+        f: &mut dyn FnMut(Result<RawRow, RowError>) -> bool,
+    ) -> Result<(), AuditError> {
+        let mut stmt = self.conn.prepare(&select_sql())?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let read = || -> Result<RawRow, String> {
+                let seq = int(row.get_ref(0).map_err(|e| e.to_string())?, "seq")?;
+                let schema_version =
+                    int(row.get_ref(1).map_err(|e| e.to_string())?, "schema_version")?;
+                let mut t: [Option<String>; 26] = Default::default();
+                for (i, c) in TEXT_COLUMNS.iter().enumerate() {
+                    t[i] = text(row.get_ref(i + 2).map_err(|e| e.to_string())?, c)?;
+                }
+                Ok(RawRow {
+                    seq,
+                    schema_version,
+                    text: t,
+                })
+            };
+            let item = read().map_err(|detail| RowError {
+                seq: row.get_ref(0).ok().and_then(|v| int(v, "seq").ok()),
+                detail,
+            });
+            if !f(item) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

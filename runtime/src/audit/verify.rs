@@ -1,0 +1,740 @@
+//! Verification of a stored trail: every record re-hashed, every link and sequence number checked,
+//! every checkpoint matched (and its signature checked) against the chain.
+//!
+//! What is detected, and how it is reported (always the *first* bad sequence number):
+//!
+//! | tampering | finding |
+//! |---|---|
+//! | any field of a record changed (including `seq`, `prev_hash`, `record_hash`) | [`Problem::Modified`] or [`Problem::Malformed`] |
+//! | a record deleted | [`Problem::Gap`] |
+//! | a record inserted (with a fresh valid hash) or records reordered | [`Problem::ChainBroken`] / [`Problem::Modified`] |
+//! | a record duplicated | [`Problem::Duplicate`] |
+//! | records spliced in from another trail | [`Problem::ForeignTrail`] |
+//! | the tail cut off after a checkpoint | [`Problem::Truncated`] |
+//! | the chain rewritten from some point on with recomputed hashes | [`Problem::CheckpointMismatch`] (signed checkpoints make the rewrite impossible to hide) |
+//! | a checkpoint forged or altered | [`Problem::CheckpointSignature`] / [`Problem::UntrustedCheckpoint`] |
+//!
+//! Limits, stated plainly: cutting the tail *together with* every checkpoint after the cut is only
+//! detectable against a checkpoint kept elsewhere. Every checkpoint is also emitted as an
+//! `audit.checkpoint` log line; pass the last one you trust as [`VerifyOptions::expect`]
+//! (`observa-audit verify --expect COUNT:HASH`), and pin the signing key with
+//! [`VerifyOptions::trusted_key`] so a rewritten trail cannot carry re-signed checkpoints.
+
+use super::config::StoreUrl;
+use super::error::{AuditError, AuditErrorKind};
+use super::record::{CanonicalView, GENESIS_HASH, SCHEMA_VERSION};
+use super::util;
+use super::writer::checkpoint_message;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// One record row as read back, before any interpretation.
+#[derive(Debug)]
+pub(crate) struct RawRow {
+    pub seq: i64,
+    pub schema_version: i64,
+    pub text: [Option<String>; 26],
+}
+
+/// One checkpoint row as read back.
+#[derive(Debug, Clone)]
+pub(crate) struct RawCheckpoint {
+    pub count: i64,
+    pub trail: String,
+    pub head_hash: String,
+    pub created_at: String,
+    pub public_key: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// A row that could not be read (wrong column type, invalid UTF-8).
+#[derive(Debug)]
+pub(crate) struct RowError {
+    pub seq: Option<i64>,
+    pub detail: String,
+}
+
+/// Read access to one trail, as one consistent snapshot.
+pub(crate) trait TrailReader {
+    fn checkpoints(&mut self) -> Result<Vec<Result<RawCheckpoint, RowError>>, AuditError>;
+    /// Calls `f` for every record ordered by `seq`; stops when `f` returns `false`.
+    fn scan(
+        &mut self,
+        f: &mut dyn FnMut(Result<RawRow, RowError>) -> bool,
+    ) -> Result<(), AuditError>;
+}
+
+/// Options of [`verify_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Ed25519 public key (64 hex digits) that must have signed every checkpoint. Without it,
+    /// signatures are checked against the key stored with each checkpoint, which proves
+    /// integrity of the checkpoint but not who wrote it.
+    pub trusted_key: Option<String>,
+    /// A checkpoint kept outside the store, `(count, head_hash)`: record `count` must exist and
+    /// hash to `head_hash`.
+    pub expect: Option<(u64, String)>,
+}
+
+impl VerifyOptions {
+    /// Pins the signing key.
+    pub fn trusted_key(mut self, public_key_hex: impl Into<String>) -> Self {
+        self.trusted_key = Some(public_key_hex.into());
+        self
+    }
+
+    /// Adds an external checkpoint.
+    pub fn expect(mut self, count: u64, head_hash: impl Into<String>) -> Self {
+        self.expect = Some((count, head_hash.into()));
+        self
+    }
+}
+
+/// Summary of an intact trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// `"sqlite"` or `"postgres"`.
+    pub store: &'static str,
+    /// Trail id (`None` for an empty trail).
+    pub trail: Option<String>,
+    /// Number of records (= the head's sequence number).
+    pub records: u64,
+    /// `record_hash` of the last record ([`GENESIS_HASH`] for an empty trail).
+    pub head_hash: String,
+    /// Checkpoints found and matched.
+    pub checkpoints: u64,
+    /// Of those, how many carry a valid Ed25519 signature.
+    pub signed_checkpoints: u64,
+    /// Public keys (hex) that signed checkpoints.
+    pub signing_keys: Vec<String>,
+    /// Time of the first and the last record.
+    pub first_time: Option<String>,
+    /// Time of the last record.
+    pub last_time: Option<String>,
+    /// Whether the last record is `audit.stopped` (the writer closed cleanly). `false` after a
+    /// crash, which is not tampering.
+    pub clean_shutdown: bool,
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "intact: {} records in trail {} ({} store), head {}; {} checkpoints ({} signed)",
+            self.records,
+            self.trail.as_deref().unwrap_or("-"),
+            self.store,
+            self.head_hash,
+            self.checkpoints,
+            self.signed_checkpoints,
+        )?;
+        if let (Some(a), Some(b)) = (&self.first_time, &self.last_time) {
+            write!(f, "; from {a} to {b}")?;
+        }
+        if !self.clean_shutdown && self.records > 0 {
+            f.write_str("; last writer did not stop cleanly (crash or still running)")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong at the reported sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The record's content does not hash to its `record_hash`: a field was changed.
+    Modified {
+        /// The stored `record_hash`.
+        stored: String,
+        /// The hash of the stored content.
+        computed: String,
+    },
+    /// `prev_hash` is not the previous record's `record_hash`: a record was inserted, removed
+    /// and renumbered, or records were reordered.
+    ChainBroken {
+        /// The previous record's hash.
+        expected: String,
+        /// The `prev_hash` found.
+        found: String,
+    },
+    /// Sequence numbers `from..=to` are missing: records were deleted.
+    Gap {
+        /// First missing sequence number.
+        from: u64,
+        /// Last missing sequence number.
+        to: u64,
+    },
+    /// The sequence number appears more than once: a record was duplicated.
+    Duplicate,
+    /// The record carries another trail's id: spliced in from another trail.
+    ForeignTrail {
+        /// This trail's id.
+        expected: String,
+        /// The id found.
+        found: String,
+    },
+    /// A column holds something observa never writes (NULL where required, wrong type, a hash
+    /// that is not 64 hex digits, a non-positive sequence number).
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The record has a schema version this build does not know.
+    UnsupportedSchema {
+        /// The version found.
+        version: i64,
+    },
+    /// A checkpoint names a different head hash than the chain has at its count: the chain was
+    /// rewritten (or the checkpoint altered).
+    CheckpointMismatch {
+        /// Records covered by the checkpoint.
+        count: u64,
+        /// Hash in the checkpoint.
+        checkpoint_hash: String,
+        /// Hash of record `count`.
+        record_hash: String,
+        /// Whether the checkpoint came from [`VerifyOptions::expect`].
+        external: bool,
+    },
+    /// A checkpoint covers more records than the trail holds: the tail was cut off.
+    Truncated {
+        /// Records covered by the checkpoint.
+        checkpoint_count: u64,
+        /// Last sequence number present.
+        last_seq: u64,
+        /// Whether the checkpoint came from [`VerifyOptions::expect`].
+        external: bool,
+    },
+    /// A checkpoint's signature or key is malformed or does not verify.
+    CheckpointSignature {
+        /// Records covered by the checkpoint.
+        count: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A checkpoint is unsigned or signed by another key than [`VerifyOptions::trusted_key`].
+    UntrustedCheckpoint {
+        /// Records covered by the checkpoint.
+        count: u64,
+    },
+}
+
+impl Problem {
+    /// A stable snake_case name for scripts and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Modified { .. } => "modified",
+            Self::ChainBroken { .. } => "chain_broken",
+            Self::Gap { .. } => "gap",
+            Self::Duplicate => "duplicate",
+            Self::ForeignTrail { .. } => "foreign_trail",
+            Self::Malformed { .. } => "malformed",
+            Self::UnsupportedSchema { .. } => "unsupported_schema",
+            Self::CheckpointMismatch { .. } => "checkpoint_mismatch",
+            Self::Truncated { .. } => "truncated",
+            Self::CheckpointSignature { .. } => "checkpoint_signature",
+            Self::UntrustedCheckpoint { .. } => "untrusted_checkpoint",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Modified { stored, computed } => write!(
+                f,
+                "record modified: its content hashes to {computed}, not to its record_hash {stored}"
+            ),
+            Self::ChainBroken { expected, found } => write!(
+                f,
+                "chain broken: prev_hash is {found} but the previous record's hash is {expected} (record inserted, removed or reordered)"
+            ),
+            Self::Gap { from, to } if from == to => {
+                write!(f, "record {from} is missing (deleted)")
+            }
+            Self::Gap { from, to } => write!(f, "records {from} to {to} are missing (deleted)"),
+            Self::Duplicate => f.write_str("sequence number appears twice (duplicated record)"),
+            Self::ForeignTrail { expected, found } => write!(
+                f,
+                "record belongs to trail {found}, not {expected} (spliced from another trail)"
+            ),
+            Self::Malformed { detail } => write!(f, "malformed record: {detail}"),
+            Self::UnsupportedSchema { version } => write!(
+                f,
+                "unknown schema version {version} (this build reads {SCHEMA_VERSION})"
+            ),
+            Self::CheckpointMismatch {
+                count,
+                checkpoint_hash,
+                record_hash,
+                external,
+            } => write!(
+                f,
+                "{} checkpoint at {count} records names head {checkpoint_hash} but record {count} hashes to {record_hash} (chain rewritten)",
+                if *external { "expected" } else { "stored" }
+            ),
+            Self::Truncated {
+                checkpoint_count,
+                last_seq,
+                external,
+            } => write!(
+                f,
+                "trail truncated: it ends at record {last_seq} but a{} checkpoint covers {checkpoint_count} records",
+                if *external { "n expected" } else { " stored" }
+            ),
+            Self::CheckpointSignature { count, detail } => {
+                write!(f, "checkpoint at {count} records: {detail}")
+            }
+            Self::UntrustedCheckpoint { count } => write!(
+                f,
+                "checkpoint at {count} records is not signed by the trusted key"
+            ),
+        }
+    }
+}
+
+/// Where a trail first goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The first bad sequence number.
+    pub seq: u64,
+    /// What is wrong there.
+    pub problem: Problem,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "first bad record {}: {}", self.seq, self.problem)
+    }
+}
+
+/// Why [`verify`] did not confirm a trail.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The trail was tampered with (or damaged).
+    Tampered(Finding),
+    /// The trail could not be read at all (no such file, connection refused, not a trail).
+    Unreadable(AuditError),
+}
+
+impl VerifyError {
+    /// The finding, when the trail was read and found bad.
+    pub fn finding(&self) -> Option<&Finding> {
+        match self {
+            Self::Tampered(f) => Some(f),
+            Self::Unreadable(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tampered(x) => write!(f, "audit trail NOT intact: {x}"),
+            Self::Unreadable(e) => write!(f, "audit trail unreadable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Tampered(_) => None,
+            Self::Unreadable(e) => Some(e),
+        }
+    }
+}
+
+impl From<AuditError> for VerifyError {
+    fn from(e: AuditError) -> Self {
+        Self::Unreadable(e)
+    }
+}
+
+/// Verifies the trail at `url` (same URL forms as `OBSERVA_AUDIT_URL`). Reads one consistent
+/// snapshot; safe while writers are running.
+pub fn verify(url: &str) -> Result<VerifyReport, VerifyError> {
+    verify_with(url, &VerifyOptions::default())
+}
+
+/// [`verify`] with a pinned signing key and/or an external checkpoint.
+pub fn verify_with(url: &str, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+    let (store, _) = StoreUrl::parse(url)?;
+    match store {
+        StoreUrl::Sqlite { path } => {
+            let mut r = super::sqlite::SqliteReader::open(&path)?;
+            check(&mut r, opts, "sqlite")
+        }
+        #[cfg(feature = "postgres")]
+        StoreUrl::Postgres { conn, schema } => {
+            let opts = opts.clone();
+            // The sync client must not run inside an async runtime: use a plain thread.
+            std::thread::spawn(move || {
+                let mut r = super::postgres::PostgresReader::open(&conn, &schema)?;
+                check(&mut r, &opts, "postgres")
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(VerifyError::Unreadable(AuditError::new(
+                    AuditErrorKind::Unavailable,
+                    "the verifier thread stopped",
+                )))
+            })
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreUrl::Postgres { .. } => Err(VerifyError::Unreadable(AuditError::new(
+            AuditErrorKind::Unsupported,
+            "this build of observa has no `postgres` feature",
+        ))),
+    }
+}
+
+fn min_finding(a: Option<Finding>, b: Finding) -> Option<Finding> {
+    match a {
+        Some(a) if a.seq <= b.seq => Some(a),
+        _ => Some(b),
+    }
+}
+
+struct Cp {
+    raw: RawCheckpoint,
+    signed: bool,
+}
+
+fn check_signature(c: &RawCheckpoint, count: u64, trusted: Option<&str>) -> Result<bool, Problem> {
+    use ed25519_dalek::{Signature, VerifyingKey};
+    let bad = |detail: &str| Problem::CheckpointSignature {
+        count,
+        detail: detail.to_owned(),
+    };
+    let signed = match (&c.public_key, &c.signature) {
+        (None, None) => false,
+        (Some(pk), Some(sig)) => {
+            let pk: [u8; 32] = util::unhex(pk)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("public key is not 32 bytes of hex"))?;
+            let sig: [u8; 64] = util::unhex(sig)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("signature is not 64 bytes of hex"))?;
+            let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad("invalid public key"))?;
+            let msg = checkpoint_message(&c.trail, count, &c.head_hash, &c.created_at);
+            key.verify_strict(&msg, &Signature::from_bytes(&sig))
+                .map_err(|_| bad("signature does not verify (checkpoint forged or altered)"))?;
+            true
+        }
+        _ => return Err(bad("signature without key or key without signature")),
+    };
+    if let Some(t) = trusted
+        && (!signed
+            || !c
+                .public_key
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(t)))
+    {
+        return Err(Problem::UntrustedCheckpoint { count });
+    }
+    Ok(signed)
+}
+
+pub(crate) fn check(
+    reader: &mut dyn TrailReader,
+    opts: &VerifyOptions,
+    store: &'static str,
+) -> Result<VerifyReport, VerifyError> {
+    let mut first: Option<Finding> = None;
+    let trusted = opts.trusted_key.as_deref().map(str::trim);
+    if let Some(t) = trusted
+        && util::unhex(t).is_none_or(|b| b.len() != 32)
+    {
+        return Err(VerifyError::Unreadable(AuditError::config(
+            "the trusted public key must be 64 hex digits",
+        )));
+    }
+
+    // Checkpoints first (a handful of rows): parse and check signatures.
+    let mut cps: BTreeMap<u64, Cp> = BTreeMap::new();
+    for c in reader.checkpoints()? {
+        match c {
+            Err(e) => {
+                let seq = e
+                    .seq
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(1)
+                    .max(1);
+                first = min_finding(
+                    first,
+                    Finding {
+                        seq,
+                        problem: Problem::Malformed {
+                            detail: format!("checkpoint: {}", e.detail),
+                        },
+                    },
+                );
+            }
+            Ok(raw) => {
+                let Some(count) = u64::try_from(raw.count).ok().filter(|c| *c >= 1) else {
+                    first = min_finding(
+                        first,
+                        Finding {
+                            seq: 1,
+                            problem: Problem::Malformed {
+                                detail: format!("checkpoint count {} is not positive", raw.count),
+                            },
+                        },
+                    );
+                    continue;
+                };
+                match check_signature(&raw, count, trusted) {
+                    Ok(signed) => {
+                        cps.insert(count, Cp { raw, signed });
+                    }
+                    Err(problem) => {
+                        first = min_finding(
+                            first,
+                            Finding {
+                                seq: count,
+                                problem,
+                            },
+                        )
+                    }
+                }
+            }
+        }
+    }
+    let expect = opts.expect.clone();
+
+    let mut expected_seq: u64 = 1;
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut trail: Option<String> = None;
+    let mut stream: Option<Finding> = None;
+    let mut first_time = None;
+    let mut last_time = None;
+    let mut last_action = String::new();
+    let mut matched = 0u64;
+    let mut signed = 0u64;
+    let mut keys = BTreeSet::new();
+    // Nothing past the earliest finding so far matters.
+    let limit = first.as_ref().map(|f| f.seq);
+
+    reader.scan(&mut |item| {
+        let stop = |stream: &mut Option<Finding>, seq: u64, problem: Problem| {
+            *stream = Some(Finding { seq, problem });
+            false
+        };
+        if limit.is_some_and(|l| expected_seq > l) {
+            return false;
+        }
+        let row = match item {
+            Ok(r) => r,
+            Err(e) => {
+                let seq = e
+                    .seq
+                    .and_then(|s| u64::try_from(s).ok())
+                    .filter(|s| *s >= 1)
+                    .unwrap_or(expected_seq);
+                return stop(
+                    &mut stream,
+                    seq.min(expected_seq),
+                    Problem::Malformed { detail: e.detail },
+                );
+            }
+        };
+        let Some(seq) = u64::try_from(row.seq).ok().filter(|s| *s >= 1) else {
+            return stop(
+                &mut stream,
+                expected_seq,
+                Problem::Malformed {
+                    detail: format!("sequence number {} is not positive", row.seq),
+                },
+            );
+        };
+        if seq < expected_seq {
+            // Rows come sorted by seq, so this is the previous number again.
+            return stop(&mut stream, seq, Problem::Duplicate);
+        }
+        if seq > expected_seq {
+            return stop(
+                &mut stream,
+                expected_seq,
+                Problem::Gap {
+                    from: expected_seq,
+                    to: seq - 1,
+                },
+            );
+        }
+        if row.schema_version != i64::from(SCHEMA_VERSION) {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::UnsupportedSchema {
+                    version: row.schema_version,
+                },
+            );
+        }
+        let view = match CanonicalView::from_columns(row.schema_version, row.seq, &row.text) {
+            Ok(v) => v,
+            Err(col) => {
+                return stop(
+                    &mut stream,
+                    seq,
+                    Problem::Malformed {
+                        detail: format!("required column `{col}` is NULL"),
+                    },
+                );
+            }
+        };
+        let stored_hash = row.text[25].as_deref().unwrap_or("");
+        match &trail {
+            None => trail = Some(view.trail.to_owned()),
+            Some(t) if t != view.trail => {
+                return stop(
+                    &mut stream,
+                    seq,
+                    Problem::ForeignTrail {
+                        expected: t.clone(),
+                        found: view.trail.to_owned(),
+                    },
+                );
+            }
+            Some(_) => {}
+        }
+        if !util::is_hash_hex(stored_hash) || !util::is_hash_hex(view.prev_hash) {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::Malformed {
+                    detail: "record_hash or prev_hash is not 64 lowercase hex digits".to_owned(),
+                },
+            );
+        }
+        let computed = view.hash();
+        if computed != stored_hash {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::Modified {
+                    stored: stored_hash.to_owned(),
+                    computed,
+                },
+            );
+        }
+        if view.prev_hash != prev {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::ChainBroken {
+                    expected: prev.clone(),
+                    found: view.prev_hash.to_owned(),
+                },
+            );
+        }
+        if let Some(cp) = cps.get(&seq) {
+            if Some(&cp.raw.trail) != trail.as_ref() {
+                return stop(
+                    &mut stream,
+                    seq,
+                    Problem::ForeignTrail {
+                        expected: trail.clone().unwrap_or_default(),
+                        found: format!("{} (checkpoint)", cp.raw.trail),
+                    },
+                );
+            }
+            if cp.raw.head_hash != stored_hash {
+                return stop(
+                    &mut stream,
+                    seq,
+                    Problem::CheckpointMismatch {
+                        count: seq,
+                        checkpoint_hash: cp.raw.head_hash.clone(),
+                        record_hash: stored_hash.to_owned(),
+                        external: false,
+                    },
+                );
+            }
+            matched += 1;
+            if cp.signed {
+                signed += 1;
+                if let Some(k) = &cp.raw.public_key {
+                    keys.insert(k.clone());
+                }
+            }
+        }
+        if let Some((count, hash)) = &expect
+            && *count == seq
+            && hash.trim() != stored_hash
+        {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::CheckpointMismatch {
+                    count: seq,
+                    checkpoint_hash: hash.clone(),
+                    record_hash: stored_hash.to_owned(),
+                    external: true,
+                },
+            );
+        }
+        if first_time.is_none() {
+            first_time = Some(view.recorded_at.to_owned());
+        }
+        last_time = Some(view.recorded_at.to_owned());
+        last_action.clear();
+        last_action.push_str(view.action);
+        prev = stored_hash.to_owned();
+        expected_seq += 1;
+        true
+    })?;
+
+    if let Some(f) = stream {
+        first = min_finding(first, f);
+    } else {
+        let last = expected_seq - 1;
+        if let Some((&count, _)) = cps.range(last + 1..).next() {
+            first = min_finding(
+                first,
+                Finding {
+                    seq: last + 1,
+                    problem: Problem::Truncated {
+                        checkpoint_count: count,
+                        last_seq: last,
+                        external: false,
+                    },
+                },
+            );
+        }
+        if let Some((count, _)) = &expect
+            && *count > last
+        {
+            first = min_finding(
+                first,
+                Finding {
+                    seq: last + 1,
+                    problem: Problem::Truncated {
+                        checkpoint_count: *count,
+                        last_seq: last,
+                        external: true,
+                    },
+                },
+            );
+        }
+    }
+    if let Some(f) = first {
+        return Err(VerifyError::Tampered(f));
+    }
+    let records = expected_seq - 1;
+    Ok(VerifyReport {
+        store,
+        trail,
+        records,
+        head_hash: prev,
+        checkpoints: matched,
+        signed_checkpoints: signed,
+        signing_keys: keys.into_iter().collect(),
+        first_time,
+        last_time,
+        clean_shutdown: last_action == super::ACTION_STOPPED,
+    })
+}

@@ -1,0 +1,311 @@
+//! The audit store through its public API, on real SQLite files: sequence numbers, the hash
+//! chain, lifecycle records, checkpoints and signatures, append-only triggers, write-ahead
+//! attempts, the async API under concurrency.
+
+mod audit_support;
+
+use audit_support::*;
+use observa::audit::{
+    self, ACTION_STARTED, ACTION_STOPPED, AuditConfig, AuditErrorKind, Auditor, GENESIS_HASH,
+    NewRecord, Outcome, Problem, Receipt, VerifyError, VerifyOptions,
+};
+use std::collections::HashSet;
+
+#[test]
+fn records_are_sequenced_chained_and_lifecycle_is_audited() {
+    let dir = TempDir::new("store-basic");
+    let url = dir.url("a.db");
+    let recs = build_trail(&url, 10, 1000, None);
+    // seq 1 is audit.started; ours are 2..=11; audit.stopped is 12.
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 2);
+        assert_eq!(r.record_hash.len(), 64);
+        assert_eq!(r.schema_version, 1);
+        assert!(r.time.ends_with('Z') && r.time.len() == 27, "{}", r.time);
+        assert_eq!(r.category, "test");
+        assert_eq!(r.tenant.as_deref(), Some("tenant-a"));
+    }
+    for w in recs.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].record_hash);
+        assert_ne!(w[0].id, w[1].id);
+    }
+    let report = audit::verify(&url).expect("intact");
+    assert_eq!(report.records, 12);
+    assert!(report.clean_shutdown);
+    assert_eq!(report.checkpoints, 1, "closing checkpoint");
+    assert_eq!(report.signed_checkpoints, 0);
+
+    let c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    let first: (String, String, String, String) = c
+        .query_row(
+            "SELECT action, actor, prev_hash, changes FROM audit_records WHERE seq = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(first.0, ACTION_STARTED);
+    assert_eq!(first.1, "observa");
+    assert_eq!(first.2, GENESIS_HASH);
+    let cfg: serde_json::Value = serde_json::from_str(&first.3).unwrap();
+    assert_eq!(cfg["after"]["store"], "sqlite");
+    assert_eq!(cfg["after"]["durability"], "durable");
+    assert_eq!(cfg["after"]["checkpoint_every"], 1000);
+    let last: String = c
+        .query_row("SELECT action FROM audit_records WHERE seq = 12", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(last, ACTION_STOPPED);
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn reopening_continues_the_same_chain() {
+    let dir = TempDir::new("store-reopen");
+    let url = dir.url("a.db");
+    let a = build_trail(&url, 3, 1000, None);
+    let b = build_trail(&url, 3, 1000, None);
+    assert_eq!(a[0].trail, b[0].trail);
+    // 1 started, 2..4, 5 stopped, 6 started, 7..9
+    assert_eq!(b[0].seq, 7);
+    let report = audit::verify(&url).unwrap();
+    assert_eq!(report.records, 10);
+    assert_eq!(report.checkpoints, 2);
+}
+
+#[test]
+fn append_only_triggers_and_unique_sequence() {
+    let dir = TempDir::new("store-triggers");
+    let url = dir.url("a.db");
+    build_trail(&url, 2, 1000, None);
+    let c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    for sql in [
+        "UPDATE audit_records SET actor = 'mallory' WHERE seq = 2",
+        "DELETE FROM audit_records WHERE seq = 2",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_meta SET value = 'x' WHERE key = 'trail'",
+    ] {
+        let e = c.execute(sql, []).expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    let e = c
+        .execute(
+            "INSERT INTO audit_records SELECT * FROM audit_records WHERE seq = 2",
+            [],
+        )
+        .expect_err("duplicate seq");
+    assert!(e.to_string().contains("UNIQUE"), "{e}");
+    audit::verify(&url).expect("still intact");
+}
+
+#[test]
+fn checkpoints_are_periodic_and_signed() {
+    let dir = TempDir::new("store-cp");
+    let url = dir.url("a.db");
+    let key = test_key();
+    build_trail(&url, 23, 5, Some(key.clone()));
+    // 25 records: checkpoints at 5, 10, 15, 20 and 25 (periodic and closing coincide).
+    let c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    let counts: Vec<i64> = c
+        .prepare("SELECT count FROM audit_checkpoints ORDER BY count")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(counts, vec![5, 10, 15, 20, 25]);
+    let report = audit::verify(&url).unwrap();
+    assert_eq!(report.checkpoints, 5);
+    assert_eq!(report.signed_checkpoints, 5);
+    assert_eq!(report.signing_keys, vec![key.public_key_hex()]);
+
+    let ok = audit::verify_with(
+        &url,
+        &VerifyOptions::default().trusted_key(key.public_key_hex()),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    let other = observa::audit::SigningKey::from_seed(&[9u8; 32]);
+    match audit::verify_with(
+        &url,
+        &VerifyOptions::default().trusted_key(other.public_key_hex()),
+    ) {
+        Err(VerifyError::Tampered(f)) => {
+            assert_eq!(f.seq, 5);
+            assert!(matches!(f.problem, Problem::UntrustedCheckpoint { count: 5 }));
+        }
+        other => panic!("expected untrusted checkpoint, got {other:?}"),
+    }
+    let (code, out, _) = cli_verify(&url, &["--public-key", &key.public_key_hex()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact: 25 records"), "{out}");
+    assert!(out.contains("5 checkpoints (5 signed)"), "{out}");
+    let (code, out, _) = cli_verify(&url, &["--public-key", &other.public_key_hex()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("first bad record 5"), "{out}");
+}
+
+#[test]
+fn external_checkpoint_is_checked() {
+    let dir = TempDir::new("store-expect");
+    let url = dir.url("a.db");
+    let recs = build_trail(&url, 5, 1000, None);
+    let r = &recs[2];
+    assert!(audit::verify_with(&url, &VerifyOptions::default().expect(r.seq, &r.record_hash)).is_ok());
+    let bad = audit::verify_with(&url, &VerifyOptions::default().expect(r.seq, GENESIS_HASH));
+    match bad {
+        Err(VerifyError::Tampered(f)) => {
+            assert_eq!(f.seq, r.seq);
+            assert_eq!(f.problem.code(), "checkpoint_mismatch");
+        }
+        other => panic!("{other:?}"),
+    }
+    let beyond = audit::verify_with(&url, &VerifyOptions::default().expect(99, GENESIS_HASH));
+    match beyond {
+        Err(VerifyError::Tampered(f)) => {
+            assert_eq!(f.seq, 8);
+            assert_eq!(f.problem.code(), "truncated");
+        }
+        other => panic!("{other:?}"),
+    }
+    let arg = format!("{}:{}", r.seq, r.record_hash);
+    assert_eq!(cli_verify(&url, &["--expect", &arg]).0, 0);
+    let arg = format!("{}:{}", r.seq, GENESIS_HASH);
+    assert_eq!(cli_verify(&url, &["--expect", &arg]).0, 1);
+}
+
+#[test]
+fn write_ahead_attempt_and_outcome_are_linked() {
+    let dir = TempDir::new("store-attempt");
+    let url = dir.url("a.db");
+    let a = Auditor::open(AuditConfig::new(&url)).unwrap();
+    let attempt = a
+        .begin_attempt(
+            NewRecord::new("user.suspend", "admin-1")
+                .target("user-2")
+                .outcome(Outcome::Success),
+        )
+        .unwrap();
+    let attempted = attempt.attempted().cloned().unwrap();
+    assert_eq!(attempted.outcome, Outcome::Attempted);
+    assert!(attempted.attempt_id.is_none());
+    let receipt = attempt
+        .finish(Outcome::failure("AppError::NotFound", "no such user"))
+        .unwrap();
+    let Receipt::Stored(done) = receipt else {
+        panic!("not stored")
+    };
+    assert_eq!(done.seq, attempted.seq + 1);
+    assert_eq!(done.attempt_id.as_deref(), Some(attempted.id.as_str()));
+    assert_eq!(done.target.as_deref(), Some("user-2"));
+    assert!(matches!(&done.outcome, Outcome::Failure { error_class, .. } if error_class == "AppError::NotFound"));
+
+    // Dropped without finish: a `cancelled` failure is recorded.
+    let dropped = a.begin_attempt(NewRecord::new("user.delete", "admin-1")).unwrap();
+    let dropped_id = dropped.attempted().unwrap().id.clone();
+    drop(dropped);
+    a.close().unwrap();
+    let c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    let (outcome, class): (String, String) = c
+        .query_row(
+            "SELECT outcome, error_class FROM audit_records WHERE attempt_id = ?1",
+            [&dropped_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((outcome.as_str(), class.as_str()), ("failure", "cancelled"));
+    audit::verify(&url).unwrap();
+    // Closed: later appends fail with `Closed`, never succeed.
+    let e = a.append(NewRecord::new("x.y", "z")).unwrap_err();
+    assert_eq!(e.kind(), AuditErrorKind::Closed);
+}
+
+#[test]
+fn invalid_records_are_rejected_before_writing() {
+    let dir = TempDir::new("store-invalid");
+    let url = dir.url("a.db");
+    let a = Auditor::open(AuditConfig::new(&url)).unwrap();
+    for r in [
+        NewRecord::new("", "actor"),
+        NewRecord::new("a.b", ""),
+        NewRecord::new("a\u{1b}[31m", "actor"),
+    ] {
+        assert_eq!(a.append(r).unwrap_err().kind(), AuditErrorKind::InvalidRecord);
+    }
+    let ok = a
+        .append(NewRecord::new("a.b", "x".repeat(5000)).reason("r".repeat(10_000)))
+        .unwrap();
+    assert!(ok.actor.len() <= 1024 && ok.actor.ends_with("[truncated]"));
+    assert!(ok.reason.unwrap().len() <= 4096);
+    a.close().unwrap();
+    assert_eq!(audit::verify(&url).unwrap().records, 3);
+}
+
+#[test]
+fn concurrent_async_and_blocking_writers_share_one_gap_free_chain() {
+    let dir = TempDir::new("store-async");
+    let url = dir.url("a.db");
+    let a = Auditor::open(AuditConfig::new(&url)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let a = a.clone();
+            rt.spawn(async move {
+                a.append_async(NewRecord::new("job.run", "worker").target(format!("a{i}")))
+                    .await
+                    .unwrap()
+                    .seq
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|i| {
+                        a.append(NewRecord::new("job.run", "worker").target(format!("b{t}-{i}")))
+                            .unwrap()
+                            .seq
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = rt.block_on(async {
+        let mut v = Vec::new();
+        for t in tasks {
+            v.push(t.await.unwrap());
+        }
+        v
+    });
+    for t in threads {
+        seqs.extend(t.join().unwrap());
+    }
+    let unique: HashSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), 80);
+    assert_eq!(*unique.iter().min().unwrap(), 2);
+    assert_eq!(*unique.iter().max().unwrap(), 81);
+    a.close().unwrap();
+    assert_eq!(audit::verify(&url).unwrap().records, 82);
+}
+
+#[test]
+fn verify_reports_unreadable_trails() {
+    let dir = TempDir::new("store-unreadable");
+    let missing = dir.url("missing.db");
+    assert!(matches!(audit::verify(&missing), Err(VerifyError::Unreadable(_))));
+    assert!(!dir.path().join("missing.db").exists(), "verify must not create a file");
+    let (code, _, err) = cli_verify(&missing, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no audit database"), "{err}");
+    std::fs::write(dir.path().join("junk.db"), b"not a database at all, just text").unwrap();
+    assert!(matches!(audit::verify(&dir.url("junk.db")), Err(VerifyError::Unreadable(_))));
+    assert_eq!(cli_verify("mysql://nope", &[]).0, 2);
+    assert_eq!(run(env!("CARGO_BIN_EXE_observa-audit-cli"), &["frobnicate"]).0, 2);
+}
