@@ -1,1 +1,76 @@
-fn main() {}
+//! observa end to end on embedded defaults: an instrumented mini service and worker, driven
+//! through every outcome, then the JSON lines it wrote and the metrics exposition.
+
+use observa::observed;
+use std::fmt;
+
+#[derive(Debug)]
+enum ApiError {
+    NotFound(u64),
+    Database(std::io::Error),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::NotFound(id) => write!(f, "order {id} not found"),
+            ApiError::Database(_) => f.write_str("database unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Database(e) => Some(e),
+            ApiError::NotFound(_) => None,
+        }
+    }
+}
+
+impl observa::Classify for ApiError {
+    fn error_class(&self) -> observa::ErrorClass {
+        match self {
+            ApiError::NotFound(_) => observa::ErrorClass::Client,
+            ApiError::Database(_) => observa::ErrorClass::Server,
+        }
+    }
+}
+
+#[observed(event = "orders.get", tenant, fields(order_id))]
+async fn get_order(tenant: &str, order_id: u64) -> Result<String, ApiError> {
+    tracing::info!(cache = "miss", "loading order");
+    match order_id {
+        0 => Err(ApiError::NotFound(order_id)),
+        13 => Err(ApiError::Database(std::io::Error::other(
+            "connection reset",
+        ))),
+        _ => Ok(format!("order-{order_id}")),
+    }
+}
+
+#[observed(event = "sync_job", metric = "worker_jobs", tenant, fields(job_id, rows = batch.len(), password))]
+fn sync_orders(tenant: String, job_id: u64, batch: Vec<u32>, password: String) -> u64 {
+    let _ = password;
+    batch.iter().map(|&v| v as u64).sum()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let logs = observa::MemoryWriter::new();
+    let guard = observa::init(
+        observa::Config::from_env()?
+            .with_writer(logs.clone())
+            .with_log_level("info"),
+    )?;
+    let _ = get_order("acme", 7).await;
+    let _ = get_order("acme", 0).await;
+    let _ = get_order("globex", 13).await;
+    sync_orders("acme".into(), 42, vec![1, 2, 3], "hunter2".into());
+    drop(guard);
+    println!("== log lines ==");
+    print!("{}", logs.contents());
+    println!("== metrics ==");
+    print!("{}", observa::metrics::render());
+    Ok(())
+}

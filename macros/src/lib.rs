@@ -1,11 +1,15 @@
-//! Procedural macros of observa. Depend on `observa`, not on this crate.
+//! Procedural macros of observa. Depend on `observa`, not on this crate: it re-exports them,
+//! and the generated code reaches the runtime only through `::observa::__private`.
+
+mod common;
+mod observed;
 
 use proc_macro::TokenStream;
 
 /// See `observa::observed`.
 #[proc_macro_attribute]
-pub fn observed(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
+    observed::observed(args.into(), item.into()).into()
 }
 
 mod redact;

@@ -185,6 +185,7 @@ fn enabled(cs: &'static DefaultCallsite) -> bool {
 
 /// What the attribute binds into the context for the call.
 #[doc(hidden)]
+#[allow(missing_debug_implementations)]
 #[derive(Clone, Copy, Default)]
 pub struct Bind<'a> {
     /// `tenant`
@@ -280,6 +281,23 @@ impl Core {
         core
     }
 
+    /// Adds the `return` field (the attribute's `ret`).
+    fn ret(&mut self, v: Option<&dyn Record>) {
+        let Some(v) = v else { return };
+        if !enabled(self.site.events[level_index(self.site.opts.level)]) {
+            return;
+        }
+        if self.fields.is_empty() {
+            self.fields.push(b'{');
+        } else {
+            self.fields.pop();
+            self.fields.push(b',');
+        }
+        self.fields.extend_from_slice(b"\"return\":");
+        json::write_value(&mut self.fields, v.record(), json::DEFAULT_MAX_VALUE_BYTES);
+        self.fields.push(b'}');
+    }
+
     fn enter(&self) {
         self.span.with_subscriber(|(id, d)| d.enter(id));
     }
@@ -293,6 +311,7 @@ impl Core {
         if self.done {
             return;
         }
+        let f = f.with_class(self.site.opts.class);
         self.done = true;
         let elapsed = quanta::Instant::now().duration_since(self.start);
         let site = self.site;
@@ -322,7 +341,13 @@ impl Core {
             Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
         };
         let ms = elapsed.as_nanos() as f64 / 1e6;
-        self.emit(level, name, Some((ms, f.outcome.as_str())), f.error, f.error_type);
+        self.emit(
+            level,
+            name,
+            Some((ms, f.outcome.as_str())),
+            f.error,
+            f.error_type,
+        );
     }
 
     fn emit(
@@ -459,6 +484,11 @@ impl Call {
     pub fn finish(mut self, f: Finish<'_>) {
         self.core.finish(f);
     }
+
+    /// Records the return value in the completion event (`ret`).
+    pub fn ret(&mut self, v: Option<&dyn Record>) {
+        self.core.ret(v);
+    }
 }
 
 impl Drop for Call {
@@ -511,6 +541,11 @@ impl AsyncCall {
     #[inline]
     pub fn bind<F: Future>(&mut self, fut: F) -> Bound<'_, F> {
         Bound { call: self, fut }
+    }
+
+    /// Records the return value in the completion event (`ret`).
+    pub fn ret(&mut self, v: Option<&dyn Record>) {
+        self.core.ret(v);
     }
 
     /// Records the outcome of the returned value.
@@ -611,4 +646,16 @@ impl Record for Masked {
 #[inline(always)]
 pub fn field<const SENSITIVE: bool, T: Record>(v: &T) -> &dyn Record {
     if SENSITIVE { &Masked } else { v }
+}
+
+/// `ret` on a function returning `Result<T, _>`: the `Ok` value.
+#[doc(hidden)]
+pub fn ret_ok<T: Record, E>(r: &Result<T, E>) -> Option<&dyn Record> {
+    r.as_ref().ok().map(|v| v as &dyn Record)
+}
+
+/// `ret` on any other function.
+#[doc(hidden)]
+pub fn ret_plain<T: Record>(r: &T) -> Option<&dyn Record> {
+    Some(r)
 }

@@ -78,7 +78,10 @@ impl fmt::Debug for Config {
             .field("metrics_max_series", &self.metrics_max_series)
             // URLs may carry credentials.
             .field("audit_url", &self.audit_url.as_ref().map(|_| "[set]"))
-            .field("otlp_endpoint", &self.otlp_endpoint.as_ref().map(|_| "[set]"))
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_ref().map(|_| "[set]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -259,7 +262,12 @@ impl Config {
     }
 
     /// Adds a rotated JSONL file sink.
-    pub fn with_log_file(mut self, path: impl Into<PathBuf>, max_bytes: u64, backups: usize) -> Config {
+    pub fn with_log_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        max_bytes: u64,
+        backups: usize,
+    ) -> Config {
         self.log_file = Some(path.into());
         self.log_file_max_bytes = max_bytes;
         self.log_file_backups = backups;
@@ -351,8 +359,11 @@ mod tests {
 
     #[test]
     fn production_forces_json() {
-        let c = Config::from_vars([("OBSERVA_ENV", "production"), ("OBSERVA_LOG_FORMAT", "console")])
-            .unwrap();
+        let c = Config::from_vars([
+            ("OBSERVA_ENV", "production"),
+            ("OBSERVA_LOG_FORMAT", "console"),
+        ])
+        .unwrap();
         assert_eq!(c.log_format, Format::Json);
         assert!(c.is_production());
     }

@@ -255,6 +255,7 @@ impl Context {
         self.user_id = Some(id);
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         *self == Context::default()
     }

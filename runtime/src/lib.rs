@@ -7,44 +7,46 @@
 //! - [`context`]: correlation id, tenant and user bound for a scope, carried into tasks;
 //! - [`metrics::render`]: the Prometheus text exposition.
 
-pub use observa_macros::observed;
 pub use observa_macros::Redact;
+pub use observa_macros::observed;
 
+pub mod audit;
 mod callsite;
 pub mod config;
 pub mod context;
 mod init;
 pub mod log;
-pub mod audit;
 pub mod metrics;
 pub mod outcome;
 mod rand;
-mod site_macro;
 pub mod record;
 pub mod redact;
 pub mod sensitive;
+mod site_macro;
 
 pub use config::{Config, ConfigError, MemoryWriter};
-pub use context::{spawn, Context, FutureExt};
-pub use init::{init, init_from_env, runtime_info, Guard, InitError, RuntimeInfo};
+pub use context::{Context, FutureExt, spawn};
+pub use init::{Guard, InitError, RuntimeInfo, init, init_from_env, runtime_info};
 pub use log::Format;
 pub use outcome::{Classify, ErrorClass, Outcome};
-pub use record::{FieldValue, Record, RecordList, RecordObject, REDACTED};
+pub use record::{FieldValue, REDACTED, Record, RecordList, RecordObject};
 pub use redact::{Redacted, Secret, redacted};
 
 /// What generated code calls. Not public API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::callsite::{field, AsyncCall, Bind, Bound, Call, Masked, Opts, Site};
+    pub use crate::callsite::{
+        AsyncCall, Bind, Bound, Call, Masked, Opts, Site, field, ret_ok, ret_plain,
+    };
     pub use crate::log::{COMPLETION, COMPLETION_FIELDS};
-    pub use crate::sensitive::is_sensitive as __is_sensitive;
-    pub use tracing::Level;
     pub use crate::outcome::probe::{
-        debug_error, Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay,
-        ViaError, ViaResult,
+        Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError,
+        ViaResult, debug_error,
     };
     pub use crate::outcome::{ErrorClass, Finish};
-    pub use tracing_core;
     pub use crate::redact::private as redact;
+    pub use crate::sensitive::is_sensitive as __is_sensitive;
     pub use crate::sensitive::is_sensitive;
+    pub use tracing::Level;
+    pub use tracing_core;
 }

@@ -115,6 +115,7 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 }
 
 /// How a failed call's error is rendered.
+#[allow(missing_debug_implementations)]
 #[derive(Clone, Copy)]
 pub enum ErrorView<'a> {
     /// A `std::error::Error`: rendered with its source chain (`a: b: c`).
@@ -206,6 +207,7 @@ pub mod probe {
     use super::*;
 
     /// Wraps a reference to the return value.
+    #[allow(missing_debug_implementations)]
     pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
     macro_rules! level {
@@ -251,30 +253,76 @@ pub mod probe {
         r.as_ref().err()
     }
 
-    level!(ViaClassifyError, &&&&&&Probe<'a, Result<T, E>>, [Classify + StdError], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(e) => Finish::error(e.error_class(), ErrorView::Error(e), e.error_type()),
-    });
-    level!(ViaClassifyDisplay, &&&&&Probe<'a, Result<T, E>>, [Classify + fmt::Display], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(e) => Finish::error(e.error_class(), ErrorView::Display(e), e.error_type()),
-    });
-    level!(ViaError, &&&&Probe<'a, Result<T, E>>, [StdError], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(e) => Finish::error(ErrorClass::Server, ErrorView::Error(e), short_type_name(std::any::type_name::<E>())),
-    });
-    level!(ViaDisplay, &&&Probe<'a, Result<T, E>>, [fmt::Display], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(e) => Finish::error(ErrorClass::Server, ErrorView::Display(e), short_type_name(std::any::type_name::<E>())),
-    });
-    level!(ViaDebug, &&Probe<'a, Result<T, E>>, [fmt::Debug], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(e) => Finish::error(ErrorClass::Server, ErrorView::Debug(e), short_type_name(std::any::type_name::<E>())),
-    });
-    level!(ViaResult, &Probe<'a, Result<T, E>>, [Sized], |r| match err_of(r) {
-        None => Finish::OK,
-        Some(_) => Finish::error(ErrorClass::Server, ErrorView::Message("error"), short_type_name(std::any::type_name::<E>())),
-    });
+    level!(
+        ViaClassifyError,
+        &&&&&&Probe<'a, Result<T, E>>,
+        [Classify + StdError],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(e) => Finish::error(e.error_class(), ErrorView::Error(e), e.error_type()),
+        }
+    );
+    level!(
+        ViaClassifyDisplay,
+        &&&&&Probe<'a, Result<T, E>>,
+        [Classify + fmt::Display],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(e) => Finish::error(e.error_class(), ErrorView::Display(e), e.error_type()),
+        }
+    );
+    level!(
+        ViaError,
+        &&&&Probe<'a, Result<T, E>>,
+        [StdError],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(e) => Finish::error(
+                ErrorClass::Server,
+                ErrorView::Error(e),
+                short_type_name(std::any::type_name::<E>())
+            ),
+        }
+    );
+    level!(
+        ViaDisplay,
+        &&&Probe<'a, Result<T, E>>,
+        [fmt::Display],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(e) => Finish::error(
+                ErrorClass::Server,
+                ErrorView::Display(e),
+                short_type_name(std::any::type_name::<E>())
+            ),
+        }
+    );
+    level!(
+        ViaDebug,
+        &&Probe<'a, Result<T, E>>,
+        [fmt::Debug],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(e) => Finish::error(
+                ErrorClass::Server,
+                ErrorView::Debug(e),
+                short_type_name(std::any::type_name::<E>())
+            ),
+        }
+    );
+    level!(
+        ViaResult,
+        &Probe<'a, Result<T, E>>,
+        [Sized],
+        |r| match err_of(r) {
+            None => Finish::OK,
+            Some(_) => Finish::error(
+                ErrorClass::Server,
+                ErrorView::Message("error"),
+                short_type_name(std::any::type_name::<E>())
+            ),
+        }
+    );
 
     /// Anything that is not a `Result`: always `ok`.
     #[doc(hidden)]
@@ -333,36 +381,66 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct ClassifiedOuter(Outer);
+    impl fmt::Display for ClassifiedOuter {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("classified")
+        }
+    }
+    impl StdError for ClassifiedOuter {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl Classify for ClassifiedOuter {
+        fn error_class(&self) -> ErrorClass {
+            ErrorClass::Server
+        }
+    }
+
     #[allow(unused_imports)]
     fn classify<T>(r: &T) -> (Outcome, String) {
-        let f = (&&&&&&Probe(r)).__observa_finish();
-        (f.outcome, f.error.map(|e| e.to_string()).unwrap_or_default())
+        let f = (&&&&&&&Probe(r)).__observa_finish();
+        (
+            f.outcome,
+            f.error.map(|e| e.to_string()).unwrap_or_default(),
+        )
     }
 
     #[test]
     fn probe_picks_most_specific() {
         let r: Result<(), NotFound> = Err(NotFound);
-        let f = (&&&&&&Probe(&r)).__observa_finish();
+        let f = (&&&&&&&Probe(&r)).__observa_finish();
         assert_eq!(f.outcome, Outcome::ClientError);
         assert_eq!(f.error_type, "NotFound");
 
+        let r: Result<(), ClassifiedOuter> =
+            Err(ClassifiedOuter(Outer(std::io::Error::other("disk"))));
+        let f = (&&&&&&&Probe(&r)).__observa_finish();
+        assert_eq!(
+            f.error.unwrap().to_string(),
+            "classified: outer: disk",
+            "Classify + Error keeps the chain"
+        );
+
         let r: Result<(), Outer> = Err(Outer(std::io::Error::other("disk")));
-        let f = (&&&&&&Probe(&r)).__observa_finish();
+        let f = (&&&&&&&Probe(&r)).__observa_finish();
         assert_eq!(f.outcome, Outcome::ServerError);
         assert_eq!(f.error.unwrap().to_string(), "outer: disk");
 
         let r: Result<u8, String> = Err("plain".into());
-        let f = (&&&&&&Probe(&r)).__observa_finish();
+        let f = (&&&&&&&Probe(&r)).__observa_finish();
         assert_eq!(f.outcome, Outcome::ServerError);
         assert_eq!(f.error.unwrap().to_string(), "plain");
 
         struct Opaque;
         let r: Result<u8, Opaque> = Err(Opaque);
-        let f = (&&&&&&Probe(&r)).__observa_finish();
+        let f = (&&&&&&&Probe(&r)).__observa_finish();
         assert_eq!(f.outcome, Outcome::ServerError);
 
         let v = 5u32;
-        let f = (&&&&&&Probe(&v)).__observa_finish();
+        let f = (&&&&&&&Probe(&v)).__observa_finish();
         assert_eq!(f.outcome, Outcome::Ok);
         let _ = classify(&v);
     }

@@ -14,7 +14,7 @@ use std::fmt;
 /// `observa::Redact` for structs and enums so sensitive fields are masked.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be recorded by observa",
-    label = "this value is listed in `fields(...)` but its type does not implement `observa::Record`",
+    label = "recorded by observa (listed in `fields(...)`, `ret` or an audit record) but its type does not implement `observa::Record`",
     note = "derive `observa::Redact` for it, wrap it in `observa::Secret`, record a part of it (`fields(id = value.id)`), or leave it out of `fields(...)`"
 )]
 pub trait Record {

@@ -124,6 +124,7 @@ pub fn write_console_str(out: &mut Vec<u8>, s: &str, max: usize) {
 }
 
 /// `fmt::Write` into a byte vector.
+#[derive(Debug)]
 pub struct VecWriter<'a>(pub &'a mut Vec<u8>);
 
 impl fmt::Write for VecWriter<'_> {
@@ -246,6 +247,7 @@ pub fn to_json_string(v: FieldValue<'_>) -> String {
 
 /// `Display` of a recorded value: strings as their (neutralised) text, everything else as JSON.
 /// This is what span attributes and foreign subscribers see.
+#[derive(Debug)]
 pub struct DisplayValue<'a>(pub FieldValue<'a>);
 
 impl fmt::Display for DisplayValue<'_> {

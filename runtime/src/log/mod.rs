@@ -409,7 +409,9 @@ impl Layer {
                 production: self.production,
             };
             event.record(&mut c);
-            let Collected { event: ev, message, .. } = c;
+            let Collected {
+                event: ev, message, ..
+            } = c;
             let ev = ev.as_deref().unwrap_or("log");
             match sink.format {
                 Format::Json => {
@@ -494,9 +496,7 @@ impl Layer {
 
 /// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T04:53:08.123456Z`.
 pub fn write_timestamp(out: &mut Vec<u8>, t: std::time::SystemTime) {
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let micros = d.subsec_micros();
     let days = secs.div_euclid(86_400);
@@ -539,7 +539,7 @@ mod tests {
     #[test]
     fn timestamps() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_123_456);
-        assert_eq!(timestamp_string(t), "2026-11-18T09:46:40.123456Z");
+        assert_eq!(timestamp_string(t), "2026-11-18T11:06:40.123456Z");
         assert_eq!(
             timestamp_string(std::time::UNIX_EPOCH),
             "1970-01-01T00:00:00.000000Z"

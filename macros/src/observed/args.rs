@@ -1,0 +1,280 @@
+//! Parsing `#[observed(...)]` arguments into [`Args`].
+
+use crate::common::{Ctx, Once};
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Token, parenthesized};
+
+/// Every key, in the order error messages list them.
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`";
+
+/// A context binding: `tenant` (from the argument of that name) or `tenant = expr`.
+pub enum BindArg {
+    Implicit(Span),
+    Expr(syn::Expr),
+}
+
+/// One entry of `fields(...)`.
+pub struct FieldArg {
+    pub name: syn::Ident,
+    /// `None`: the argument of that name.
+    pub value: Option<syn::Expr>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ErrRender {
+    Display,
+    Debug,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ErrClass {
+    Client,
+    Server,
+}
+
+pub struct ErrArg {
+    pub span: Span,
+    pub render: ErrRender,
+    pub class: Option<ErrClass>,
+}
+
+/// The parsed attribute.
+pub struct Args {
+    pub event: Once<syn::LitStr>,
+    pub name: Once<syn::LitStr>,
+    pub level: Once<syn::LitStr>,
+    pub target: Once<syn::LitStr>,
+    pub tenant: Once<BindArg>,
+    pub user: Once<BindArg>,
+    pub correlation: Once<BindArg>,
+    pub fields: Once<Vec<FieldArg>>,
+    /// Bare `skip`: the function is not instrumented (per-method opt-out).
+    pub skip_fn: Once<()>,
+    pub skip: Once<Vec<syn::Ident>>,
+    pub err: Once<ErrArg>,
+    pub ret: Once<()>,
+    pub metrics: Once<syn::LitBool>,
+    pub metric: Once<syn::LitStr>,
+    pub buckets: Once<Vec<(f64, Span)>>,
+    pub sample: Once<(f64, Span)>,
+    pub started: Once<()>,
+}
+
+impl Args {
+    pub fn empty() -> Args {
+        Args {
+            event: Once::new("event"),
+            name: Once::new("name"),
+            level: Once::new("level"),
+            target: Once::new("target"),
+            tenant: Once::new("tenant"),
+            user: Once::new("user"),
+            correlation: Once::new("correlation"),
+            fields: Once::new("fields"),
+            skip_fn: Once::new("skip"),
+            skip: Once::new("skip"),
+            err: Once::new("err"),
+            ret: Once::new("ret"),
+            metrics: Once::new("metrics"),
+            metric: Once::new("metric"),
+            buckets: Once::new("buckets"),
+            sample: Once::new("sample"),
+            started: Once::new("started"),
+        }
+    }
+
+    /// Parses the attribute's tokens; errors go to `ctx`.
+    pub fn parse(ctx: &Ctx, tokens: TokenStream) -> Args {
+        let mut args = Args::empty();
+        let parser = syn::meta::parser(|meta| {
+            let span = meta
+                .path
+                .segments
+                .first()
+                .map_or_else(Span::call_site, |s| s.ident.span());
+            let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
+                return Err(meta.error(format!(
+                    "unknown `observed` argument; expected one of {KEYS}"
+                )));
+            };
+            match key.as_str() {
+                "event" => args.event.set(ctx, span, meta.value()?.parse()?),
+                "name" => args.name.set(ctx, span, meta.value()?.parse()?),
+                "level" => args.level.set(ctx, span, meta.value()?.parse()?),
+                "target" => args.target.set(ctx, span, meta.value()?.parse()?),
+                "tenant" => args.tenant.set(ctx, span, bind(&meta, span)?),
+                "user" => args.user.set(ctx, span, bind(&meta, span)?),
+                "correlation" => args.correlation.set(ctx, span, bind(&meta, span)?),
+                "fields" => {
+                    let content;
+                    parenthesized!(content in meta.input);
+                    let list = Punctuated::<FieldArg, Token![,]>::parse_terminated_with(
+                        &content,
+                        parse_field,
+                    )?;
+                    args.fields.set(ctx, span, list.into_iter().collect());
+                }
+                "skip" => {
+                    if meta.input.peek(syn::token::Paren) {
+                        let content;
+                        parenthesized!(content in meta.input);
+                        let list = Punctuated::<syn::Ident, Token![,]>::parse_terminated(&content)?;
+                        args.skip.set(ctx, span, list.into_iter().collect());
+                    } else {
+                        args.skip_fn.set(ctx, span, ());
+                    }
+                }
+                "err" => {
+                    let mut e = ErrArg {
+                        span,
+                        render: ErrRender::Display,
+                        class: None,
+                    };
+                    if meta.input.peek(syn::token::Paren) {
+                        meta.parse_nested_meta(|inner| {
+                            let what = inner.path.get_ident().map(ToString::to_string);
+                            match what.as_deref() {
+                                Some("Display") => e.render = ErrRender::Display,
+                                Some("Debug") => e.render = ErrRender::Debug,
+                                Some("client") => e.class = Some(ErrClass::Client),
+                                Some("server") => e.class = Some(ErrClass::Server),
+                                _ => {
+                                    return Err(inner.error(
+                                        "unknown `err` option; expected `Display`, `Debug`, `client` or `server`",
+                                    ));
+                                }
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    args.err.set(ctx, span, e);
+                }
+                "ret" => args.ret.set(ctx, span, ()),
+                "metrics" => args.metrics.set(ctx, span, meta.value()?.parse()?),
+                "metric" => args.metric.set(ctx, span, meta.value()?.parse()?),
+                "buckets" => {
+                    let v = meta.value()?;
+                    let arr: syn::ExprArray = v.parse()?;
+                    let mut out = Vec::new();
+                    for e in &arr.elems {
+                        match number(e) {
+                            Some(n) => out.push((n, syn::spanned::Spanned::span(e))),
+                            None => {
+                                return Err(syn::Error::new_spanned(
+                                    e,
+                                    "`buckets` takes number literals in seconds, e.g. `buckets = [0.01, 0.1, 1.0]`",
+                                ));
+                            }
+                        }
+                    }
+                    args.buckets.set(ctx, span, out);
+                }
+                "sample" => {
+                    let e: syn::Expr = meta.value()?.parse()?;
+                    match number(&e) {
+                        Some(n) => args
+                            .sample
+                            .set(ctx, span, (n, syn::spanned::Spanned::span(&e))),
+                        None => {
+                            return Err(syn::Error::new_spanned(
+                                e,
+                                "`sample` takes a number in (0, 1], the fraction of successful calls logged",
+                            ));
+                        }
+                    }
+                }
+                "started" => args.started.set(ctx, span, ()),
+                _ => {
+                    return Err(meta.error(format!(
+                        "unknown `observed` argument `{key}`; expected one of {KEYS}"
+                    )));
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = parser.parse2(tokens) {
+            ctx.push(e);
+        }
+        args
+    }
+}
+
+fn bind(meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<BindArg> {
+    if meta.input.peek(Token![=]) {
+        Ok(BindArg::Expr(meta.value()?.parse()?))
+    } else {
+        Ok(BindArg::Implicit(span))
+    }
+}
+
+fn parse_field(input: ParseStream<'_>) -> syn::Result<FieldArg> {
+    let name: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
+    let value = if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        Some(input.parse()?)
+    } else {
+        None
+    };
+    Ok(FieldArg { name, value })
+}
+
+fn number(e: &syn::Expr) -> Option<f64> {
+    match e {
+        syn::Expr::Lit(l) => match &l.lit {
+            syn::Lit::Float(f) => f.base10_parse().ok(),
+            syn::Lit::Int(i) => i.base10_parse::<u64>().ok().map(|v| v as f64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Applies `method` over `base` (impl-level arguments): every key given on the method wins.
+pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
+    let _ = ctx;
+    let mut m = method;
+    macro_rules! inherit_lit {
+        ($($f:ident),*) => {$(
+            if !m.$f.is_set() {
+                if let (Some(v), Some(s)) = (base.$f.get(), base.$f.span()) {
+                    m.$f.set(ctx, s, v.clone());
+                }
+            }
+        )*};
+    }
+    inherit_lit!(level, target, metrics, metric);
+    if !m.err.is_set() {
+        if let (Some(e), Some(s)) = (base.err.get(), base.err.span()) {
+            m.err.set(
+                ctx,
+                s,
+                ErrArg {
+                    span: e.span,
+                    render: e.render,
+                    class: e.class,
+                },
+            );
+        }
+    }
+    if !m.buckets.is_set() {
+        if let (Some(b), Some(s)) = (base.buckets.get(), base.buckets.span()) {
+            m.buckets.set(ctx, s, b.clone());
+        }
+    }
+    if !m.sample.is_set() {
+        if let (Some(b), Some(s)) = (base.sample.get(), base.sample.span()) {
+            m.sample.set(ctx, s, *b);
+        }
+    }
+    if !m.started.is_set() && base.started.is_set() {
+        m.started
+            .set(ctx, base.started.span().unwrap_or_else(Span::call_site), ());
+    }
+    if !m.ret.is_set() && base.ret.is_set() {
+        m.ret
+            .set(ctx, base.ret.span().unwrap_or_else(Span::call_site), ());
+    }
+    m
+}

@@ -1,0 +1,180 @@
+//! Tokens only: the instrumented body.
+
+use super::args::ErrClass;
+use super::validate::Plan;
+use crate::common::fn_shape::{self, Shape};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+/// The `__site!` invocation and the `Call::start` arguments.
+fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
+    let Plan {
+        event,
+        name,
+        target,
+        level,
+        ..
+    } = plan;
+    let target = match target {
+        Some(t) => quote!(#t),
+        None => quote!(::core::module_path!()),
+    };
+    let field_names: Vec<&String> = plan.fields.iter().map(|(n, _)| n).collect();
+    let mut opts = TokenStream::new();
+    if level != "INFO" {
+        opts.extend(quote!(level: ::observa::__private::Level::#level,));
+    }
+    if let Some(m) = &plan.metric {
+        opts.extend(quote!(metric: #m,));
+    }
+    if !plan.metrics {
+        opts.extend(quote!(metrics: false,));
+    }
+    if let Some(b) = &plan.buckets {
+        let b = b.iter().map(|v| proc_macro2::Literal::f64_suffixed(*v));
+        opts.extend(quote!(buckets: &[#(#b),*],));
+    }
+    if let Some(s) = plan.sample {
+        let s = proc_macro2::Literal::f64_suffixed(s);
+        opts.extend(quote!(sample: #s,));
+    }
+    if plan.started {
+        opts.extend(quote!(started: true,));
+    }
+    if let Some(c) = plan.err_class {
+        let c = match c {
+            ErrClass::Client => quote!(Client),
+            ErrClass::Server => quote!(Server),
+        };
+        opts.extend(
+            quote!(class: ::core::option::Option::Some(::observa::__private::ErrorClass::#c),),
+        );
+    }
+    let site = quote! {
+        ::observa::__site! {
+            name: #name,
+            event: #event,
+            target: #target,
+            level: #level,
+            fields: [#(#field_names),*],
+            opts: { #opts }
+        }
+    };
+    let bind_one = |e: &Option<syn::Expr>| match e {
+        Some(e) => quote!(::core::option::Option::Some(&(#e) as &dyn ::core::fmt::Display)),
+        None => quote!(::core::option::Option::None),
+    };
+    let bind = if plan.tenant.is_none() && plan.user.is_none() && plan.correlation.is_none() {
+        quote!(::observa::__private::Bind::NONE)
+    } else {
+        let (t, u, c) = (
+            bind_one(&plan.tenant),
+            bind_one(&plan.user),
+            bind_one(&plan.correlation),
+        );
+        quote!(::observa::__private::Bind { tenant: #t, user: #u, correlation: #c })
+    };
+    let values = plan.fields.iter().map(|(n, e)| {
+        let span = syn::spanned::Spanned::span(e);
+        quote_spanned! {span=>
+            ::observa::__private::field::<{ ::observa::__private::__is_sensitive(#n) }, _>(&(#e))
+        }
+    });
+    (site, bind, quote!(&[#(#values),*]))
+}
+
+/// `Finish` of `__observa_ret`.
+fn finish(plan: &Plan) -> TokenStream {
+    let mut f = quote! {{
+        #[allow(unused_imports)]
+        use ::observa::__private::{
+            ViaAny as _, ViaClassifyDisplay as _, ViaClassifyError as _, ViaDebug as _,
+            ViaDisplay as _, ViaError as _, ViaResult as _,
+        };
+        (&&&&&&&::observa::__private::Probe(&__observa_ret)).__observa_finish()
+    }};
+    if plan.err_debug {
+        f = quote!(::observa::__private::debug_error(&__observa_ret, #f));
+    }
+    f
+}
+
+/// The new body of a sync function.
+pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStream {
+    let (site, bind, values) = site_and_start(plan);
+    let finish = finish(plan);
+    let ann = fn_shape::annotation(ret);
+    let ret_field = ret_field(plan, ret);
+    let mutability = if plan.ret { quote!(mut) } else { quote!() };
+    quote! {{
+        let __observa_site = #site;
+        let #mutability __observa_call = ::observa::__private::Call::start(__observa_site, #bind, #values);
+        #[allow(clippy::redundant_closure_call)]
+        let __observa_ret: #ann = (move || #block)();
+        #ret_field
+        __observa_call.finish(#finish);
+        __observa_ret
+    }}
+}
+
+/// The body of an async call around `inner` (an async block or `async move { body }`).
+pub fn async_body(plan: &Plan, inner: TokenStream, ret: &syn::Type) -> TokenStream {
+    let (site, bind, values) = site_and_start(plan);
+    let finish = finish(plan);
+    let ann = fn_shape::annotation(ret);
+    let ret_field = ret_field(plan, ret);
+    quote! {{
+        let __observa_site = #site;
+        let mut __observa_call =
+            ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
+        let __observa_ret: #ann = __observa_call.bind(#inner).await;
+        #ret_field
+        __observa_call.finish(#finish);
+        __observa_ret
+    }}
+}
+
+fn ret_field(plan: &Plan, ret: &syn::Type) -> TokenStream {
+    if !plan.ret {
+        return TokenStream::new();
+    }
+    let span = syn::spanned::Spanned::span(ret);
+    if fn_shape::is_result(ret) {
+        quote_spanned!(span=> __observa_call.ret(::observa::__private::ret_ok(&__observa_ret));)
+    } else {
+        quote_spanned!(span=> __observa_call.ret(::observa::__private::ret_plain(&__observa_ret));)
+    }
+}
+
+/// Rewrites a function's body according to its shape.
+pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
+    let ret: syn::Type = match &sig.output {
+        syn::ReturnType::Default => syn::parse_quote!(()),
+        syn::ReturnType::Type(_, t) => (**t).clone(),
+    };
+    let new = match fn_shape::shape(sig, block) {
+        Shape::Sync => sync_body(plan, block, &ret),
+        Shape::Async => {
+            let inner = quote!(async move #block);
+            async_body(plan, inner, &ret)
+        }
+        Shape::AsyncTrait {
+            block: inner,
+            output,
+        } => {
+            let out = output.unwrap_or_else(|| syn::parse_quote!(_));
+            let capture = inner.capture;
+            let inner_tokens = quote!(#inner);
+            let body = async_body(plan, inner_tokens, &out);
+            *inner = syn::parse_quote!(async #capture #body);
+            return;
+        }
+    };
+    match syn::parse2::<syn::Block>(new) {
+        Ok(b) => *block = b,
+        Err(e) => block.stmts.push(syn::Stmt::Expr(
+            syn::Expr::Verbatim(e.to_compile_error()),
+            None,
+        )),
+    }
+}

@@ -1,0 +1,150 @@
+//! `#[observed]`: parse -> validate -> expand.
+
+mod args;
+mod expand;
+mod validate;
+
+use crate::common::{Ctx, with_errors};
+use args::Args;
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let ctx = Ctx::default();
+    let args = Args::parse(&ctx, attr);
+    let parsed: syn::Item = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        // Half-typed code: give the item back untouched so the IDE keeps working.
+        Err(e) => return with_errors(item, e),
+    };
+    let out = match parsed {
+        syn::Item::Fn(mut f) => {
+            if args.skip_fn.is_set() {
+                return finish(&ctx, f.into_token_stream());
+            }
+            let name = f.sig.ident.to_string();
+            let ret = return_type(&f.sig, &mut f.block);
+            let plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
+            if enabled() && !ctx.has_errors() {
+                expand::instrument(&plan, &f.sig, &mut f.block);
+            }
+            f.into_token_stream()
+        }
+        syn::Item::Impl(mut imp) => {
+            impl_block(&ctx, args, &mut imp);
+            imp.into_token_stream()
+        }
+        other => {
+            ctx.error(
+                &other,
+                "`#[observed]` applies to functions, methods and `impl` blocks",
+            );
+            other.into_token_stream()
+        }
+    };
+    finish(&ctx, out)
+}
+
+fn finish(ctx: &Ctx, out: TokenStream) -> TokenStream {
+    match ctx.take() {
+        Some(e) => with_errors(out, e),
+        None => out,
+    }
+}
+
+fn enabled() -> bool {
+    cfg!(feature = "enabled")
+}
+
+/// The value type a call returns (`None` for `()`), looking through `#[async_trait]`.
+fn return_type(sig: &syn::Signature, block: &mut syn::Block) -> Option<syn::Type> {
+    use crate::common::fn_shape::{Shape, shape};
+    let declared = match &sig.output {
+        syn::ReturnType::Default => None,
+        syn::ReturnType::Type(_, t) => Some((**t).clone()),
+    };
+    match shape(sig, block) {
+        Shape::AsyncTrait { output, .. } => output.filter(|t| !is_unit(t)),
+        _ => declared.filter(|t| !is_unit(t)),
+    }
+}
+
+fn is_unit(t: &syn::Type) -> bool {
+    matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty())
+}
+
+fn is_observed(attr: &syn::Attribute) -> bool {
+    let p = attr.path();
+    p.is_ident("observed")
+        || (p.segments.len() == 2
+            && p.segments[0].ident == "observa"
+            && p.segments[1].ident == "observed")
+}
+
+/// `#[observed]` on an `impl` block: every method, with per-method arguments (or `skip`).
+/// An impl-level `event = "x"` is a prefix: methods get `x.<method>`.
+fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
+    let prefix = base.event.take().map(|l| l.value());
+    if let Some(s) = base.fields.span() {
+        ctx.error_at(
+            s,
+            "`fields` names arguments of one function; put it on the method, not the `impl` block",
+        );
+    }
+    for k in [
+        base.tenant.span(),
+        base.user.span(),
+        base.correlation.span(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        ctx.error_at(
+            k,
+            "context bindings name arguments of one function; put them on the method, not the `impl` block",
+        );
+    }
+    for item in &mut imp.items {
+        let syn::ImplItem::Fn(m) = item else { continue };
+        let mut own = None;
+        m.attrs.retain(|a| {
+            if is_observed(a) {
+                own = Some(a.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let margs = match &own {
+            Some(a) => match &a.meta {
+                syn::Meta::Path(_) => Args::empty(),
+                syn::Meta::List(l) => Args::parse(ctx, l.tokens.clone()),
+                syn::Meta::NameValue(nv) => {
+                    ctx.error(nv, "use `#[observed(...)]`");
+                    Args::empty()
+                }
+            },
+            None => Args::empty(),
+        };
+        if margs.skip_fn.is_set() {
+            continue;
+        }
+        let ret = return_type(&m.sig, &mut m.block);
+        let is_result = ret.as_ref().is_some_and(crate::common::fn_shape::is_result);
+        let own_err = margs.err.is_set();
+        let mut merged = args::merge(&base, margs, ctx);
+        if !is_result && !own_err {
+            // An impl-level `err` applies to the methods that return `Result`.
+            merged.err.take();
+        }
+        let name = m.sig.ident.to_string();
+        let default_event = match &prefix {
+            Some(p) => format!("{p}.{name}"),
+            None => name,
+        };
+        let plan = validate::plan(ctx, merged, &m.sig, ret.as_ref(), default_event);
+        if enabled() && !ctx.has_errors() {
+            expand::instrument(&plan, &m.sig, &mut m.block);
+        }
+    }
+}

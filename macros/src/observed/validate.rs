@@ -1,0 +1,340 @@
+//! Cross-argument rules: turns [`Args`] plus the function signature into a [`Plan`].
+
+use super::args::{Args, BindArg, ErrClass, ErrRender, FieldArg};
+use crate::common::Ctx;
+use crate::common::fn_shape;
+use proc_macro2::Span;
+
+/// Names observa writes itself; a recorded field may not shadow them.
+const RESERVED: &[&str] = &[
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "outcome",
+    "error",
+    "error_type",
+    "duration_ms",
+    "event",
+    "message",
+    "fields",
+    "timestamp",
+    "level",
+    "target",
+    "return",
+];
+
+pub struct Plan {
+    pub event: String,
+    pub name: String,
+    pub target: Option<syn::LitStr>,
+    pub level: syn::Ident,
+    pub tenant: Option<syn::Expr>,
+    pub user: Option<syn::Expr>,
+    pub correlation: Option<syn::Expr>,
+    /// (name, value expression)
+    pub fields: Vec<(String, syn::Expr)>,
+    pub err_debug: bool,
+    pub err_class: Option<ErrClass>,
+    pub ret: bool,
+    pub metrics: bool,
+    pub metric: Option<String>,
+    pub buckets: Option<Vec<f64>>,
+    pub sample: Option<f64>,
+    pub started: bool,
+}
+
+/// Names of the function's arguments (simple identifier patterns), with `self` if present.
+pub fn arg_names(sig: &syn::Signature) -> Vec<syn::Ident> {
+    let mut out = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(r) => out.push(syn::Ident::new("self", r.self_token.span)),
+            syn::FnArg::Typed(pt) => {
+                if let syn::Pat::Ident(pi) = &*pt.pat {
+                    out.push(pi.ident.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn valid_event(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.as_bytes()[0].is_ascii_lowercase()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+/// Validates; errors go to `ctx`. `default_event` is the fn name (or `prefix.fn` in impls).
+pub fn plan(
+    ctx: &Ctx,
+    mut args: Args,
+    sig: &syn::Signature,
+    return_type: Option<&syn::Type>,
+    default_event: String,
+) -> Plan {
+    if let Some(c) = &sig.constness {
+        ctx.error(
+            c,
+            "`#[observed]` cannot instrument a `const fn`: its body may run at compile time; remove `const` or the attribute",
+        );
+    }
+    let names = arg_names(sig);
+    let has_arg = |n: &str| names.iter().any(|i| i == n);
+
+    let event = match args.event.take() {
+        Some(lit) => {
+            let v = lit.value();
+            if !valid_event(&v) {
+                ctx.error(
+                    &lit,
+                    format!(
+                        "invalid event name `{v}`; use lowercase words of `a-z`, `0-9` and `_` joined by dots, at most 64 characters, e.g. `sync_job` or `billing.charge`"
+                    ),
+                );
+            }
+            v
+        }
+        None => default_event,
+    };
+    let name = args
+        .name
+        .take()
+        .map_or_else(|| event.clone(), |l| l.value());
+
+    let level = match args.level.take() {
+        None => syn::Ident::new("INFO", Span::call_site()),
+        Some(lit) => match lit.value().to_ascii_lowercase().as_str() {
+            "trace" => syn::Ident::new("TRACE", lit.span()),
+            "debug" => syn::Ident::new("DEBUG", lit.span()),
+            "info" => syn::Ident::new("INFO", lit.span()),
+            "warn" => syn::Ident::new("WARN", lit.span()),
+            "error" => syn::Ident::new("ERROR", lit.span()),
+            other => {
+                ctx.error(
+                    &lit,
+                    format!(
+                        "unknown level `{other}`; expected one of `trace`, `debug`, `info`, `warn`, `error`"
+                    ),
+                );
+                syn::Ident::new("INFO", lit.span())
+            }
+        },
+    };
+
+    let target = args.target.take();
+    if let Some(t) = &target {
+        if t.value().is_empty() {
+            ctx.error(
+                t,
+                "`target` cannot be empty; omit it to use the module path",
+            );
+        }
+    }
+
+    let bind = |arg: Option<BindArg>, key: &str, candidates: &[&str]| -> Option<syn::Expr> {
+        match arg? {
+            BindArg::Expr(e) => Some(e),
+            BindArg::Implicit(span) => match candidates.iter().find(|c| has_arg(c)) {
+                Some(c) => {
+                    let id = syn::Ident::new(c, span);
+                    Some(syn::parse_quote!(#id))
+                }
+                None => {
+                    ctx.error_at(
+                        span,
+                        format!(
+                            "`{key}` needs an argument named {}; write `{key} = <expr>` to bind another value",
+                            candidates
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    };
+    let tenant = bind(args.tenant.take(), "tenant", &["tenant", "tenant_id"]);
+    let user = bind(args.user.take(), "user", &["user", "user_id"]);
+    let correlation = bind(
+        args.correlation.take(),
+        "correlation",
+        &["correlation_id", "correlation", "request_id"],
+    );
+
+    let skip = args.skip.take().unwrap_or_default();
+    for s in &skip {
+        if !has_arg(&s.to_string()) {
+            ctx.error(
+                s,
+                format!(
+                    "unknown argument `{s}` in `skip`; `skip(...)` lists arguments of this function"
+                ),
+            );
+        }
+    }
+
+    let mut fields = Vec::new();
+    for FieldArg { name, value } in args.fields.take().unwrap_or_default() {
+        let n = name.to_string();
+        if RESERVED.contains(&n.as_str()) {
+            ctx.error(
+                &name,
+                format!("`{n}` is written by observa itself; record this value under another name"),
+            );
+            continue;
+        }
+        if fields.iter().any(|(f, _)| *f == n) {
+            ctx.error(&name, format!("field `{n}` is listed twice in `fields`"));
+            continue;
+        }
+        if skip.iter().any(|s| *s == n) {
+            ctx.error(
+                &name,
+                format!("`{n}` is both in `skip` and in `fields`; remove it from one of them"),
+            );
+            continue;
+        }
+        let expr = match value {
+            Some(e) => e,
+            None => {
+                if n == "self" {
+                    ctx.error(
+                        &name,
+                        "`self` cannot be recorded whole; record a part of it: `fields(id = self.id)`",
+                    );
+                    continue;
+                }
+                if !has_arg(&n) {
+                    ctx.error(
+                        &name,
+                        format!(
+                            "unknown argument `{n}` in `fields`; `fields({n})` records an argument of this function, use `fields({n} = <expr>)` to record an expression"
+                        ),
+                    );
+                    continue;
+                }
+                syn::parse_quote!(#name)
+            }
+        };
+        fields.push((n, expr));
+    }
+
+    let is_result = return_type.is_some_and(fn_shape::is_result);
+    let (mut err_debug, mut err_class) = (false, None);
+    if let Some(e) = args.err.take() {
+        if !is_result {
+            ctx.error_at(
+                e.span,
+                "`err` requires the function to return `Result<_, _>`",
+            );
+        }
+        err_debug = e.render == ErrRender::Debug;
+        err_class = e.class;
+    }
+    let ret_span = args.ret.span();
+    let ret = args.ret.take().is_some();
+    if ret && return_type.is_none() {
+        ctx.error_at(
+            ret_span.unwrap_or_else(Span::call_site),
+            "`ret` records the return value, but this function returns `()`; remove `ret`",
+        );
+    }
+
+    let metrics_flag = args.metrics.take();
+    let metrics = metrics_flag.as_ref().is_none_or(|b| b.value);
+    let metric = args.metric.take();
+    let buckets = args.buckets.take();
+    if !metrics {
+        if let Some(m) = &metric {
+            ctx.error(
+                m,
+                "`metric` conflicts with `metrics = false`; remove one of them",
+            );
+        }
+        if let Some(b) = &buckets {
+            ctx.error_at(
+                b.first().map_or_else(Span::call_site, |(_, s)| *s),
+                "`buckets` conflicts with `metrics = false`; remove one of them",
+            );
+        }
+    }
+    let metric = metric.and_then(|m| {
+        let v = m.value();
+        let ok = !v.is_empty()
+            && v.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
+        if !ok {
+            ctx.error(
+                &m,
+                format!("invalid metric family `{v}`; use `[a-zA-Z_:][a-zA-Z0-9_:]*`, e.g. `worker_jobs`"),
+            );
+            return None;
+        }
+        if v.ends_with("_total") {
+            ctx.error(
+                &m,
+                format!("metric family `{v}` must not end in `_total`: observa appends `_total`, `_duration_seconds` and `_in_flight`"),
+            );
+            return None;
+        }
+        Some(v)
+    });
+    let buckets = buckets.map(|b| {
+        for w in b.windows(2) {
+            if w[1].0 <= w[0].0 {
+                ctx.error_at(w[1].1, "`buckets` must be strictly increasing");
+            }
+        }
+        if let Some((v, s)) = b.first() {
+            if *v <= 0.0 {
+                ctx.error_at(
+                    *s,
+                    "`buckets` are durations in seconds and must be positive",
+                );
+            }
+        }
+        if b.is_empty() {
+            ctx.error_at(Span::call_site(), "`buckets` needs at least one bound");
+        }
+        b.into_iter().map(|(v, _)| v).collect()
+    });
+    let sample = args.sample.take().map(|(v, s)| {
+        if !(v > 0.0 && v <= 1.0) {
+            ctx.error_at(
+                s,
+                "`sample` must be in (0, 1]: the fraction of successful calls logged",
+            );
+        }
+        v
+    });
+    let started = args.started.take().is_some();
+
+    Plan {
+        event,
+        name,
+        target,
+        level,
+        tenant,
+        user,
+        correlation,
+        fields,
+        err_debug,
+        err_class,
+        ret,
+        metrics,
+        metric,
+        buckets,
+        sample,
+        started,
+    }
+}

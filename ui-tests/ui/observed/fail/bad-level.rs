@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(level = "loud")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(metric = "worker jobs")]
+fn f() {}
+
+fn main() {}

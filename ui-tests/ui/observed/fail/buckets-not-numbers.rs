@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(buckets = ["fast", "slow"])]
+fn f() {}
+
+fn main() {}

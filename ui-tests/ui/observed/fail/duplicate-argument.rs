@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(event = "a", event = "b")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(event = sync_job)]
+fn f() {}
+
+fn main() {}

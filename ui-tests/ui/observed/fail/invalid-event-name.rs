@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(event = "Sync-Job")]
+fn f() {}
+
+fn main() {}

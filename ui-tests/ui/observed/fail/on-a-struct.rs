@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed]
+struct Job;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(ret)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(sample = 1.5)]
+fn f() {}
+
+fn main() {}

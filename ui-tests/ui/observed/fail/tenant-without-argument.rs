@@ -1,0 +1,8 @@
+use observa::observed;
+
+#[observed(tenant)]
+fn f(org: String) {
+    let _ = org;
+}
+
+fn main() {}

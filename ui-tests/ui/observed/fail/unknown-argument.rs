@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(lvl = "info")]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use observa::observed;
+
+#[observed(err(Loud))]
+fn f() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
