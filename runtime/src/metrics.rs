@@ -197,10 +197,7 @@ impl CounterFamily {
         let kind = family_of(
             name,
             labels,
-            || {
-                IntCounterVec::new(Opts::new(name, help), labels)
-                    .map(FamilyKind::Counter)
-            },
+            || IntCounterVec::new(Opts::new(name, help), labels).map(FamilyKind::Counter),
             |k| matches!(k, FamilyKind::Counter(_)),
         )?;
         match kind {
@@ -314,7 +311,10 @@ mod tests {
         let text = render();
         assert!(text.contains("test_cap_total{k=\"v2\"} 1"), "{text}");
         assert!(!text.contains("test_cap_total{k=\"v3\"}"), "{text}");
-        assert!(text.contains("test_cap_total{k=\"__overflow__\"} 7"), "{text}");
+        assert!(
+            text.contains("test_cap_total{k=\"__overflow__\"} 7"),
+            "{text}"
+        );
         assert!(text.contains("observa_metrics_overflow_total{family=\"test_cap_total\"} 7"));
         set_max_series(1000);
     }
