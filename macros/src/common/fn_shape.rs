@@ -3,6 +3,7 @@
 
 use syn::visit_mut::VisitMut;
 
+#[allow(clippy::large_enum_variant)]
 pub enum Shape<'a> {
     Sync,
     Async,

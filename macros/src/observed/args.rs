@@ -237,36 +237,36 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
     let mut m = method;
     macro_rules! inherit_lit {
         ($($f:ident),*) => {$(
-            if !m.$f.is_set() {
-                if let (Some(v), Some(s)) = (base.$f.get(), base.$f.span()) {
-                    m.$f.set(ctx, s, v.clone());
-                }
+            if !m.$f.is_set()
+                && let (Some(v), Some(s)) = (base.$f.get(), base.$f.span())
+            {
+                m.$f.set(ctx, s, v.clone());
             }
         )*};
     }
     inherit_lit!(level, target, metrics, metric);
-    if !m.err.is_set() {
-        if let (Some(e), Some(s)) = (base.err.get(), base.err.span()) {
-            m.err.set(
-                ctx,
-                s,
-                ErrArg {
-                    span: e.span,
-                    render: e.render,
-                    class: e.class,
-                },
-            );
-        }
+    if !m.err.is_set()
+        && let (Some(e), Some(s)) = (base.err.get(), base.err.span())
+    {
+        m.err.set(
+            ctx,
+            s,
+            ErrArg {
+                span: e.span,
+                render: e.render,
+                class: e.class,
+            },
+        );
     }
-    if !m.buckets.is_set() {
-        if let (Some(b), Some(s)) = (base.buckets.get(), base.buckets.span()) {
-            m.buckets.set(ctx, s, b.clone());
-        }
+    if !m.buckets.is_set()
+        && let (Some(b), Some(s)) = (base.buckets.get(), base.buckets.span())
+    {
+        m.buckets.set(ctx, s, b.clone());
     }
-    if !m.sample.is_set() {
-        if let (Some(b), Some(s)) = (base.sample.get(), base.sample.span()) {
-            m.sample.set(ctx, s, *b);
-        }
+    if !m.sample.is_set()
+        && let (Some(b), Some(s)) = (base.sample.get(), base.sample.span())
+    {
+        m.sample.set(ctx, s, *b);
     }
     if !m.started.is_set() && base.started.is_set() {
         m.started

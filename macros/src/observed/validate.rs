@@ -129,13 +129,13 @@ pub fn plan(
     };
 
     let target = args.target.take();
-    if let Some(t) = &target {
-        if t.value().is_empty() {
-            ctx.error(
-                t,
-                "`target` cannot be empty; omit it to use the module path",
-            );
-        }
+    if let Some(t) = &target
+        && t.value().is_empty()
+    {
+        ctx.error(
+            t,
+            "`target` cannot be empty; omit it to use the module path",
+        );
     }
 
     let bind = |arg: Option<BindArg>, key: &str, candidates: &[&str]| -> Option<syn::Expr> {
@@ -295,13 +295,13 @@ pub fn plan(
                 ctx.error_at(w[1].1, "`buckets` must be strictly increasing");
             }
         }
-        if let Some((v, s)) = b.first() {
-            if *v <= 0.0 {
-                ctx.error_at(
-                    *s,
-                    "`buckets` are durations in seconds and must be positive",
-                );
-            }
+        if let Some((v, s)) = b.first()
+            && *v <= 0.0
+        {
+            ctx.error_at(
+                *s,
+                "`buckets` are durations in seconds and must be positive",
+            );
         }
         if b.is_empty() {
             ctx.error_at(Span::call_site(), "`buckets` needs at least one bound");

@@ -85,24 +85,31 @@ pub fn fallback(input: &syn::DeriveInput) -> TokenStream {
 /// Spanned on the field's type, and identical in every impl, so a misuse is one error there.
 fn ctor(field: &Field<'_>, access: &TokenStream) -> Option<TokenStream> {
     let span = field.span;
+    // The field's type is given explicitly: with `_`, a where-clause added for another
+    // (generic) field could be picked by inference and unify the two types.
+    let ty = field.ty;
     Some(match &field.policy {
         Policy::Mask | Policy::Phantom => return None,
         Policy::ByName(name) => quote_spanned! {span=>
-            ::observa::__private::redact::show::<{ ::observa::__private::redact::is_sensitive(#name) }, _>(#access)
+            ::observa::__private::redact::show::<{ ::observa::__private::redact::is_sensitive(#name) }, #ty>(#access)
         },
         Policy::Show => {
-            quote_spanned! {span=> ::observa::__private::redact::show::<false, _>(#access) }
+            quote_spanned! {span=> ::observa::__private::redact::show::<false, #ty>(#access) }
         }
-        Policy::Email => quote_spanned! {span=> ::observa::__private::redact::email(#access) },
-        Policy::Last4 => quote_spanned! {span=> ::observa::__private::redact::last4(#access) },
+        Policy::Email => {
+            quote_spanned! {span=> ::observa::__private::redact::email::<#ty>(#access) }
+        }
+        Policy::Last4 => {
+            quote_spanned! {span=> ::observa::__private::redact::last4::<#ty>(#access) }
+        }
         Policy::Fingerprint => {
-            quote_spanned! {span=> ::observa::__private::redact::fingerprint(#access) }
+            quote_spanned! {span=> ::observa::__private::redact::fingerprint::<#ty>(#access) }
         }
-        Policy::Len => quote_spanned! {span=> ::observa::__private::redact::len(#access) },
+        Policy::Len => quote_spanned! {span=> ::observa::__private::redact::len::<#ty>(#access) },
         Policy::With(path) => {
             let span = path_span(path);
             quote_spanned! {span=>
-                ::observa::__private::redact::with(#access, |__value, __f| #path(__value, __f))
+                ::observa::__private::redact::with::<#ty, _>(#access, |__value, __f| #path(__value, __f))
             }
         }
     })

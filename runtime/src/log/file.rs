@@ -104,10 +104,11 @@ fn open_0640(path: &Path) -> io::Result<File> {
 
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.written > 0 && self.written + buf.len() as u64 > self.max_bytes {
-            if self.rotate().is_err() {
-                crate::metrics::internal_error("log_file");
-            }
+        if self.written > 0
+            && self.written + buf.len() as u64 > self.max_bytes
+            && self.rotate().is_err()
+        {
+            crate::metrics::internal_error("log_file");
         }
         let res = match self.file.as_mut() {
             Some(f) => f.write_all(buf),
