@@ -55,6 +55,21 @@ fn sync_orders(tenant: String, job_id: u64, batch: Vec<u32>, password: String) -
     batch.iter().map(|&v| v as u64).sum()
 }
 
+#[observed(event = "reports.render")]
+fn render_report(pages: u32) -> u32 {
+    if pages == 0 {
+        panic!("empty report");
+    }
+    pages
+}
+
+#[observed(event = "export.upload", tenant)]
+async fn slow_upload(tenant: &str) -> Result<(), ApiError> {
+    let _ = tenant;
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logs = observa::MemoryWriter::new();
@@ -67,6 +82,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = get_order("acme", 0).await;
     let _ = get_order("globex", 13).await;
     sync_orders("acme".into(), 42, vec![1, 2, 3], "hunter2".into());
+    // A panic is recorded, then resumed unchanged (caught here so the demo goes on).
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught = std::panic::catch_unwind(|| render_report(0));
+    let _ = std::panic::take_hook();
+    assert!(caught.is_err());
+    // A future dropped before completion is recorded as `cancelled`.
+    let timed_out =
+        tokio::time::timeout(std::time::Duration::from_millis(10), slow_upload("initech")).await;
+    assert!(timed_out.is_err());
     drop(guard);
     println!("== log lines ==");
     print!("{}", logs.contents());
