@@ -12,8 +12,11 @@ pub use observa_macros::observed;
 
 pub mod audit;
 mod callsite;
+pub mod carrier;
 pub mod config;
 pub mod context;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub mod http;
 mod init;
 pub mod log;
 pub mod metrics;

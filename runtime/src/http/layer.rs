@@ -1,0 +1,605 @@
+//! The tower layer (see the module docs of [`crate::http`]).
+
+use super::{CORRELATION_ID_HEADER, REQUEST_ID_HEADER, UNMATCHED, bounded, method_label};
+use crate::carrier::{TraceParent, is_valid_request_id};
+use crate::context::{Context, Id, ScopeGuard};
+use crate::metrics::{CounterFamily, DEFAULT_BUCKETS, GaugeFamily, HistogramFamily};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+use tower_service::Service;
+
+/// Longest user agent kept in a line.
+pub const MAX_USER_AGENT: usize = 256;
+
+/// What to do with an incoming request id that is not acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InvalidRequestId {
+    /// Use a fresh id instead (the default: a broken proxy should not break the API).
+    #[default]
+    Replace,
+    /// Answer 400 with a JSON body carrying a fresh id.
+    Reject,
+}
+
+#[derive(Debug)]
+struct Settings {
+    header: HeaderName,
+    invalid: InvalidRequestId,
+    excluded: Vec<String>,
+    trust_forwarded_for: bool,
+}
+
+/// The observa request layer. Build it with [`layer()`] and the builder methods; apply it with
+/// axum's `Router::layer` so the route template ([`axum::extract::MatchedPath`]) is known.
+#[derive(Clone, Debug)]
+pub struct RequestLayer {
+    cfg: Arc<Settings>,
+}
+
+/// The default request layer (see [`RequestLayer`]).
+pub fn layer() -> RequestLayer {
+    RequestLayer::new()
+}
+
+impl Default for RequestLayer {
+    fn default() -> Self {
+        RequestLayer::new()
+    }
+}
+
+impl RequestLayer {
+    /// `X-Request-ID`, replace invalid ids, exclude `/health` and `/metrics`, take the client ip
+    /// from the first `X-Forwarded-For` hop when present.
+    pub fn new() -> RequestLayer {
+        RequestLayer {
+            cfg: Arc::new(Settings {
+                header: HeaderName::from_static(REQUEST_ID_HEADER),
+                invalid: InvalidRequestId::Replace,
+                excluded: vec!["/health".into(), "/metrics".into()],
+                trust_forwarded_for: true,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Settings)) -> RequestLayer {
+        match Arc::get_mut(&mut self.cfg) {
+            Some(s) => f(s),
+            None => {
+                let mut s = Settings {
+                    header: self.cfg.header.clone(),
+                    invalid: self.cfg.invalid,
+                    excluded: self.cfg.excluded.clone(),
+                    trust_forwarded_for: self.cfg.trust_forwarded_for,
+                };
+                f(&mut s);
+                self.cfg = Arc::new(s);
+            }
+        }
+        self
+    }
+
+    /// The header the request id is read from and echoed in (`X-Correlation-ID` is always
+    /// accepted on intake too).
+    pub fn request_id_header(self, name: HeaderName) -> RequestLayer {
+        self.edit(|s| s.header = name)
+    }
+
+    /// What to do with an invalid incoming request id.
+    pub fn on_invalid_request_id(self, policy: InvalidRequestId) -> RequestLayer {
+        self.edit(|s| s.invalid = policy)
+    }
+
+    /// Paths (exact match) that get no log line and no metrics. Replaces the default list.
+    pub fn excluded_paths<I, P>(self, paths: I) -> RequestLayer
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let v = paths.into_iter().map(Into::into).collect();
+        self.edit(|s| s.excluded = v)
+    }
+
+    /// Whether the first `X-Forwarded-For` hop (when it parses as an IP address) is the client
+    /// ip. Default true (services usually run behind a proxy); turn off when clients reach the
+    /// service directly, since they can write that header.
+    pub fn trust_forwarded_for(self, yes: bool) -> RequestLayer {
+        self.edit(|s| s.trust_forwarded_for = yes)
+    }
+}
+
+impl<S> tower_layer::Layer<S> for RequestLayer {
+    type Service = RequestService<S>;
+
+    fn layer(&self, inner: S) -> RequestService<S> {
+        RequestService {
+            inner,
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+/// The service of [`RequestLayer`].
+#[derive(Clone, Debug)]
+pub struct RequestService<S> {
+    inner: S,
+    cfg: Arc<Settings>,
+}
+
+/// Attach to a response (as an extension) so the request line carries the error: the error
+/// chain of a 5xx, rendered `a: b: c`. The text is the application's error messages; keep
+/// secrets out of them (or use `Redact` types).
+#[derive(Clone, Debug)]
+pub struct ResponseError {
+    chain: Arc<str>,
+    error_type: &'static str,
+}
+
+impl ResponseError {
+    /// From an error and its source chain; `error_type` is a short stable name
+    /// (`"database"`, `"upstream"`).
+    pub fn new(error_type: &'static str, e: &(dyn std::error::Error + 'static)) -> ResponseError {
+        ResponseError {
+            chain: crate::outcome::ErrorView::Error(e).to_string().into(),
+            error_type,
+        }
+    }
+
+    /// Inserts this into `resp`'s extensions.
+    pub fn attach<B>(self, resp: &mut Response<B>) {
+        resp.extensions_mut().insert(self);
+    }
+}
+
+/// One failed validation: the field and a code, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Violation {
+    /// The field (`email`, `items[2].qty`).
+    pub field: String,
+    /// What is wrong (`required`, `invalid_format`, `too_long`).
+    pub code: String,
+}
+
+/// Attach to a 400/422 response (as an extension) so the request line is logged at INFO with
+/// `errors: [{"field":..,"code":..}]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ValidationErrors(pub Vec<Violation>);
+
+impl ValidationErrors {
+    /// Adds a violation.
+    pub fn push(&mut self, field: impl Into<String>, code: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.into(),
+            code: code.into(),
+        });
+    }
+
+    /// Inserts this into `resp`'s extensions.
+    pub fn attach<B>(self, resp: &mut Response<B>) {
+        resp.extensions_mut().insert(self);
+    }
+}
+
+struct HttpMetrics {
+    requests: CounterFamily,
+    duration: HistogramFamily,
+    in_flight: prometheus::IntGauge,
+}
+
+fn http_metrics() -> Option<&'static HttpMetrics> {
+    static M: OnceLock<Option<HttpMetrics>> = OnceLock::new();
+    M.get_or_init(|| {
+        Some(HttpMetrics {
+            requests: CounterFamily::new(
+                "http_requests_total",
+                "HTTP requests by method, route template and status",
+                &["method", "route", "status"],
+            )
+            .ok()?,
+            duration: HistogramFamily::new(
+                "http_request_duration_seconds",
+                "HTTP request duration by method and route template",
+                &["method", "route"],
+                DEFAULT_BUCKETS,
+            )
+            .ok()?,
+            in_flight: GaugeFamily::new(
+                "http_requests_in_flight",
+                "HTTP requests being served",
+                &[],
+            )
+            .ok()?
+            .get(&[]),
+        })
+    })
+    .as_ref()
+}
+
+#[cfg(feature = "axum")]
+type RouteTag = axum::extract::MatchedPath;
+
+#[cfg(not(feature = "axum"))]
+#[derive(Clone, Debug)]
+struct RouteTag;
+
+#[cfg(not(feature = "axum"))]
+impl RouteTag {
+    fn as_str(&self) -> &str {
+        UNMATCHED
+    }
+}
+
+#[cfg(feature = "axum")]
+fn connect_ip<B>(req: &Request<B>) -> Option<IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+#[cfg(not(feature = "axum"))]
+fn connect_ip<B>(_: &Request<B>) -> Option<IpAddr> {
+    None
+}
+
+/// What the final line needs to know about the request.
+struct Info {
+    method: &'static str,
+    route: Option<RouteTag>,
+    client_ip: Option<IpAddr>,
+    user_agent: Option<Box<str>>,
+    trace_id: Option<u128>,
+    id_replaced: bool,
+}
+
+struct State {
+    ctx: Context,
+    request_id: Id,
+    start: Instant,
+    /// `None` for excluded paths: no line, no metrics.
+    info: Option<Info>,
+}
+
+/// The request id to use: `(id, replaced)`; `replaced` when an id was sent but refused.
+fn intake(header: &HeaderName, headers: &HeaderMap) -> (Id, bool) {
+    let mut sent = false;
+    for h in [header, &HeaderName::from_static(CORRELATION_ID_HEADER)] {
+        for v in headers.get_all(h) {
+            sent = true;
+            if let Ok(s) = v.to_str()
+                && is_valid_request_id(s)
+            {
+                return (Id::new(s), false);
+            }
+        }
+    }
+    (Id::generate(), sent)
+}
+
+fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
+    let v = headers.get("x-forwarded-for")?.to_str().ok()?;
+    let first = bounded(v, 256).split(',').next()?.trim();
+    first.parse().ok()
+}
+
+impl<S, B, RB> Service<Request<B>> for RequestService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Error: fmt::Display,
+    RB: From<String>,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, RB>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let headers = req.headers();
+        let (request_id, replaced) = intake(&self.cfg.header, headers);
+        let traceparent = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceParent::parse);
+        let mut ctx = Context::new().with_correlation_id(request_id.clone());
+        if let Some(tp) = traceparent {
+            ctx = ctx.with_traceparent(Id::from_display(&tp));
+        }
+        let excluded = self.cfg.excluded.iter().any(|p| p == req.uri().path());
+        let info = (!excluded).then(|| {
+            let client_ip = self
+                .cfg
+                .trust_forwarded_for
+                .then(|| forwarded_ip(headers))
+                .flatten()
+                .or_else(|| connect_ip(&req));
+            let user_agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| bounded(s, MAX_USER_AGENT).into());
+            if let Some(m) = http_metrics() {
+                m.in_flight.inc();
+            }
+            Info {
+                method: method_label(req.method()),
+                route: req.extensions().get::<RouteTag>().cloned(),
+                client_ip,
+                user_agent,
+                trace_id: traceparent.map(|t| t.trace_id),
+                id_replaced: replaced,
+            }
+        });
+        let state = State {
+            ctx,
+            request_id,
+            start,
+            info,
+        };
+        let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
+            Kind::Rejected
+        } else {
+            Kind::Inner {
+                fut: self.inner.call(req),
+            }
+        };
+        ResponseFuture {
+            kind,
+            state: Some(state),
+            header: self.cfg.header.clone(),
+            _body: PhantomData,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] fut: F },
+        Rejected,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestService`]. Dropped before completion (the client went
+    /// away), it still writes the request's line, with outcome `cancelled` and status 499.
+    pub struct ResponseFuture<F, RB> {
+        #[pin]
+        kind: Kind<F>,
+        state: Option<State>,
+        header: HeaderName,
+        _body: PhantomData<fn() -> RB>,
+    }
+
+    impl<F, RB> PinnedDrop for ResponseFuture<F, RB> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(state) = this.project().state.take() {
+                finish(state, 499, End::Cancelled, None);
+            }
+        }
+    }
+}
+
+impl<F, RB> fmt::Debug for ResponseFuture<F, RB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+fn json_response<RB: From<String>>(status: StatusCode, error: &str, id: &Id) -> Response<RB> {
+    // `error` is a constant and `id` passed intake (or was generated): no escaping needed.
+    let body = format!(r#"{{"error":"{error}","request_id":"{id}"}}"#);
+    let mut resp = Response::new(RB::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn echo<RB>(resp: &mut Response<RB>, header: &HeaderName, id: &Id) {
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        resp.headers_mut().insert(header.clone(), v);
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F, RB>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+    E: fmt::Display,
+    RB: From<String>,
+{
+    type Output = Result<Response<RB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(state) = this.state.as_mut() else {
+            // Polled after completion: a caller bug; stay pending rather than panic.
+            return Poll::Pending;
+        };
+        let out = match this.kind.project() {
+            KindProj::Rejected => {
+                let resp = json_response(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_id",
+                    &state.request_id,
+                );
+                Ok((resp, End::Rejected))
+            }
+            KindProj::Inner { fut } => {
+                let guard = ScopeGuard::install(std::mem::take(&mut state.ctx));
+                let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+                state.ctx = guard.restore();
+                match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Ok(resp))) => Ok((resp, End::Response)),
+                    Ok(Poll::Ready(Err(e))) => Err(e),
+                    Err(payload) => {
+                        // Dropping a payload can itself panic; keep it from unwinding through us.
+                        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                        let resp = json_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal_error",
+                            &state.request_id,
+                        );
+                        Ok((resp, End::Panic))
+                    }
+                }
+            }
+        };
+        let Some(state) = this.state.take() else {
+            return Poll::Pending;
+        };
+        match out {
+            Ok((mut resp, end)) => {
+                echo(&mut resp, this.header, &state.request_id);
+                let status = resp.status().as_u16();
+                let ext = Ext {
+                    error: resp.extensions().get::<ResponseError>(),
+                    validation: resp.extensions().get::<ValidationErrors>(),
+                };
+                finish(state, status, end, Some(ext));
+                Poll::Ready(Ok(resp))
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                finish(state, 500, End::ServiceError(&msg), None);
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+}
+
+enum End<'a> {
+    Response,
+    Rejected,
+    Panic,
+    ServiceError(&'a str),
+    Cancelled,
+}
+
+struct Ext<'a> {
+    error: Option<&'a ResponseError>,
+    validation: Option<&'a ValidationErrors>,
+}
+
+fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
+    let Some(info) = state.info else { return };
+    let elapsed = state.start.elapsed();
+    let route = info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED);
+    if let Some(m) = http_metrics() {
+        m.in_flight.dec();
+        let code = status.to_string();
+        m.requests.get(&[info.method, route, &code]).inc();
+        m.duration
+            .get(&[info.method, route])
+            .observe(elapsed.as_secs_f64());
+    }
+    let error = ext.as_ref().and_then(|e| e.error);
+    let validation = ext.as_ref().and_then(|e| e.validation);
+    let (outcome, error_text, error_type): (&str, Option<&str>, Option<&str>) = match end {
+        End::Panic => ("panic", Some("handler panicked"), Some("panic")),
+        End::Cancelled => ("cancelled", None, None),
+        End::ServiceError(m) => ("server_error", Some(m), Some("service")),
+        End::Rejected => ("client_error", None, Some("invalid_request_id")),
+        End::Response if status >= 500 => (
+            "server_error",
+            error.map(|e| &*e.chain),
+            error.map(|e| e.error_type),
+        ),
+        End::Response if status >= 400 => ("client_error", None, None),
+        End::Response => ("ok", None, None),
+    };
+    let failed = matches!(end, End::Panic | End::Cancelled | End::ServiceError(_)) || status >= 500;
+    let event = if failed {
+        "request.failed"
+    } else {
+        "request.completed"
+    };
+    let validation_errors = (status == 400 || status == 422)
+        .then_some(validation)
+        .flatten()
+        .filter(|v| !v.0.is_empty());
+    let fields = validation_errors.map(|v| {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(b"{\"errors\":[");
+        for (i, x) in v.0.iter().take(32).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"field\":");
+            crate::log::json::write_str(&mut out, &x.field, 128);
+            out.extend_from_slice(b",\"code\":");
+            crate::log::json::write_str(&mut out, &x.code, 128);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        String::from_utf8(out).unwrap_or_default()
+    });
+    let level = if failed && !matches!(end, End::Cancelled) {
+        tracing::Level::ERROR
+    } else if matches!(end, End::Cancelled)
+        || status < 400
+        || validation_errors.is_some()
+        || status == 422
+    {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::DEBUG
+    };
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let trace_id = info.trace_id.map(|t| format!("{t:032x}"));
+    let ip = info.client_ip.map(tracing::field::display);
+    let ua = info.user_agent.as_deref();
+    let replaced = info.id_replaced.then_some(true);
+    macro_rules! emit {
+        ($lvl:expr) => {
+            tracing::event!(
+                name: crate::log::COMPLETION,
+                target: "observa::http",
+                $lvl,
+                event = event,
+                duration_ms = duration_ms,
+                outcome = outcome,
+                error = error_text,
+                error_type = error_type,
+                fields = fields.as_deref(),
+                method = info.method,
+                route = route,
+                status = status as u64,
+                client_ip = ip,
+                user_agent = ua,
+                trace_id = trace_id.as_deref(),
+                request_id_replaced = replaced,
+            )
+        };
+    }
+    state.ctx.scope(|| match level {
+        tracing::Level::ERROR => emit!(tracing::Level::ERROR),
+        tracing::Level::INFO => emit!(tracing::Level::INFO),
+        _ => emit!(tracing::Level::DEBUG),
+    });
+}
+
+/// The `/metrics` handler: [`crate::metrics::render`] with the Prometheus text content type.
+#[cfg(feature = "axum")]
+pub async fn metrics_handler() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,86 @@
+//! HTTP integration: the tower/axum request layer (features `tower`, `axum`) and an
+//! instrumented outbound client (feature `reqwest`).
+//!
+//! ```ignore
+//! use axum::{Router, routing::get};
+//!
+//! let app = Router::new()
+//!     .route("/tenants/{tenant}/orders", get(list_orders))
+//!     .route("/metrics", get(observa::http::metrics_handler))
+//!     // `Router::layer` (not a layer around the router) so the route template is known.
+//!     .layer(observa::http::layer());
+//! ```
+//!
+//! What the layer does per request, and why:
+//! - **Request id intake.** The id comes from `X-Request-ID` (configurable) or
+//!   `X-Correlation-ID`. It is accepted when [`is_valid_request_id`] holds (UUIDs, 32 hex, W3C
+//!   trace ids, `[A-Za-z0-9._:-]{1,128}`); anything else is replaced by a fresh id (default) or
+//!   answered with 400 ([`InvalidRequestId::Reject`]). A refused raw value is never logged,
+//!   not even truncated: it is attacker-controlled text. The id is echoed in the response
+//!   header and installed as the `correlation_id` of the request's [`Context`](crate::Context),
+//!   so every line, span and audit record of the request carries it.
+//! - **Trace continuation.** A valid incoming W3C `traceparent` is stored in the context; the
+//!   outbound client sends the same trace id with a fresh parent id.
+//! - **One line per request.** Exactly one `request.completed` (status < 500) or
+//!   `request.failed` (5xx, panic, service error, client gone) with `method`, `route` (the axum
+//!   route template, or `unmatched`), `status`, `duration_ms`, `outcome`, `client_ip`,
+//!   `user_agent` (bounded), `trace_id` when a trace is continued, and `correlation_id`,
+//!   `tenant_id`, `user_id` from the context as it is when the handler finishes (so
+//!   [`crate::context::bind`] called by the handler or an auth middleware shows up). Never
+//!   cookies, authorization headers, query strings or bodies. Levels: 2xx/3xx INFO, validation
+//!   errors (400/422 with [`ValidationErrors`], or any 422) INFO with the list, other 4xx DEBUG,
+//!   5xx ERROR with the error chain from [`ResponseError`] when the handler attached one.
+//! - **Panics.** A handler panic is caught at the layer: one `request.failed` line with outcome
+//!   `panic` (the panic message is not logged: it may contain anything) and a 500 JSON body
+//!   `{"error":"internal_error","request_id":"..."}`.
+//! - **Metrics.** `http_requests_total{method,route,status}`,
+//!   `http_request_duration_seconds{method,route}`, `http_requests_in_flight`. Route labels are
+//!   templates and methods outside the standard nine are `other`, so a client cannot create
+//!   series.
+//! - `/health` and `/metrics` are excluded from lines and metrics by default (they still get a
+//!   request id).
+
+#[cfg(feature = "tower")]
+mod layer;
+#[cfg(feature = "tower")]
+pub use layer::*;
+
+#[cfg(feature = "reqwest")]
+pub mod outbound;
+
+pub use crate::carrier::{MAX_REQUEST_ID_LEN, TraceParent, is_valid_request_id};
+
+/// Header carrying the request id by default.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Alternative request id header, accepted on intake.
+pub const CORRELATION_ID_HEADER: &str = "x-correlation-id";
+/// Route label of requests that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The metric label of an HTTP method: one of the nine standard methods, else `other`.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub(crate) fn bounded(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
