@@ -1,5 +1,7 @@
 //! `#[derive(Redact)]` on every shape: the exact `Debug`, `{:#?}` and recorded JSON.
 
+#![allow(dead_code)] // fields exist to be formatted, not read
+
 use observa::{Redact, Secret};
 use std::collections::BTreeMap;
 use std::fmt;

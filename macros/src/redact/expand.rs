@@ -45,7 +45,7 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
             impl #impl_g ::observa::RecordObject for #ident #ty_g #where_c {
                 fn record_fields(
                     &self,
-                    __visit: &mut dyn ::core::ops::FnMut(&str, ::observa::FieldValue<'_>),
+                    __visit: &mut dyn ::core::ops::FnMut(&::core::primitive::str, ::observa::FieldValue<'_>),
                 ) {
                     #object
                 }
@@ -297,7 +297,7 @@ fn record_bodies(input: &Input<'_>) -> (TokenStream, TokenStream, Option<TokenSt
                         let visits = object_visits(&v.fields, &accesses, quote!(__v));
                         quote! {
                             ::observa::FieldValue::Object(&::observa::__private::redact::fields_fn(
-                                |__v: &mut dyn ::core::ops::FnMut(&str, ::observa::FieldValue<'_>)| { #visits }
+                                |__v: &mut dyn ::core::ops::FnMut(&::core::primitive::str, ::observa::FieldValue<'_>)| { #visits }
                             ))
                         }
                     }
@@ -378,11 +378,10 @@ fn bounded_generics(input: &Input<'_>) -> syn::Generics {
         let ty = f.ty;
         let pred = match &f.policy {
             Policy::ByName(name) => quote! {
-                ::observa::__private::redact::Name<{ ::observa::__private::redact::is_sensitive(#name) }>:
-                    ::observa::__private::redact::ShowField<#ty>
+                #ty: ::observa::__private::redact::ShowAs<{ ::observa::__private::redact::is_sensitive(#name) }>
             },
             Policy::Show => {
-                quote!(::observa::__private::redact::Name<false>: ::observa::__private::redact::ShowField<#ty>)
+                quote!(#ty: ::observa::__private::redact::ShowAs<false>)
             }
             Policy::Email => quote!(#ty: ::observa::__private::redact::EmailText),
             Policy::Last4 => quote!(#ty: ::observa::__private::redact::Last4Text),

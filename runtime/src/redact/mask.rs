@@ -169,6 +169,7 @@ impl<T: RedactLen> RedactLen for Option<T> {
     note = "`email` masks text (`String`, `&str`, `Cow<str>`, `Option` of them); use `#[redact]` to mask this field fully, `#[redact(with = path)]` to mask it your way, or implement `observa::redact::AsText` for `{Self}`"
 )]
 pub trait EmailText: AsText {}
+#[diagnostic::do_not_recommend]
 impl<T: AsText + ?Sized> EmailText for T {}
 
 /// Bound of `#[redact(last4)]`.
@@ -179,6 +180,7 @@ impl<T: AsText + ?Sized> EmailText for T {}
     note = "`last4` masks text (`String`, `&str`, `Cow<str>`, `Option` of them); use `#[redact]` to mask this field fully, `#[redact(with = path)]` to mask it your way, or implement `observa::redact::AsText` for `{Self}`"
 )]
 pub trait Last4Text: AsText {}
+#[diagnostic::do_not_recommend]
 impl<T: AsText + ?Sized> Last4Text for T {}
 
 /// Bound of `#[redact(fingerprint)]`.
@@ -189,6 +191,7 @@ impl<T: AsText + ?Sized> Last4Text for T {}
     note = "`fingerprint` masks text (`String`, `&str`, `Cow<str>`, `Option` of them); use `#[redact]` to mask this field fully, `#[redact(with = path)]` to mask it your way, or implement `observa::redact::AsText` for `{Self}`"
 )]
 pub trait FingerprintText: AsText {}
+#[diagnostic::do_not_recommend]
 impl<T: AsText + ?Sized> FingerprintText for T {}
 
 // ---------------------------------------------------------------------------------------------

@@ -24,10 +24,6 @@ impl fmt::Debug for Masked {
     }
 }
 
-/// The sensitivity of a field name, as a type: `Name<{ is_sensitive("password") }>`.
-#[derive(Debug)]
-pub struct Name<const SENSITIVE: bool>;
-
 /// Recorded as [`FieldValue::Redacted`].
 struct MaskedRecord;
 
@@ -38,21 +34,22 @@ impl Record for MaskedRecord {
     }
 }
 
-/// How a field without a policy is shown, by the sensitivity of its name.
+/// How a field without a policy is shown, by the sensitivity of its name: `T: ShowAs<{
+/// is_sensitive("name") }>`.
 #[diagnostic::on_unimplemented(
-    message = "`{T}` cannot be shown by `#[derive(Redact)]`",
+    message = "`{Self}` cannot be shown by `#[derive(Redact)]`",
     label = "this field is shown, so its type must implement `Debug` and `observa::Record`",
-    note = "derive `observa::Redact` for `{T}`, mask the field with `#[redact]`, format it yourself with `#[redact(with = path)]`, or wrap it in `observa::Secret`"
+    note = "derive `observa::Redact` for `{Self}`, mask the field with `#[redact]`, format it yourself with `#[redact(with = path)]`, or wrap it in `observa::Secret`"
 )]
-pub trait ShowField<T> {
+pub trait ShowAs<const SENSITIVE: bool> {
     /// The field's `Debug` and `Record` views.
-    fn shown(value: &T) -> Shown<'_>;
+    fn shown(&self) -> Shown<'_>;
 }
 
 /// A sensitive name: fully masked, the value is never touched.
-impl<T> ShowField<T> for Name<true> {
+impl<T> ShowAs<true> for T {
     #[inline(always)]
-    fn shown(_: &T) -> Shown<'_> {
+    fn shown(&self) -> Shown<'_> {
         Shown {
             debug: &Masked,
             record: &MaskedRecord,
@@ -61,12 +58,13 @@ impl<T> ShowField<T> for Name<true> {
 }
 
 /// Any other name: shown through its own (redacting, for `Redact` types) `Debug` and `Record`.
-impl<T: fmt::Debug + Record> ShowField<T> for Name<false> {
+#[diagnostic::do_not_recommend]
+impl<T: fmt::Debug + Record> ShowAs<false> for T {
     #[inline(always)]
-    fn shown(value: &T) -> Shown<'_> {
+    fn shown(&self) -> Shown<'_> {
         Shown {
-            debug: value,
-            record: value,
+            debug: self,
+            record: self,
         }
     }
 }
@@ -95,11 +93,8 @@ impl<'a> Shown<'a> {
 
 /// A field without a policy: masked when `SENSITIVE`, shown otherwise.
 #[inline(always)]
-pub fn show<const SENSITIVE: bool, T>(value: &T) -> Shown<'_>
-where
-    Name<SENSITIVE>: ShowField<T>,
-{
-    <Name<SENSITIVE> as ShowField<T>>::shown(value)
+pub fn show<const SENSITIVE: bool, T: ShowAs<SENSITIVE>>(value: &T) -> Shown<'_> {
+    value.shown()
 }
 
 /// `#[redact(email)]`.

@@ -67,6 +67,7 @@ pub trait Wipe {
     fn wipe(&mut self);
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: Zeroize + ?Sized> Wipe for T {
     #[inline]
     fn wipe(&mut self) {

@@ -1,0 +1,662 @@
+//! Leak tests: random canaries in sensitive fields never reach any output.
+//!
+//! The harness: [`outputs_of`] lists every rendering of a value that a user or a sink can
+//! produce (Debug, `{:#?}`, the redacted view's `Display` and `Serialize`, the recorded JSON, the
+//! span-attribute form, panic messages, `unwrap` of an `Err`, error chains). [`assert_no_leak`]
+//! checks each against a canary: not the canary, not any 8-character piece of it (any 4-character
+//! piece for canaries drawn outside ASCII), and none of its JSON-escaped, `\u`-escaped, Debug,
+//! base64, hex or URL-encoded forms. A further sink (the log pipeline's JSON lines) is one more
+//! entry in `outputs_of`.
+
+#![allow(dead_code)] // fields exist to be formatted, not read
+
+use base64::Engine as _;
+use observa::log::json::{DisplayValue, to_json_string};
+use observa::{Record, Redact, Secret, redacted};
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+// ---------------------------------------------------------------------------------------------
+// Types under test: nested structs, enums, generics, collections, Secrets.
+
+#[derive(Redact, Clone)]
+struct Inner {
+    id: u32,
+    password: String,
+    #[redact]
+    pin_code: String,
+    api_key: Secret<String>,
+    #[redact(fingerprint)]
+    session: String,
+    #[redact(len)]
+    note_body: String,
+}
+
+#[derive(Redact, Clone)]
+enum Credential {
+    Password { user_id: u32, password: String },
+    Token(#[redact] String),
+    Key(Secret<String>),
+    Nested(Box<Inner>),
+    Anonymous,
+}
+
+#[derive(Redact, Clone)]
+struct Outer<T> {
+    request_id: u64,
+    inner: Inner,
+    credentials: Vec<Credential>,
+    maybe: Option<Box<Inner>>,
+    by_user: BTreeMap<String, Credential>,
+    payload: T,
+    access_token: T,
+    secrets: Vec<Secret<String>>,
+}
+
+#[derive(Redact, Clone)]
+#[redact(all)]
+struct Denied {
+    #[redact(public)]
+    id: u64,
+    display_name: String,
+    address: Vec<String>,
+}
+
+#[derive(Redact, Clone)]
+struct Tuple(u8, #[redact] String, Secret<String>);
+
+fn inner(c: &str) -> Inner {
+    Inner {
+        id: 7,
+        password: c.to_owned(),
+        pin_code: c.to_owned(),
+        api_key: Secret::new(c.to_owned()),
+        session: c.to_owned(),
+        note_body: c.to_owned(),
+    }
+}
+
+fn outer(c: &str) -> Outer<Credential> {
+    Outer {
+        request_id: 42,
+        inner: inner(c),
+        credentials: vec![
+            Credential::Password {
+                user_id: 1,
+                password: c.to_owned(),
+            },
+            Credential::Token(c.to_owned()),
+            Credential::Key(Secret::new(c.to_owned())),
+            Credential::Nested(Box::new(inner(c))),
+            Credential::Anonymous,
+        ],
+        maybe: Some(Box::new(inner(c))),
+        by_user: BTreeMap::from([("jane".to_owned(), Credential::Token(c.to_owned()))]),
+        payload: Credential::Key(Secret::new(c.to_owned())),
+        access_token: Credential::Token(c.to_owned()),
+        secrets: vec![Secret::new(c.to_owned()), Secret::new(c.to_owned())],
+    }
+}
+
+fn generic_string(c: &str) -> Outer<String> {
+    let o = outer(c);
+    Outer {
+        request_id: o.request_id,
+        inner: o.inner,
+        credentials: o.credentials,
+        maybe: None,
+        by_user: o.by_user,
+        // A plain `String` in a non-sensitive field is shown: use a fixed value.
+        payload: "public payload".to_owned(),
+        // A plain `String` under a sensitive name is masked.
+        access_token: c.to_owned(),
+        secrets: o.secrets,
+    }
+}
+
+fn denied(c: &str) -> Denied {
+    Denied {
+        id: 3,
+        display_name: c.to_owned(),
+        address: vec![c.to_owned(), c.to_owned()],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness.
+
+thread_local! {
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that keeps the message of a panic on the current thread instead
+/// of printing it.
+fn capture_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let captured = PANIC_MESSAGE.with(|m| {
+                let mut m = m.borrow_mut();
+                if m.is_some() {
+                    // A capture is armed on this thread: keep the full report.
+                    *m = Some(info.to_string());
+                    true
+                } else {
+                    false
+                }
+            });
+            if !captured {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, which must panic, and returns the panic report (message and location).
+fn panic_report(f: impl FnOnce()) -> String {
+    capture_panics();
+    PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(String::new()));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    let report = PANIC_MESSAGE
+        .with(|m| m.borrow_mut().take())
+        .unwrap_or_default();
+    assert!(result.is_err(), "expected a panic");
+    assert!(!report.is_empty(), "panic report not captured");
+    report
+}
+
+/// An error whose chain carries the value.
+#[derive(Debug)]
+struct RequestFailed<'a, T: fmt::Debug> {
+    request: &'a T,
+    source: Cause<'a, T>,
+}
+
+#[derive(Debug)]
+struct Cause<'a, T: fmt::Debug>(&'a T);
+
+impl<T: fmt::Debug> fmt::Display for RequestFailed<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request failed: {:?}", self.request)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Display for Cause<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "caused by {:#?}", self.0)
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for Cause<'_, T> {}
+
+impl<T: fmt::Debug> std::error::Error for RequestFailed<'_, T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        None
+    }
+}
+
+fn error_chain<T: fmt::Debug>(v: &T) -> String {
+    let e = RequestFailed {
+        request: v,
+        source: Cause(v),
+    };
+    // Rendered the way error reporters do: Display, then each source, then Debug.
+    format!("{e}: {}\n{e:?}", e.source)
+}
+
+/// Every rendering of `v`. Add a sink here and every leak test covers it.
+fn outputs_of<T: fmt::Debug + Record>(v: &T) -> Vec<(&'static str, String)> {
+    vec![
+        ("debug", format!("{v:?}")),
+        ("debug_alternate", format!("{v:#?}")),
+        ("debug_padded", format!("{v:>200?}")),
+        ("redacted_display", redacted(v).to_string()),
+        ("redacted_debug", format!("{:?}", redacted(v))),
+        (
+            "redacted_serialize",
+            serde_json::to_string(&redacted(v)).expect("serialize"),
+        ),
+        (
+            "redacted_serialize_pretty",
+            serde_json::to_string_pretty(&redacted(v)).expect("serialize"),
+        ),
+        (
+            "redacted_to_value",
+            serde_json::to_value(redacted(v))
+                .expect("to_value")
+                .to_string(),
+        ),
+        ("record_json", to_json_string(v.record())),
+        ("span_attribute", DisplayValue(v.record()).to_string()),
+        ("panic_debug", panic_report(|| panic!("bad request: {v:?}"))),
+        (
+            "panic_unwrap_err",
+            panic_report(|| {
+                let r: Result<(), &T> = Err(v);
+                r.unwrap();
+            }),
+        ),
+        (
+            "panic_expect_some",
+            panic_report(|| {
+                let r: Result<&T, &T> = Err(v);
+                let _ = r.expect("request rejected");
+            }),
+        ),
+        ("error_chain", error_chain(v)),
+    ]
+}
+
+/// The forms of `canary` that must not appear (besides its pieces).
+fn encoded_forms(canary: &str) -> Vec<(&'static str, String)> {
+    let b = canary.as_bytes();
+    let json = serde_json::to_string(canary).expect("json");
+    let debug = format!("{canary:?}");
+    let mut forms = vec![
+        ("raw", canary.to_owned()),
+        ("json_escaped", json[1..json.len() - 1].to_owned()),
+        ("json_ascii_escaped", json_ascii(canary)),
+        ("debug_escaped", debug[1..debug.len() - 1].to_owned()),
+        (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(b),
+        ),
+        (
+            "base64_url",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        ),
+        ("hex", hex(b, false)),
+        ("hex_upper", hex(b, true)),
+        ("url_encoded", url_encode(b, true)),
+        ("url_encoded_lower", url_encode(b, false)),
+    ];
+    forms.dedup_by(|a, b| a.1 == b.1);
+    forms
+}
+
+fn json_ascii(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+fn hex(b: &[u8], upper: bool) -> String {
+    b.iter()
+        .map(|x| {
+            if upper {
+                format!("{x:02X}")
+            } else {
+                format!("{x:02x}")
+            }
+        })
+        .collect()
+}
+
+fn url_encode(b: &[u8], upper: bool) -> String {
+    let mut out = String::new();
+    for &x in b {
+        if x.is_ascii_alphanumeric() || b"-._~".contains(&x) {
+            out.push(x as char);
+        } else if upper {
+            out.push_str(&format!("%{x:02X}"));
+        } else {
+            out.push_str(&format!("%{x:02x}"));
+        }
+    }
+    out
+}
+
+/// The `n`-character windows of `s` (the whole of `s` when shorter).
+fn windows(s: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= n {
+        return vec![s.to_owned()];
+    }
+    chars.windows(n).map(|w| w.iter().collect()).collect()
+}
+
+/// Fails when any form or piece of `canary` appears in any output.
+fn assert_no_leak(canary: &str, outputs: &[(&'static str, String)]) {
+    // Pieces of the raw canary: 8 characters; 4 for windows that contain a non-ASCII character
+    // (those cannot occur in the ASCII scaffolding of the output by chance).
+    let mut pieces: Vec<(String, String)> = windows(canary, 8)
+        .into_iter()
+        .map(|w| ("raw piece".to_owned(), w))
+        .collect();
+    pieces.extend(
+        windows(canary, 4)
+            .into_iter()
+            .filter(|w| !w.is_ascii())
+            .map(|w| ("raw 4-piece".to_owned(), w)),
+    );
+    for (form, encoded) in encoded_forms(canary) {
+        pieces.push((format!("{form} (whole)"), encoded.clone()));
+        pieces.extend(
+            windows(&encoded, 8)
+                .into_iter()
+                .map(|w| (format!("{form} piece"), w)),
+        );
+    }
+    for (sink, out) in outputs {
+        for (what, piece) in &pieces {
+            assert!(
+                !out.contains(piece.as_str()),
+                "canary {canary:?} leaked into {sink} as {what} {piece:?}:\n{out}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canaries.
+
+/// ASCII canaries with the characters escapers care about.
+fn ascii_canary() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[A-Za-z0-9]{4}[A-Za-z0-9 \"\\\\/<>&%+=@.:\n\t-]{8,28}")
+        .expect("regex")
+}
+
+/// Canaries mostly outside ASCII: Latin-1, Cyrillic, CJK, emoji, combining marks, bidi and
+/// line separators.
+fn unicode_canary() -> impl Strategy<Value = String> {
+    let pool: Vec<char> = "éàüßøñЖДЯжщ漢字日本語한글🔑🦀✓\u{301}\u{202e}\u{2028}ÆŒ"
+        .chars()
+        .chain('a'..='z')
+        .collect();
+    proptest::collection::vec(proptest::sample::select(pool), 12..32)
+        .prop_map(|v| v.into_iter().collect::<String>())
+        .prop_filter("mostly non-ASCII", |s| {
+            s.chars().filter(|c| !c.is_ascii()).count() * 2 >= s.chars().count()
+        })
+}
+
+fn canary() -> impl Strategy<Value = String> {
+    prop_oneof![ascii_canary(), unicode_canary()]
+}
+
+fn all_outputs(c: &str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    out.extend(outputs_of(&inner(c)));
+    out.extend(outputs_of(&outer(c)));
+    out.extend(outputs_of(&generic_string(c)));
+    out.extend(outputs_of(&denied(c)));
+    out.extend(outputs_of(&Tuple(
+        1,
+        c.to_owned(),
+        Secret::new(c.to_owned()),
+    )));
+    out.extend(outputs_of(&Secret::new(c.to_owned())));
+    out.extend(outputs_of(&vec![Secret::new(c.to_owned())]));
+    out.extend(outputs_of(&Some(Credential::Token(c.to_owned()))));
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn canaries_never_leak(c in canary()) {
+        assert_no_leak(&c, &all_outputs(&c));
+    }
+
+    /// Full masking is constant: outputs do not depend on the masked values (no length or
+    /// shape leak). Fingerprint and length fields are left out: they are partial by design.
+    #[test]
+    fn full_masking_is_constant(a in canary(), b in canary()) {
+        let mk = |c: &str| {
+            let mut out = outputs_of(&Denied { id: 1, display_name: c.to_owned(), address: vec![c.to_owned()] });
+            out.extend(outputs_of(&Tuple(1, c.to_owned(), Secret::new(c.to_owned()))));
+            out.extend(outputs_of(&Credential::Password { user_id: 1, password: c.to_owned() }));
+            out.extend(outputs_of(&Secret::new(c.to_owned())));
+            out
+        };
+        prop_assert_eq!(mk(&a), mk(&b));
+    }
+
+    /// `email` shows the first character of the local part and the domain, nothing else.
+    #[test]
+    fn email_reveals_a_bounded_part(local in "[A-Za-z0-9]{12,30}", domain in "[a-z]{3,10}\\.(com|org)") {
+        #[derive(Redact)]
+        struct Contact { #[redact(email)] email: String }
+        let c = Contact { email: format!("{local}@{domain}") };
+        let first = local.chars().next().unwrap_or('x');
+        let expected = format!("{first}***@{domain}");
+        for (sink, out) in outputs_of(&c) {
+            prop_assert!(out.contains(&expected), "{} lacks the mask: {}", sink, out);
+            for w in windows(&local[1..], 5) {
+                prop_assert!(!out.contains(&w), "{} shows {} of {}: {}", sink, w, local, out);
+            }
+        }
+    }
+
+    /// `last4` shows the last four characters of long values and nothing of short ones.
+    #[test]
+    fn last4_reveals_a_bounded_part(value in "[A-Za-z0-9]{1,40}") {
+        #[derive(Redact)]
+        struct Payment { #[redact(last4)] card: String }
+        let p = Payment { card: value.clone() };
+        let n = value.chars().count();
+        for (sink, out) in outputs_of(&p) {
+            if n >= 12 {
+                prop_assert!(out.contains(&format!("************{}", &value[n - 4..])), "{}: {}", sink, out);
+                for w in windows(&value, 5) {
+                    prop_assert!(!out.contains(&w), "{}: {}", sink, out);
+                }
+            } else {
+                prop_assert!(out.contains(observa::REDACTED), "{}: {}", sink, out);
+                if n >= 4 {
+                    for w in windows(&value, 4) {
+                        prop_assert!(!out.contains(&w), "{}: {}", sink, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full masking never touches the value.
+
+/// A value whose every formatting panics.
+struct Bomb;
+
+impl fmt::Debug for Bomb {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Bomb::fmt was called")
+    }
+}
+
+impl fmt::Display for Bomb {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Bomb::fmt was called")
+    }
+}
+
+impl observa::redact::zeroize::Zeroize for Bomb {
+    fn zeroize(&mut self) {}
+}
+
+#[derive(Redact)]
+struct Defused {
+    id: u32,
+    password: Bomb,
+    #[redact]
+    payload: Bomb,
+    wrapped: Secret<Bomb>,
+    private_key: Vec<Bomb>,
+}
+
+#[derive(Redact)]
+#[redact(all)]
+enum DefusedEnum {
+    A { bomb: Bomb },
+    B(Bomb, Secret<Bomb>),
+}
+
+#[test]
+fn full_masking_never_formats_the_value() {
+    let d = Defused {
+        id: 1,
+        password: Bomb,
+        payload: Bomb,
+        wrapped: Secret::new(Bomb),
+        private_key: vec![Bomb],
+    };
+    let outputs = outputs_of(&d);
+    for (sink, out) in &outputs {
+        assert!(!out.contains("Bomb::fmt"), "{sink}: {out}");
+    }
+    assert_eq!(
+        outputs[0].1,
+        "Defused { id: 1, password: [REDACTED], payload: [REDACTED], wrapped: Secret([REDACTED]), private_key: [REDACTED] }"
+    );
+    for e in [
+        DefusedEnum::A { bomb: Bomb },
+        DefusedEnum::B(Bomb, Secret::new(Bomb)),
+    ] {
+        for (sink, out) in outputs_of(&e) {
+            assert!(!out.contains("Bomb::fmt"), "{sink}: {out}");
+        }
+    }
+}
+
+#[test]
+fn harness_sees_what_it_should() {
+    // The panic capture works, and shown fields do appear: a leak would be caught.
+    let outputs = outputs_of(&Denied {
+        id: 123_456_789,
+        display_name: "x".into(),
+        address: vec![],
+    });
+    for (sink, out) in &outputs {
+        assert!(
+            out.contains("123456789"),
+            "{sink} lost the public field: {out}"
+        );
+        assert!(out.contains(observa::REDACTED), "{sink}: {out}");
+    }
+    #[derive(Redact)]
+    struct Plain {
+        comment: String,
+    }
+    let leaky = outputs_of(&Plain {
+        comment: "canary-Жщ漢字-visible".into(),
+    });
+    let caught = panic::catch_unwind(|| assert_no_leak("canary-Жщ漢字-visible", &leaky));
+    assert!(caught.is_err(), "a shown field must be reported as a leak");
+}
+
+#[test]
+fn fingerprints_are_keyed_not_plain_hashes() {
+    use observa::redact::FingerprintKey;
+    let value = "session-0123456789";
+    let process = observa::redact::fingerprint(value).to_string();
+    let a = FingerprintKey::new(b"deployment-key-A-0123456789").expect("key");
+    let b = FingerprintKey::new(b"deployment-key-B-0123456789").expect("key");
+    assert_ne!(a.fingerprint(value), b.fingerprint(value));
+    // Not a prefix of a plain SHA-256 (or of HMAC under an empty key).
+    let empty = [0u8; 0];
+    let plain_like = [
+        &hex(&sha256(value.as_bytes()), false)[..8],
+        &hex(&sha256(&empty), false)[..8],
+    ];
+    assert!(!plain_like.contains(&process.as_str()));
+    assert_eq!(process.len(), 8);
+    assert!(process.bytes().all(|c| c.is_ascii_hexdigit()));
+}
+
+/// A tiny SHA-256 for the test above (FIPS 180-4), so the test does not trust the runtime's.
+fn sha256(msg: &[u8]) -> [u8; 32] {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut data = msg.to_vec();
+    data.push(0x80);
+    while data.len() % 64 != 56 {
+        data.push(0);
+    }
+    data.extend_from_slice(&((msg.len() as u64) * 8).to_be_bytes());
+    for chunk in data.chunks(64) {
+        let mut w = [0u32; 64];
+        for i in 0..16 {
+            w[i] = u32::from_be_bytes([
+                chunk[4 * i],
+                chunk[4 * i + 1],
+                chunk[4 * i + 2],
+                chunk[4 * i + 3],
+            ]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (i, x) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn sha256_reference() {
+    assert_eq!(
+        hex(&sha256(b"abc"), false),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

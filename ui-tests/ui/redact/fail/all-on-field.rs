@@ -1,0 +1,9 @@
+use observa::Redact;
+
+#[derive(Redact)]
+struct Profile {
+    #[redact(all)]
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use observa::Redact;
+
+#[derive(Debug, Redact)]
+struct Login {
+    password: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use observa::Redact;
+
+#[derive(Redact)]
+#[redact]
+struct Invite {
+    to: String,
+}
+
+fn main() {}

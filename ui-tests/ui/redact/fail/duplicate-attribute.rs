@@ -1,0 +1,10 @@
+use observa::Redact;
+
+#[derive(Redact)]
+struct Login {
+    #[redact]
+    #[redact]
+    password: String,
+}
+
+fn main() {}

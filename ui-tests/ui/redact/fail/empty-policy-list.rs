@@ -1,0 +1,9 @@
+use observa::Redact;
+
+#[derive(Redact)]
+struct Login {
+    #[redact()]
+    password: String,
+}
+
+fn main() {}

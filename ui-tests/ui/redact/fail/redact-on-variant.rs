@@ -1,0 +1,10 @@
+use observa::Redact;
+
+#[derive(Redact)]
+enum Credential {
+    #[redact]
+    ApiKey(String),
+    Anonymous,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::Secret;
+
+fn main() {
+    let token = Secret::new(String::from("tok_live_8e0f"));
+    let _plain: &String = &*token;
+}

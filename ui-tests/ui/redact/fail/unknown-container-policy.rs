@@ -1,0 +1,9 @@
+use observa::Redact;
+
+#[derive(Redact)]
+#[redact(deny)]
+struct Login {
+    password: String,
+}
+
+fn main() {}
