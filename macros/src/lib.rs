@@ -1,10 +1,17 @@
 //! Procedural macros of observa. Depend on `observa`, not on this crate: it re-exports them,
 //! and the generated code reaches the runtime only through `::observa::__private`.
 
+mod audit;
 mod common;
 mod observed;
 
 use proc_macro::TokenStream;
+
+/// See `observa::audit`.
+#[proc_macro_attribute]
+pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
+    audit::audit(args.into(), item.into()).into()
+}
 
 /// See `observa::observed`.
 #[proc_macro_attribute]

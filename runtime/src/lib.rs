@@ -8,9 +8,10 @@
 //! - [`metrics::render`]: the Prometheus text exposition.
 
 pub use observa_macros::Redact;
-pub use observa_macros::observed;
+pub use observa_macros::{audit, observed};
 
 pub mod audit;
+mod audit_call;
 mod callsite;
 pub mod carrier;
 pub mod config;
@@ -52,4 +53,8 @@ pub mod __private {
     pub use crate::sensitive::is_sensitive;
     pub use tracing::Level;
     pub use tracing_core;
+    pub mod audit {
+        pub use crate::audit::{AuditError, Outcome};
+        pub use crate::audit_call::{changes, outcome_of, policy, record, AuditCall};
+    }
 }

@@ -11,7 +11,7 @@ use quote::ToTokens;
 
 pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
     let ctx = Ctx::default();
-    let args = Args::parse(&ctx, attr);
+    let args = Args::parse(&ctx, attr.clone());
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
         // Half-typed code: give the item back untouched so the IDE keeps working.
@@ -21,6 +21,14 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
         syn::Item::Fn(mut f) => {
             if args.skip_fn.is_set() {
                 return finish(&ctx, f.into_token_stream());
+            }
+            // `#[observed]` above `#[audit]`: let `#[audit]` expand first so the audit record is
+            // written inside the call's context (tenant, correlation), whatever the order.
+            if !ctx.has_errors()
+                && let Some(i) = f.attrs.iter().position(is_audit)
+            {
+                let audit_attr = f.attrs.remove(i);
+                return quote::quote!(#audit_attr #[::observa::observed(#attr)] #f);
             }
             let name = f.sig.ident.to_string();
             let ret = return_type(&f.sig, &mut f.block);
@@ -71,6 +79,14 @@ fn return_type(sig: &syn::Signature, block: &mut syn::Block) -> Option<syn::Type
 
 fn is_unit(t: &syn::Type) -> bool {
     matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty())
+}
+
+fn is_audit(attr: &syn::Attribute) -> bool {
+    let p = attr.path();
+    p.is_ident("audit")
+        || (p.segments.len() == 2
+            && p.segments[0].ident == "observa"
+            && p.segments[1].ident == "audit")
 }
 
 fn is_observed(attr: &syn::Attribute) -> bool {

@@ -171,14 +171,45 @@ impl fmt::Debug for Auditor {
 // `correlation.trace_id`, `tenant` and `user` from it here (and `source` from the HTTP request in
 // scope), e.g. `crate::context::current().fill_audit(record)`.
 fn fill_from_context(record: &mut NewRecord) {
-    let _ = record;
+    crate::context::with_current(|ctx| {
+        if record.correlation.correlation_id.is_none() {
+            record.correlation.correlation_id = ctx.correlation_id().map(str::to_owned);
+        }
+        if record.correlation.trace_id.is_none() {
+            // `traceparent` = version-traceid-parentid-flags
+            record.correlation.trace_id = ctx
+                .traceparent()
+                .and_then(|tp| tp.split('-').nth(1))
+                .filter(|t| t.len() == 32)
+                .map(str::to_owned);
+        }
+        if record.tenant.is_none() {
+            record.tenant = ctx.tenant_id().map(str::to_owned);
+        }
+        if record.user.is_none() {
+            record.user = ctx.user_id().map(str::to_owned);
+        }
+    });
 }
 
 /// Called once per stored record on the caller's side: the `audit.recorded` log line and the
 /// `audit_events_total{category,action,outcome}` counter.
-// TODO(metrics): increment `audit_events_total{category,action,outcome}` through the runtime's
-// metrics registry here once it exists.
 fn on_recorded(r: &StoredRecord) {
+    static FAMILY: std::sync::OnceLock<Option<crate::metrics::CounterFamily>> =
+        std::sync::OnceLock::new();
+    if let Some(f) = FAMILY
+        .get_or_init(|| {
+            crate::metrics::CounterFamily::new(
+                "audit_events_total",
+                "Audit records written, by category, action and outcome",
+                &["category", "action", "outcome"],
+            )
+            .ok()
+        })
+        .as_ref()
+    {
+        f.get(&[&r.category, &r.action, r.outcome.as_str()]).inc();
+    }
     tracing::info!(
         target: "observa::audit",
         event = "audit.recorded",

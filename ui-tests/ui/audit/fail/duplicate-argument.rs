@@ -1,0 +1,16 @@
+use observa::audit;
+
+#[derive(Debug)]
+struct E;
+impl From<observa::audit::AuditError> for E {
+    fn from(_: observa::audit::AuditError) -> Self {
+        E
+    }
+}
+
+#[audit(action = "user.suspend", actor = "admin", actor = "root")]
+fn f() -> Result<(), E> {
+    Ok(())
+}
+
+fn main() {}

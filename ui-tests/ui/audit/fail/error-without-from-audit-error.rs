@@ -1,0 +1,8 @@
+use observa::audit;
+
+#[audit(action = "user.suspend", actor = "admin")]
+fn f() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::audit;
+
+#[audit(action = "user.suspend", actor = "admin")]
+struct S;
+
+fn main() {}
