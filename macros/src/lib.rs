@@ -2,6 +2,7 @@
 //! and the generated code reaches the runtime only through `::observa::__private`.
 
 mod audit;
+mod classify;
 mod common;
 mod observed;
 
@@ -11,6 +12,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
     audit::audit(args.into(), item.into()).into()
+}
+
+/// See `observa::Classify`.
+#[proc_macro_derive(Classify, attributes(classify))]
+pub fn derive_classify(input: TokenStream) -> TokenStream {
+    classify::derive(input.into()).into()
 }
 
 /// See `observa::observed`.

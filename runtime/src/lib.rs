@@ -8,7 +8,7 @@
 //! - [`metrics::render`]: the Prometheus text exposition.
 
 pub use observa_macros::Redact;
-pub use observa_macros::{audit, observed};
+pub use observa_macros::{Classify, audit, observed};
 
 pub mod audit;
 mod audit_call;

@@ -76,7 +76,9 @@ impl ErrorClass {
 /// Lets an error type say whether it is a client or a server error.
 ///
 /// Errors whose type does not implement it are server errors. `#[observed(err(client))]`
-/// overrides the class for one function.
+/// overrides the class for one function. For enums, derive it: `#[derive(observa::Classify)]`
+/// with `#[classify(client)]` on client-error variants (unmarked variants take the container's
+/// `#[classify(...)]`, server by default); `error_type` is then the variant name.
 ///
 /// ```
 /// enum ApiError { NotFound, Db(String) }

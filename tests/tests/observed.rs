@@ -140,6 +140,56 @@ fn every_returned_outcome_is_one_line_with_canonical_fields() {
     assert_eq!(ids.len(), 3);
 }
 
+#[derive(Debug, observa::Classify)]
+enum Derived {
+    #[classify(client)]
+    NotFound {
+        id: u64,
+    },
+    Unavailable(String),
+}
+
+impl fmt::Display for Derived {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Derived::NotFound { id } => write!(f, "{id} not found"),
+            Derived::Unavailable(w) => write!(f, "{w} unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for Derived {}
+
+#[observed(event = "t.derived", fields(n))]
+fn derived(n: u64) -> Result<(), Derived> {
+    if n == 0 {
+        Err(Derived::NotFound { id: 7 })
+    } else {
+        Err(Derived::Unavailable("db".into()))
+    }
+}
+
+#[observed(event = "t.override", err(client))]
+fn overridden() -> Result<(), Derived> {
+    Err(Derived::Unavailable("cache".into()))
+}
+
+#[test]
+fn derived_classification_and_attribute_override() {
+    setup();
+    let _ = derived(0);
+    let _ = derived(1);
+    let _ = overridden();
+    let l = wait_lines(|v| v["event"] == "t.derived.failed", |l| l.len() >= 2);
+    assert_eq!(l[0]["outcome"], "client_error");
+    assert_eq!(l[0]["error_type"], "NotFound");
+    assert_eq!(l[1]["outcome"], "server_error");
+    assert_eq!(l[1]["error_type"], "Unavailable");
+    let o = by_event("t.override.failed");
+    assert_eq!(o[0]["outcome"], "client_error");
+    assert_eq!(o[0]["level"], "info");
+}
+
 #[observed(event = "t.panics")]
 fn panics(n: u32) -> u32 {
     if n > 0 {

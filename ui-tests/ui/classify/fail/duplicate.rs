@@ -1,0 +1,7 @@
+#[derive(observa::Classify)]
+enum E {
+    #[classify(client, server)]
+    Bad,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[derive(observa::Classify)]
+union U {
+    a: u32,
+}
+
+fn main() {}

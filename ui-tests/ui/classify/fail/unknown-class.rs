@@ -1,0 +1,7 @@
+#[derive(observa::Classify)]
+enum E {
+    #[classify(user)]
+    Bad,
+}
+
+fn main() {}
