@@ -29,7 +29,7 @@ pub mod sensitive;
 mod site_macro;
 
 pub use config::{Config, ConfigError, MemoryWriter};
-pub use context::{Context, FutureExt, spawn};
+pub use context::{Context, FutureExt, RequestSource, spawn};
 pub use init::{Guard, InitError, RuntimeInfo, init, init_from_env, runtime_info};
 pub use log::Format;
 pub use outcome::{Classify, ErrorClass, Outcome};

@@ -85,6 +85,42 @@ async fn refund(tenant: &str, order_id: u64) -> Result<u64, AppError> {
     Ok(order_id)
 }
 
+#[test]
+fn request_source_in_scope_is_recorded() {
+    let db = setup();
+    let ctx = observa::Context::new()
+        .with_correlation_id("req-audit-src")
+        .with_source(observa::RequestSource {
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+            session_fingerprint: Some("fp1234ab".into()),
+        });
+    ctx.scope(|| {
+        suspend_user(
+            &Admin {
+                id: "admin-2".into(),
+            },
+            77,
+            false,
+        )
+    })
+    .unwrap();
+    let c = rusqlite::Connection::open(db).unwrap();
+    let (ip, ua, fp, corr): (String, String, String, String) = c
+        .query_row(
+            "SELECT source_ip, user_agent, session_fp, correlation_id FROM audit_records \
+             WHERE action = 'user.suspend' AND target = '77' AND outcome = 'success'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (ip.as_str(), ua.as_str(), fp.as_str()),
+        ("203.0.113.9", "curl/8", "fp1234ab")
+    );
+    assert_eq!(corr, "req-audit-src");
+}
+
 type Row = (
     i64,
     String,

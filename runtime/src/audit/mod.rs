@@ -189,6 +189,18 @@ fn fill_from_context(record: &mut NewRecord) {
         if record.user.is_none() {
             record.user = ctx.user_id().map(str::to_owned);
         }
+        if let Some(src) = ctx.source() {
+            let s = &mut record.source;
+            if s.ip.is_none() {
+                s.ip.clone_from(&src.client_ip);
+            }
+            if s.user_agent.is_none() {
+                s.user_agent.clone_from(&src.user_agent);
+            }
+            if s.session.is_none() {
+                s.session.clone_from(&src.session_fingerprint);
+            }
+        }
     });
 }
 
