@@ -91,10 +91,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let timed_out =
         tokio::time::timeout(std::time::Duration::from_millis(10), slow_upload("initech")).await;
     assert!(timed_out.is_err());
+    // Jobs: a request enqueues work; the worker continues its correlation id.
+    jobs::run().await;
     drop(guard);
     println!("== log lines ==");
     print!("{}", logs.contents());
     println!("== metrics ==");
     print!("{}", observa::metrics::render());
     Ok(())
+}
+
+/// Request -> queued job -> worker, with one correlation id: the request's context travels in
+/// the job payload (`observa::carrier::JobContext`, serde) over a queue (a channel of JSON text).
+mod jobs {
+    use observa::carrier::JobContext;
+    use observa::observed;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct SendReceipt {
+        ctx: JobContext,
+        order_id: u64,
+    }
+
+    #[observed(event = "checkout", tenant, fields(order_id))]
+    async fn checkout(tenant: &str, order_id: u64, queue: &tokio::sync::mpsc::Sender<String>) {
+        let job = SendReceipt {
+            ctx: JobContext::current(),
+            order_id,
+        };
+        if let Ok(payload) = serde_json::to_string(&job) {
+            let _ = queue.send(payload).await;
+        }
+    }
+
+    #[observed(event = "receipt.send", fields(order_id))]
+    async fn send_receipt(order_id: u64) -> Result<(), std::io::Error> {
+        tracing::info!(event = "receipt.rendered", order_id);
+        Ok(())
+    }
+
+    pub(crate) async fn run() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+        let worker = tokio::spawn(async move {
+            while let Some(payload) = rx.recv().await {
+                let Ok(job) = serde_json::from_str::<SendReceipt>(&payload) else {
+                    continue;
+                };
+                let _ = job.ctx.scope(send_receipt(job.order_id)).await;
+            }
+        });
+        observa::Context::new()
+            .with_correlation_id("req-7f3a")
+            .wrap(checkout("acme", 42, &tx))
+            .await;
+        drop(tx);
+        let _ = worker.await;
+    }
 }
