@@ -47,6 +47,18 @@ pub fn changes<B: Record + ?Sized, A: Record + ?Sized>(
     r.changes(b, a)
 }
 
+/// An actor/target/reason value: its `Display`, or the mask when its name is sensitive
+/// (decided at compile time).
+#[doc(hidden)]
+#[inline]
+pub fn display<const SENSITIVE: bool, T: fmt::Display>(v: &T) -> &dyn fmt::Display {
+    if SENSITIVE {
+        &crate::record::REDACTED
+    } else {
+        v
+    }
+}
+
 /// The policy of an audited call.
 #[doc(hidden)]
 pub const fn policy(degrade: bool) -> Policy {

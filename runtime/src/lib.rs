@@ -55,6 +55,6 @@ pub mod __private {
     pub use tracing_core;
     pub mod audit {
         pub use crate::audit::{AuditError, Outcome};
-        pub use crate::audit_call::{changes, outcome_of, policy, record, AuditCall};
+        pub use crate::audit_call::{AuditCall, changes, display, outcome_of, policy, record};
     }
 }

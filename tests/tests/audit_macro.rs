@@ -121,6 +121,21 @@ fn request_source_in_scope_is_recorded() {
     assert_eq!(corr, "req-audit-src");
 }
 
+#[audit(action = "token.rotate", actor = "ops", target = api_token)]
+fn rotate(api_token: &str) -> Result<usize, AppError> {
+    Ok(api_token.len())
+}
+
+#[test]
+fn a_sensitive_target_name_is_masked() {
+    let db = setup();
+    assert_eq!(rotate("tok-canary-123").unwrap(), 14);
+    let r = rows(db, "token.rotate");
+    assert_eq!(r[1].4.as_deref(), Some(observa::REDACTED));
+    let raw = std::fs::read(db).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("tok-canary"));
+}
+
 type Row = (
     i64,
     String,

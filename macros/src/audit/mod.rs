@@ -190,10 +190,32 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (Some(action), Some(actor)) = (action, actor) else {
         return f.into_token_stream();
     };
+    // A value whose name is sensitive (`target = api_token`) is masked at compile time, as in
+    // `#[observed(fields(...))]`.
+    let display = |e: &syn::Expr| {
+        let name = match e {
+            syn::Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            syn::Expr::Field(f) => match &f.member {
+                syn::Member::Named(i) => Some(i.to_string()),
+                syn::Member::Unnamed(_) => None,
+            },
+            _ => None,
+        };
+        match name {
+            Some(n) => {
+                quote!(::observa::__private::audit::display::<{ ::observa::__private::__is_sensitive(#n) }, _>(&(#e)))
+            }
+            None => quote!(&(#e) as &dyn ::core::fmt::Display),
+        }
+    };
     let opt_display = |e: Option<syn::Expr>| match e {
-        Some(e) => quote!(::core::option::Option::Some(&(#e) as &dyn ::core::fmt::Display)),
+        Some(e) => {
+            let d = display(&e);
+            quote!(::core::option::Option::Some(#d))
+        }
         None => quote!(::core::option::Option::None),
     };
+    let actor_d = display(&actor);
     let target = opt_display(args.target.take());
     let reason = opt_display(args.reason.take());
     let opt_lit = |l: Option<syn::LitStr>| match l {
@@ -207,7 +229,7 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
         None => quote!(),
     };
     let record = quote! {{
-        let __r = ::observa::__private::audit::record(#action, &(#actor), #target, #sev, #cat, #reason);
+        let __r = ::observa::__private::audit::record(#action, #actor_d, #target, #sev, #cat, #reason);
         #changes
         __r
     }};
