@@ -250,6 +250,25 @@ impl Core {
             m.in_flight.inc();
         }
         let span = if enabled(site.span) {
+            #[cfg(feature = "otlp")]
+            {
+                // A root span inside a context that continues a remote trace adopts it.
+                let remote = crate::trace::active() && Span::current().is_none();
+                let tp = if remote {
+                    match &ctx {
+                        Some(c) => c.traceparent().map(str::to_owned),
+                        None => context::with_current(|c| c.traceparent().map(str::to_owned)),
+                    }
+                } else {
+                    None
+                };
+                let span = new_span(site, ctx, values);
+                if let Some(tp) = tp {
+                    crate::trace::adopt_remote_parent(&span, &tp);
+                }
+                span
+            }
+            #[cfg(not(feature = "otlp"))]
             new_span(site, ctx, values)
         } else {
             Span::none()
@@ -408,12 +427,28 @@ fn new_span(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Recor
     let corr = ctx.correlation_id();
     let tenant = ctx.tenant_id();
     let user = ctx.user_id();
-    let recorded: Vec<FieldValue<'_>> = values.iter().map(|v| v.record()).collect();
-    let shown: Vec<SpanValue<'_>> = recorded.iter().map(|v| SpanValue::of(*v)).collect();
+    let ids = [
+        corr.as_ref().map(|v| v as &dyn Value),
+        tenant.as_ref().map(|v| v as &dyn Value),
+        user.as_ref().map(|v| v as &dyn Value),
+    ];
+    // Up to `INLINE` recorded fields on the stack; more (rare) in a `Vec`.
+    const INLINE: usize = 8;
+    if values.len() <= INLINE {
+        let mut shown: [Option<SpanValue<'_>>; INLINE] = [const { None }; INLINE];
+        for (slot, v) in shown.iter_mut().zip(values) {
+            *slot = Some(SpanValue::of(v.record()));
+        }
+        let mut vals: [Option<&dyn Value>; INLINE + 6] = [None; INLINE + 6];
+        vals[..3].copy_from_slice(&ids);
+        for (slot, v) in vals[3..].iter_mut().zip(shown.iter().flatten()) {
+            *slot = Some(v.as_value());
+        }
+        return Span::new(meta, &fs.value_set_all(&vals[..6 + values.len()]));
+    }
+    let shown: Vec<SpanValue<'_>> = values.iter().map(|v| SpanValue::of(v.record())).collect();
     let mut vals: Vec<Option<&dyn Value>> = Vec::with_capacity(6 + values.len());
-    vals.push(corr.as_ref().map(|v| v as &dyn Value));
-    vals.push(tenant.as_ref().map(|v| v as &dyn Value));
-    vals.push(user.as_ref().map(|v| v as &dyn Value));
+    vals.extend(ids);
     for v in &shown {
         vals.push(Some(v.as_value()));
     }
@@ -457,7 +492,15 @@ impl<'a> SpanValue<'a> {
 #[doc(hidden)]
 pub struct Call {
     core: Core,
-    scope: Option<ScopeGuard>,
+    scope: Scope,
+}
+
+/// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`]), or
+/// by installing its own.
+enum Scope {
+    Same,
+    Fresh,
+    Installed(ScopeGuard),
 }
 
 impl fmt::Debug for Call {
@@ -472,9 +515,22 @@ impl Call {
     /// Starts a synchronous call.
     #[inline]
     pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> Call {
+        // The common top-level call: nothing bound, empty context. `started` emits an event
+        // before the context is installed, so it takes the general path.
+        if bind.is_empty() && !site.opts.started && context::enter_fresh() {
+            let core = Core::start(site, None, values);
+            core.enter();
+            return Call {
+                core,
+                scope: Scope::Fresh,
+            };
+        }
         let mut ctx = call_context(&bind);
         let core = Core::start(site, ctx.as_mut(), values);
-        let scope = ctx.map(ScopeGuard::install);
+        let scope = match ctx {
+            Some(c) => Scope::Installed(ScopeGuard::install(c)),
+            None => Scope::Same,
+        };
         core.enter();
         Call { core, scope }
     }
@@ -507,7 +563,11 @@ impl Drop for Call {
             self.core.finish(f);
         }
         self.core.exit();
-        drop(self.scope.take());
+        match std::mem::replace(&mut self.scope, Scope::Same) {
+            Scope::Same => {}
+            Scope::Fresh => context::exit_fresh(),
+            Scope::Installed(guard) => drop(guard),
+        }
     }
 }
 

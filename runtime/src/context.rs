@@ -351,6 +351,37 @@ pub fn bind(tenant: Option<&str>, user: Option<&str>) {
     })
 }
 
+/// Fast path of a call that binds nothing, when the current context is empty (the top-level
+/// call): marks a correlation id owed in place instead of installing a copy. Returns whether it
+/// did; if so, [`exit_fresh`] must run when the call ends (it restores the empty context, exactly
+/// what restoring the saved copy would do, without copying ~200 bytes in and out).
+pub(crate) fn enter_fresh() -> bool {
+    CURRENT.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => {
+            let empty = !c.correlation_pending
+                && c.correlation_id.is_none()
+                && c.tenant_id.is_none()
+                && c.user_id.is_none()
+                && c.traceparent.is_none()
+                && c.source.is_none();
+            if empty {
+                c.correlation_pending = true;
+            }
+            empty
+        }
+        Err(_) => false,
+    })
+}
+
+/// Ends a call entered with [`enter_fresh`]: back to the empty context.
+pub(crate) fn exit_fresh() {
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Context::default();
+        }
+    })
+}
+
 /// Installs `ctx` and returns the previous context.
 pub(crate) fn swap(ctx: Context) -> Context {
     CURRENT.with(|c| match c.try_borrow_mut() {

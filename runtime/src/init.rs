@@ -80,6 +80,8 @@ impl From<crate::config::ConfigError> for InitError {
 #[must_use = "dropping the guard flushes and stops the log writers: keep it until the end of `main`"]
 pub struct Guard {
     workers: Vec<WorkerGuard>,
+    #[cfg(feature = "otlp")]
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl fmt::Debug for Guard {
@@ -92,7 +94,12 @@ impl fmt::Debug for Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // WorkerGuard's drop flushes its queue; dropping them in order flushes every sink.
+        // Spans first (their export may log), then the log writers: WorkerGuard's drop flushes
+        // its queue.
+        #[cfg(feature = "otlp")]
+        if let Some(p) = self.tracer.take() {
+            let _ = p.shutdown();
+        }
         self.workers.clear();
     }
 }
@@ -165,7 +172,16 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
         }
     }
     let layer = Layer::new(sinks, config.log_max_value_bytes, production);
-    let subscriber = tracing_subscriber::registry().with(filter).with(layer);
+    #[cfg(feature = "otlp")]
+    let tracer = crate::trace::provider(&config)?;
+    #[cfg(feature = "otlp")]
+    let otel = tracer.as_ref().map(crate::trace::layer);
+    #[cfg(not(feature = "otlp"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(layer);
     if INSTALLED
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -192,7 +208,11 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
             "log file could not be opened; logging to stdout only"
         );
     }
-    Ok(Guard { workers })
+    Ok(Guard {
+        workers,
+        #[cfg(feature = "otlp")]
+        tracer,
+    })
 }
 
 struct SharedWrite(crate::config::SharedWriter);

@@ -27,6 +27,7 @@ pub mod record;
 pub mod redact;
 pub mod sensitive;
 mod site_macro;
+pub mod trace;
 
 pub use config::{Config, ConfigError, MemoryWriter};
 pub use context::{Context, FutureExt, RequestSource, spawn};

@@ -64,6 +64,7 @@ pub(crate) struct Sink {
 
 /// The observa `tracing` layer.
 pub struct Layer {
+    dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
     sinks: Vec<Sink>,
     max_value: usize,
     production: bool,
@@ -114,6 +115,7 @@ pub(crate) fn sync_dropped_metric() {
 impl Layer {
     pub(crate) fn new(sinks: Vec<Sink>, max_value: usize, production: bool) -> Layer {
         Layer {
+            dispatch: OnceLock::new(),
             sinks,
             max_value,
             production,
@@ -374,21 +376,53 @@ const fn level_color(l: &Level) -> &'static str {
     }
 }
 
-impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
-    fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+impl<S> tracing_subscriber::Layer<S> for Layer
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        // `trace_id` / `span_id` of the current span, when OTLP tracing is on.
+        let trace = if crate::trace::active() {
+            self.trace_ids(ctx.lookup_current().map(|s| s.id()))
+        } else {
+            None
+        };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
                 let (line, rest) = &mut *bufs;
-                self.write_event(event, line, rest);
+                self.write_event(event, trace.as_ref(), line, rest);
             }
             // An event emitted while formatting another (a Display impl that logs).
-            Err(_) => self.write_event(event, &mut Vec::new(), &mut Vec::new()),
+            Err(_) => self.write_event(event, trace.as_ref(), &mut Vec::new(), &mut Vec::new()),
         });
     }
 }
 
 impl Layer {
-    fn write_event(&self, event: &Event<'_>, line: &mut Vec<u8>, rest: &mut Vec<u8>) {
+    #[cfg(feature = "otlp")]
+    fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<(String, String)> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        crate::trace::ids(&dispatch, &id?)
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    fn trace_ids(&self, _id: Option<tracing::span::Id>) -> Option<(String, String)> {
+        None
+    }
+}
+
+impl Layer {
+    fn write_event(
+        &self,
+        event: &Event<'_>,
+        trace: Option<&(String, String)>,
+        line: &mut Vec<u8>,
+        rest: &mut Vec<u8>,
+    ) {
         let meta = event.metadata();
         let completion = meta.name() == COMPLETION;
         let now = std::time::SystemTime::now();
@@ -437,6 +471,12 @@ impl Layer {
                             }
                         }
                     });
+                    if let Some((t, sp)) = trace {
+                        line.extend_from_slice(b",\"trace_id\":");
+                        json::write_str(line, t, 64);
+                        line.extend_from_slice(b",\"span_id\":");
+                        json::write_str(line, sp, 64);
+                    }
                     line.extend_from_slice(rest);
                     if let Some(m) = &message {
                         line.extend_from_slice(b",\"message\":");
@@ -481,6 +521,9 @@ impl Layer {
                             }
                         }
                     });
+                    if let Some((t, sp)) = trace {
+                        let _ = write!(VecWriter(line), " trace_id={t} span_id={sp}");
+                    }
                     line.extend_from_slice(rest);
                     line.push(b'\n');
                 }
@@ -496,15 +539,52 @@ impl Layer {
 
 /// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T04:53:08.123456Z`.
 pub fn write_timestamp(out: &mut Vec<u8>, t: std::time::SystemTime) {
+    // The `YYYY-MM-DDTHH:MM:SS.` prefix changes once a second: cache it per thread and write
+    // only the microseconds (the hot path of every log line).
+    thread_local! {
+        static PREFIX: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+    }
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
+    let secs = d.as_secs();
     let micros = d.subsec_micros();
+    let (cached, prefix) = PREFIX.get();
+    let prefix = if cached == secs {
+        prefix
+    } else {
+        let mut v = Vec::with_capacity(20);
+        write_date_time(&mut v, secs as i64);
+        match <[u8; 20]>::try_from(v.as_slice()) {
+            Ok(p) => {
+                PREFIX.set((secs, p));
+                p
+            }
+            // A year outside 0000..=9999: no cache.
+            Err(_) => {
+                out.extend_from_slice(&v);
+                let _ = write!(VecWriter(out), "{micros:06}Z");
+                return;
+            }
+        }
+    };
+    out.extend_from_slice(&prefix);
+    let mut digits = [b'0'; 7];
+    let mut m = micros;
+    for d in digits[..6].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    digits[6] = b'Z';
+    out.extend_from_slice(&digits);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` for `secs` since the epoch.
+fn write_date_time(out: &mut Vec<u8>, secs: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, dd) = civil_from_days(days);
     let _ = write!(
         VecWriter(out),
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.",
         sod / 3600,
         (sod / 60) % 60,
         sod % 60
@@ -546,5 +626,8 @@ mod tests {
         );
         let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
         assert_eq!(timestamp_string(leap), "2000-02-29T00:00:00.000000Z");
+        // Same second again (cached prefix), other microseconds.
+        let same = leap + std::time::Duration::from_micros(7);
+        assert_eq!(timestamp_string(same), "2000-02-29T00:00:00.000007Z");
     }
 }
