@@ -111,14 +111,11 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let action = args.action.take();
     match &action {
-        None => {
-            if !ctx.has_errors() {
-                ctx.error_at(
-                    Span::call_site(),
-                    "`#[audit]` needs `action = \"...\"`: a stable dotted name such as `user.suspend`",
-                );
-            }
-        }
+        None if !ctx.has_errors() => ctx.error_at(
+            Span::call_site(),
+            "`#[audit]` needs `action = \"...\"`: a stable dotted name such as `user.suspend`",
+        ),
+        None => {}
         Some(a) if !valid_action(&a.value()) => ctx.error(
             a,
             format!(
@@ -241,25 +238,22 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let err_ret = quote::quote_spanned!(err_span=>
         return ::core::result::Result::Err(::core::convert::From::from(__e))
     );
-    let (begin, finish_call) = |asyncness: bool| -> (TokenStream, TokenStream) {
-        if asyncness {
-            (
-                quote!(::observa::__private::audit::AuditCall::begin_async(#record, #policy).await),
-                quote!(.finish_async(__observa_audit_outcome).await),
-            )
-        } else {
-            (
-                quote!(::observa::__private::audit::AuditCall::begin(#record, #policy)),
-                quote!(.finish(__observa_audit_outcome)),
-            )
-        }
-    }(
-        f.sig.asyncness.is_some()
-            || matches!(
-                fn_shape::shape(&f.sig, &mut f.block),
-                Shape::AsyncTrait { .. }
-            ),
-    );
+    let is_async = f.sig.asyncness.is_some()
+        || matches!(
+            fn_shape::shape(&f.sig, &mut f.block),
+            Shape::AsyncTrait { .. }
+        );
+    let (begin, finish_call) = if is_async {
+        (
+            quote!(::observa::__private::audit::AuditCall::begin_async(#record, #policy).await),
+            quote!(.finish_async(__observa_audit_outcome).await),
+        )
+    } else {
+        (
+            quote!(::observa::__private::audit::AuditCall::begin(#record, #policy)),
+            quote!(.finish(__observa_audit_outcome)),
+        )
+    };
     let (start, end, outcome) = if is_result {
         (
             quote! {
