@@ -134,7 +134,10 @@ fn checkpoints_are_periodic_and_signed() {
     ) {
         Err(VerifyError::Tampered(f)) => {
             assert_eq!(f.seq, 5);
-            assert!(matches!(f.problem, Problem::UntrustedCheckpoint { count: 5 }));
+            assert!(matches!(
+                f.problem,
+                Problem::UntrustedCheckpoint { count: 5 }
+            ));
         }
         other => panic!("expected untrusted checkpoint, got {other:?}"),
     }
@@ -153,7 +156,13 @@ fn external_checkpoint_is_checked() {
     let url = dir.url("a.db");
     let recs = build_trail(&url, 5, 1000, None);
     let r = &recs[2];
-    assert!(audit::verify_with(&url, &VerifyOptions::default().expect(r.seq, &r.record_hash)).is_ok());
+    assert!(
+        audit::verify_with(
+            &url,
+            &VerifyOptions::default().expect(r.seq, &r.record_hash)
+        )
+        .is_ok()
+    );
     let bad = audit::verify_with(&url, &VerifyOptions::default().expect(r.seq, GENESIS_HASH));
     match bad {
         Err(VerifyError::Tampered(f)) => {
@@ -200,10 +209,14 @@ fn write_ahead_attempt_and_outcome_are_linked() {
     assert_eq!(done.seq, attempted.seq + 1);
     assert_eq!(done.attempt_id.as_deref(), Some(attempted.id.as_str()));
     assert_eq!(done.target.as_deref(), Some("user-2"));
-    assert!(matches!(&done.outcome, Outcome::Failure { error_class, .. } if error_class == "AppError::NotFound"));
+    assert!(
+        matches!(&done.outcome, Outcome::Failure { error_class, .. } if error_class == "AppError::NotFound")
+    );
 
     // Dropped without finish: a `cancelled` failure is recorded.
-    let dropped = a.begin_attempt(NewRecord::new("user.delete", "admin-1")).unwrap();
+    let dropped = a
+        .begin_attempt(NewRecord::new("user.delete", "admin-1"))
+        .unwrap();
     let dropped_id = dropped.attempted().unwrap().id.clone();
     drop(dropped);
     a.close().unwrap();
@@ -232,7 +245,10 @@ fn invalid_records_are_rejected_before_writing() {
         NewRecord::new("a.b", ""),
         NewRecord::new("a\u{1b}[31m", "actor"),
     ] {
-        assert_eq!(a.append(r).unwrap_err().kind(), AuditErrorKind::InvalidRecord);
+        assert_eq!(
+            a.append(r).unwrap_err().kind(),
+            AuditErrorKind::InvalidRecord
+        );
     }
     let ok = a
         .append(NewRecord::new("a.b", "x".repeat(5000)).reason("r".repeat(10_000)))
@@ -299,13 +315,29 @@ fn concurrent_async_and_blocking_writers_share_one_gap_free_chain() {
 fn verify_reports_unreadable_trails() {
     let dir = TempDir::new("store-unreadable");
     let missing = dir.url("missing.db");
-    assert!(matches!(audit::verify(&missing), Err(VerifyError::Unreadable(_))));
-    assert!(!dir.path().join("missing.db").exists(), "verify must not create a file");
+    assert!(matches!(
+        audit::verify(&missing),
+        Err(VerifyError::Unreadable(_))
+    ));
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "verify must not create a file"
+    );
     let (code, _, err) = cli_verify(&missing, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("no audit database"), "{err}");
-    std::fs::write(dir.path().join("junk.db"), b"not a database at all, just text").unwrap();
-    assert!(matches!(audit::verify(&dir.url("junk.db")), Err(VerifyError::Unreadable(_))));
+    std::fs::write(
+        dir.path().join("junk.db"),
+        b"not a database at all, just text",
+    )
+    .unwrap();
+    assert!(matches!(
+        audit::verify(&dir.url("junk.db")),
+        Err(VerifyError::Unreadable(_))
+    ));
     assert_eq!(cli_verify("mysql://nope", &[]).0, 2);
-    assert_eq!(run(env!("CARGO_BIN_EXE_observa-audit-cli"), &["frobnicate"]).0, 2);
+    assert_eq!(
+        run(env!("CARGO_BIN_EXE_observa-audit-cli"), &["frobnicate"]).0,
+        2
+    );
 }

@@ -10,7 +10,7 @@
 //! JSON integers and no floats:
 //!
 //! ```text
-//! {"schema_version":1,"trail":"…","seq":1,"id":"…","recorded_at":"…","action":"…",
+//! {"seq":1,"schema_version":1,"trail":"…","id":"…","recorded_at":"…","action":"…",
 //!  "category":"…","outcome":"attempted|success|failure","error_class":…,"error_message":…,
 //!  "reason":…,"actor":"…","user_id":…,"target":…,"source_ip":…,"user_agent":…,
 //!  "session_fp":…,"service":…,"version":…,"host":…,"correlation_id":…,"trace_id":…,
@@ -19,8 +19,8 @@
 //!
 //! `changes` is a JSON *string* holding the compact JSON text `{"before":…,"after":…}` exactly as
 //! stored, so that re-parsing (float formatting, key order) can never change the bytes. Anyone can
-//! re-implement the verifier from this paragraph and the table layout: the key names are the
-//! column names of the `audit_records` table (plus `record_hash`).
+//! re-implement the verifier from this paragraph and the table layout: the keys are the columns
+//! of the `audit_records` table, in table order, except the last one, `record_hash`.
 
 use super::error::{AuditError, AuditErrorKind};
 use super::util;
@@ -403,9 +403,9 @@ impl StoredRecord {
 /// sealing and from raw table columns when verifying, so both sides hash the same bytes.
 #[derive(Debug, Serialize)]
 pub(crate) struct CanonicalView<'a> {
+    pub seq: i64,
     pub schema_version: i64,
     pub trail: &'a str,
-    pub seq: i64,
     pub id: &'a str,
     pub recorded_at: &'a str,
     pub action: &'a str,
@@ -714,7 +714,7 @@ mod tests {
         let r = p.seal("trail-x", 1, GENESIS_HASH);
         assert_eq!(r.category, "user");
         let bytes = String::from_utf8(r.view().canonical_bytes()).unwrap();
-        assert!(bytes.starts_with("{\"schema_version\":1,\"trail\":\"trail-x\",\"seq\":1,"));
+        assert!(bytes.starts_with("{\"seq\":1,\"schema_version\":1,\"trail\":\"trail-x\","));
         assert!(bytes.ends_with(&format!("\"prev_hash\":\"{GENESIS_HASH}\"}}")));
         assert_eq!(r.record_hash, r.view().hash());
         let mut m = r.clone();

@@ -67,7 +67,10 @@ pub fn build_trail(url: &str, n: usize, every: u64, key: Option<SigningKey>) -> 
             );
         }
         if i % 5 == 1 {
-            r = r.outcome(observa::audit::Outcome::failure("AppError::Denied", "denied"));
+            r = r.outcome(observa::audit::Outcome::failure(
+                "AppError::Denied",
+                "denied",
+            ));
         }
         out.push(a.append(r).expect("append"));
     }
@@ -121,7 +124,11 @@ impl PgSchema {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let name = format!("observa_{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000);
+        let name = format!(
+            "observa_{tag}_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000
+        );
         let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect to postgres");
         c.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
         Self {
