@@ -26,7 +26,7 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
     });
     quote! {
         #[doc(hidden)]
-        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        #[allow(clippy::all)]
         const _: () = {
             #[automatically_derived]
             impl #impl_g ::core::fmt::Debug for #ident #ty_g #where_c {

@@ -11,43 +11,10 @@ use crate::sensitive::is_sensitive;
 /// What the production allowlist writes in place of a field it does not know.
 pub const FILTERED: &str = "[FILTERED]";
 
-/// Field keys that production logs keep as they are (the seeds' `SAFE_FIELDS`): the canonical log
-/// line (see the design, "Canonical log line") plus the request metadata the seeds list.
-/// Everything else recorded by foreign code is written as [`FILTERED`] when the allowlist is on.
-pub const SAFE_FIELDS: &[&str] = &[
-    // always
-    "timestamp",
-    "level",
-    "event",
-    "message",
-    "target",
-    // context
-    "correlation_id",
-    "request_id",
-    "tenant_id",
-    "team_id",
-    "user_id",
-    "trace_id",
-    "span_id",
-    // call completion
-    "duration_ms",
-    "outcome",
-    "error",
-    "error_type",
-    // HTTP
-    "method",
-    "route",
-    "path",
-    "status",
-    "status_code",
-    "client_ip",
-    "user_agent",
-    // process
-    "service",
-    "environment",
-    "version",
-    "host",
-];
+/// Field keys that production logs keep as they are for fields of unknown origin (the seeds'
+/// `SAFE_FIELDS`). One list, owned by the log pipeline ([`crate::log::SAFE_FIELDS`]); the
+/// canonical fields the pipeline writes itself (`timestamp`, `level`, ...) are not subject to it.
+pub use crate::log::SAFE_FIELDS;
 
 /// True when values recorded under `key` must be masked whatever their origin: the single
 /// sensitive-name list of [`crate::sensitive`] (`password`, `api_key`, `Authorization`,
@@ -116,7 +83,10 @@ mod tests {
             key_action("correlation_id", Some(SAFE_FIELDS)),
             KeyAction::Keep
         );
-        assert_eq!(key_action("User-Agent", Some(SAFE_FIELDS)), KeyAction::Keep);
+        assert_eq!(
+            key_action("Status-Code", Some(SAFE_FIELDS)),
+            KeyAction::Keep
+        );
     }
 
     #[test]

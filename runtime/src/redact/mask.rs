@@ -221,9 +221,15 @@ impl EmailMask<'_> {
         match Self::parts(s) {
             None => f.write_str(REDACTED),
             Some((first, domain)) if debug => {
-                f.write_str("\"")?;
-                write_escaped(f, first)?;
-                f.write_str("***@")?;
+                // `"j***@` in one write when the first character needs no escape.
+                let mut head = Stack::<16>::new();
+                if plain(first) && head.push("\"") && head.push(first) && head.push("***@") {
+                    f.write_str(head.as_str())?;
+                } else {
+                    f.write_str("\"")?;
+                    write_escaped(f, first)?;
+                    f.write_str("***@")?;
+                }
                 write_escaped(f, domain)?;
                 f.write_str("\"")
             }
@@ -244,15 +250,60 @@ impl EmailMask<'_> {
     }
 }
 
-/// The body of `Debug` of a `str` (escapes, no quotes).
+/// The body of `Debug` of a `str` (escapes, no quotes), in as few writes as possible: runs that
+/// need no escape go out in one `write_str`.
 fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     use fmt::Write;
-    for c in s.chars() {
-        for e in c.escape_debug() {
-            f.write_char(e)?;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc = c.escape_debug();
+        if esc.len() != 1 {
+            f.write_str(&s[start..i])?;
+            for e in esc {
+                f.write_char(e)?;
+            }
+            start = i + c.len_utf8();
         }
     }
-    Ok(())
+    f.write_str(&s[start..])
+}
+
+/// True when `s` is written by `Debug` as it is (no escapes).
+fn plain(s: &str) -> bool {
+    s.chars().all(|c| c.escape_debug().len() == 1)
+}
+
+/// A small stack buffer: joins the short pieces of a mask into one write, without allocating.
+struct Stack<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Stack<N> {
+    fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends `s`; false (and nothing appended) when it does not fit.
+    fn push(&mut self, s: &str) -> bool {
+        let end = self.len + s.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                self.len = end;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are appended.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for EmailMask<'_> {
@@ -302,10 +353,20 @@ impl Last4Mask<'_> {
         match Self::tail(s) {
             None => f.write_str(REDACTED),
             Some(tail) if debug => {
-                f.write_str("\"")?;
-                f.write_str(LAST4_STARS)?;
-                write_escaped(f, tail)?;
-                f.write_str("\"")
+                let mut all = Stack::<32>::new();
+                if plain(tail)
+                    && all.push("\"")
+                    && all.push(LAST4_STARS)
+                    && all.push(tail)
+                    && all.push("\"")
+                {
+                    f.write_str(all.as_str())
+                } else {
+                    f.write_str("\"")?;
+                    f.write_str(LAST4_STARS)?;
+                    write_escaped(f, tail)?;
+                    f.write_str("\"")
+                }
             }
             Some(tail) => {
                 f.write_str(LAST4_STARS)?;
@@ -456,6 +517,11 @@ mod tests {
         assert_eq!(m("@example.com"), "[REDACTED]|[REDACTED]");
         assert_eq!(m("jane@"), "[REDACTED]|[REDACTED]");
         assert_eq!(format!("{:?}", EmailMask(None)), "None");
+        // Escapes like `Debug` of a `str`.
+        assert_eq!(
+            format!("{:?}", EmailMask(Some("\"x@ex\nample.com"))),
+            "\"\\\"***@ex\\nample.com\""
+        );
     }
 
     #[test]
@@ -468,6 +534,10 @@ mod tests {
         assert_eq!(m("123456789012"), "\"************9012\"|************9012");
         assert_eq!(m("12345678901"), "[REDACTED]|[REDACTED]");
         assert_eq!(m(""), "[REDACTED]|[REDACTED]");
+        assert_eq!(
+            format!("{:?}", Last4Mask(Some("0000000000\n\"12"))),
+            "\"************\\n\\\"12\""
+        );
         assert_eq!(
             m("ééééééééééé1234"),
             "\"************1234\"|************1234"

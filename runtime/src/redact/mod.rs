@@ -43,7 +43,7 @@
 //! - [`Record`](crate::Record) and [`RecordObject`](crate::RecordObject), so the value can be
 //!   listed in `#[observed(fields(...))]` and in audit records, where it is written as a nested
 //!   JSON object (not a Debug string) with every field already redacted;
-//! - through [`redacted`](crate::redacted), `Display` and `serde::Serialize` of the redacted form.
+//! - through [`redacted`], `Display` and `serde::Serialize` of the redacted form.
 //!
 //! It works on structs with named fields, tuple structs, unit structs, enums with any variant
 //! shape, generic types (bounds are added per field, as needed) and nested types: a field whose
@@ -257,22 +257,22 @@
 //!     id: u64,
 //!     payload: T,
 //!     previous: Vec<Credential>,
-//!     token: Secret<String>,
+//!     upstream: Secret<String>, // a `Secret` masks itself, whatever the field name
 //! }
 //!
 //! let e = Envelope {
 //!     id: 1,
 //!     payload: Credential::ApiKey("ak_live_123".into()),
 //!     previous: vec![Credential::Anonymous],
-//!     token: Secret::new("t0k".into()),
+//!     upstream: Secret::new("t0k".into()),
 //! };
 //! assert_eq!(
 //!     format!("{e:?}"),
-//!     "Envelope { id: 1, payload: ApiKey([REDACTED]), previous: [Anonymous], token: Secret([REDACTED]) }"
+//!     "Envelope { id: 1, payload: ApiKey([REDACTED]), previous: [Anonymous], upstream: Secret([REDACTED]) }"
 //! );
 //! assert_eq!(
 //!     observa::redacted(&e).to_string(),
-//!     r#"{"id":1,"payload":{"ApiKey":"[REDACTED]"},"previous":["Anonymous"],"token":"[REDACTED]"}"#
+//!     r#"{"id":1,"payload":{"ApiKey":"[REDACTED]"},"previous":["Anonymous"],"upstream":"[REDACTED]"}"#
 //! );
 //! ```
 //!
@@ -291,9 +291,17 @@
 //! # The second line of defence
 //!
 //! Code that bypasses observa (`tracing::info!(password = %p)` in a dependency) is caught by the
-//! log pipeline, which asks [`key_action`] for every field of unknown origin: sensitive keys are
-//! masked ([`mask_by_key`]), and in production keys outside the allowlist ([`SAFE_FIELDS`] by
-//! default) are written as [`FILTERED`].
+//! log pipeline ([`crate::log::mask_foreign_key`]): values under sensitive keys are masked
+//! ([`mask_by_key`], the same list as above), and in production keys outside the allowlist
+//! ([`SAFE_FIELDS`]) are not written as given. [`key_action`] gives the same decision with the
+//! seeds' three outcomes (keep, [`REDACTED`](crate::REDACTED), [`FILTERED`]).
+//!
+//! # Limits
+//!
+//! - Map keys are written as they are (only values are redacted): key maps by ids, not by
+//!   secrets.
+//! - `#[redact(with = path)]` and `#[redact(public)]` show what you tell them to show.
+//! - A `Secret` stops accidental formatting, not deliberate `expose()`.
 
 pub mod fingerprint;
 mod keys;

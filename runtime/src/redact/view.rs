@@ -96,10 +96,10 @@ impl serde::Serialize for SerValue<'_> {
                 let mut map = serializer.serialize_map(None)?;
                 let mut err = None;
                 obj.record_fields(&mut |k, v| {
-                    if err.is_none() {
-                        if let Err(e) = map.serialize_entry(k, &SerValue(v)) {
-                            err = Some(e);
-                        }
+                    if err.is_none()
+                        && let Err(e) = map.serialize_entry(k, &SerValue(v))
+                    {
+                        err = Some(e);
                     }
                 });
                 match err {
@@ -111,10 +111,10 @@ impl serde::Serialize for SerValue<'_> {
                 let mut seq = serializer.serialize_seq(None)?;
                 let mut err = None;
                 list.record_items(&mut |v| {
-                    if err.is_none() {
-                        if let Err(e) = seq.serialize_element(&SerValue(v)) {
-                            err = Some(e);
-                        }
+                    if err.is_none()
+                        && let Err(e) = seq.serialize_element(&SerValue(v))
+                    {
+                        err = Some(e);
                     }
                 });
                 match err {
