@@ -540,9 +540,9 @@ async fn ten_thousand_concurrent_requests_without_cross_talk() {
         tasks.push(tokio::spawn(async move {
             for i in (w..N).step_by(W) {
                 let id = format!("xt-{i}");
-                let (path, kind) = if i % 97 == 0 {
+                let (path, kind) = if i.is_multiple_of(97) {
                     ("/panic".to_owned(), 1)
-                } else if i % 89 == 0 {
+                } else if i.is_multiple_of(89) {
                     ("/fail5".to_owned(), 2)
                 } else {
                     (format!("/tenants/t{i}/whoami"), 0)
@@ -592,11 +592,11 @@ async fn ten_thousand_concurrent_requests_without_cross_talk() {
         let id = l["correlation_id"].as_str().unwrap();
         assert!(seen.insert(id.to_owned()), "two lines for {id}");
         let i: usize = id[3..].parse().unwrap();
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             assert_eq!(l["outcome"], "panic");
             assert_eq!(l["route"], "/panic");
             assert!(l.get("tenant_id").is_none(), "{l}");
-        } else if i % 89 == 0 {
+        } else if i.is_multiple_of(89) {
             assert_eq!(l["status"], 500);
             assert!(l.get("tenant_id").is_none(), "{l}");
         } else {
@@ -605,7 +605,9 @@ async fn ten_thousand_concurrent_requests_without_cross_talk() {
             assert_eq!(l["status"], 200);
         }
     }
-    let ok_count = (0..N).filter(|i| i % 97 != 0 && i % 89 != 0).count();
+    let ok_count = (0..N)
+        .filter(|i| !i.is_multiple_of(97) && !i.is_multiple_of(89))
+        .count();
     let inner = wait_lines(
         |v| {
             v["event"] == "whoami.completed"
@@ -648,7 +650,7 @@ async fn ten_thousand_concurrent_requests_without_cross_talk() {
         .copied()
         .unwrap_or_else(|| panic!("{by_route:?}"));
     assert!(ok >= (ok_count) as f64, "{ok}");
-    let panics = (0..N).filter(|i| i % 97 == 0).count();
+    let panics = (0..N).filter(|i| i.is_multiple_of(97)).count();
     assert!(by_route[&("/panic".to_owned(), "500".to_owned())] >= panics as f64);
     assert!(text.contains("http_requests_in_flight "));
     assert!(!text.contains("observa_log_dropped_total 1"));
