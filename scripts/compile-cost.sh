@@ -45,7 +45,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A med
 for kind in bare observa tracing; do
     gen "$kind"
-    (cd "$out/$kind" && cargo build -q 2>&1 | grep -v '^$' | head -20) >&2
+    (cd "$out/$kind" && cargo build -q) >&2
     times=()
     for _ in $(seq "$runs"); do
         touch "$out/$kind/src/lib.rs"
