@@ -341,3 +341,44 @@ fn verify_reports_unreadable_trails() {
         2
     );
 }
+
+#[test]
+fn context_fills_correlation_tenant_user_trace_and_source() {
+    use observa::context::{Context, RequestSource};
+    let dir = TempDir::new("store-context");
+    let a = Auditor::open(AuditConfig::new(dir.url("a.db"))).unwrap();
+    let ctx = Context::new()
+        .with_correlation_id("corr-1")
+        .with_tenant_id("tenant-1")
+        .with_user_id("user-1")
+        .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .with_source(RequestSource {
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+            session_fingerprint: Some("fp-abc".into()),
+        });
+    let r = ctx
+        .clone()
+        .scope(|| a.append(NewRecord::new("user.suspend", "admin-1")))
+        .unwrap();
+    assert_eq!(r.correlation.correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(
+        r.correlation.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(r.tenant.as_deref(), Some("tenant-1"));
+    assert_eq!(r.user.as_deref(), Some("user-1"));
+    assert_eq!(r.source.ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(r.source.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(r.source.session.as_deref(), Some("fp-abc"));
+    // Explicit values win over the context.
+    let r = ctx
+        .scope(|| a.append(NewRecord::new("user.suspend", "admin-1").tenant("explicit")))
+        .unwrap();
+    assert_eq!(r.tenant.as_deref(), Some("explicit"));
+    // Outside any scope nothing is invented but a correlation id is not required.
+    let r = a.append(NewRecord::new("user.suspend", "admin-1")).unwrap();
+    assert_eq!(r.tenant, None);
+    assert_eq!(r.user, None);
+    a.close().unwrap();
+}

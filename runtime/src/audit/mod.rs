@@ -165,43 +165,36 @@ impl fmt::Debug for Auditor {
     }
 }
 
-/// CONTEXT HOOK — the single place where the ambient context fills a record. Only empty fields
-/// are filled; explicit values win.
-// TODO(context): once `crate::context::current()` exists, fill `correlation.correlation_id`,
-// `correlation.trace_id`, `tenant` and `user` from it here (and `source` from the HTTP request in
-// scope), e.g. `crate::context::current().fill_audit(record)`.
+/// CONTEXT HOOK: the single place where the ambient context ([`crate::context::current`])
+/// fills a record: correlation id, tenant, user, the trace id of the `traceparent` being
+/// continued, and the request source (client ip, user agent, session fingerprint) when an HTTP
+/// request is in scope. Only empty fields are filled: explicit values win.
 fn fill_from_context(record: &mut NewRecord) {
-    crate::context::with_current(|ctx| {
-        if record.correlation.correlation_id.is_none() {
-            record.correlation.correlation_id = ctx.correlation_id().map(str::to_owned);
+    fn fill(slot: &mut Option<String>, value: Option<&str>) {
+        if slot.is_none()
+            && let Some(v) = value
+        {
+            *slot = Some(v.to_owned());
         }
-        if record.correlation.trace_id.is_none() {
-            // `traceparent` = version-traceid-parentid-flags
-            record.correlation.trace_id = ctx
-                .traceparent()
-                .and_then(|tp| tp.split('-').nth(1))
-                .filter(|t| t.len() == 32)
-                .map(str::to_owned);
-        }
-        if record.tenant.is_none() {
-            record.tenant = ctx.tenant_id().map(str::to_owned);
-        }
-        if record.user.is_none() {
-            record.user = ctx.user_id().map(str::to_owned);
-        }
-        if let Some(src) = ctx.source() {
-            let s = &mut record.source;
-            if s.ip.is_none() {
-                s.ip.clone_from(&src.client_ip);
-            }
-            if s.user_agent.is_none() {
-                s.user_agent.clone_from(&src.user_agent);
-            }
-            if s.session.is_none() {
-                s.session.clone_from(&src.session_fingerprint);
-            }
-        }
-    });
+    }
+    let ctx = crate::context::current();
+    fill(&mut record.correlation.correlation_id, ctx.correlation_id());
+    fill(&mut record.tenant, ctx.tenant_id());
+    fill(&mut record.user, ctx.user_id());
+    // `traceparent` = version "-" trace-id (32 hex) "-" parent-id "-" flags.
+    let trace_id = ctx
+        .traceparent()
+        .and_then(|tp| tp.split('-').nth(1))
+        .filter(|t| t.len() == 32 && t.bytes().all(|c| c.is_ascii_hexdigit()));
+    fill(&mut record.correlation.trace_id, trace_id);
+    if let Some(src) = ctx.source() {
+        fill(&mut record.source.ip, src.client_ip.as_deref());
+        fill(&mut record.source.user_agent, src.user_agent.as_deref());
+        fill(
+            &mut record.source.session,
+            src.session_fingerprint.as_deref(),
+        );
+    }
 }
 
 /// Called once per stored record on the caller's side: the `audit.recorded` log line and the

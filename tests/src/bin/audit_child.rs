@@ -139,7 +139,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("append") => append(&args[1..]),
-        Some("open") => match args.get(1).map(|u| Auditor::open(AuditConfig::new(u.clone()))) {
+        Some("open") => match args
+            .get(1)
+            .map(|u| Auditor::open(AuditConfig::new(u.clone())))
+        {
             Some(Ok(a)) => {
                 out("opened");
                 drop(a);
