@@ -37,8 +37,9 @@ async fn whoami(Path(tenant): Path<String>) -> Json<Value> {
     Json(whoami_inner(&tenant).await)
 }
 
-#[derive(Debug)]
+#[derive(Debug, observa::Classify)]
 enum OrderError {
+    #[classify(client)]
     NotFound(u64),
     Database(std::io::Error),
 }

@@ -338,6 +338,16 @@ where
                 id_replaced: replaced,
             }
         });
+        if let Some(i) = &info {
+            // For audit records written inside the request: where it came from. The session is
+            // recorded as a keyed fingerprint of the session cookie, never the cookie itself.
+            ctx = ctx.with_source(crate::context::RequestSource {
+                client_ip: i.client_ip.map(|ip| ip.to_string()),
+                user_agent: i.user_agent.as_deref().map(str::to_owned),
+                session_fingerprint: session_cookie(headers)
+                    .map(|v| crate::redact::fingerprint(v).to_string()),
+            });
+        }
         let state = State {
             ctx,
             request_id,
@@ -602,4 +612,21 @@ pub async fn metrics_handler() -> axum::response::Response {
         crate::metrics::render(),
     )
         .into_response()
+}
+
+/// The value of the first cookie whose name is sensitive (`session`, `sessionid`, `sid`-like
+/// names under the shared sensitive-name rule), for the session fingerprint.
+fn session_cookie(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| {
+            let k = k.trim().to_ascii_lowercase();
+            k == "sid" || k.contains("session")
+        })
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
