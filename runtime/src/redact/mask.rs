@@ -254,6 +254,9 @@ impl EmailMask<'_> {
 /// need no escape go out in one `write_str`.
 fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     use fmt::Write;
+    if plain_ascii(s) {
+        return f.write_str(s);
+    }
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc = c.escape_debug();
@@ -270,7 +273,14 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 
 /// True when `s` is written by `Debug` as it is (no escapes).
 fn plain(s: &str) -> bool {
-    s.chars().all(|c| c.escape_debug().len() == 1)
+    plain_ascii(s) || s.chars().all(|c| c.escape_debug().len() == 1)
+}
+
+/// The common case, checked by bytes: printable ASCII other than `"` and `\\`.
+#[inline]
+fn plain_ascii(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// A small stack buffer: joins the short pieces of a mask into one write, without allocating.
