@@ -30,13 +30,7 @@ macro_rules! __site {
             ),
             __tc::metadata::Kind::SPAN,
         );
-        $crate::__site_event!(EV_TRACE, EV_TRACE_META, TRACE, $target);
-        $crate::__site_event!(EV_DEBUG, EV_DEBUG_META, DEBUG, $target);
-        $crate::__site_event!(EV_INFO, EV_INFO_META, INFO, $target);
-        $crate::__site_event!(EV_WARN, EV_WARN_META, WARN, $target);
-        $crate::__site_event!(EV_ERROR, EV_ERROR_META, ERROR, $target);
-        static EVENTS: [&'static __tc::callsite::DefaultCallsite; 5] =
-            [&EV_TRACE, &EV_DEBUG, &EV_INFO, &EV_WARN, &EV_ERROR];
+        $crate::__site_events!(EVENTS, $target, $level);
         static SITE: $crate::__private::Site = $crate::__private::Site::new(
             &SPAN_CS,
             &EVENTS,
@@ -51,6 +45,33 @@ macro_rules! __site {
         );
         &SITE
     }};
+}
+
+/// The completion-event callsites of a site, by level index (TRACE..ERROR), as `static $events`.
+/// Only the levels a call can emit at exist: the site's own level, INFO (client errors), WARN
+/// (cancelled) and ERROR (server errors, panics); the unused TRACE/DEBUG slots point at INFO.
+/// Every callsite static costs build time, so a site declares 3 or 4, not 5.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_events {
+    ($events:ident, $target:expr, TRACE) => {
+        $crate::__site_event!(EV_TRACE, EV_TRACE_META, TRACE, $target);
+        $crate::__site_events!(@common $events, $target, EV_TRACE, EV_INFO);
+    };
+    ($events:ident, $target:expr, DEBUG) => {
+        $crate::__site_event!(EV_DEBUG, EV_DEBUG_META, DEBUG, $target);
+        $crate::__site_events!(@common $events, $target, EV_INFO, EV_DEBUG);
+    };
+    ($events:ident, $target:expr, $level:ident) => {
+        $crate::__site_events!(@common $events, $target, EV_INFO, EV_INFO);
+    };
+    (@common $events:ident, $target:expr, $trace:ident, $debug:ident) => {
+        $crate::__site_event!(EV_INFO, EV_INFO_META, INFO, $target);
+        $crate::__site_event!(EV_WARN, EV_WARN_META, WARN, $target);
+        $crate::__site_event!(EV_ERROR, EV_ERROR_META, ERROR, $target);
+        static $events: [&'static __tc::callsite::DefaultCallsite; 5] =
+            [&$trace, &$debug, &EV_INFO, &EV_WARN, &EV_ERROR];
+    };
 }
 
 /// One completion-event callsite at one level.
