@@ -196,14 +196,14 @@ fn outputs_of<T: fmt::Debug + Record>(v: &T) -> Vec<(&'static str, String)> {
         (
             "panic_unwrap_err",
             panic_report(|| {
-                let r: Result<(), &T> = Err(v);
+                let r: Result<(), &T> = std::hint::black_box(Err(v));
                 r.unwrap();
             }),
         ),
         (
             "panic_expect_some",
             panic_report(|| {
-                let r: Result<&T, &T> = Err(v);
+                let r: Result<&T, &T> = std::hint::black_box(Err(v));
                 let _ = r.expect("request rejected");
             }),
         ),
