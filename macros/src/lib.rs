@@ -28,7 +28,9 @@ pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
 
 mod redact;
 
-/// See `observa::Redact`.
+/// Redacted `Debug`, `observa::Record` and the redacted view (`observa::redacted`) for a struct
+/// or an enum. Every policy (`#[redact]`, `email`, `last4`, `fingerprint`, `len`, `with = path`,
+/// `public`, container `all`) is documented, with examples, in `observa::redact`.
 #[proc_macro_derive(Redact, attributes(redact))]
 pub fn derive_redact(input: TokenStream) -> TokenStream {
     redact::derive(input.into()).into()
