@@ -62,7 +62,7 @@ fn acknowledged_records_survive_sigkill() {
             }
         });
         let mut lines = Vec::new();
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             // A quarter of the kills land during start-up (store creation, `audit.started`).
             std::thread::sleep(Duration::from_millis(rng.next() % 15));
         } else {

@@ -580,6 +580,10 @@ pub(crate) struct Prepared {
     pub changes: Option<String>,
     pub severity: Severity,
     pub attempt_id: Option<String>,
+    /// The canonical JSON of every field between `trail` and `prev_hash` (`"id":…` to
+    /// `"attempt_id":…`), computed on the caller's thread so the writer thread only frames it
+    /// with `seq`, `trail` and `prev_hash` and hashes.
+    mid: Vec<u8>,
 }
 
 fn opt(v: Option<String>) -> Option<String> {
@@ -640,7 +644,7 @@ impl Prepared {
             }
         };
         let now = SystemTime::now();
-        Ok(Self {
+        let mut p = Self {
             id: util::uuid_v7(now),
             time: util::rfc3339_micros(now),
             action,
@@ -664,7 +668,59 @@ impl Prepared {
             changes,
             severity: r.severity,
             attempt_id,
-        })
+            mid: Vec::new(),
+        };
+        p.mid = p.canonical_mid();
+        Ok(p)
+    }
+
+    /// Serialises the view with empty placeholders for the chain fields and cuts the known
+    /// frame off: `{"seq":0,"schema_version":N,"trail":"",` … `,"prev_hash":""}`.
+    fn canonical_mid(&self) -> Vec<u8> {
+        let (error_class, error_message) = match &self.outcome {
+            Outcome::Failure {
+                error_class,
+                message,
+            } => (Some(error_class.as_str()), Some(message.as_str())),
+            _ => (None, None),
+        };
+        let view = CanonicalView {
+            seq: 0,
+            schema_version: i64::from(SCHEMA_VERSION),
+            trail: "",
+            id: &self.id,
+            recorded_at: &self.time,
+            action: &self.action,
+            category: &self.category,
+            outcome: self.outcome.as_str(),
+            error_class,
+            error_message,
+            reason: self.reason.as_deref(),
+            actor: &self.actor,
+            user_id: self.user.as_deref(),
+            target: self.target.as_deref(),
+            source_ip: self.source.ip.as_deref(),
+            user_agent: self.source.user_agent.as_deref(),
+            session_fp: self.source.session.as_deref(),
+            service: self.origin.service.as_deref(),
+            version: self.origin.version.as_deref(),
+            host: self.origin.host.as_deref(),
+            correlation_id: self.correlation.correlation_id.as_deref(),
+            trace_id: self.correlation.trace_id.as_deref(),
+            tenant: self.tenant.as_deref(),
+            changes: self.changes.as_deref(),
+            severity: self.severity.as_str(),
+            attempt_id: self.attempt_id.as_deref(),
+            prev_hash: "",
+        };
+        let full = view.canonical_bytes();
+        let prefix = format!("{{\"seq\":0,\"schema_version\":{SCHEMA_VERSION},\"trail\":\"\",");
+        let suffix = b",\"prev_hash\":\"\"}";
+        match (full.strip_prefix(prefix.as_bytes()), full.ends_with(suffix)) {
+            (Some(rest), true) => rest[..rest.len() - suffix.len()].to_vec(),
+            // Unreachable with serde_json's compact output; `seal` then falls back to the view.
+            _ => Vec::new(),
+        }
     }
 
     /// Seals the record at `seq` after `prev_hash`.
@@ -692,7 +748,28 @@ impl Prepared {
             prev_hash: prev_hash.to_owned(),
             record_hash: String::new(),
         };
-        rec.record_hash = rec.view().hash();
+        rec.record_hash = if self.mid.is_empty() {
+            rec.view().hash()
+        } else {
+            // Same bytes as `rec.view().canonical_bytes()`, framed around the precomputed middle.
+            let mut h = Sha256::new();
+            h.update(prev_hash.as_bytes());
+            h.update(
+                format!("{{\"seq\":{seq},\"schema_version\":{SCHEMA_VERSION},\"trail\":")
+                    .as_bytes(),
+            );
+            h.update(serde_json::to_string(trail).unwrap_or_default().as_bytes());
+            h.update(b",");
+            h.update(&self.mid);
+            h.update(b",\"prev_hash\":");
+            h.update(
+                serde_json::to_string(prev_hash)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.update(b"}");
+            util::hex(&h.finalize())
+        };
         rec
     }
 }
@@ -711,7 +788,20 @@ mod tests {
             None,
         )
         .unwrap();
+        assert!(!p.mid.is_empty());
+        let r = p.seal("trail-\"x", 1, GENESIS_HASH);
+        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
+        let p = Prepared::new(
+            NewRecord::new("user.suspend", "admin-1")
+                .target("user-9")
+                .outcome(Outcome::failure("E", "multi\nline \u{1b} \"quoted\""))
+                .changes(serde_json::json!({"b": 1, "a": 2}), serde_json::Value::Null),
+            Origin::default(),
+            None,
+        )
+        .unwrap();
         let r = p.seal("trail-x", 1, GENESIS_HASH);
+        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
         assert_eq!(r.category, "user");
         let bytes = String::from_utf8(r.view().canonical_bytes()).unwrap();
         assert!(bytes.starts_with("{\"seq\":1,\"schema_version\":1,\"trail\":\"trail-x\","));
