@@ -382,3 +382,37 @@ fn context_fills_correlation_tenant_user_trace_and_source() {
     assert_eq!(r.user, None);
     a.close().unwrap();
 }
+
+#[test]
+fn every_record_counts_in_audit_events_total() {
+    fn count(action: &str, outcome: &str) -> f64 {
+        let text = observa::metrics::render();
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        scrape
+            .samples
+            .iter()
+            .filter(|s| {
+                s.metric == "audit_events_total"
+                    && s.labels.get("action") == Some(action)
+                    && s.labels.get("outcome") == Some(outcome)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    }
+    let dir = TempDir::new("store-metrics");
+    let a = Auditor::open(AuditConfig::new(dir.url("a.db"))).unwrap();
+    let before = count("metrics.probe", "failure");
+    for _ in 0..3 {
+        a.append(
+            NewRecord::new("metrics.probe", "actor").outcome(Outcome::failure("E", "boom")),
+        )
+        .unwrap();
+    }
+    assert_eq!(count("metrics.probe", "failure") - before, 3.0);
+    a.close().unwrap();
+    assert!(count(ACTION_STOPPED, "success") >= 1.0);
+}

@@ -55,6 +55,16 @@ pub(crate) fn degrade(
     error: &AuditError,
 ) {
     DEGRADED.fetch_add(1, Ordering::Relaxed);
+    static COUNTER: OnceLock<Option<prometheus::IntCounter>> = OnceLock::new();
+    if let Some(c) = COUNTER.get_or_init(|| {
+        crate::metrics::counter(
+            "audit_degraded_total",
+            "Audit records written to the degrade_and_alert fallback sink instead of the trail",
+        )
+        .ok()
+    }) {
+        c.inc();
+    }
     let now = std::time::SystemTime::now();
     let line = serde_json::json!({
         "event": "audit.fallback",

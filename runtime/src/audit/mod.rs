@@ -137,13 +137,19 @@ impl Inner {
                 }),
             );
         let p = Prepared::new(stopped, self.origin.clone(), None)?;
-        self.writer.close(Some(p))
+        let reply = Reply::Detached(Box::new(|r| {
+            if let Ok(s) = r {
+                on_recorded(&s);
+            }
+        }));
+        self.writer.close(Some((p, reply)))
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
+            crate::metrics::internal_error("audit");
             tracing::error!(target: "observa::audit", event = "audit.close_failed", error = %e);
         }
     }
@@ -165,7 +171,7 @@ impl fmt::Debug for Auditor {
     }
 }
 
-/// CONTEXT HOOK: the single place where the ambient context ([`crate::context::current`])
+/// CONTEXT HOOK: the single place where the ambient context ([`crate::context::with_current`])
 /// fills a record: correlation id, tenant, user, the trace id of the `traceparent` being
 /// continued, and the request source (client ip, user agent, session fingerprint) when an HTTP
 /// request is in scope. Only empty fields are filled: explicit values win.
@@ -177,42 +183,42 @@ fn fill_from_context(record: &mut NewRecord) {
             *slot = Some(v.to_owned());
         }
     }
-    let ctx = crate::context::current();
-    fill(&mut record.correlation.correlation_id, ctx.correlation_id());
-    fill(&mut record.tenant, ctx.tenant_id());
-    fill(&mut record.user, ctx.user_id());
-    // `traceparent` = version "-" trace-id (32 hex) "-" parent-id "-" flags.
-    let trace_id = ctx
-        .traceparent()
-        .and_then(|tp| tp.split('-').nth(1))
-        .filter(|t| t.len() == 32 && t.bytes().all(|c| c.is_ascii_hexdigit()));
-    fill(&mut record.correlation.trace_id, trace_id);
-    if let Some(src) = ctx.source() {
-        fill(&mut record.source.ip, src.client_ip.as_deref());
-        fill(&mut record.source.user_agent, src.user_agent.as_deref());
-        fill(
-            &mut record.source.session,
-            src.session_fingerprint.as_deref(),
-        );
-    }
+    crate::context::with_current(|ctx| {
+        fill(&mut record.correlation.correlation_id, ctx.correlation_id());
+        fill(&mut record.tenant, ctx.tenant_id());
+        fill(&mut record.user, ctx.user_id());
+        // `traceparent` = version "-" trace-id (32 hex) "-" parent-id "-" flags.
+        let trace_id = ctx
+            .traceparent()
+            .and_then(|tp| tp.split('-').nth(1))
+            .filter(|t| t.len() == 32 && t.bytes().all(|c| c.is_ascii_hexdigit()));
+        fill(&mut record.correlation.trace_id, trace_id);
+        if let Some(src) = ctx.source() {
+            fill(&mut record.source.ip, src.client_ip.as_deref());
+            fill(&mut record.source.user_agent, src.user_agent.as_deref());
+            fill(
+                &mut record.source.session,
+                src.session_fingerprint.as_deref(),
+            );
+        }
+    });
 }
 
 /// Called once per stored record on the caller's side: the `audit.recorded` log line and the
-/// `audit_events_total{category,action,outcome}` counter.
+/// `audit_events_total{category,action,outcome}` counter (labels bounded: categories and actions
+/// come from code, and the registry's cardinality cap applies).
 fn on_recorded(r: &StoredRecord) {
-    static FAMILY: std::sync::OnceLock<Option<crate::metrics::CounterFamily>> =
+    static EVENTS: std::sync::OnceLock<Option<crate::metrics::CounterFamily>> =
         std::sync::OnceLock::new();
-    if let Some(f) = FAMILY
-        .get_or_init(|| {
-            crate::metrics::CounterFamily::new(
-                "audit_events_total",
-                "Audit records written, by category, action and outcome",
-                &["category", "action", "outcome"],
-            )
-            .ok()
-        })
-        .as_ref()
-    {
+    let family = EVENTS.get_or_init(|| {
+        crate::metrics::CounterFamily::new(
+            "audit_events_total",
+            "Audit records durably written, by category, action and outcome",
+            &["category", "action", "outcome"],
+        )
+        .ok()
+    });
+    if let Some(f) = family {
         f.get(&[&r.category, &r.action, r.outcome.as_str()]).inc();
     }
     tracing::info!(

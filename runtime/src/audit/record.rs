@@ -716,10 +716,13 @@ impl Prepared {
         let full = view.canonical_bytes();
         let prefix = format!("{{\"seq\":0,\"schema_version\":{SCHEMA_VERSION},\"trail\":\"\",");
         let suffix = b",\"prev_hash\":\"\"}";
-        match (full.strip_prefix(prefix.as_bytes()), full.ends_with(suffix)) {
-            (Some(rest), true) => rest[..rest.len() - suffix.len()].to_vec(),
+        match full
+            .strip_prefix(prefix.as_bytes())
+            .and_then(|rest| rest.strip_suffix(suffix))
+        {
+            Some(mid) => mid.to_vec(),
             // Unreachable with serde_json's compact output; `seal` then falls back to the view.
-            _ => Vec::new(),
+            None => Vec::new(),
         }
     }
 

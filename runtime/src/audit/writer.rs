@@ -156,7 +156,10 @@ impl Reply {
 enum Msg {
     Append(Prepared, Reply),
     /// Append the final record(s), write a closing checkpoint, acknowledge and stop.
-    Close(Option<Prepared>, mpsc::SyncSender<Result<(), AuditError>>),
+    Close(
+        Option<(Prepared, Reply)>,
+        mpsc::SyncSender<Result<(), AuditError>>,
+    ),
 }
 
 /// Handle to a running writer thread.
@@ -243,7 +246,7 @@ impl Writer {
 
     /// Appends `last` (the `audit.stopped` record), writes the closing checkpoint and stops the
     /// thread. Idempotent: later calls return `Ok(())` without writing.
-    pub fn close(&self, last: Option<Prepared>) -> Result<(), AuditError> {
+    pub fn close(&self, last: Option<(Prepared, Reply)>) -> Result<(), AuditError> {
         let tx = match self.tx.write() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -348,9 +351,9 @@ fn push(
             replies.push(Some(r));
         }
         Msg::Close(last, done) => {
-            if let Some(p) = last {
+            if let Some((p, r)) = last {
                 records.push(p);
-                replies.push(None);
+                replies.push(Some(r));
             }
             *closing = Some(done);
         }
