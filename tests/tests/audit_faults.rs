@@ -17,6 +17,17 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The child binary as an unprivileged user can run it: a copy in a world-readable directory
+/// (the build directory may not be reachable for `nobody`). Keep the returned dir alive.
+fn unprivileged_child() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("fault-bin");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.path().join("audit_child");
+    std::fs::copy(CHILD, &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, exe)
+}
+
 #[test]
 fn unwritable_directory_is_reported_not_acknowledged() {
     let dir = TempDir::new("fault-ro");
@@ -25,11 +36,15 @@ fn unwritable_directory_is_reported_not_acknowledged() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     let url = format!("sqlite:{}", ro.join("audit.db").display());
     // Root ignores directory permissions: run the opener as an unprivileged user then.
-    let mut cmd = Command::new(CHILD);
-    cmd.args(["open", &url]);
+    let (_bin, exe) = unprivileged_child();
+    let mut cmd;
     if is_root() {
+        cmd = Command::new(&exe);
         cmd.uid(65534).gid(65534);
+    } else {
+        cmd = Command::new(CHILD);
     }
+    cmd.args(["open", &url]);
     let out = cmd.output().expect("spawn child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -73,7 +88,8 @@ fn existing_trail_made_read_only_refuses_appends() {
         std::fs::Permissions::from_mode(0o444),
     )
     .unwrap();
-    let out = Command::new(CHILD)
+    let (_bin, exe) = unprivileged_child();
+    let out = Command::new(&exe)
         .args(["append", &url, "1", "3"])
         .uid(65534)
         .gid(65534)
