@@ -124,14 +124,15 @@ impl fmt::Display for VerifyReport {
             f,
             "intact: {} records in trail {} ({} store), head {}; {} checkpoints ({} signed)",
             self.records,
-            self.trail.as_deref().unwrap_or("-"),
+            self.trail.as_deref().unwrap_or("-").escape_debug(),
             self.store,
             self.head_hash,
             self.checkpoints,
             self.signed_checkpoints,
         )?;
         if let (Some(a), Some(b)) = (&self.first_time, &self.last_time) {
-            write!(f, "; from {a} to {b}")?;
+            // Stored text: escaped, so a tampered value cannot drive the terminal.
+            write!(f, "; from {} to {}", a.escape_debug(), b.escape_debug())?;
         }
         if !self.clean_shutdown && self.records > 0 {
             f.write_str("; last writer did not stop cleanly (crash or still running)")?;
@@ -258,9 +259,11 @@ impl fmt::Display for Problem {
             Self::Duplicate => f.write_str("sequence number appears twice (duplicated record)"),
             Self::ForeignTrail { expected, found } => write!(
                 f,
-                "record belongs to trail {found}, not {expected} (spliced from another trail)"
+                "record belongs to trail {}, not {} (spliced from another trail)",
+                found.escape_debug(),
+                expected.escape_debug()
             ),
-            Self::Malformed { detail } => write!(f, "malformed record: {detail}"),
+            Self::Malformed { detail } => write!(f, "malformed record: {}", detail.escape_debug()),
             Self::UnsupportedSchema { version } => write!(
                 f,
                 "unknown schema version {version} (this build reads {SCHEMA_VERSION})"
@@ -272,8 +275,9 @@ impl fmt::Display for Problem {
                 external,
             } => write!(
                 f,
-                "{} checkpoint at {count} records names head {checkpoint_hash} but record {count} hashes to {record_hash} (chain rewritten)",
-                if *external { "expected" } else { "stored" }
+                "{} checkpoint at {count} records names head {} but record {count} hashes to {record_hash} (chain rewritten)",
+                if *external { "expected" } else { "stored" },
+                checkpoint_hash.escape_debug()
             ),
             Self::Truncated {
                 checkpoint_count,

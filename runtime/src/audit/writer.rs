@@ -315,9 +315,7 @@ fn run<B: Backend>(mut backend: B, rx: mpsc::Receiver<Msg>, sealer: Sealer, max_
         match result {
             Ok(stored) => {
                 for (r, rec) in replies.drain(..).zip(stored) {
-                    if let Some(r) = r {
-                        r.send(Ok(rec));
-                    }
+                    r.send(Ok(rec));
                 }
                 if let Some(done) = closing {
                     let _ = done.send(Ok(()));
@@ -325,7 +323,7 @@ fn run<B: Backend>(mut backend: B, rx: mpsc::Receiver<Msg>, sealer: Sealer, max_
                 }
             }
             Err(e) => {
-                for r in replies.drain(..).flatten() {
+                for r in replies.drain(..) {
                     r.send(Err(e.clone()));
                 }
                 if let Some(done) = closing {
@@ -339,21 +337,16 @@ fn run<B: Backend>(mut backend: B, rx: mpsc::Receiver<Msg>, sealer: Sealer, max_
 
 type Closing = Option<mpsc::SyncSender<Result<(), AuditError>>>;
 
-fn push(
-    m: Msg,
-    records: &mut Vec<Prepared>,
-    replies: &mut Vec<Option<Reply>>,
-    closing: &mut Closing,
-) {
+fn push(m: Msg, records: &mut Vec<Prepared>, replies: &mut Vec<Reply>, closing: &mut Closing) {
     match m {
         Msg::Append(p, r) => {
             records.push(p);
-            replies.push(Some(r));
+            replies.push(r);
         }
         Msg::Close(last, done) => {
             if let Some((p, r)) = last {
                 records.push(p);
-                replies.push(Some(r));
+                replies.push(r);
             }
             *closing = Some(done);
         }
