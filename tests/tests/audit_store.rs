@@ -407,10 +407,8 @@ fn every_record_counts_in_audit_events_total() {
     let a = Auditor::open(AuditConfig::new(dir.url("a.db"))).unwrap();
     let before = count("metrics.probe", "failure");
     for _ in 0..3 {
-        a.append(
-            NewRecord::new("metrics.probe", "actor").outcome(Outcome::failure("E", "boom")),
-        )
-        .unwrap();
+        a.append(NewRecord::new("metrics.probe", "actor").outcome(Outcome::failure("E", "boom")))
+            .unwrap();
     }
     assert_eq!(count("metrics.probe", "failure") - before, 3.0);
     a.close().unwrap();
