@@ -7,13 +7,16 @@
 # builds each once (dependencies), then times `touch src/lib.rs && cargo build` (debug) RUNS
 # times (default 3) and prints the median per crate and the added ms per fn over bare.
 #
-#   scripts/compile-cost.sh            # FNS=500 RUNS=3
+#   scripts/compile-cost.sh            # FNS=500 RUNS=3 CARGO_INCREMENTAL=0
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fns=${FNS:-500}
 runs=${RUNS:-3}
 out="$root/target/compile-cost"
 export CARGO_TARGET_DIR="$out/target"
+# A full rebuild of the crate (default), not an incremental one that reuses cached queries of
+# an unchanged file; CARGO_INCREMENTAL=1 measures the edit-compile loop instead.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 mkdir -p "$out"
 
 gen() { # kind

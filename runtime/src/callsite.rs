@@ -22,7 +22,9 @@ use tracing::field::Value;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Span};
 use tracing_core::Callsite;
-use tracing_core::callsite::DefaultCallsite;
+use tracing_core::callsite::{DefaultCallsite, Identifier};
+use tracing_core::field::FieldSet;
+use tracing_core::metadata::{Kind, Metadata};
 
 /// Options of a site, from the attribute.
 #[derive(Clone, Copy, Debug)]
@@ -57,13 +59,44 @@ impl Opts {
     };
 }
 
-/// The static description of one instrumented function.
+/// What `__site!` knows at compile time about one instrumented function.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct SiteInfo {
+    /// Span name.
+    pub name: &'static str,
+    /// Event name (`sync_job`).
+    pub event: &'static str,
+    /// `tracing` target.
+    pub target: &'static str,
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()`.
+    pub line: u32,
+    /// `module_path!()`.
+    pub module: &'static str,
+    /// Field names of the span: context ids, recorded fields, outcome, error, status.
+    pub span_fields: &'static [&'static str],
+    /// Names of the recorded fields.
+    pub fields: &'static [&'static str],
+    /// `<event>.completed`, `<event>.failed`, `<event>.started`.
+    pub names: [&'static str; 3],
+    /// Options.
+    pub opts: Opts,
+}
+
+/// The static description of one instrumented function: one `static` per function, holding
+/// the `tracing` callsites of its span and of its completion events (at the site's level, INFO,
+/// WARN and ERROR: the only levels a completion is written at), which point into the same
+/// static. One item instead of ten keeps the expansion cheap to compile.
 #[doc(hidden)]
 pub struct Site {
-    span: &'static DefaultCallsite,
-    events: &'static [&'static DefaultCallsite; 5],
+    span_cs: DefaultCallsite,
+    span_meta: Metadata<'static>,
+    event_cs: [DefaultCallsite; 4],
+    event_meta: [Metadata<'static>; 4],
     event: &'static str,
-    names: &'static [&'static str; 3],
+    names: [&'static str; 3],
     fields: &'static [&'static str],
     opts: Opts,
     metrics: OnceLock<Option<SiteMetrics>>,
@@ -85,35 +118,72 @@ struct SiteMetrics {
     in_flight: prometheus::IntGauge,
 }
 
-const fn level_index(l: Level) -> usize {
-    match l {
-        Level::TRACE => 0,
-        Level::DEBUG => 1,
-        Level::INFO => 2,
-        Level::WARN => 3,
-        Level::ERROR => 4,
-    }
+const fn event_meta(
+    this: &'static Site,
+    i: usize,
+    level: Level,
+    info: &SiteInfo,
+) -> Metadata<'static> {
+    Metadata::new(
+        crate::log::COMPLETION,
+        info.target,
+        level,
+        Some(info.file),
+        Some(info.line),
+        Some(info.module),
+        FieldSet::new(crate::log::COMPLETION_FIELDS, Identifier(&this.event_cs[i])),
+        Kind::EVENT,
+    )
 }
 
 impl Site {
-    /// Used by `__site!`.
-    pub const fn new(
-        span: &'static DefaultCallsite,
-        events: &'static [&'static DefaultCallsite; 5],
-        event: &'static str,
-        names: &'static [&'static str; 3],
-        fields: &'static [&'static str],
-        opts: Opts,
-    ) -> Site {
+    /// Used by `__site!`: `static SITE: Site = Site::new(&SITE, info);`.
+    pub const fn new(this: &'static Site, info: SiteInfo) -> Site {
         Site {
-            span,
-            events,
-            event,
-            names,
-            fields,
-            opts,
+            span_cs: DefaultCallsite::new(&this.span_meta),
+            span_meta: Metadata::new(
+                info.name,
+                info.target,
+                info.opts.level,
+                Some(info.file),
+                Some(info.line),
+                Some(info.module),
+                FieldSet::new(info.span_fields, Identifier(&this.span_cs)),
+                Kind::SPAN,
+            ),
+            event_cs: [
+                DefaultCallsite::new(&this.event_meta[0]),
+                DefaultCallsite::new(&this.event_meta[1]),
+                DefaultCallsite::new(&this.event_meta[2]),
+                DefaultCallsite::new(&this.event_meta[3]),
+            ],
+            event_meta: [
+                event_meta(this, 0, info.opts.level, &info),
+                event_meta(this, 1, Level::INFO, &info),
+                event_meta(this, 2, Level::WARN, &info),
+                event_meta(this, 3, Level::ERROR, &info),
+            ],
+            event: info.event,
+            names: info.names,
+            fields: info.fields,
+            opts: info.opts,
             metrics: OnceLock::new(),
         }
+    }
+
+    /// The completion-event callsite at `level` (one of the site's level, INFO, WARN, ERROR).
+    #[inline]
+    fn event_cs(&'static self, level: Level) -> &'static DefaultCallsite {
+        let i = if level == self.opts.level {
+            0
+        } else if level == Level::ERROR {
+            3
+        } else if level == Level::WARN {
+            2
+        } else {
+            1
+        };
+        &self.event_cs[i]
     }
 
     /// The event name (`sync_job`).
@@ -249,7 +319,7 @@ impl Core {
         if let Some(m) = site.metrics() {
             m.in_flight.inc();
         }
-        let span = if enabled(site.span) {
+        let span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
             {
                 // A root span inside a context that continues a remote trace adopts it.
@@ -274,7 +344,7 @@ impl Core {
             Span::none()
         };
         let mut fields = Vec::new();
-        if !values.is_empty() && enabled(site.events[level_index(Level::ERROR)]) {
+        if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
             fields.reserve(16 * values.len() + 2);
             fields.push(b'{');
             for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
@@ -303,7 +373,7 @@ impl Core {
     /// Adds the `return` field (the attribute's `ret`).
     fn ret(&mut self, v: Option<&dyn Record>) {
         let Some(v) = v else { return };
-        if !enabled(self.site.events[level_index(self.site.opts.level)]) {
+        if !enabled(self.site.event_cs(self.site.opts.level)) {
             return;
         }
         if self.fields.is_empty() {
@@ -377,7 +447,7 @@ impl Core {
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
-        let cs = self.site.events[level_index(level)];
+        let cs = self.site.event_cs(level);
         if !enabled(cs) {
             return;
         }
@@ -410,7 +480,7 @@ impl Core {
 }
 
 fn new_span(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Span {
-    let meta = site.span.metadata();
+    let meta = &site.span_meta;
     let fs = meta.fields();
     // The span carries the context: materialise the correlation id it owes.
     let owned;

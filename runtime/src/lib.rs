@@ -41,7 +41,7 @@ pub use redact::{Redacted, Secret, redacted};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::callsite::{
-        AsyncCall, Bind, Bound, Call, Masked, Opts, Site, field, ret_ok, ret_plain,
+        AsyncCall, Bind, Bound, Call, Masked, Opts, Site, SiteInfo, field, ret_ok, ret_plain,
     };
     pub use crate::log::{COMPLETION, COMPLETION_FIELDS};
     pub use crate::outcome::probe::{

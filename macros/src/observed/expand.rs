@@ -21,9 +21,6 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
     };
     let field_names: Vec<&String> = plan.fields.iter().map(|(n, _)| n).collect();
     let mut opts = TokenStream::new();
-    if level != "INFO" {
-        opts.extend(quote!(level: ::observa::__private::Level::#level,));
-    }
     if let Some(m) = &plan.metric {
         opts.extend(quote!(metric: #m,));
     }
