@@ -19,7 +19,8 @@ def median(name):
 rows = [
     ("bare", "bare fn", "bare"),
     ("observa_full", "`#[observed]`, full output (span + JSON line + counter + histogram + gauge)", "bare"),
-    ("observa_metrics_only", "`#[observed]`, logs filtered out (metrics only)", "bare"),
+    ("observa_metrics_only", "`#[observed]`, logs filtered out by level (metrics only)", "bare"),
+    ("observa_no_subscriber", "`#[observed]` under a scoped `NoSubscriber` (metrics only)", "bare"),
     ("tracing_json_prometheus", "`#[tracing::instrument]` + fmt JSON + hand-written prometheus", "bare"),
     ("prometheus_only", "hand-written prometheus counter + histogram + 2x `Instant::now()`", "bare"),
     ("autometrics", "`#[autometrics]` (prometheus-0_14)", "bare"),

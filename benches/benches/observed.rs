@@ -8,8 +8,10 @@
 //!   `observa::init` (log level `info`, JSON lines through the non-blocking writer into
 //!   `io::sink()`): span, `work.completed` line, calls counter, duration histogram, in-flight
 //!   gauge.
-//! - `observa_metrics_only`: the same fn while the thread's dispatcher filters every span and
-//!   event out (`tracing::subscriber::with_default(NoSubscriber)`), i.e. logs off, metrics on.
+//! - `observa_metrics_only`: the same fn annotated `level = "debug"` under the INFO filter: span
+//!   and completion line filtered out by level (logs off, the production case), metrics on.
+//! - `observa_no_subscriber`: `observed_work` under a scoped `NoSubscriber` dispatcher (every
+//!   span and event refused by the dispatcher rather than by level).
 //! - `tracing_json_prometheus`: the hand-assembled alternative: `#[tracing::instrument(skip_all)]`
 //!   plus one `tracing::info!` completion event, formatted by `tracing-subscriber`'s JSON fmt
 //!   layer into `io::sink()` (scoped dispatcher), plus a hand-written `prometheus` counter and
@@ -47,6 +49,14 @@ fn bare(x: u64) -> u64 {
 #[observa::observed]
 #[inline(never)]
 fn observed_work(x: u64) -> u64 {
+    work(x)
+}
+
+/// The same fn at DEBUG under the INFO filter: its span and completion line are filtered out by
+/// level, the way an instrumented fn's logs are off in production; metrics stay on.
+#[observa::observed(level = "debug")]
+#[inline(never)]
+fn observed_debug_work(x: u64) -> u64 {
     work(x)
 }
 
@@ -135,8 +145,11 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("observed");
     g.bench_function("bare", |b| b.iter(|| bare(black_box(7))));
     g.bench_function("observa_full", |b| b.iter(|| observed_work(black_box(7))));
+    g.bench_function("observa_metrics_only", |b| {
+        b.iter(|| observed_debug_work(black_box(7)))
+    });
     tracing::dispatcher::with_default(&none, || {
-        g.bench_function("observa_metrics_only", |b| {
+        g.bench_function("observa_no_subscriber", |b| {
             b.iter(|| observed_work(black_box(7)))
         });
     });

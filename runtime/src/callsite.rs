@@ -315,6 +315,7 @@ struct Core {
 }
 
 impl Core {
+    #[inline]
     fn start(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Core {
         if let Some(m) = site.metrics() {
             m.in_flight.inc();
@@ -396,17 +397,20 @@ impl Core {
     }
 
     /// Records the outcome: metrics, span status, completion event. Idempotent.
+    #[inline]
     fn finish(&mut self, f: Finish<'_>) {
         if self.done {
             return;
         }
         let f = f.with_class(self.site.opts.class);
         self.done = true;
-        let elapsed = quanta::Instant::now().duration_since(self.start);
+        let secs = quanta::Instant::now()
+            .duration_since(self.start)
+            .as_secs_f64();
         let site = self.site;
         if let Some(m) = site.metrics() {
             m.calls[f.outcome.index()].inc();
-            m.duration.observe(elapsed.as_secs_f64());
+            m.duration.observe(secs);
             m.in_flight.dec();
         }
         if !self.span.is_disabled() {
@@ -429,7 +433,11 @@ impl Core {
             Outcome::Cancelled => (Level::WARN, site.names[1]),
             Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
         };
-        let ms = elapsed.as_nanos() as f64 / 1e6;
+        // Checked here too so a filtered-out completion costs nothing more.
+        if !enabled(site.event_cs(level)) {
+            return;
+        }
+        let ms = secs * 1e3;
         self.emit(
             level,
             name,

@@ -171,6 +171,16 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
+    /// The empty context (`const`, so the thread-local slot needs no lazy initialisation).
+    pub(crate) const EMPTY: Context = Context {
+        correlation_id: None,
+        correlation_pending: false,
+        tenant_id: None,
+        user_id: None,
+        traceparent: None,
+        source: None,
+    };
+
     /// An empty context.
     pub fn new() -> Context {
         Context::default()
@@ -285,7 +295,7 @@ impl Context {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Context> = RefCell::new(Context::default());
+    static CURRENT: RefCell<Context> = const { RefCell::new(Context::EMPTY) };
 }
 
 /// A copy of the context of the running code (generating the pending correlation id if owed).
@@ -377,7 +387,17 @@ pub(crate) fn enter_fresh() -> bool {
 pub(crate) fn exit_fresh() {
     CURRENT.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            *c = Context::default();
+            // Usually nothing but the owed (or generated, inline) correlation id changed.
+            if c.tenant_id.is_none()
+                && c.user_id.is_none()
+                && c.traceparent.is_none()
+                && c.source.is_none()
+            {
+                c.correlation_pending = false;
+                c.correlation_id = None;
+            } else {
+                *c = Context::EMPTY;
+            }
         }
     })
 }

@@ -1,12 +1,12 @@
 //! [`init`]: installs the log pipeline, the metrics settings and the global subscriber.
 
 use crate::config::Config;
+use crate::log::writer::{self, WriterGuard};
 use crate::log::{Format, Layer, Sink};
 use std::fmt;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -79,7 +79,7 @@ impl From<crate::config::ConfigError> for InitError {
 /// Keeps the runtime's background writers alive; flushes every queued line when dropped.
 #[must_use = "dropping the guard flushes and stops the log writers: keep it until the end of `main`"]
 pub struct Guard {
-    workers: Vec<WorkerGuard>,
+    workers: Vec<WriterGuard>,
     #[cfg(feature = "otlp")]
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
@@ -94,8 +94,8 @@ impl fmt::Debug for Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Spans first (their export may log), then the log writers: WorkerGuard's drop flushes
-        // its queue.
+        // Spans first (their export may log), then the log writers: a writer guard's drop
+        // drains its buffer.
         #[cfg(feature = "otlp")]
         if let Some(p) = self.tracer.take() {
             let _ = p.shutdown();
@@ -123,17 +123,14 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
     let mut workers = Vec::new();
     let mut counters = Vec::new();
     let mut sinks = Vec::new();
-    let builder = || {
-        NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(config.log_queue_lines)
-            .thread_name("observa-log")
-    };
+    // The queue bound is given in lines; the buffer holds about 512 bytes per line.
+    let cap = config.log_queue_lines.saturating_mul(512);
     let (stdout_writer, guard) = match &config.writer {
-        Some(w) => builder().finish(SharedWrite(w.clone())),
-        None => builder().finish(std::io::stdout()),
-    };
-    counters.push(stdout_writer.error_counter());
+        Some(w) => writer::spawn(Box::new(SharedWrite(w.clone())), cap, "observa-log"),
+        None => writer::spawn(Box::new(std::io::stdout()), cap, "observa-log"),
+    }
+    .map_err(InitError::Io)?;
+    counters.push(stdout_writer.clone());
     workers.push(guard);
     let format = if production {
         Format::Json
@@ -155,8 +152,9 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
             config.log_file_backups,
         ) {
             Ok(f) => {
-                let (w, g) = builder().finish(f);
-                counters.push(w.error_counter());
+                let (w, g) =
+                    writer::spawn(Box::new(f), cap, "observa-log-file").map_err(InitError::Io)?;
+                counters.push(w.clone());
                 workers.push(g);
                 sinks.push(Sink {
                     format: Format::Json,

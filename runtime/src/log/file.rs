@@ -91,6 +91,28 @@ impl RotatingFile {
     }
 }
 
+impl RotatingFile {
+    fn write_line(&mut self, line: &[u8]) {
+        if self.written > 0
+            && self.written + line.len() as u64 > self.max_bytes
+            && self.rotate().is_err()
+        {
+            crate::metrics::internal_error("log_file");
+        }
+        let res = match self.file.as_mut() {
+            Some(f) => f.write_all(line),
+            None => Err(io::Error::other("log file not open")),
+        };
+        match res {
+            Ok(()) => self.written += line.len() as u64,
+            Err(_) => {
+                crate::metrics::internal_error("log_file");
+                let _ = io::stderr().write_all(line);
+            }
+        }
+    }
+}
+
 fn open_0640(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
     o.create(true).append(true);
@@ -103,25 +125,11 @@ fn open_0640(path: &Path) -> io::Result<File> {
 }
 
 impl Write for RotatingFile {
+    /// Writes whole lines (a batch from the non-blocking writer may hold many), rotating
+    /// between lines so no file passes `max_bytes` unless a single line does.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.written > 0
-            && self.written + buf.len() as u64 > self.max_bytes
-            && self.rotate().is_err()
-        {
-            crate::metrics::internal_error("log_file");
-        }
-        let res = match self.file.as_mut() {
-            Some(f) => f.write_all(buf),
-            None => Err(io::Error::other("log file not open")),
-        };
-        match res {
-            Ok(()) => {
-                self.written += buf.len() as u64;
-            }
-            Err(_) => {
-                crate::metrics::internal_error("log_file");
-                let _ = io::stderr().write_all(buf);
-            }
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            self.write_line(line);
         }
         Ok(buf.len())
     }

@@ -191,6 +191,23 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Writes milliseconds with microsecond precision (`12.345`): fixed point, no float
+/// formatting on the hot path. Non-finite or huge values fall back to [`write_f64`].
+pub fn write_ms(out: &mut Vec<u8>, ms: f64) {
+    if !(0.0..1e12).contains(&ms) {
+        return write_f64(out, ms);
+    }
+    let micros = (ms * 1000.0).round() as u64;
+    write_u64(out, micros / 1000);
+    let frac = (micros % 1000) as u16;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
 /// Writes a recorded value as JSON (nested objects and lists included).
 pub fn write_value(out: &mut Vec<u8>, v: FieldValue<'_>, max: usize) {
     write_value_depth(out, v, max, 0);
@@ -290,6 +307,20 @@ mod tests {
         assert!(out.ends_with(&format!("{TRUNCATION_MARKER}\"")));
         let back: String = serde_json::from_str(&out).unwrap();
         assert!(back.len() <= 64 + TRUNCATION_MARKER.len());
+    }
+
+    #[test]
+    fn milliseconds_are_fixed_point() {
+        for (v, want) in [
+            (0.0876, "0.088"),
+            (12.0, "12.000"),
+            (1.0005, "1.001"),
+            (1e13, "10000000000000"),
+        ] {
+            let mut out = Vec::new();
+            write_ms(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 
     #[test]

@@ -13,24 +13,23 @@
 //! truncation marker. Values under sensitive keys (see [`crate::sensitive`]) written by code that
 //! bypasses observa are masked: the second line of defence.
 //!
-//! Lines go through a non-blocking writer (`tracing-appender`) with a bounded queue; when it is
-//! full, lines are dropped rather than blocking the application, and counted in
+//! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
+//! lines are dropped rather than blocking the application, and counted in
 //! `observa_log_dropped_total`.
 
 pub mod file;
 pub mod json;
+pub(crate) mod writer;
 
 use crate::context;
 use crate::record::REDACTED;
 use json::VecWriter;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
-use std::io::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking};
 use tracing_subscriber::layer::Context as LayerContext;
 
 /// Name of the metadata of observa's own completion events (`<event>.completed` / `.failed`).
@@ -58,7 +57,7 @@ pub enum Format {
 /// A configured sink: where lines go and in which format.
 pub(crate) struct Sink {
     pub(crate) format: Format,
-    pub(crate) writer: NonBlocking,
+    pub(crate) writer: writer::LineWriter,
     pub(crate) color: bool,
 }
 
@@ -80,10 +79,10 @@ impl fmt::Debug for Layer {
     }
 }
 
-static DROPPED: OnceLock<Vec<ErrorCounter>> = OnceLock::new();
+static DROPPED: OnceLock<Vec<writer::LineWriter>> = OnceLock::new();
 static DROPPED_SEEN: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn install_drop_counters(counters: Vec<ErrorCounter>) {
+pub(crate) fn install_drop_counters(counters: Vec<writer::LineWriter>) {
     let _ = DROPPED.set(counters);
 }
 
@@ -104,7 +103,7 @@ pub(crate) fn sync_dropped_metric() {
     };
     let total: u64 = DROPPED
         .get()
-        .map(|v| v.iter().map(|e| e.dropped_lines() as u64).sum())
+        .map(|v| v.iter().map(writer::LineWriter::dropped).sum())
         .unwrap_or(0);
     let seen = DROPPED_SEEN.swap(total, Ordering::Relaxed);
     if total > seen {
@@ -124,15 +123,65 @@ impl Layer {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
+}
+
+/// Buffers reused by every line of a thread: no allocation per line once warm.
+struct Scratch {
+    line: Vec<u8>,
+    rest: Vec<u8>,
+    event: String,
+    message: String,
+}
+
+impl Scratch {
+    const fn new() -> Scratch {
+        Scratch {
+            line: Vec::new(),
+            rest: Vec::new(),
+            event: String::new(),
+            message: String::new(),
+        }
+    }
+}
+
+/// `dst` = `v` bounded to `max` bytes (with the truncation marker).
+fn set_text(dst: &mut String, v: &str, max: usize) {
+    dst.clear();
+    if v.len() <= max {
+        dst.push_str(v);
+    } else {
+        let mut end = max;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        dst.push_str(&v[..end]);
+        dst.push_str(json::TRUNCATION_MARKER);
+    }
+}
+
+/// `dst` = `Debug` of `v`, bounded.
+fn set_debug(dst: &mut String, v: &dyn fmt::Debug, max: usize) {
+    dst.clear();
+    let _ = write!(dst, "{v:?}");
+    if dst.len() > max {
+        let mut end = max;
+        while !dst.is_char_boundary(end) {
+            end -= 1;
+        }
+        dst.truncate(end);
+        dst.push_str(json::TRUNCATION_MARKER);
+    }
 }
 
 /// What the visitor collected from one event.
 struct Collected<'a> {
     enc: Enc,
     rest: &'a mut Vec<u8>,
-    event: Option<String>,
-    message: Option<String>,
+    event: &'a mut String,
+    has_event: bool,
+    message: &'a mut String,
+    has_message: bool,
     max: usize,
     completion: bool,
     production: bool,
@@ -225,7 +274,8 @@ impl Visit for Collected<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
         if name == "event" {
-            self.event = Some(bounded_owned(value, 256));
+            set_text(self.event, value, 256);
+            self.has_event = true;
             return;
         }
         if self.completion && name == "fields" {
@@ -249,7 +299,8 @@ impl Visit for Collected<'_> {
             return;
         }
         if name == "message" && !self.completion {
-            self.message = Some(bounded_owned(value, self.max));
+            set_text(self.message, value, self.max);
+            self.has_message = true;
             return;
         }
         self.key(name);
@@ -263,15 +314,13 @@ impl Visit for Collected<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
         if name == "message" && !self.completion {
-            let mut s = String::new();
-            let _ = write!(s, "{value:?}");
-            self.message = Some(bounded_owned(&s, self.max));
+            set_debug(self.message, value, self.max);
+            self.has_message = true;
             return;
         }
         if name == "event" {
-            let mut s = String::new();
-            let _ = write!(s, "{value:?}");
-            self.event = Some(bounded_owned(&s, 256));
+            set_debug(self.event, value, 256);
+            self.has_event = true;
             return;
         }
         self.key(name);
@@ -306,6 +355,10 @@ impl Visit for Collected<'_> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.completion && field.name() == "duration_ms" {
+            self.key("duration_ms");
+            return json::write_ms(self.rest, value);
+        }
         self.key(field.name());
         if self.masked(field) {
             return self.text(REDACTED);
@@ -343,19 +396,6 @@ impl fmt::Display for DebugAsDisplay<'_> {
     }
 }
 
-fn bounded_owned(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = s[..end].to_owned();
-    out.push_str(json::TRUNCATION_MARKER);
-    out
-}
-
 const fn level_str(l: &Level) -> &'static str {
     match *l {
         Level::TRACE => "trace",
@@ -380,6 +420,25 @@ impl<S> tracing_subscriber::Layer<S> for Layer
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    /// Spans are needed only by an exporter: with no OTLP pipeline installed the stack has no
+    /// consumer of spans (this layer reads the context, not spans), so span callsites are
+    /// disabled and `#[observed]` (and every other crate) skips creating them. Events are
+    /// always of interest; the filter decides.
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        if meta.is_span() && !crate::trace::active() {
+            tracing_core::subscriber::Interest::never()
+        } else {
+            tracing_core::subscriber::Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: LayerContext<'_, S>) -> bool {
+        !meta.is_span() || crate::trace::active()
+    }
+
     fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
@@ -393,11 +452,10 @@ where
         };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
-                let (line, rest) = &mut *bufs;
-                self.write_event(event, trace.as_ref(), line, rest);
+                self.write_event(event, trace.as_ref(), &mut bufs);
             }
             // An event emitted while formatting another (a Display impl that logs).
-            Err(_) => self.write_event(event, trace.as_ref(), &mut Vec::new(), &mut Vec::new()),
+            Err(_) => self.write_event(event, trace.as_ref(), &mut Scratch::new()),
         });
     }
 }
@@ -420,9 +478,14 @@ impl Layer {
         &self,
         event: &Event<'_>,
         trace: Option<&(String, String)>,
-        line: &mut Vec<u8>,
-        rest: &mut Vec<u8>,
+        scratch: &mut Scratch,
     ) {
+        let Scratch {
+            line,
+            rest,
+            event: ev_buf,
+            message: msg_buf,
+        } = scratch;
         let meta = event.metadata();
         let completion = meta.name() == COMPLETION;
         let now = std::time::SystemTime::now();
@@ -436,17 +499,18 @@ impl Layer {
             let mut c = Collected {
                 enc,
                 rest,
-                event: None,
-                message: None,
+                event: ev_buf,
+                has_event: false,
+                message: msg_buf,
+                has_message: false,
                 max: self.max_value,
                 completion,
                 production: self.production,
             };
             event.record(&mut c);
-            let Collected {
-                event: ev, message, ..
-            } = c;
-            let ev = ev.as_deref().unwrap_or("log");
+            let (has_event, has_message) = (c.has_event, c.has_message);
+            let ev: &str = if has_event { ev_buf } else { "log" };
+            let message: Option<&str> = has_message.then_some(msg_buf.as_str());
             match sink.format {
                 Format::Json => {
                     line.extend_from_slice(b"{\"timestamp\":\"");
@@ -528,11 +592,8 @@ impl Layer {
                     line.push(b'\n');
                 }
             }
-            // One write per line: the non-blocking writer sends it as one message.
-            let mut w = sink.writer.clone();
-            if w.write_all(line).is_err() {
-                crate::metrics::internal_error("log");
-            }
+            // One whole line per write: lines are never split or interleaved.
+            sink.writer.write_line(line);
         }
     }
 }
