@@ -191,7 +191,7 @@ impl Site {
         self.event
     }
 
-    fn metrics(&self) -> Option<&SiteMetrics> {
+    fn metrics(&'static self) -> Option<&'static SiteMetrics> {
         if !self.opts.metrics {
             return None;
         }
@@ -308,6 +308,7 @@ fn call_context(bind: &Bind<'_>) -> Option<Context> {
 
 struct Core {
     site: &'static Site,
+    metrics: Option<&'static SiteMetrics>,
     start: quanta::Instant,
     span: Span,
     fields: Vec<u8>,
@@ -317,7 +318,8 @@ struct Core {
 impl Core {
     #[inline]
     fn start(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Core {
-        if let Some(m) = site.metrics() {
+        let metrics = site.metrics();
+        if let Some(m) = metrics {
             m.in_flight.inc();
         }
         let span = if enabled(&site.span_cs) {
@@ -360,6 +362,7 @@ impl Core {
         }
         let core = Core {
             site,
+            metrics,
             start: quanta::Instant::now(),
             span,
             fields,
@@ -408,7 +411,7 @@ impl Core {
             .duration_since(self.start)
             .as_secs_f64();
         let site = self.site;
-        if let Some(m) = site.metrics() {
+        if let Some(m) = self.metrics {
             m.calls[f.outcome.index()].inc();
             m.duration.observe(secs);
             m.in_flight.dec();

@@ -14,7 +14,7 @@
 //! the first time something reads it (a log line, a span, an audit record, a spawned task), so
 //! instrumented code that logs nothing pays nothing for it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -296,10 +296,46 @@ impl Context {
 
 thread_local! {
     static CURRENT: RefCell<Context> = const { RefCell::new(Context::EMPTY) };
+    /// Fast-path state, kept in dtor-free cells (the cheapest thread-locals) so the common
+    /// top-level call never touches `CURRENT`:
+    /// `FRESH_OWED`: a top-level call owes a correlation id and `CURRENT` does not know yet;
+    /// `FRESH_SYNCED`: it did, and `CURRENT` holds it (reset when the call ends).
+    static FRESH: Cell<u8> = const { Cell::new(0) };
+    /// False only when `CURRENT` is known to be empty.
+    static DIRTY: Cell<bool> = const { Cell::new(false) };
+}
+
+const FRESH_NONE: u8 = 0;
+const FRESH_OWED: u8 = 1;
+const FRESH_SYNCED: u8 = 2;
+
+/// Moves an owed correlation id of the fast path into `CURRENT` before anyone reads or
+/// replaces it.
+#[inline]
+fn sync_fresh() {
+    if FRESH.get() == FRESH_OWED {
+        FRESH.set(FRESH_SYNCED);
+        DIRTY.set(true);
+        CURRENT.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.correlation_pending = true;
+            }
+        });
+    }
+}
+
+fn is_empty_ctx(c: &Context) -> bool {
+    !c.correlation_pending
+        && c.correlation_id.is_none()
+        && c.tenant_id.is_none()
+        && c.user_id.is_none()
+        && c.traceparent.is_none()
+        && c.source.is_none()
 }
 
 /// A copy of the context of the running code (generating the pending correlation id if owed).
 pub fn current() -> Context {
+    sync_fresh();
     CURRENT.with(|c| {
         let mut c = c.borrow_mut();
         c.materialize();
@@ -309,17 +345,22 @@ pub fn current() -> Context {
 
 /// A copy of the current context without generating a pending correlation id.
 pub(crate) fn current_raw() -> Context {
+    sync_fresh();
     CURRENT.with(|c| c.try_borrow().map(|c| c.clone()).unwrap_or_default())
 }
 
 /// Whether a correlation id is bound or owed, without generating it.
 pub(crate) fn has_correlation() -> bool {
+    if FRESH.get() == FRESH_OWED {
+        return true;
+    }
     CURRENT.with(|c| c.try_borrow().map(|c| c.has_correlation()).unwrap_or(false))
 }
 
 /// Calls `f` with the current context without copying it (generating the pending correlation
 /// id if owed). Do not install contexts from inside `f`.
 pub fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
+    sync_fresh();
     CURRENT.with(|c| match c.try_borrow_mut() {
         Ok(mut c) => {
             c.materialize();
@@ -349,6 +390,8 @@ pub fn user_id() -> Option<Id> {
 /// `#[observed]` call, request or [`Context::scope`] (the hook the HTTP layer's users call after
 /// authentication). Outside any scope it changes the thread's base context: prefer a scope.
 pub fn bind(tenant: Option<&str>, user: Option<&str>) {
+    sync_fresh();
+    DIRTY.set(true);
     CURRENT.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if let Some(t) = tenant {
@@ -365,45 +408,33 @@ pub fn bind(tenant: Option<&str>, user: Option<&str>) {
 /// call): marks a correlation id owed in place instead of installing a copy. Returns whether it
 /// did; if so, [`exit_fresh`] must run when the call ends (it restores the empty context, exactly
 /// what restoring the saved copy would do, without copying ~200 bytes in and out).
+#[inline]
 pub(crate) fn enter_fresh() -> bool {
-    CURRENT.with(|c| match c.try_borrow_mut() {
-        Ok(mut c) => {
-            let empty = !c.correlation_pending
-                && c.correlation_id.is_none()
-                && c.tenant_id.is_none()
-                && c.user_id.is_none()
-                && c.traceparent.is_none()
-                && c.source.is_none();
-            if empty {
-                c.correlation_pending = true;
-            }
-            empty
-        }
-        Err(_) => false,
-    })
+    if FRESH.get() == FRESH_NONE && !DIRTY.get() {
+        FRESH.set(FRESH_OWED);
+        true
+    } else {
+        false
+    }
 }
 
 /// Ends a call entered with [`enter_fresh`]: back to the empty context.
+#[inline]
 pub(crate) fn exit_fresh() {
-    CURRENT.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            // Usually nothing but the owed (or generated, inline) correlation id changed.
-            if c.tenant_id.is_none()
-                && c.user_id.is_none()
-                && c.traceparent.is_none()
-                && c.source.is_none()
-            {
-                c.correlation_pending = false;
-                c.correlation_id = None;
-            } else {
+    if FRESH.replace(FRESH_NONE) == FRESH_SYNCED {
+        CURRENT.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
                 *c = Context::EMPTY;
             }
-        }
-    })
+        });
+        DIRTY.set(false);
+    }
 }
 
 /// Installs `ctx` and returns the previous context.
 pub(crate) fn swap(ctx: Context) -> Context {
+    sync_fresh();
+    DIRTY.set(!is_empty_ctx(&ctx));
     CURRENT.with(|c| match c.try_borrow_mut() {
         Ok(mut c) => std::mem::replace(&mut *c, ctx),
         Err(_) => Context::default(),
@@ -544,6 +575,28 @@ mod tests {
             assert_eq!(a.as_deref().map(str::len), Some(32));
             assert_eq!(a, b);
         });
+    }
+
+    #[test]
+    fn fresh_fast_path_owes_one_id_and_leaves_nothing_behind() {
+        assert!(enter_fresh());
+        assert!(!enter_fresh(), "nested calls take the general path");
+        assert!(has_correlation());
+        let a = current().correlation_id().map(str::to_owned);
+        let b = current().correlation_id().map(str::to_owned);
+        assert_eq!(a.as_deref().map(str::len), Some(32));
+        assert_eq!(a, b);
+        bind(Some("t"), None);
+        assert_eq!(current().tenant_id(), Some("t"));
+        exit_fresh();
+        assert!(current_raw().is_empty());
+        // Untouched: nothing was ever written to the slot.
+        assert!(enter_fresh());
+        exit_fresh();
+        assert!(current_raw().is_empty());
+        // A context installed by someone else is not "fresh".
+        let _g = ScopeGuard::install(Context::new().with_tenant_id("x"));
+        assert!(!enter_fresh());
     }
 
     #[test]

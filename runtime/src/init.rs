@@ -100,6 +100,16 @@ impl Drop for Guard {
         if let Some(p) = self.tracer.take() {
             let _ = p.shutdown();
         }
+        // The audit trail records its own stop (`audit.stopped` + a closing checkpoint) when it
+        // was opened in this process; a no-op otherwise.
+        if let Err(e) = crate::audit::shutdown() {
+            tracing::error!(
+                target: "observa",
+                event = "observa.audit_shutdown_failed",
+                error = %e,
+                "the audit trail could not be closed cleanly"
+            );
+        }
         self.workers.clear();
     }
 }
@@ -198,6 +208,18 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
         environment: config.environment.clone(),
         production,
     });
+    // Choose the fingerprint key now (installed, `OBSERVA_REDACT_KEY`, or random per process)
+    // so the first redacted line does not pay for it, and say when the variable was refused.
+    if let crate::redact::KeySource::Random {
+        env_rejected: true, ..
+    } = crate::redact::init_fingerprint_key()
+    {
+        tracing::warn!(
+            target: "observa",
+            event = "observa.redact_key_rejected",
+            "OBSERVA_REDACT_KEY is set but unusable (too short?); fingerprints use a random per-process key"
+        );
+    }
     if let Some(e) = file_error {
         tracing::error!(
             target: "observa",

@@ -216,18 +216,32 @@ impl Collected<'_> {
         }
     }
 
-    fn masked(&self, field: &Field) -> bool {
-        !self.completion && mask_foreign_key(field.name(), self.production)
+    /// The text that replaces a foreign event's value under this key, if any.
+    fn masked(&self, field: &Field) -> Option<&'static str> {
+        if self.completion {
+            return None;
+        }
+        foreign_key_mask(field.name(), self.production)
     }
 }
 
 /// The second line of defence: should a value recorded under `key` by code that bypasses
 /// observa be masked? Sensitive names always; in production, every key outside the allowlist.
 pub fn mask_foreign_key(key: &str, production: bool) -> bool {
+    foreign_key_mask(key, production).is_some()
+}
+
+/// What replaces a value recorded under `key` by code that bypasses observa: [`REDACTED`] for a
+/// sensitive name, `[FILTERED]` for a key outside the production allowlist (the seeds' wording:
+/// not secret as far as we know, just not approved for production logs), `None` to keep it.
+pub fn foreign_key_mask(key: &str, production: bool) -> Option<&'static str> {
     if crate::sensitive::is_sensitive(key) {
-        return true;
+        Some(REDACTED)
+    } else if production && !crate::log::allowlisted(key) {
+        Some(crate::redact::FILTERED)
+    } else {
+        None
     }
-    production && !crate::log::allowlisted(key)
 }
 
 /// Keys shown as-is in production for events of unknown origin (the seeds' `SAFE_FIELDS`).
@@ -304,8 +318,8 @@ impl Visit for Collected<'_> {
             return;
         }
         self.key(name);
-        if self.masked(field) {
-            self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            self.text(m);
         } else {
             self.text(value);
         }
@@ -324,8 +338,8 @@ impl Visit for Collected<'_> {
             return;
         }
         self.key(name);
-        if self.masked(field) {
-            self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            self.text(m);
             return;
         }
         match self.enc {
@@ -340,16 +354,16 @@ impl Visit for Collected<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field.name());
-        if self.masked(field) {
-            return self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            return self.text(m);
         }
         json::write_i64(self.rest, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field.name());
-        if self.masked(field) {
-            return self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            return self.text(m);
         }
         json::write_u64(self.rest, value);
     }
@@ -360,16 +374,16 @@ impl Visit for Collected<'_> {
             return json::write_ms(self.rest, value);
         }
         self.key(field.name());
-        if self.masked(field) {
-            return self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            return self.text(m);
         }
         json::write_f64(self.rest, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field.name());
-        if self.masked(field) {
-            return self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            return self.text(m);
         }
         self.rest
             .extend_from_slice(if value { b"true" } else { b"false" });
@@ -377,8 +391,8 @@ impl Visit for Collected<'_> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.key(field.name());
-        if self.masked(field) {
-            return self.text(REDACTED);
+        if let Some(m) = self.masked(field) {
+            return self.text(m);
         }
         let view = crate::outcome::ErrorView::Error(value);
         match self.enc {
