@@ -417,11 +417,29 @@ impl Core {
             m.in_flight.dec();
         }
         if !self.span.is_disabled() {
-            self.span.record("outcome", f.outcome.as_str());
-            if f.outcome.is_failure() {
-                self.span.record("otel.status_code", "ERROR");
-                if let Some(e) = f.error {
-                    self.span.record("error", tracing::field::display(e));
+            // One `record` for the three trailing fields (`outcome`, `error`,
+            // `otel.status_code`, by position: see `__site!`), instead of a lookup and a
+            // dispatch per field.
+            let fs = site.span_meta.fields();
+            let n = fs.len();
+            let outcome = f.outcome.as_str();
+            let err = f.error.map(tracing::field::display);
+            let failed = f.outcome.is_failure();
+            let mut vals: [Option<&dyn Value>; 16] = [None; 16];
+            if (3..=vals.len()).contains(&n) {
+                vals[n - 3] = Some(&outcome);
+                if failed {
+                    vals[n - 2] = err.as_ref().map(|e| e as &dyn Value);
+                    vals[n - 1] = Some(&"ERROR");
+                }
+                self.span.record_all(&fs.value_set_all(&vals[..n]));
+            } else {
+                self.span.record("outcome", outcome);
+                if failed {
+                    self.span.record("otel.status_code", "ERROR");
+                    if let Some(e) = err {
+                        self.span.record("error", e);
+                    }
                 }
             }
         }
