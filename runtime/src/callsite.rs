@@ -596,6 +596,7 @@ pub struct Call {
 
 /// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`]), or
 /// by installing its own.
+#[allow(clippy::large_enum_variant)] // on the stack only; boxing would allocate per call
 enum Scope {
     Same,
     Fresh,

@@ -352,6 +352,8 @@ pub mod probe {
 }
 
 #[cfg(test)]
+// The autoref probe needs exactly these borrows: that is how it picks the impl.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::probe::*;
     use super::*;

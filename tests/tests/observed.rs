@@ -432,14 +432,15 @@ fn exposition_parses_and_counts_by_outcome() {
     let scrape = prometheus_parse::Scrape::parse(lines).expect("exposition parses");
     let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
         scrape.samples.iter().find_map(|s| {
-            (s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).then(
-                || match s.value {
-                    prometheus_parse::Value::Counter(v)
-                    | prometheus_parse::Value::Gauge(v)
-                    | prometheus_parse::Value::Untyped(v) => v,
-                    _ => f64::NAN,
-                },
-            )
+            if s.metric != name || !labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)) {
+                return None;
+            }
+            Some(match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
         })
     };
     assert_eq!(
