@@ -8,19 +8,51 @@ mod observed;
 
 use proc_macro::TokenStream;
 
-/// See `observa::audit`.
+/// Writes a durable, tamper-evident audit record around a function.
+///
+/// ```ignore
+/// #[audit(action = "user.suspend", actor = admin.id, target = user_id, severity = "high")]
+/// async fn suspend_user(admin: &Admin, user_id: UserId) -> Result<(), AppError>
+/// ```
+///
+/// `action` (a dotted name) and `actor` are required; optional `target`, `severity`
+/// (`low`, `medium`, `high`, `critical`), `reason`, `category`, `changes = (before, after)`
+/// (recorded through `observa::Record`, so `Redact` types are stored redacted) and
+/// `policy = "fail_closed" | "degrade_and_alert"`. An `attempted` record is durably written
+/// before the body and the outcome record after it; under `fail_closed` (the default) a write
+/// failure returns the error through `From<observa::audit::AuditError>` and the body does not
+/// run. A function that does not return `Result` must name `policy = "degrade_and_alert"`.
+/// Arguments are not stored unless listed; values whose names are sensitive are masked.
+/// See the `observa::audit` module.
 #[proc_macro_attribute]
 pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
     audit::audit(args.into(), item.into()).into()
 }
 
-/// See `observa::Classify`.
+/// Implements `observa::Classify` for an error type: `#[classify(client)]` on variants that are
+/// the caller's fault (4xx), unmarked variants take the container's `#[classify(...)]` (server
+/// by default); `error_type` is the variant name.
 #[proc_macro_derive(Classify, attributes(classify))]
 pub fn derive_classify(input: TokenStream) -> TokenStream {
     classify::derive(input.into()).into()
 }
 
-/// See `observa::observed`.
+/// Instruments a function, a method or every method of an `impl` block.
+///
+/// ```ignore
+/// #[observed(event = "sync_job", tenant, fields(job_id, rows = batch.len()))]
+/// async fn sync_orders(tenant: TenantId, job_id: JobId, batch: Vec<Order>) -> Result<u64, SyncError>
+/// ```
+///
+/// Arguments: `event`, `name`, `level`, `target`, `tenant` / `user` / `correlation` (bare: the
+/// argument of that name; `= expr`: any `Display` value), `fields(a, b = expr)` (each value must
+/// implement `observa::Record`; a sensitive name is masked at compile time), `skip(a)` (bare
+/// `skip`: not instrumented), `err` / `err(Debug)` / `err(client)` / `err(server)`, `ret`,
+/// `metrics = false`, `metric = "family"`, `buckets = [..]` (seconds), `sample = 0.1`,
+/// `started`. Outcomes are `ok`, `client_error`, `server_error`, `panic` and `cancelled`; the
+/// return value is never changed and a panic is resumed unchanged. Works on sync and async fns,
+/// every receiver, generics, `impl Trait` returns and `#[async_trait]` in either order. See the
+/// crate README for the full table.
 #[proc_macro_attribute]
 pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
     observed::observed(args.into(), item.into()).into()

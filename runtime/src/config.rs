@@ -11,7 +11,9 @@
 //! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size | 10 MiB |
 //! | `OBSERVA_LOG_FILE_BACKUPS` | rotated files kept | 5 |
 //! | `OBSERVA_LOG_MAX_VALUE_BYTES` | bound for one text value | 4096 |
-//! | `OBSERVA_LOG_QUEUE` | lines queued for the writer thread before dropping | 65536 |
+//! | `OBSERVA_LOG_QUEUE` | lines buffered for the writer thread before dropping (the buffer is bounded at 512 bytes a line) | 65536 |
+//! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
+//! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
 //! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow | 1000 |
 //! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |

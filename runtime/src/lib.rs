@@ -1,11 +1,35 @@
 //! observa: observability for Rust backends, from one attribute per function.
 //!
-//! See the crate README for the tour. The public surface:
-//! - [`observed`]: spans, stable log events, metrics and context binding per call;
-//! - [`Record`]: what may be listed in `fields(...)`;
+//! ```ignore
+//! use observa::observed;
+//!
+//! #[observed(event = "sync_job", tenant, fields(job_id, rows = batch.len()))]
+//! async fn sync_orders(tenant: TenantId, job_id: JobId, batch: Vec<Order>) -> Result<u64, SyncError> {
+//!     // ...
+//! }
+//!
+//! let _guard = observa::init(observa::Config::from_env()?)?; // flushes on drop
+//! ```
+//!
+//! The public surface:
+//! - [`observed`]: per call, a span (when something consumes spans), stable log events
+//!   (`<event>.completed` / `<event>.failed` with `duration_ms`, `outcome`, `error`), a call
+//!   counter by outcome, a duration histogram, an in-flight gauge, and the tenant, user and
+//!   correlation id bound for everything inside;
+//! - [`Record`]: what may be listed in `fields(...)`; [`Redact`] (derive), [`Secret`] and
+//!   [`redacted`]: compile-time redaction ([`redact`]);
+//! - [`audit`](macro@audit) and the [`audit`](mod@audit) module: a durable, hash-chained audit
+//!   trail (SQLite, or PostgreSQL with feature `postgres`) and its verifier;
 //! - [`init`] / [`Config`]: the runtime (log pipeline, metrics registry, exporters);
-//! - [`context`]: correlation id, tenant and user bound for a scope, carried into tasks;
-//! - [`metrics::render`]: the Prometheus text exposition.
+//! - [`context`]: correlation id, tenant and user bound for a scope, carried into tasks
+//!   ([`spawn`]) and jobs ([`carrier`]);
+//! - [`metrics::render`]: the Prometheus text exposition;
+//! - [`http`] (features `axum`/`tower`, `reqwest`): the request layer and the outbound client;
+//! - [`trace`] (feature `otlp`): OTLP/HTTP export of spans.
+//!
+//! The default build needs no external service: logs to stdout, metrics in-process, audit in an
+//! embedded SQLite file. Without the default `enabled` feature the attributes validate their
+//! arguments and return the function untouched.
 
 pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
