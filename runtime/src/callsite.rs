@@ -17,6 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use tracing::field::Value;
 use tracing::level_filters::LevelFilter;
@@ -115,7 +116,10 @@ impl fmt::Debug for Site {
 struct SiteMetrics {
     calls: [prometheus::IntCounter; 5],
     duration: prometheus::Histogram,
-    in_flight: prometheus::IntGauge,
+    /// Calls started; `<family>_in_flight` is computed at scrape time as started minus the
+    /// calls counted by outcome (one atomic add per call instead of an increment and a
+    /// decrement).
+    started: std::sync::atomic::AtomicU64,
 }
 
 const fn event_meta(
@@ -209,17 +213,32 @@ impl Site {
                     &["event"],
                     self.opts.buckets,
                 );
-                let in_flight = crate::metrics::GaugeFamily::new(
+                let in_flight = crate::metrics::computed_gauge(
                     &format!("{m}_in_flight"),
                     "Calls of instrumented functions in progress, by event",
-                    &["event"],
+                    "event",
                 );
                 match (calls, duration, in_flight) {
-                    (Ok(c), Ok(d), Ok(g)) => Some(SiteMetrics {
-                        calls: Outcome::ALL.map(|o| c.get(&[self.event, o.as_str()])),
-                        duration: d.get(&[self.event]),
-                        in_flight: g.get(&[self.event]),
-                    }),
+                    (Ok(c), Ok(d), Ok(g)) => {
+                        let this: &'static Site = self;
+                        // Read at scrape time, when this `OnceLock` is set.
+                        g.add(
+                            self.event,
+                            Box::new(move || match this.metrics.get() {
+                                Some(Some(m)) => {
+                                    let started = m.started.load(Ordering::Relaxed) as i64;
+                                    let done: i64 = m.calls.iter().map(|c| c.get() as i64).sum();
+                                    started - done
+                                }
+                                _ => 0,
+                            }),
+                        );
+                        Some(SiteMetrics {
+                            calls: Outcome::ALL.map(|o| c.get(&[self.event, o.as_str()])),
+                            duration: d.get(&[self.event]),
+                            started: AtomicU64::new(0),
+                        })
+                    }
                     (c, d, g) => {
                         let err = c.err().or(d.err()).or(g.err());
                         if let Some(e) = err {
@@ -237,6 +256,13 @@ impl Site {
             })
             .as_ref()
     }
+}
+
+/// The monotonic clock of durations: `quanta` (TSC where available, calibrated once).
+#[inline]
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: std::sync::LazyLock<quanta::Clock> = std::sync::LazyLock::new(quanta::Clock::new);
+    &CLOCK
 }
 
 /// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
@@ -309,7 +335,8 @@ fn call_context(bind: &Bind<'_>) -> Option<Context> {
 struct Core {
     site: &'static Site,
     metrics: Option<&'static SiteMetrics>,
-    start: quanta::Instant,
+    /// Raw clock reading (TSC ticks where available); scaled once, at finish.
+    start: u64,
     span: Span,
     fields: Vec<u8>,
     done: bool,
@@ -320,7 +347,7 @@ impl Core {
     fn start(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Core {
         let metrics = site.metrics();
         if let Some(m) = metrics {
-            m.in_flight.inc();
+            m.started.fetch_add(1, Ordering::Relaxed);
         }
         let span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
@@ -363,7 +390,7 @@ impl Core {
         let core = Core {
             site,
             metrics,
-            start: quanta::Instant::now(),
+            start: clock().raw(),
             span,
             fields,
             done: false,
@@ -407,14 +434,12 @@ impl Core {
         }
         let f = f.with_class(self.site.opts.class);
         self.done = true;
-        let secs = quanta::Instant::now()
-            .duration_since(self.start)
-            .as_secs_f64();
+        let c = clock();
+        let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
             m.calls[f.outcome.index()].inc();
             m.duration.observe(secs);
-            m.in_flight.dec();
         }
         if !self.span.is_disabled() {
             // One `record` for the three trailing fields (`outcome`, `error`,

@@ -292,6 +292,106 @@ impl HistogramFamily {
     }
 }
 
+/// A gauge family whose series are computed at scrape time (one label), for values that are
+/// cheaper to derive than to maintain: `#[observed]`'s in-flight gauge is "calls started minus
+/// calls finished", so a call pays one atomic add instead of an increment and a decrement.
+pub(crate) struct ComputedGauge {
+    desc: prometheus::core::Desc,
+    label: String,
+    series: Mutex<Vec<(String, GaugeSource)>>,
+}
+
+/// Computes one series' value at scrape time.
+pub(crate) type GaugeSource = Box<dyn Fn() -> i64 + Send + Sync>;
+
+impl ComputedGauge {
+    /// Adds a source for the series `label = value` (sources of one value are summed).
+    pub(crate) fn add(&self, value: &str, f: GaugeSource) {
+        self.series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((value.to_owned(), f));
+    }
+}
+
+impl Collector for ComputedGauge {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_value: std::collections::BTreeMap<&str, i64> = Default::default();
+        for (v, f) in series.iter() {
+            *by_value.entry(v).or_default() += f();
+        }
+        let metrics = by_value
+            .into_iter()
+            .map(|(v, n)| {
+                let mut g = Gauge::default();
+                g.set_value(n.max(0) as f64);
+                let mut m = Metric::from_gauge(g);
+                let mut l = LabelPair::default();
+                l.set_name(self.label.clone());
+                l.set_value(v.to_owned());
+                m.set_label(vec![l]);
+                m
+            })
+            .collect();
+        let mut mf = MetricFamily::default();
+        mf.set_name(self.desc.fq_name.clone());
+        mf.set_help(self.desc.help.clone());
+        mf.set_field_type(MetricType::GAUGE);
+        mf.set_metric(metrics);
+        vec![mf]
+    }
+}
+
+/// The computed gauge family `name` with one `label`, registered on first use.
+pub(crate) fn computed_gauge(
+    name: &str,
+    help: &str,
+    label: &str,
+) -> Result<std::sync::Arc<ComputedGauge>, MetricsError> {
+    static GAUGES: LazyLock<Mutex<HashMap<String, std::sync::Arc<ComputedGauge>>>> =
+        LazyLock::new(Default::default);
+    let mut map = GAUGES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(g) = map.get(name) {
+        return Ok(g.clone());
+    }
+    let desc = prometheus::core::Desc::new(
+        name.to_owned(),
+        help.to_owned(),
+        vec![label.to_owned()],
+        HashMap::new(),
+    )
+    .map_err(|e| MetricsError(format!("metric family `{name}`: {e}")))?;
+    let g = std::sync::Arc::new(ComputedGauge {
+        desc,
+        label: label.to_owned(),
+        series: Mutex::new(Vec::new()),
+    });
+    if let Err(e) = STATE.registry.register(Box::new(ArcCollector(g.clone()))) {
+        internal_error("metrics");
+        return Err(MetricsError(format!("metric family `{name}`: {e}")));
+    }
+    map.insert(name.to_owned(), g.clone());
+    Ok(g)
+}
+
+struct ArcCollector(std::sync::Arc<ComputedGauge>);
+
+impl Collector for ArcCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
+
 /// A plain counter (no labels) registered in observa's registry.
 pub fn counter(name: &str, help: &str) -> Result<IntCounter, MetricsError> {
     Ok(CounterFamily::new(name, help, &[])?.get(&[]))
