@@ -465,6 +465,30 @@ fn exposition_parses_and_counts_by_outcome() {
     assert!(text.contains("t_metered_duration_seconds_count{event=\"t.metrics\"} 10"));
 }
 
+#[observed(event = "t.inflight", metric = "t_inflight")]
+fn in_flight_inside() -> String {
+    observa::metrics::render()
+}
+
+#[test]
+fn the_in_flight_gauge_counts_running_calls() {
+    setup();
+    let inside = in_flight_inside();
+    assert!(
+        inside.contains("t_inflight_in_flight{event=\"t.inflight\"} 1"),
+        "{inside}"
+    );
+    let after = observa::metrics::render();
+    assert!(
+        after.contains("t_inflight_in_flight{event=\"t.inflight\"} 0"),
+        "{after}"
+    );
+    assert!(
+        after.contains("# TYPE t_inflight_in_flight gauge"),
+        "{after}"
+    );
+}
+
 #[test]
 fn a_second_init_is_an_error() {
     setup();
