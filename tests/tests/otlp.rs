@@ -15,6 +15,19 @@ fn traced(tenant: &str, job_id: u64) -> u64 {
     job_id
 }
 
+#[derive(observa::Redact)]
+struct Login {
+    user: String,
+    password: String,
+    #[redact(last4)]
+    card: String,
+}
+
+#[observed(event = "t.otlp_secret", fields(login, api_token))]
+fn with_secret(login: &Login, api_token: &str) -> usize {
+    login.user.len() + api_token.len()
+}
+
 #[observed(event = "t.otlp_fail")]
 fn failing() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("disk full"))
@@ -62,10 +75,32 @@ fn spans_are_exported_with_resource_attributes_and_remote_parent() {
         .with_traceparent(format!("00-{trace_id}-{parent}-01"))
         .scope(|| assert_eq!(traced("acme", 5), 5));
     let _ = failing();
+    let login = Login {
+        user: "jane".into(),
+        password: "otlp-canary-pw-7731".into(),
+        card: "4242424242424242".into(),
+    };
+    assert_eq!(with_secret(&login, "otlp-canary-token-9913"), 26);
     drop(guard); // shuts the provider down: the batch is exported
 
     let bodies = bodies.lock().unwrap();
     assert!(!bodies.is_empty(), "nothing exported");
+    // No secret reaches the exporter: no 8-byte piece of a canary (the card shows only its
+    // last four digits).
+    for b in bodies.iter() {
+        for canary in [
+            "otlp-canary-pw-7731",
+            "otlp-canary-token-9913",
+            "4242424242424242",
+        ] {
+            for w in canary.as_bytes().windows(8) {
+                assert!(
+                    !b.windows(8).any(|x| x == w),
+                    "a piece of {canary:?} reached the OTLP payload"
+                );
+            }
+        }
+    }
     let mut spans = Vec::new();
     for b in bodies.iter() {
         let req = ExportTraceServiceRequest::decode(b.as_ref()).expect("OTLP protobuf");
