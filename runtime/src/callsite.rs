@@ -534,20 +534,20 @@ impl Core {
 }
 
 fn new_span(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Span {
-    let meta = &site.span_meta;
-    let fs = meta.fields();
-    // The span carries the context: materialise the correlation id it owes.
-    let owned;
-    let ctx: &Context = match ctx {
+    // The span carries the context: materialise the correlation id it owes. The current one is
+    // read in place (no copy of the context).
+    match ctx {
         Some(c) => {
             c.materialize_pending();
-            c
+            new_span_in(site, c, values)
         }
-        None => {
-            owned = context::current();
-            &owned
-        }
-    };
+        None => context::with_current(|c| new_span_in(site, c, values)),
+    }
+}
+
+fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Span {
+    let meta = &site.span_meta;
+    let fs = meta.fields();
     let corr = ctx.correlation_id();
     let tenant = ctx.tenant_id();
     let user = ctx.user_id();

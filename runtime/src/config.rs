@@ -5,7 +5,7 @@
 //! | `OBSERVA_SERVICE_NAME` | service name in logs, audit records and traces | `unknown_service` |
 //! | `OBSERVA_SERVICE_VERSION` | service version | the `observa` crate version |
 //! | `OBSERVA_ENV` | environment; `production` turns on the allowlist and disables body logging | `development` |
-//! | `OBSERVA_LOG_LEVEL` | `tracing` filter directives (`info`, `info,hyper=warn`) | `info` |
+//! | `OBSERVA_LOG_LEVEL` | `tracing` filter directives (`info`, `info,hyper=warn`; span and field directives such as `[request{id}]=debug` are accepted too and switch to `EnvFilter`, which costs more per span) | `info` |
 //! | `OBSERVA_LOG_FORMAT` | `json` or `console` (production forces `json`) | `json` |
 //! | `OBSERVA_LOG_FILE` | path of a size-rotated JSONL file written besides stdout | none |
 //! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size | 10 MiB |

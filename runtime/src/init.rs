@@ -123,12 +123,23 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
     if INSTALLED.load(Ordering::Acquire) {
         return Err(InitError::AlreadyInitialized);
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|e| {
-        InitError::Config(crate::config::ConfigError {
-            var: "OBSERVA_LOG_LEVEL",
-            reason: format!("not a filter: {e}"),
-        })
-    })?;
+    // Plain directives (`info`, `info,hyper=warn`) use the static `Targets` filter, which does
+    // no per-span bookkeeping; directives that need it (span or field filters) use `EnvFilter`.
+    let filter: Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> =
+        match config
+            .log_level
+            .parse::<tracing_subscriber::filter::Targets>()
+        {
+            Ok(t) => Box::new(t),
+            Err(_) => Box::new(
+                tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|e| {
+                    InitError::Config(crate::config::ConfigError {
+                        var: "OBSERVA_LOG_LEVEL",
+                        reason: format!("not a filter: {e}"),
+                    })
+                })?,
+            ),
+        };
     let production = config.is_production();
     let mut workers = Vec::new();
     let mut counters = Vec::new();

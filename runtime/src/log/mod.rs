@@ -459,10 +459,16 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
         // `trace_id` / `span_id` of the current span, when OTLP tracing is on.
+        #[cfg(feature = "otlp")]
         let trace = if crate::trace::active() {
             self.trace_ids(ctx.lookup_current().map(|s| s.id()))
         } else {
             None
+        };
+        #[cfg(not(feature = "otlp"))]
+        let trace = {
+            let _ = &ctx;
+            None::<(String, String)>
         };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
@@ -479,11 +485,6 @@ impl Layer {
     fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<(String, String)> {
         let dispatch = self.dispatch.get()?.upgrade()?;
         crate::trace::ids(&dispatch, &id?)
-    }
-
-    #[cfg(not(feature = "otlp"))]
-    fn trace_ids(&self, _id: Option<tracing::span::Id>) -> Option<(String, String)> {
-        None
     }
 }
 
