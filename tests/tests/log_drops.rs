@@ -37,9 +37,9 @@ fn drops_are_counted_in_the_exposition() {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no drop counter in\n{text}"));
-    // 1,000 lines of ~120 bytes, a buffer of 16 x 512 bytes and one batch in the stalled
-    // write: at most ~140 kept, the rest dropped and counted.
-    assert!(dropped >= 850.0, "dropped {dropped}");
+    // 1,000 lines of ~100 bytes, a buffer of 16 x 512 bytes and at most one more buffer in the
+    // stalled write: at most ~170 kept, the rest dropped and counted.
+    assert!(dropped >= 700.0, "dropped {dropped}");
     assert!(dropped <= 1000.0, "dropped {dropped}");
     release.wait();
     drop(guard);
