@@ -216,6 +216,19 @@ impl Collected<'_> {
         }
     }
 
+    /// Writes the key of `field`; when its value must be masked, writes the mask too and returns
+    /// false (the caller writes the value only on true).
+    fn open(&mut self, field: &Field) -> bool {
+        self.key(field.name());
+        match self.masked(field) {
+            Some(m) => {
+                self.text(m);
+                false
+            }
+            None => true,
+        }
+    }
+
     /// The text that replaces a foreign event's value under this key, if any.
     fn masked(&self, field: &Field) -> Option<&'static str> {
         if self.completion {
@@ -225,22 +238,16 @@ impl Collected<'_> {
     }
 }
 
-/// The second line of defence: should a value recorded under `key` by code that bypasses
-/// observa be masked? Sensitive names always; in production, every key outside the allowlist.
-pub fn mask_foreign_key(key: &str, production: bool) -> bool {
-    foreign_key_mask(key, production).is_some()
-}
-
 /// What replaces a value recorded under `key` by code that bypasses observa: [`REDACTED`] for a
-/// sensitive name, `[FILTERED]` for a key outside the production allowlist (the seeds' wording:
-/// not secret as far as we know, just not approved for production logs), `None` to keep it.
+/// sensitive name, `[FILTERED]` for a key outside the production allowlist ([`SAFE_FIELDS`]; not
+/// secret as far as we know, just not approved for production logs), `None` to keep it. The
+/// decision is [`crate::redact::key_action`]'s.
 pub fn foreign_key_mask(key: &str, production: bool) -> Option<&'static str> {
-    if crate::sensitive::is_sensitive(key) {
-        Some(REDACTED)
-    } else if production && !crate::log::allowlisted(key) {
-        Some(crate::redact::FILTERED)
-    } else {
-        None
+    use crate::redact::KeyAction;
+    match crate::redact::key_action(key, production.then_some(SAFE_FIELDS)) {
+        KeyAction::Keep => None,
+        KeyAction::Mask => Some(REDACTED),
+        KeyAction::Filter => Some(crate::redact::FILTERED),
     }
 }
 
@@ -279,10 +286,6 @@ pub const SAFE_FIELDS: &[&str] = &[
     "code",
     "kind",
 ];
-
-pub(crate) fn allowlisted(key: &str) -> bool {
-    SAFE_FIELDS.contains(&key)
-}
 
 impl Visit for Collected<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -353,19 +356,15 @@ impl Visit for Collected<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field.name());
-        if let Some(m) = self.masked(field) {
-            return self.text(m);
+        if self.open(field) {
+            json::write_i64(self.rest, value);
         }
-        json::write_i64(self.rest, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field.name());
-        if let Some(m) = self.masked(field) {
-            return self.text(m);
+        if self.open(field) {
+            json::write_u64(self.rest, value);
         }
-        json::write_u64(self.rest, value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -373,26 +372,21 @@ impl Visit for Collected<'_> {
             self.key("duration_ms");
             return json::write_ms(self.rest, value);
         }
-        self.key(field.name());
-        if let Some(m) = self.masked(field) {
-            return self.text(m);
+        if self.open(field) {
+            json::write_f64(self.rest, value);
         }
-        json::write_f64(self.rest, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field.name());
-        if let Some(m) = self.masked(field) {
-            return self.text(m);
+        if self.open(field) {
+            self.rest
+                .extend_from_slice(if value { b"true" } else { b"false" });
         }
-        self.rest
-            .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.key(field.name());
-        if let Some(m) = self.masked(field) {
-            return self.text(m);
+        if !self.open(field) {
+            return;
         }
         let view = crate::outcome::ErrorView::Error(value);
         match self.enc {

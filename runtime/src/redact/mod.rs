@@ -291,7 +291,7 @@
 //! # The second line of defence
 //!
 //! Code that bypasses observa (`tracing::info!(password = %p)` in a dependency) is caught by the
-//! log pipeline ([`crate::log::mask_foreign_key`]): values under sensitive keys are masked
+//! log pipeline ([`crate::log::foreign_key_mask`]): values under sensitive keys are masked
 //! ([`mask_by_key`], the same list as above), and in production keys outside the allowlist
 //! ([`SAFE_FIELDS`]) are not written as given. [`key_action`] gives the same decision with the
 //! seeds' three outcomes (keep, [`REDACTED`](crate::REDACTED), [`FILTERED`]).
