@@ -136,7 +136,10 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
                 syn::Meta::Path(_) => Args::empty(),
                 syn::Meta::List(l) => Args::parse(ctx, l.tokens.clone()),
                 syn::Meta::NameValue(nv) => {
-                    ctx.error(nv, "use `#[observed(...)]`");
+                    ctx.error(
+                        nv,
+                        "`#[observed = ...]` is not a form of the attribute; write `#[observed]` or `#[observed(event = \"...\")]`",
+                    );
                     Args::empty()
                 }
             },

@@ -253,6 +253,7 @@ pub fn plan(
     let metrics_flag = args.metrics.take();
     let metrics = metrics_flag.as_ref().is_none_or(|b| b.value);
     let metric = args.metric.take();
+    let buckets_span = args.buckets.span().unwrap_or_else(Span::call_site);
     let buckets = args.buckets.take();
     if !metrics {
         if let Some(m) = &metric {
@@ -304,7 +305,10 @@ pub fn plan(
             );
         }
         if b.is_empty() {
-            ctx.error_at(Span::call_site(), "`buckets` needs at least one bound");
+            ctx.error_at(
+                buckets_span,
+                "`buckets` needs at least one bound, e.g. `buckets = [0.01, 0.1, 1.0]`",
+            );
         }
         b.into_iter().map(|(v, _)| v).collect()
     });

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(buckets = [])]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observa::observed;
+
+#[observed(target = "")]
+fn f() {}
+
+fn main() {}
