@@ -8,23 +8,11 @@ use observa::http::outbound::Client;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-static LOGS: OnceLock<observa::MemoryWriter> = OnceLock::new();
+mod log_support;
 
 fn setup() {
-    LOGS.get_or_init(|| {
-        let w = observa::MemoryWriter::new();
-        let guard = observa::init(
-            observa::Config::new("outbound-tests")
-                .with_writer(w.clone())
-                .with_log_level("info"),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        w
-    });
+    log_support::capture("outbound-tests", "info");
 }
 
 async fn echo(req: axum::extract::Request) -> Json<Value> {
@@ -56,21 +44,7 @@ async fn echo_server() -> SocketAddr {
 }
 
 fn lines_where(f: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got: Vec<Value> = LOGS
-            .get()
-            .unwrap()
-            .contents()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|v| f(v))
-            .collect();
-        if !got.is_empty() || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    log_support::wait_lines(f, |l| !l.is_empty())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +105,7 @@ async fn outbound_masks_logs_but_sends_real_values_and_propagates_context() {
             .unwrap()
             .contains("\"name\":\"ok\"")
     );
-    let logs = LOGS.get().unwrap().contents();
+    let logs = log_support::raw();
     assert!(
         !logs.contains("CANARY"),
         "a secret reached the logs: {logs}"
@@ -175,7 +149,7 @@ async fn a_failed_call_is_one_failed_line_without_the_query() {
     assert_eq!(lines[0]["level"], "error");
     assert_eq!(lines[0]["error_type"], "connect");
     assert!(lines[0].get("status").is_none());
-    assert!(!LOGS.get().unwrap().contents().contains("CANARYdown"));
+    assert!(!log_support::raw().contains("CANARYdown"));
     let text = observa::metrics::render();
     assert!(text.contains(
         "external_api_requests_total{endpoint=\"/v2/pay\",provider=\"down\",status_code=\"error\"} 1"

@@ -5,41 +5,15 @@ use observa::carrier::JobContext;
 use observa::{Context, observed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-static LOGS: OnceLock<observa::MemoryWriter> = OnceLock::new();
+mod log_support;
 
 fn setup() {
-    LOGS.get_or_init(|| {
-        let w = observa::MemoryWriter::new();
-        let guard = observa::init(
-            observa::Config::new("jobs-tests")
-                .with_writer(w.clone())
-                .with_log_level("info"),
-        )
-        .expect("init");
-        std::mem::forget(guard);
-        w
-    });
+    log_support::capture("jobs-tests", "info");
 }
 
 fn lines_where(n: usize, f: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got: Vec<Value> = LOGS
-            .get()
-            .unwrap()
-            .contents()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|v| f(v))
-            .collect();
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    log_support::wait_lines(f, |l| l.len() >= n)
 }
 
 #[derive(Serialize, Deserialize)]

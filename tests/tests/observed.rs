@@ -5,45 +5,13 @@ use observa::observed;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-static LOGS: OnceLock<observa::MemoryWriter> = OnceLock::new();
+mod log_support;
+use log_support::{json_lines as all_lines, wait_lines};
 
 fn setup() {
-    LOGS.get_or_init(|| {
-        let w = observa::MemoryWriter::new();
-        let guard = observa::init(
-            observa::Config::new("observed-tests")
-                .with_writer(w.clone())
-                .with_log_level("info,observed=debug"),
-        )
-        .expect("init");
-        // Keep the writer alive for the whole test binary.
-        std::mem::forget(guard);
-        w
-    });
-}
-
-fn all_lines() -> Vec<Value> {
-    LOGS.get()
-        .expect("setup")
-        .contents()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
-        .collect()
-}
-
-/// Waits (the writer is asynchronous) until `pred` holds for the lines matching `filter`.
-fn wait_lines(filter: impl Fn(&Value) -> bool, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got: Vec<Value> = all_lines().into_iter().filter(|v| filter(v)).collect();
-        if pred(&got) || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    log_support::capture("observed-tests", "info,observed=debug");
 }
 
 fn by_event(event: &str) -> Vec<Value> {
@@ -346,7 +314,7 @@ fn sensitive_names_are_masked_and_text_is_neutralised() {
     assert_eq!(l[0]["password"], observa::REDACTED);
     assert_eq!(l[0]["api_token"], observa::REDACTED);
     assert_eq!(l[0]["note"], "a\r\nforged=1\u{1b}[31m\u{202e}");
-    let raw = LOGS.get().unwrap().contents();
+    let raw = log_support::raw();
     assert!(!raw.contains("canary"));
     let line = raw.lines().find(|x| x.contains("u-secret")).unwrap();
     assert!(!line.contains('\u{1b}') && !line.contains('\r') && !line.contains('\u{202e}'));
@@ -367,7 +335,7 @@ fn foreign_events_are_masked_by_key() {
     foreign_secret();
     let l = wait_lines(|v| v["user_id_hint"] == "ok", |l| !l.is_empty());
     assert_eq!(l[0]["password"], observa::REDACTED);
-    assert!(!LOGS.get().unwrap().contents().contains("pw-canary-2"));
+    assert!(!log_support::raw().contains("pw-canary-2"));
 }
 
 #[observed(event = "t.ret", ret, fields(a))]
