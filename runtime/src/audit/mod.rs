@@ -51,6 +51,8 @@ mod fallback;
 mod postgres;
 pub mod record;
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod tls;
 mod util;
 mod verify;
 mod writer;
@@ -65,7 +67,10 @@ pub use record::{
     Changes, Correlation, GENESIS_HASH, NewRecord, Origin, Outcome, SCHEMA_VERSION, Severity,
     Source, StoredRecord,
 };
-pub use verify::{Finding, Problem, VerifyError, VerifyOptions, VerifyReport, verify, verify_with};
+pub use verify::{
+    Finding, Problem, VerifyError, VerifyOptions, VerifyReport, WitnessCheckpoint, verify,
+    verify_with,
+};
 
 use config::StoreUrl;
 use record::Prepared;
@@ -204,6 +209,21 @@ fn fill_from_context(record: &mut NewRecord) {
     });
 }
 
+/// `audit.started` and `audit.stopped` are observa's own lifecycle records: the verifier learns
+/// from them which checkpoints are due, so callers cannot write them.
+fn not_reserved(record: &NewRecord) -> Result<(), AuditError> {
+    if record.action == ACTION_STARTED || record.action == ACTION_STOPPED {
+        return Err(AuditError::new(
+            AuditErrorKind::InvalidRecord,
+            format!(
+                "`action` `{}` is reserved for observa's own lifecycle records; name your action differently",
+                record.action
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Called once per stored record on the caller's side: the `audit.recorded` log line and the
 /// `audit_events_total{category,action,outcome}` counter (labels bounded: categories and actions
 /// come from code, and the registry's cardinality cap applies).
@@ -336,12 +356,14 @@ impl Auditor {
     /// disk, but never as a success).
     pub fn append(&self, mut record: NewRecord) -> Result<StoredRecord, AuditError> {
         fill_from_context(&mut record);
+        not_reserved(&record)?;
         self.append_raw(record)
     }
 
     /// [`Auditor::append`] for async code: awaits the commit without blocking the executor.
     pub async fn append_async(&self, mut record: NewRecord) -> Result<StoredRecord, AuditError> {
         fill_from_context(&mut record);
+        not_reserved(&record)?;
         let p = Prepared::new(record, self.inner.origin.clone(), None)?;
         self.submit_async(p).await
     }
@@ -351,6 +373,7 @@ impl Auditor {
     /// `fail_closed` the operation must not run.
     pub fn begin_attempt(&self, mut record: NewRecord) -> Result<Attempt, AuditError> {
         fill_from_context(&mut record);
+        not_reserved(&record)?;
         record.outcome = Outcome::Attempted;
         let p = Prepared::new(record.clone(), self.inner.origin.clone(), None)?;
         let stored = self.submit_blocking(p)?;
@@ -365,6 +388,7 @@ impl Auditor {
     /// [`Auditor::begin_attempt`] for async code.
     pub async fn begin_attempt_async(&self, mut record: NewRecord) -> Result<Attempt, AuditError> {
         fill_from_context(&mut record);
+        not_reserved(&record)?;
         record.outcome = Outcome::Attempted;
         let p = Prepared::new(record.clone(), self.inner.origin.clone(), None)?;
         let stored = self.submit_async(p).await?;
@@ -600,7 +624,7 @@ pub fn shutdown() -> Result<(), AuditError> {
 /// before the body. `Err` only under [`Policy::FailClosed`].
 pub fn begin(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditError> {
     fill_from_context(&mut record);
-    let result = global().and_then(|a| {
+    let result = not_reserved(&record).and_then(|()| global()).and_then(|a| {
         record.outcome = Outcome::Attempted;
         let p = Prepared::new(record.clone(), a.inner.origin.clone(), None)?;
         let s = a.submit_blocking(p)?;
@@ -613,7 +637,7 @@ pub fn begin(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditErro
 pub async fn begin_async(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditError> {
     fill_from_context(&mut record);
     record.outcome = Outcome::Attempted;
-    let result = match global() {
+    let result = match not_reserved(&record).and_then(|()| global()) {
         Ok(a) => match Prepared::new(record.clone(), a.inner.origin.clone(), None) {
             Ok(p) => a.submit_async(p).await.map(|s| (a, s)),
             Err(e) => Err(e),

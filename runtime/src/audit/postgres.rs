@@ -16,15 +16,17 @@ use super::verify::{RawCheckpoint, RawRow, RowError, TrailReader};
 use super::writer::{Backend, Checkpoint, Head};
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 fn q(schema: &str) -> String {
     // `schema` is validated as an identifier by the URL parser; quote it anyway.
     format!("\"{schema}\"")
 }
 
+/// Connects over TLS as `sslmode` asks ([`super::tls`]).
 fn connect(conn: &str) -> Result<Client, AuditError> {
-    Client::connect(conn, NoTls).map_err(|e| {
+    let (conn, tls) = super::tls::connector(conn)?;
+    Client::connect(&conn, tls).map_err(|e| {
         AuditError::new(
             AuditErrorKind::Unavailable,
             "cannot connect to the PostgreSQL audit store",
@@ -154,7 +156,11 @@ impl PostgresBackend {
 
 fn init(c: &mut Client, schema: &str) -> Result<String, AuditError> {
     let s = q(schema);
-    let mut tx = c.transaction()?;
+    let mut tx = c
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::ReadCommitted)
+        .read_only(false)
+        .start()?;
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtext('observa-audit:' || $1::text))",
         &[&schema],
@@ -199,10 +205,13 @@ impl Backend for PostgresBackend {
         let s = q(&self.schema);
         let durable = self.durability == Durability::Durable;
         let c = self.client()?;
+        // Pinned per transaction, whatever the server, database or role defaults say: READ
+        // COMMITTED (the head row lock serialises writers; a stricter level would abort them
+        // with serialisation failures) and the durability mode's commit flush.
         c.batch_execute(if durable {
-            "BEGIN"
+            "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE; SET LOCAL synchronous_commit TO ON"
         } else {
-            "BEGIN; SET LOCAL synchronous_commit TO OFF"
+            "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE; SET LOCAL synchronous_commit TO OFF"
         })?;
         let trail: String = c
             .query_one(

@@ -298,26 +298,72 @@ impl Backend for SqliteBackend {
 }
 
 /// Read side for `verify`: one read transaction, so records and checkpoints are one snapshot.
+///
+/// Verifying never writes to the evidence: the database is opened read-only through a URI, and
+/// SQLite never creates, checkpoints, truncates or deletes a file on behalf of a read-only
+/// connection.
+///
+/// - No `-wal` file beside the database: nothing is in flight, the main file is the whole trail.
+///   It is opened `immutable=1`: no locks, no `-shm`, no `-wal` created.
+/// - A `-wal` file exists (a writer is running, or one was killed before checkpointing): the
+///   records in it are part of the trail, and `immutable=1` would ignore them. It is opened
+///   `mode=ro&readonly_shm=1`: the `-shm` index is opened read-only, so SQLite neither rebuilds
+///   nor updates it; when it cannot be trusted (a crashed writer) the WAL is read into private
+///   memory instead.
 #[derive(Debug)]
 pub(crate) struct SqliteReader {
     conn: Connection,
 }
 
+/// `file:` URI of `path` with `query`: every byte outside the unreserved set percent-encoded, so
+/// a `?`, `#` or `%` in a file name stays part of the name.
+fn file_uri(path: &Path, query: &str) -> Result<String, AuditError> {
+    let abs = std::path::absolute(path).map_err(|e| {
+        AuditError::new(
+            AuditErrorKind::Unavailable,
+            format!("cannot resolve `{}`", path.display()),
+        )
+        .with_source(e)
+    })?;
+    let mut uri = String::from("file:");
+    for &b in abs.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push('?');
+    uri.push_str(query);
+    Ok(uri)
+}
+
 impl SqliteReader {
-    /// Opens an existing trail without creating anything.
+    /// Opens an existing trail read-only, without creating or changing any file.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
-        if !path.exists() {
+        if !path.is_file() {
             return Err(AuditError::new(
                 AuditErrorKind::Unavailable,
                 format!("no audit database at `{}`", path.display()),
             ));
         }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let query = if Path::new(&wal).exists() {
+            "mode=ro&readonly_shm=1"
+        } else {
+            "mode=ro&immutable=1"
+        };
         let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            file_uri(path, query)?,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| unavailable(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Belt and braces: refuse any write statement on this connection.
+        conn.pragma_update(None, "query_only", true)?;
         let tables: i64 = conn.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('audit_records', 'audit_checkpoints')",
             [],

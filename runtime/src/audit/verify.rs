@@ -75,6 +75,9 @@ pub struct VerifyOptions {
     /// A checkpoint kept outside the store, `(count, head_hash)`: record `count` must exist and
     /// hash to `head_hash`.
     pub expect: Option<(u64, String)>,
+    /// Checkpoints read from `audit.checkpoint` log lines ([`VerifyOptions::witness_file`]): each
+    /// one of this trail must match the chain, and none may lie beyond its end.
+    pub witness: Vec<WitnessCheckpoint>,
 }
 
 impl VerifyOptions {
@@ -88,6 +91,119 @@ impl VerifyOptions {
     pub fn expect(mut self, count: u64, head_hash: impl Into<String>) -> Self {
         self.expect = Some((count, head_hash.into()));
         self
+    }
+
+    /// Adds witness checkpoints (see [`WitnessCheckpoint::parse_line`]).
+    pub fn witness(mut self, checkpoints: impl IntoIterator<Item = WitnessCheckpoint>) -> Self {
+        self.witness.extend(checkpoints);
+        self
+    }
+
+    /// Adds every `audit.checkpoint` line of the log file at `path` (JSONL or console format;
+    /// other lines are skipped). An error when the file cannot be read or holds no such line.
+    pub fn witness_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref();
+        let text = std::fs::read(path).map_err(|e| {
+            AuditError::new(
+                AuditErrorKind::Unavailable,
+                format!("cannot read the witness file `{}`", path.display()),
+            )
+            .with_source(e)
+        })?;
+        let found: Vec<WitnessCheckpoint> = String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(WitnessCheckpoint::parse_line)
+            .collect();
+        if found.is_empty() {
+            return Err(AuditError::config(format!(
+                "the witness file `{}` holds no `audit.checkpoint` line",
+                path.display()
+            )));
+        }
+        Ok(self.witness(found))
+    }
+}
+
+/// The marker that starts the message of every `audit.checkpoint` log line.
+pub(crate) const WITNESS_TAG: &str = "observa-audit-checkpoint/v1";
+
+/// A checkpoint as carried by an `audit.checkpoint` log line: the witness that leaves the host
+/// with the logs.
+///
+/// The line's message is `observa-audit-checkpoint/v1 TRAIL COUNT HEAD_HASH CREATED_AT
+/// PUBLIC_KEY SIGNATURE` (positional, `-` for an unsigned checkpoint): plain words that no log
+/// pipeline filter masks, in every environment including production's allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WitnessCheckpoint {
+    /// Trail id.
+    pub trail: String,
+    /// Records covered.
+    pub count: u64,
+    /// `record_hash` of record `count`.
+    pub head_hash: String,
+    /// When the checkpoint was made (part of the signed message).
+    pub created_at: String,
+    /// Ed25519 public key, 64 hex digits, when signed.
+    pub public_key: Option<String>,
+    /// Ed25519 signature, 128 hex digits, when signed.
+    pub signature: Option<String>,
+}
+
+impl WitnessCheckpoint {
+    /// The message text of the log line.
+    pub(crate) fn message(
+        trail: &str,
+        count: u64,
+        head_hash: &str,
+        created_at: &str,
+        public_key: Option<&str>,
+        signature: Option<&str>,
+    ) -> String {
+        format!(
+            "{WITNESS_TAG} {trail} {count} {head_hash} {created_at} {} {}",
+            public_key.unwrap_or("-"),
+            signature.unwrap_or("-")
+        )
+    }
+
+    /// Reads one log line: a JSON object whose `message` carries the checkpoint, or a console
+    /// line containing it. `None` for any other line.
+    pub fn parse_line(line: &str) -> Option<Self> {
+        let line = line.trim();
+        let json_message;
+        let text = if line.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            json_message = v.get("message")?.as_str()?.to_owned();
+            json_message.as_str()
+        } else {
+            line
+        };
+        let at = text.find(WITNESS_TAG)?;
+        let mut words = text[at + WITNESS_TAG.len()..].split_ascii_whitespace();
+        let trail = words.next()?.to_owned();
+        let count = words.next()?.parse::<u64>().ok().filter(|c| *c >= 1)?;
+        let head_hash = words.next()?.to_owned();
+        let created_at = words.next()?.to_owned();
+        let opt = |w: Option<&str>| -> Option<Option<String>> {
+            match w? {
+                "-" => Some(None),
+                v => Some(Some(v.to_owned())),
+            }
+        };
+        let public_key = opt(words.next())?;
+        let signature = opt(words.next())?;
+        if !util::is_hash_hex(&head_hash) {
+            return None;
+        }
+        Some(Self {
+            trail,
+            count,
+            head_hash,
+            created_at,
+            public_key,
+            signature,
+        })
     }
 }
 
@@ -107,6 +223,8 @@ pub struct VerifyReport {
     pub checkpoints: u64,
     /// Of those, how many carry a valid Ed25519 signature.
     pub signed_checkpoints: u64,
+    /// Witness checkpoints ([`VerifyOptions::witness`]) of this trail matched against the chain.
+    pub witnessed: u64,
     /// Public keys (hex) that signed checkpoints.
     pub signing_keys: Vec<String>,
     /// Time of the first and the last record.
@@ -130,6 +248,9 @@ impl fmt::Display for VerifyReport {
             self.checkpoints,
             self.signed_checkpoints,
         )?;
+        if self.witnessed > 0 {
+            write!(f, "; {} witness checkpoints matched", self.witnessed)?;
+        }
         if let (Some(a), Some(b)) = (&self.first_time, &self.last_time) {
             // Stored text: escaped, so a tampered value cannot drive the terminal.
             write!(f, "; from {} to {}", a.escape_debug(), b.escape_debug())?;
@@ -196,7 +317,7 @@ pub enum Problem {
         checkpoint_hash: String,
         /// Hash of record `count`.
         record_hash: String,
-        /// Whether the checkpoint came from [`VerifyOptions::expect`].
+        /// Whether the checkpoint came from [`VerifyOptions::expect`] or a witness.
         external: bool,
     },
     /// A checkpoint covers more records than the trail holds: the tail was cut off.
@@ -205,8 +326,17 @@ pub enum Problem {
         checkpoint_count: u64,
         /// Last sequence number present.
         last_seq: u64,
-        /// Whether the checkpoint came from [`VerifyOptions::expect`].
+        /// Whether the checkpoint came from [`VerifyOptions::expect`] or a witness.
         external: bool,
+    },
+    /// No checkpoint where one is due: at a multiple of the interval that every running writer
+    /// declared in its `audit.started` record, or after an `audit.stopped` record. Checkpoints
+    /// were deleted, typically to hide a rewritten suffix.
+    CheckpointMissing {
+        /// Records the missing checkpoint would cover.
+        count: u64,
+        /// Why one is due: the interval, or `None` after `audit.stopped`.
+        every: Option<u64>,
     },
     /// A checkpoint's signature or key is malformed or does not verify.
     CheckpointSignature {
@@ -235,6 +365,7 @@ impl Problem {
             Self::UnsupportedSchema { .. } => "unsupported_schema",
             Self::CheckpointMismatch { .. } => "checkpoint_mismatch",
             Self::Truncated { .. } => "truncated",
+            Self::CheckpointMissing { .. } => "checkpoint_missing",
             Self::CheckpointSignature { .. } => "checkpoint_signature",
             Self::UntrustedCheckpoint { .. } => "untrusted_checkpoint",
         }
@@ -287,6 +418,17 @@ impl fmt::Display for Problem {
                 f,
                 "trail truncated: it ends at record {last_seq} but a{} checkpoint covers {checkpoint_count} records",
                 if *external { "n expected" } else { " stored" }
+            ),
+            Self::CheckpointMissing {
+                count,
+                every: Some(every),
+            } => write!(
+                f,
+                "no checkpoint at {count} records, where the writers' interval of {every} makes one due (checkpoints deleted)"
+            ),
+            Self::CheckpointMissing { count, every: None } => write!(
+                f,
+                "no checkpoint at {count} records, where `audit.stopped` makes one due (checkpoints deleted)"
             ),
             Self::CheckpointSignature { count, detail } => {
                 write!(f, "checkpoint at {count} records: {detail}")
@@ -443,6 +585,42 @@ fn check_signature(c: &RawCheckpoint, count: u64, trusted: Option<&str>) -> Resu
     Ok(signed)
 }
 
+/// A witness line's signature, when it carries one, must verify (a forged line is reported, not
+/// trusted). Unsigned lines count as they are: their strength is that they left the host.
+fn check_witness_signature(w: &WitnessCheckpoint) -> Result<(), Problem> {
+    let raw = RawCheckpoint {
+        count: i64::try_from(w.count).unwrap_or(i64::MAX),
+        trail: w.trail.clone(),
+        head_hash: w.head_hash.clone(),
+        created_at: w.created_at.clone(),
+        public_key: w.public_key.clone(),
+        signature: w.signature.clone(),
+    };
+    check_signature(&raw, w.count, None)
+        .map(|_| ())
+        .map_err(|p| match p {
+            Problem::CheckpointSignature { count, detail } => Problem::CheckpointSignature {
+                count,
+                detail: format!("witness line: {detail}"),
+            },
+            other => other,
+        })
+}
+
+/// Who wrote an `audit.started` / `audit.stopped` record, `(host, pid)`, and the checkpoint
+/// interval it declared (`changes.after.checkpoint_every`).
+fn lifecycle(view: &CanonicalView<'_>) -> ((Option<String>, Option<u64>), Option<u64>) {
+    let after = view
+        .changes
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|mut v| v.get_mut("after").map(serde_json::Value::take));
+    let field = |k: &str| after.as_ref().and_then(|a| a.get(k)).and_then(|v| v.as_u64());
+    (
+        (view.host.map(str::to_owned), field("pid")),
+        field("checkpoint_every"),
+    )
+}
+
 pub(crate) fn check(
     reader: &mut dyn TrailReader,
     opts: &VerifyOptions,
@@ -509,6 +687,14 @@ pub(crate) fn check(
         }
     }
     let expect = opts.expect.clone();
+    let mut witness: BTreeMap<u64, Vec<&WitnessCheckpoint>> = BTreeMap::new();
+    for w in &opts.witness {
+        witness.entry(w.count).or_default().push(w);
+    }
+    let mut witnessed = 0u64;
+    // Writers that have started and not stopped, by (host, pid), with their checkpoint interval
+    // (0: unknown, which makes no periodic checkpoint due while that writer runs).
+    let mut writers: BTreeMap<(Option<String>, Option<u64>), u64> = BTreeMap::new();
 
     let mut expected_seq: u64 = 1;
     let mut prev = GENESIS_HASH.to_owned();
@@ -666,6 +852,54 @@ pub(crate) fn check(
                 }
             }
         }
+        for w in witness.get(&seq).into_iter().flatten() {
+            if Some(&w.trail) != trail.as_ref() {
+                continue;
+            }
+            if let Err(problem) = check_witness_signature(w) {
+                return stop(&mut stream, seq, problem);
+            }
+            if w.head_hash != stored_hash {
+                return stop(
+                    &mut stream,
+                    seq,
+                    Problem::CheckpointMismatch {
+                        count: seq,
+                        checkpoint_hash: w.head_hash.clone(),
+                        record_hash: stored_hash.to_owned(),
+                        external: true,
+                    },
+                );
+            }
+            witnessed += 1;
+        }
+        // Checkpoints due here: the writer that sealed this record wrote one in the same
+        // transaction.
+        let system = view.actor == super::SYSTEM_ACTOR;
+        let stopped = system && view.action == super::ACTION_STOPPED;
+        if system && view.action == super::ACTION_STARTED {
+            let (key, every) = lifecycle(&view);
+            writers.insert(key, every.unwrap_or(0));
+        }
+        let due = if stopped {
+            Some(None)
+        } else if !writers.is_empty() && writers.values().all(|e| *e > 0 && seq % e == 0) {
+            Some(writers.values().max().copied())
+        } else {
+            None
+        };
+        if let Some(every) = due
+            && !cps.contains_key(&seq)
+        {
+            return stop(
+                &mut stream,
+                seq,
+                Problem::CheckpointMissing { count: seq, every },
+            );
+        }
+        if stopped {
+            writers.remove(&lifecycle(&view).0);
+        }
         if let Some((count, hash)) = &expect
             && *count == seq
             && hash.trim() != stored_hash
@@ -709,6 +943,45 @@ pub(crate) fn check(
                 },
             );
         }
+        // Witness lines of this trail beyond its end; or none of this trail at all.
+        let ours = |w: &&&WitnessCheckpoint| Some(&w.trail) == trail.as_ref();
+        if let Some(w) = witness.values().flatten().filter(ours).find(|w| w.count > last) {
+            let problem = match check_witness_signature(w) {
+                Err(p) => p,
+                Ok(()) => Problem::Truncated {
+                    checkpoint_count: w.count,
+                    last_seq: last,
+                    external: true,
+                },
+            };
+            first = min_finding(
+                first,
+                Finding {
+                    seq: last + 1,
+                    problem,
+                },
+            );
+        }
+        if !witness.is_empty() && !witness.values().flatten().any(|w| ours(&w)) {
+            let named: BTreeSet<&str> = witness
+                .values()
+                .flatten()
+                .map(|w| w.trail.as_str())
+                .collect();
+            let problem = match &trail {
+                // An empty store: every witnessed record is gone.
+                None => Problem::Truncated {
+                    checkpoint_count: witness.keys().next_back().copied().unwrap_or(1),
+                    last_seq: 0,
+                    external: true,
+                },
+                Some(t) => Problem::ForeignTrail {
+                    expected: named.into_iter().collect::<Vec<_>>().join(", "),
+                    found: format!("{t} (no witness line names this trail)"),
+                },
+            };
+            first = min_finding(first, Finding { seq: 1, problem });
+        }
         if let Some((count, _)) = &expect
             && *count > last
         {
@@ -736,6 +1009,7 @@ pub(crate) fn check(
         head_hash: prev,
         checkpoints: matched,
         signed_checkpoints: signed,
+        witnessed,
         signing_keys: keys.into_iter().collect(),
         first_time,
         last_time,

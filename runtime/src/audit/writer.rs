@@ -353,6 +353,31 @@ fn push(m: Msg, records: &mut Vec<Prepared>, replies: &mut Vec<Reply>, closing: 
     }
 }
 
+/// The `audit.checkpoint` log line: a witness that leaves the host with the logs, so that a
+/// trail rewritten or cut on the host is caught by `observa-audit verify --witness LOG`. The
+/// checkpoint travels in the message ([`WitnessCheckpoint`](super::verify::WitnessCheckpoint)
+/// documents the form), which every log pipeline keeps, production's allowlist included; `count`,
+/// `trail` and `head_hash` are repeated as fields for readers.
+fn witness_line(c: &Checkpoint) {
+    let message = super::verify::WitnessCheckpoint::message(
+        &c.trail,
+        c.count,
+        &c.head_hash,
+        &c.created_at,
+        c.public_key.as_deref(),
+        c.signature.as_deref(),
+    );
+    tracing::info!(
+        target: "observa::audit",
+        event = "audit.checkpoint",
+        trail = %c.trail,
+        count = c.count,
+        head_hash = %c.head_hash,
+        signed = c.signature.is_some(),
+        "{message}"
+    );
+}
+
 fn write_batch<B: Backend>(
     backend: &mut B,
     sealer: &Sealer,
@@ -374,15 +399,7 @@ fn write_batch<B: Backend>(
         }
         backend.commit()?;
         for c in &checkpoints {
-            // An external witness: ship these lines elsewhere to detect truncation of the tail.
-            tracing::info!(
-                target: "observa::audit",
-                event = "audit.checkpoint",
-                trail = %c.trail,
-                count = c.count,
-                head_hash = %c.head_hash,
-                signed = c.signature.is_some(),
-            );
+            witness_line(c);
         }
         Ok(records)
     })();

@@ -1,7 +1,7 @@
 //! `observa-audit`: command-line tools for observa audit trails.
 //!
 //! ```text
-//! observa-audit verify <url> [--public-key HEX] [--expect COUNT:HASH] [--json]
+//! observa-audit verify <url> [--public-key HEX] [--expect COUNT:HASH] [--witness FILE]... [--json]
 //! ```
 //!
 //! `<url>` takes the same forms as `OBSERVA_AUDIT_URL` (`sqlite:PATH`, `postgres://…?schema=NAME`
@@ -12,8 +12,7 @@
 use observa::audit::{VerifyError, VerifyOptions, verify_with};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: observa-audit verify <url> [--public-key HEX] [--expect COUNT:HASH] [--json]
+const USAGE: &str = "usage: observa-audit verify <url> [--public-key HEX] [--expect COUNT:HASH] [--witness FILE]... [--json]
 
 Verifies an observa audit trail: every record's hash, the hash chain, gap-free sequence
 numbers, and every checkpoint (and its Ed25519 signature).
@@ -22,6 +21,10 @@ numbers, and every checkpoint (and its Ed25519 signature).
   --public-key HEX       require every checkpoint to be signed by this Ed25519 key
   --expect COUNT:HASH    a checkpoint kept elsewhere (e.g. from an `audit.checkpoint` log line):
                          record COUNT must exist and have record_hash HASH
+  --witness FILE         a log file (JSON lines or console) carrying `audit.checkpoint` lines:
+                         every checkpoint of this trail in it must match the chain, and the
+                         trail must reach the last one (catches a cut or rewritten tail);
+                         repeatable
   --json                 print one JSON object instead of text
 
 exit status: 0 intact, 1 not intact (first bad record named), 2 unreadable or usage error";
@@ -49,6 +52,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--public-key" => {
                 let k = it.next().ok_or("`--public-key` needs a value")?;
                 opts = opts.trusted_key(k.clone());
+            }
+            "--witness" => {
+                let f = it.next().ok_or("`--witness` needs a log file")?;
+                opts = opts.witness_file(f).map_err(|e| e.to_string())?;
             }
             "--expect" => {
                 let v = it.next().ok_or("`--expect` needs COUNT:HASH")?;
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
                     "head_hash": report.head_hash,
                     "checkpoints": report.checkpoints,
                     "signed_checkpoints": report.signed_checkpoints,
+                    "witnessed": report.witnessed,
                     "signing_keys": report.signing_keys,
                     "first_time": report.first_time,
                     "last_time": report.last_time,
