@@ -414,3 +414,141 @@ fn every_record_counts_in_audit_events_total() {
     a.close().unwrap();
     assert!(count(ACTION_STOPPED, "success") >= 1.0);
 }
+
+#[test]
+fn lifecycle_actions_are_reserved() {
+    let dir = TempDir::new("reserved");
+    let url = dir.url("a.db");
+    let a = Auditor::open(AuditConfig::new(&url)).unwrap();
+    for action in [ACTION_STARTED, ACTION_STOPPED] {
+        let e = a
+            .append(NewRecord::new(action, "observa"))
+            .expect_err("a caller cannot forge a lifecycle record");
+        assert_eq!(e.kind(), AuditErrorKind::InvalidRecord);
+        assert!(e.to_string().contains("reserved"), "{e}");
+        let e = a
+            .begin_attempt(NewRecord::new(action, "observa"))
+            .expect_err("nor begin one");
+        assert_eq!(e.kind(), AuditErrorKind::InvalidRecord);
+    }
+    a.close().unwrap();
+    let r = audit::verify(&url).unwrap();
+    assert_eq!(r.records, 2);
+}
+
+/// Bytes and modification time of `path`, `None` when it does not exist.
+fn snapshot(path: &std::path::Path) -> Vec<(String, Option<(Vec<u8>, std::time::SystemTime)>)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|ext| {
+            let p = format!("{}{ext}", path.display());
+            let s = std::fs::read(&p).ok().map(|bytes| {
+                let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+                (bytes, mtime)
+            });
+            (ext.to_string(), s)
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_unchanged(
+    before: &[(String, Option<(Vec<u8>, std::time::SystemTime)>)],
+    path: &std::path::Path,
+) {
+    let after = snapshot(path);
+    for ((ext, b), (_, a)) in before.iter().zip(&after) {
+        match (b, a) {
+            (None, None) => {}
+            (Some((bb, bt)), Some((ab, at))) => {
+                assert!(bb == ab, "verify changed the bytes of `{ext}`");
+                assert_eq!(bt, at, "verify changed the mtime of `{ext}`");
+            }
+            (None, Some(_)) => panic!("verify created `{ext}`"),
+            (Some(_), None) => panic!("verify deleted `{ext}`"),
+        }
+    }
+}
+
+#[test]
+fn verify_never_changes_the_evidence() {
+    let dir = TempDir::new("readonly");
+    let live = dir.path().join("live.db");
+    let url = format!("sqlite:{}", live.display());
+    let a = Auditor::open(AuditConfig::new(&url).with_checkpoint_every(4)).unwrap();
+    for i in 0..10 {
+        a.append(NewRecord::new("user.update", "admin").target(format!("u{i}")))
+            .unwrap();
+    }
+    // The writer is running: its records are in the WAL, not yet checkpointed into the file.
+    let wal = dir.path().join("live.db-wal");
+    assert!(wal.exists() && std::fs::metadata(&wal).unwrap().len() > 0);
+
+    // A writer killed at this point leaves exactly these files: copy them as they are.
+    let crashed = dir.path().join("crashed.db");
+    for ext in ["", "-wal", "-shm"] {
+        std::fs::copy(
+            format!("{}{ext}", live.display()),
+            format!("{}{ext}", crashed.display()),
+        )
+        .unwrap();
+    }
+
+    // 1. A live trail, verified by another process while its writer runs.
+    let before = snapshot(&live);
+    std::thread::sleep(std::time::Duration::from_millis(20)); // mtime granularity
+    let (code, out, err) = cli_verify(&url, &[]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains("intact: 11 records"),
+        "records still in the WAL are part of the trail: {out}"
+    );
+    assert_unchanged(&before, &live);
+    assert_eq!(audit::verify(&url).expect("intact").records, 11);
+
+    // 2. A crashed writer's files: SQLite would recover the WAL index and, when the last
+    // connection closes, checkpoint the WAL into the file and delete it. Verifying must not.
+    let crashed_url = format!("sqlite:{}", crashed.display());
+    let before = snapshot(&crashed);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let r = audit::verify(&crashed_url).expect("intact");
+    assert_eq!(r.records, 11);
+    assert!(!r.clean_shutdown);
+    let (code, out, err) = cli_verify(&crashed_url, &[]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_unchanged(&before, &crashed);
+
+    // Tampering inside the WAL is still seen (the WAL is read, not ignored).
+    let tampered = dir.path().join("tampered.db");
+    for ext in ["", "-wal", "-shm"] {
+        std::fs::copy(
+            format!("{}{ext}", crashed.display()),
+            format!("{}{ext}", tampered.display()),
+        )
+        .unwrap();
+    }
+    {
+        let c = rusqlite::Connection::open(&tampered).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER audit_records_no_update;
+             UPDATE audit_records SET actor = 'mallory' WHERE seq = 9;",
+        )
+        .unwrap();
+        // Keep the change in the WAL: no checkpoint on close.
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        std::mem::forget(c);
+    }
+    match audit::verify(&format!("sqlite:{}", tampered.display())) {
+        Err(VerifyError::Tampered(f)) => assert_eq!(f.seq, 9, "{f}"),
+        other => panic!("{other:?}"),
+    }
+
+    // 3. A cleanly closed trail: no WAL; verifying creates none.
+    a.close().unwrap();
+    assert!(!wal.exists(), "a clean close checkpoints and removes the WAL");
+    let before = snapshot(&live);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(audit::verify(&url).unwrap().records, 12);
+    assert_eq!(cli_verify(&url, &[]).0, 0);
+    assert_unchanged(&before, &live);
+}

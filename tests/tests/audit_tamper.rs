@@ -569,3 +569,61 @@ fn altered_checkpoints_are_detected() {
     });
     assert_bad(&url, 7, &["modified"]);
 }
+
+#[test]
+fn rewritten_suffix_with_its_checkpoints_deleted_is_detected() {
+    // Change record 25, recompute the chain from there, delete the checkpoints from 25 on: the
+    // chain is self-consistent and every checkpoint left is genuine and signed by the pinned key.
+    // The checkpoint due at 30 (the interval of 10 declared by `audit.started`) is missing.
+    let (_d, url) = tamper("suffix-rewrite", |c| {
+        c.execute(
+            "UPDATE audit_records SET actor = 'mallory', target = 'target-x' WHERE seq = 25",
+            [],
+        )
+        .unwrap();
+        rehash_from(c, 25);
+        c.execute("DELETE FROM audit_checkpoints WHERE count >= 25", [])
+            .unwrap();
+    });
+    let pinned = VerifyOptions::default().trusted_key(test_key().public_key_hex());
+    assert_bad_with(&url, &pinned, 30, &["checkpoint_missing"]);
+    assert_bad(&url, 30, &["checkpoint_missing"]);
+    let (code, out, err) = cli_verify(&url, &["--public-key", &test_key().public_key_hex()]);
+    assert_eq!(code, 1, "stdout: {out} stderr: {err}");
+    assert!(out.contains("first bad record 30:"), "{out}");
+    assert!(out.contains("no checkpoint at 30 records"), "{out}");
+    let (code, out, _) = cli_verify(&url, &["--json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["problem"], "checkpoint_missing");
+    assert_eq!(v["first_bad_seq"], 30);
+}
+
+#[test]
+fn a_missing_due_checkpoint_is_a_finding() {
+    // The closing checkpoint after `audit.stopped` (record 42, not a multiple of 10).
+    let (_d, url) = tamper("cp-missing-close", |c| {
+        c.execute("DELETE FROM audit_checkpoints WHERE count = 42", [])
+            .unwrap();
+    });
+    assert_bad(&url, 42, &["checkpoint_missing"]);
+    assert_cli_bad(&url, 42);
+    match audit::verify(&url) {
+        Err(VerifyError::Tampered(f)) => {
+            assert!(f.to_string().contains("`audit.stopped`"), "{f}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A periodic one in the middle, with nothing else touched.
+    let (_d, url) = tamper("cp-missing-20", |c| {
+        c.execute("DELETE FROM audit_checkpoints WHERE count = 20", [])
+            .unwrap();
+    });
+    assert_bad(&url, 20, &["checkpoint_missing"]);
+    assert_cli_bad(&url, 20);
+    // All of them: the first due one is named.
+    let (_d, url) = tamper("cp-missing-all", |c| {
+        c.execute("DELETE FROM audit_checkpoints", []).unwrap();
+    });
+    assert_bad(&url, 10, &["checkpoint_missing"]);
+}

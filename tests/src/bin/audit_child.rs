@@ -10,6 +10,10 @@
 //!     prints `opened` or `error <kind>`.
 //! audit_child degrade
 //!     uses the global auditor (from OBSERVA_AUDIT_URL) with both policies and prints what it got.
+//! audit_child witness <n>
+//!     installs observa from the environment (`observa::init_from_env`, so `OBSERVA_LOG_FILE`
+//!     receives the `audit.checkpoint` lines), opens the auditor from the environment, appends
+//!     <n> records, closes it and prints `done`.
 //! ```
 
 use observa::audit::{self, AuditConfig, Auditor, NewRecord, Outcome, Policy, Receipt};
@@ -135,6 +139,39 @@ fn degrade() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn witness(args: &[String]) -> ExitCode {
+    let n: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let guard = match observa::init_from_env() {
+        Ok(g) => g,
+        Err(e) => {
+            out(&format!("error init {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let auditor = match AuditConfig::from_env().and_then(Auditor::open) {
+        Ok(a) => a,
+        Err(e) => {
+            out(&format!("error {}", e.kind()));
+            return ExitCode::from(1);
+        }
+    };
+    for i in 0..n {
+        let rec = NewRecord::new("test.witness", format!("actor-{i}")).target(format!("t{i}"));
+        if let Err(e) = auditor.append(rec) {
+            out(&format!("err {}", e.kind()));
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(e) = auditor.close() {
+        out(&format!("close-error {}", e.kind()));
+        return ExitCode::from(1);
+    }
+    // Flushes the log writers.
+    drop(guard);
+    out("done");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -155,6 +192,7 @@ fn main() -> ExitCode {
             None => ExitCode::from(2),
         },
         Some("degrade") => degrade(),
+        Some("witness") => witness(&args[1..]),
         _ => {
             out("usage: audit_child append|open|degrade ...");
             ExitCode::from(2)
