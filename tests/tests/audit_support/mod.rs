@@ -154,3 +154,102 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// The columns of `audit_records`, in table order (the canonical order, then `record_hash`).
+pub const COLUMNS: [&str; 28] = [
+    "seq",
+    "schema_version",
+    "trail",
+    "id",
+    "recorded_at",
+    "action",
+    "category",
+    "outcome",
+    "error_class",
+    "error_message",
+    "reason",
+    "actor",
+    "user_id",
+    "target",
+    "source_ip",
+    "user_agent",
+    "session_fp",
+    "service",
+    "version",
+    "host",
+    "correlation_id",
+    "trace_id",
+    "tenant",
+    "changes",
+    "severity",
+    "attempt_id",
+    "prev_hash",
+    "record_hash",
+];
+
+/// Recomputes `prev_hash` and `record_hash` from `from` to the end, following the documented
+/// canonical form (an attacker rewriting the tail).
+pub fn rehash_from(c: &rusqlite::Connection, from: i64) {
+    let mut prev: String = if from == 1 {
+        "0".repeat(64)
+    } else {
+        c.query_row(
+            "SELECT record_hash FROM audit_records WHERE seq = ?1",
+            [from - 1],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let seqs: Vec<i64> = c
+        .prepare("SELECT seq FROM audit_records WHERE seq >= ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([from], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for seq in seqs {
+        c.execute(
+            "UPDATE audit_records SET prev_hash = ?1 WHERE seq = ?2",
+            rusqlite::params![prev, seq],
+        )
+        .unwrap();
+        let mut canonical = String::from("{");
+        let hashed = &COLUMNS[..COLUMNS.len() - 1];
+        let sql = format!(
+            "SELECT {} FROM audit_records WHERE seq = ?1",
+            hashed.join(", ")
+        );
+        c.query_row(&sql, [seq], |r| {
+            for (i, col) in hashed.iter().enumerate() {
+                if i > 0 {
+                    canonical.push(',');
+                }
+                let v: serde_json::Value = match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => serde_json::Value::Null,
+                    rusqlite::types::ValueRef::Integer(n) => n.into(),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        String::from_utf8(t.to_vec()).unwrap().into()
+                    }
+                    other => panic!("unexpected {other:?}"),
+                };
+                canonical.push_str(&serde_json::to_string(col).unwrap());
+                canonical.push(':');
+                canonical.push_str(&serde_json::to_string(&v).unwrap());
+            }
+            Ok(())
+        })
+        .unwrap();
+        canonical.push('}');
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(canonical.as_bytes());
+        let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        c.execute(
+            "UPDATE audit_records SET record_hash = ?1 WHERE seq = ?2",
+            rusqlite::params![hash, seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
