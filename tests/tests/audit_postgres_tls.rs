@@ -87,8 +87,8 @@ fn the_trail_is_written_and_verified_over_verified_tls() {
     assert_eq!(option(&tls, "sslmode"), Some("verify-full"), "{tls}");
     let s = PgSchema::new(&plain(&tls), "tls");
     let url = with_option(&tls, "schema", &s.name);
-    let a = Auditor::open(AuditConfig::new(&url).with_signing_key(test_key()))
-        .expect("open over TLS");
+    let a =
+        Auditor::open(AuditConfig::new(&url).with_signing_key(test_key())).expect("open over TLS");
     install_probe(&s);
     a.append(NewRecord::new("user.update", "admin").target("u1"))
         .unwrap();
@@ -121,7 +121,10 @@ fn the_writer_pins_isolation_and_commit_flush_whatever_the_database_defaults() {
     let show = |c: &mut postgres::Client, what: &str| -> String {
         c.query_one(&format!("SHOW {what}"), &[]).unwrap().get(0)
     };
-    assert_eq!(show(&mut c, "default_transaction_isolation"), "repeatable read");
+    assert_eq!(
+        show(&mut c, "default_transaction_isolation"),
+        "repeatable read"
+    );
     assert_eq!(show(&mut c, "synchronous_commit"), "off");
 
     // Without TLS, so that only the pinning is under test.
@@ -152,7 +155,11 @@ fn a_wrong_root_or_a_server_without_tls_is_refused() {
     let url = with_option(&tls, "schema", &s.name);
     let root = option(&tls, "sslrootcert").unwrap();
     let wrong = std::path::Path::new(root).with_file_name("wrong-ca.crt");
-    assert!(wrong.exists(), "{} (made by ci-postgres-tls.sh)", wrong.display());
+    assert!(
+        wrong.exists(),
+        "{} (made by ci-postgres-tls.sh)",
+        wrong.display()
+    );
     for mode in ["verify-ca", "verify-full", "require"] {
         let bad = with_option(
             &with_option(&url, "sslrootcert", &wrong.display().to_string()),
@@ -161,7 +168,10 @@ fn a_wrong_root_or_a_server_without_tls_is_refused() {
         );
         let e = Auditor::open(AuditConfig::new(&bad)).expect_err(mode);
         assert_eq!(e.kind(), AuditErrorKind::Unavailable, "{mode}: {e}");
-        assert!(matches!(audit::verify(&bad), Err(VerifyError::Unreadable(_))));
+        assert!(matches!(
+            audit::verify(&bad),
+            Err(VerifyError::Unreadable(_))
+        ));
     }
     // Without a root to verify against, `verify-*` is a configuration error, not a silent downgrade.
     let no_root = with_option(&plain(&tls), "sslmode", "verify-full");
@@ -189,6 +199,10 @@ fn a_wrong_root_or_a_server_without_tls_is_refused() {
         let (req, more) = server.join().unwrap();
         // SSLRequest: length 8, code 80877103.
         assert_eq!(req, [0, 0, 0, 8, 4, 210, 22, 47], "{mode}");
-        assert_eq!(more > 0, expect_more, "{mode}: bytes sent in clear after `N`: {more}");
+        assert_eq!(
+            more > 0,
+            expect_more,
+            "{mode}: bytes sent in clear after `N`: {more}"
+        );
     }
 }

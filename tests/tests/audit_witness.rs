@@ -246,7 +246,11 @@ fn a_witness_of_another_trail_or_a_forged_line_is_a_finding() {
         .find(|l| WitnessCheckpoint::parse_line(l).is_some_and(|c| c.count == 10))
         .unwrap();
     let cp = WitnessCheckpoint::parse_line(line).unwrap();
-    let flipped = if cp.head_hash.starts_with('a') { "b" } else { "a" };
+    let flipped = if cp.head_hash.starts_with('a') {
+        "b"
+    } else {
+        "a"
+    };
     let forged_head = format!("{flipped}{}", &cp.head_hash[1..]);
     let forged = a.dir.path().join("forged.log");
     std::fs::write(&forged, line.replace(&cp.head_hash, &forged_head)).unwrap();

@@ -24,7 +24,13 @@
 //!   close (count + head hash, Ed25519-signed with `OBSERVA_AUDIT_SIGNING_KEY`), and the audit
 //!   subsystem's own lifecycle as records: [`ACTION_STARTED`] (carrying the configuration) and
 //!   [`ACTION_STOPPED`]. [`verify`] / `observa-audit verify <url>` report the first bad sequence
-//!   number and what is wrong.
+//!   number and what is wrong, including a checkpoint missing where one is due. Every checkpoint
+//!   is also an `audit.checkpoint` log line, a witness that leaves the host with the logs:
+//!   `observa-audit verify <url> --witness LOG` checks the trail against it. Verifying opens the
+//!   store read-only and never changes it.
+//! - **PostgreSQL**: TLS through rustls per libpq's `sslmode` (`disable`, `prefer`, `require`,
+//!   `verify-ca`, `verify-full`) and `sslrootcert`; every write transaction pins `READ COMMITTED`
+//!   and the durability mode's `synchronous_commit`, whatever the server defaults.
 //! - **Failure policy** ([`Policy`]) for `#[audit]`: `fail_closed` (default) returns the
 //!   [`AuditError`]; `degrade_and_alert` writes the record to a fallback sink
 //!   ([`FallbackSink`]), counts it ([`degraded_count`]) and logs an ERROR `audit.degraded` line.

@@ -7,6 +7,12 @@
 //! inserted with a single `INSERT … SELECT FROM unnest(…)` statement and one commit. Triggers
 //! reject `UPDATE`, `DELETE` and `TRUNCATE` on all three tables. The sync `postgres` client runs
 //! on the writer thread (never inside an async runtime).
+//!
+//! Connections use TLS as the URL's `sslmode` / `sslrootcert` say ([`super::tls`]). Every write
+//! transaction starts `ISOLATION LEVEL READ COMMITTED` (the head row lock is what serialises
+//! writers; under a stricter server default they would fail with serialisation errors) and sets
+//! `synchronous_commit` for its own scope: `on` in `durable` mode, `off` in `buffered`, whatever
+//! the server, database or role defaults are.
 
 use super::config::Durability;
 use super::error::{AuditError, AuditErrorKind};
@@ -14,9 +20,9 @@ use super::record::{GENESIS_HASH, REQUIRED, SCHEMA_VERSION, StoredRecord, TEXT_C
 use super::util;
 use super::verify::{RawCheckpoint, RawRow, RowError, TrailReader};
 use super::writer::{Backend, Checkpoint, Head};
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
-use postgres::Client;
 
 fn q(schema: &str) -> String {
     // `schema` is validated as an identifier by the URL parser; quote it anyway.

@@ -309,7 +309,10 @@ impl Backend for SqliteBackend {
 ///   records in it are part of the trail, and `immutable=1` would ignore them. It is opened
 ///   `mode=ro&readonly_shm=1`: the `-shm` index is opened read-only, so SQLite neither rebuilds
 ///   nor updates it; when it cannot be trusted (a crashed writer) the WAL is read into private
-///   memory instead.
+///   memory instead. One exception: inside a process that has the trail open for writing,
+///   SQLite shares one `-shm` mapping between the process's connections, so the verifier's read
+///   mark may be written there (the index, never the database or the WAL). Run
+///   `observa-audit verify` as its own process to leave every byte as it was.
 #[derive(Debug)]
 pub(crate) struct SqliteReader {
     conn: Connection,

@@ -264,8 +264,12 @@ mod tests {
 
     #[test]
     fn options_are_taken_out_of_the_url() {
-        let (url, _) = connector("postgres://u@h:5432/db?sslmode=require&application_name=x").unwrap();
-        assert_eq!(url, "postgres://u@h:5432/db?application_name=x&sslmode=require");
+        let (url, _) =
+            connector("postgres://u@h:5432/db?sslmode=require&application_name=x").unwrap();
+        assert_eq!(
+            url,
+            "postgres://u@h:5432/db?application_name=x&sslmode=require"
+        );
         let (url, _) = connector("postgres://u@h/db").unwrap();
         assert_eq!(url, "postgres://u@h/db?sslmode=prefer");
         assert!(connector("postgres://u@h/db?sslmode=verify-full").is_err());

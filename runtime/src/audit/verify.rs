@@ -12,13 +12,30 @@
 //! | records spliced in from another trail | [`Problem::ForeignTrail`] |
 //! | the tail cut off after a checkpoint | [`Problem::Truncated`] |
 //! | the chain rewritten from some point on with recomputed hashes | [`Problem::CheckpointMismatch`] (signed checkpoints make the rewrite impossible to hide) |
+//! | the same, with the checkpoints from that point on deleted | [`Problem::CheckpointMissing`] |
 //! | a checkpoint forged or altered | [`Problem::CheckpointSignature`] / [`Problem::UntrustedCheckpoint`] |
+//! | with a witness: the tail cut together with its checkpoints | [`Problem::Truncated`] (`external`) |
+//! | with a witness: the trail rewritten and re-signed by someone holding the key, or replaced | [`Problem::CheckpointMismatch`] (`external`) / [`Problem::ForeignTrail`] |
 //!
-//! Limits, stated plainly: cutting the tail *together with* every checkpoint after the cut is only
-//! detectable against a checkpoint kept elsewhere. Every checkpoint is also emitted as an
-//! `audit.checkpoint` log line; pass the last one you trust as [`VerifyOptions::expect`]
-//! (`observa-audit verify --expect COUNT:HASH`), and pin the signing key with
-//! [`VerifyOptions::trusted_key`] so a rewritten trail cannot carry re-signed checkpoints.
+//! **Due checkpoints.** Every writer declares its interval in its `audit.started` record
+//! (`changes.after.checkpoint_every`) and writes a checkpoint in the same transaction as every
+//! record whose number is a multiple of it, and after its `audit.stopped` record. The verifier
+//! follows the writers through the chain (started, identified by host and pid, until stopped) and
+//! requires a checkpoint at every number that all running writers' intervals divide, and after
+//! every `audit.stopped`: a missing one is a finding. Callers cannot write these two actions.
+//!
+//! **Witness.** Every checkpoint is also a log line, event `audit.checkpoint`, whose message
+//! carries it in full ([`WitnessCheckpoint`]): it leaves the host with the logs. Give the verifier
+//! a log file ([`VerifyOptions::witness_file`], `observa-audit verify --witness FILE`) and every
+//! witnessed checkpoint of this trail must match the chain, the trail must reach the last one, and
+//! a store that no witness line names is a finding.
+//!
+//! Limits, stated plainly: without a witness, someone who can write the store and rewrites it from
+//! the first record (or cuts the tail with every checkpoint after the cut, leaving what looks like
+//! a crashed writer) is only caught by a checkpoint kept elsewhere: the witness lines, or one
+//! passed as [`VerifyOptions::expect`] (`--expect COUNT:HASH`). Pin the signing key
+//! ([`VerifyOptions::trusted_key`]) so rewritten checkpoints cannot be re-signed without it; a
+//! witness still catches a rewrite by someone holding the key, up to the last line shipped.
 
 use super::config::StoreUrl;
 use super::error::{AuditError, AuditErrorKind};
@@ -614,7 +631,12 @@ fn lifecycle(view: &CanonicalView<'_>) -> ((Option<String>, Option<u64>), Option
         .changes
         .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
         .and_then(|mut v| v.get_mut("after").map(serde_json::Value::take));
-    let field = |k: &str| after.as_ref().and_then(|a| a.get(k)).and_then(|v| v.as_u64());
+    let field = |k: &str| {
+        after
+            .as_ref()
+            .and_then(|a| a.get(k))
+            .and_then(|v| v.as_u64())
+    };
     (
         (view.host.map(str::to_owned), field("pid")),
         field("checkpoint_every"),
@@ -945,7 +967,12 @@ pub(crate) fn check(
         }
         // Witness lines of this trail beyond its end; or none of this trail at all.
         let ours = |w: &&&WitnessCheckpoint| Some(&w.trail) == trail.as_ref();
-        if let Some(w) = witness.values().flatten().filter(ours).find(|w| w.count > last) {
+        if let Some(w) = witness
+            .values()
+            .flatten()
+            .filter(ours)
+            .find(|w| w.count > last)
+        {
             let problem = match check_witness_signature(w) {
                 Err(p) => p,
                 Ok(()) => Problem::Truncated {
