@@ -455,10 +455,7 @@ fn snapshot(path: &std::path::Path) -> Vec<FileState> {
 }
 
 #[track_caller]
-fn assert_unchanged(
-    before: &[FileState],
-    path: &std::path::Path,
-) {
+fn assert_unchanged(before: &[FileState], path: &std::path::Path) {
     let after = snapshot(path);
     assert!(before.iter().zip(&after).all(|(b, a)| b.0 == a.0));
     for ((ext, b), (_, a)) in before.iter().zip(&after) {
