@@ -110,6 +110,22 @@ fn checkpoint_lines_carry_the_witness_through_a_production_log() {
         Some(test_key().public_key_hex().as_str())
     );
     assert!(last.signature.is_some());
+
+    // A console line (colours included) carries the same checkpoint.
+    let json: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.contains("audit.checkpoint"))
+            .unwrap(),
+    )
+    .unwrap();
+    let message = json["message"].as_str().unwrap();
+    let console = format!(
+        "\u{1b}[2m2026-01-01T00:00:00.000000Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m audit.checkpoint \u{1b}[1m{message}\u{1b}[0m count=10"
+    );
+    assert_eq!(
+        WitnessCheckpoint::parse_line(&console).as_ref(),
+        parsed.first()
+    );
 }
 
 #[test]

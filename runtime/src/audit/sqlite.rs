@@ -316,6 +316,14 @@ impl Backend for SqliteBackend {
 #[derive(Debug)]
 pub(crate) struct SqliteReader {
     conn: Connection,
+    immutable: bool,
+}
+
+/// Whether a `-wal` file exists beside the database at `path`.
+pub(crate) fn has_wal(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    Path::new(&wal).exists()
 }
 
 /// `file:` URI of `path` with `query`: every byte outside the unreserved set percent-encoded, so
@@ -350,12 +358,11 @@ impl SqliteReader {
                 format!("no audit database at `{}`", path.display()),
             ));
         }
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let query = if Path::new(&wal).exists() {
-            "mode=ro&readonly_shm=1"
-        } else {
+        let immutable = !has_wal(path);
+        let query = if immutable {
             "mode=ro&immutable=1"
+        } else {
+            "mode=ro&readonly_shm=1"
         };
         let conn = Connection::open_with_flags(
             file_uri(path, query)?,
@@ -379,7 +386,12 @@ impl SqliteReader {
             ));
         }
         conn.execute_batch("BEGIN")?;
-        Ok(Self { conn })
+        Ok(Self { conn, immutable })
+    }
+
+    /// Whether the database was opened `immutable=1` (no `-wal` file at the time).
+    pub fn immutable(&self) -> bool {
+        self.immutable
     }
 }
 

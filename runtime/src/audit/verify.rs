@@ -119,18 +119,28 @@ impl VerifyOptions {
     /// Adds every `audit.checkpoint` line of the log file at `path` (JSONL or console format;
     /// other lines are skipped). An error when the file cannot be read or holds no such line.
     pub fn witness_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, AuditError> {
+        use std::io::BufRead as _;
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             AuditError::new(
                 AuditErrorKind::Unavailable,
                 format!("cannot read the witness file `{}`", path.display()),
             )
             .with_source(e)
-        })?;
-        let found: Vec<WitnessCheckpoint> = String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(WitnessCheckpoint::parse_line)
-            .collect();
+        };
+        // Line by line: a log file can be far larger than memory.
+        let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
+        let mut found = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(unreadable)? == 0 {
+                break;
+            }
+            if let Some(c) = WitnessCheckpoint::parse_line(&String::from_utf8_lossy(&line)) {
+                found.push(c);
+            }
+        }
         if found.is_empty() {
             return Err(AuditError::config(format!(
                 "the witness file `{}` holds no `audit.checkpoint` line",
@@ -139,6 +149,27 @@ impl VerifyOptions {
         }
         Ok(self.witness(found))
     }
+}
+
+/// `text` without ANSI escape sequences (colours of a console log).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            // Parameters and intermediates, then one final byte in `@`..=`~`.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The marker that starts the message of every `audit.checkpoint` log line.
@@ -187,7 +218,13 @@ impl WitnessCheckpoint {
     /// Reads one log line: a JSON object whose `message` carries the checkpoint, or a console
     /// line containing it. `None` for any other line.
     pub fn parse_line(line: &str) -> Option<Self> {
-        let line = line.trim();
+        let plain;
+        let line = if line.contains('\u{1b}') {
+            plain = strip_ansi(line);
+            plain.trim()
+        } else {
+            line.trim()
+        };
         let json_message;
         let text = if line.starts_with('{') {
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
@@ -528,8 +565,21 @@ pub fn verify_with(url: &str, opts: &VerifyOptions) -> Result<VerifyReport, Veri
     let (store, _) = StoreUrl::parse(url)?;
     match store {
         StoreUrl::Sqlite { path } => {
-            let mut r = super::sqlite::SqliteReader::open(&path)?;
-            check(&mut r, opts, "sqlite")
+            // Opened without a WAL (`immutable`), the snapshot is the main file alone; a writer
+            // that started meanwhile and checkpointed into it may have changed it under the
+            // reader: read again, now through the WAL.
+            let mut attempts = 0;
+            loop {
+                let mut r = super::sqlite::SqliteReader::open(&path)?;
+                let result = check(&mut r, opts, "sqlite");
+                let immutable = r.immutable();
+                drop(r);
+                attempts += 1;
+                if immutable && super::sqlite::has_wal(&path) && attempts < 3 {
+                    continue;
+                }
+                return result;
+            }
         }
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres { conn, schema } => {
