@@ -560,3 +560,53 @@ fn verify_never_changes_the_evidence() {
     assert_eq!(cli_verify(&url, &[]).0, 0);
     assert_unchanged(&before, &live);
 }
+
+#[test]
+fn due_checkpoints_follow_each_writer_across_restarts_and_crashes() {
+    use std::io::BufRead as _;
+    let dir = TempDir::new("due");
+    let url = dir.url("a.db");
+    // Writer 1: every 3 records, closed cleanly (records 1..=9).
+    build_trail(&url, 7, 3, None);
+    // Writer 2: every 5 records, killed while appending.
+    let mut child = std::process::Command::new(CHILD)
+        .args(["append", &url, "1", "0", "--checkpoint-every", "5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.starts_with("ack ") && line.split(' ').nth(1).unwrap().parse::<u64>().unwrap() >= 23
+        {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Writer 3: every 4 records, closed cleanly. Writer 2 never stopped, so only numbers both
+    // intervals divide (20, 40, ...) and writer 3's `audit.stopped` are due from here on.
+    build_trail(&url, 30, 4, None);
+    let r = audit::verify(&url).expect("checkpoints of every writer where due");
+    assert!(r.clean_shutdown);
+    assert!(r.records > 23 + 30, "{r}");
+    let last = r.records;
+
+    // The closing checkpoint of writer 3 is still required.
+    let c = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+    c.execute_batch("DROP TRIGGER audit_checkpoints_no_delete")
+        .unwrap();
+    c.execute(
+        "DELETE FROM audit_checkpoints WHERE count = ?1",
+        [last as i64],
+    )
+    .unwrap();
+    drop(c);
+    match audit::verify(&url) {
+        Err(VerifyError::Tampered(f)) => {
+            assert_eq!(f.seq, last, "{f}");
+            assert_eq!(f.problem.code(), "checkpoint_missing", "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -133,6 +133,9 @@ struct Inner {
     origin: Origin,
     store: &'static str,
     appended: AtomicU64,
+    /// Id of this auditor's `audit.started` record, named by its `audit.stopped` record so the
+    /// verifier knows which writer stopped.
+    started: std::sync::OnceLock<String>,
 }
 
 impl Inner {
@@ -145,6 +148,7 @@ impl Inner {
                 serde_json::json!({
                     "pid": std::process::id(),
                     "records_appended": self.appended.load(Ordering::Relaxed),
+                    "started_id": self.started.get(),
                 }),
             );
         let p = Prepared::new(stopped, self.origin.clone(), None)?;
@@ -314,13 +318,15 @@ impl Auditor {
                 origin: config.origin,
                 store,
                 appended: AtomicU64::new(0),
+                started: std::sync::OnceLock::new(),
             }),
         };
         let started = NewRecord::new(ACTION_STARTED, SYSTEM_ACTOR)
             .category("audit")
             .severity(Severity::High)
             .changes(serde_json::Value::Null, settings);
-        auditor.append_raw(started)?;
+        let started = auditor.append_raw(started)?;
+        let _ = auditor.inner.started.set(started.id);
         Ok(auditor)
     }
 

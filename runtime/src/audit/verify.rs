@@ -674,23 +674,31 @@ fn check_witness_signature(w: &WitnessCheckpoint) -> Result<(), Problem> {
         })
 }
 
-/// Who wrote an `audit.started` / `audit.stopped` record, `(host, pid)`, and the checkpoint
-/// interval it declared (`changes.after.checkpoint_every`).
-fn lifecycle(view: &CanonicalView<'_>) -> ((Option<String>, Option<u64>), Option<u64>) {
+/// What an `audit.started` / `audit.stopped` record says about its writer.
+#[derive(Debug)]
+struct Lifecycle {
+    host: Option<String>,
+    pid: Option<u64>,
+    /// `checkpoint_every` (started records).
+    every: Option<u64>,
+    /// The id of the writer's started record (stopped records written by this version on).
+    started_id: Option<String>,
+}
+
+fn lifecycle(view: &CanonicalView<'_>) -> Lifecycle {
     let after = view
         .changes
         .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
         .and_then(|mut v| v.get_mut("after").map(serde_json::Value::take));
-    let field = |k: &str| {
-        after
-            .as_ref()
-            .and_then(|a| a.get(k))
-            .and_then(|v| v.as_u64())
-    };
-    (
-        (view.host.map(str::to_owned), field("pid")),
-        field("checkpoint_every"),
-    )
+    let field = |k: &str| after.as_ref().and_then(|a| a.get(k));
+    Lifecycle {
+        host: view.host.map(str::to_owned),
+        pid: field("pid").and_then(|v| v.as_u64()),
+        every: field("checkpoint_every").and_then(|v| v.as_u64()),
+        started_id: field("started_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    }
 }
 
 pub(crate) fn check(
@@ -764,9 +772,10 @@ pub(crate) fn check(
         witness.entry(w.count).or_default().push(w);
     }
     let mut witnessed = 0u64;
-    // Writers that have started and not stopped, by (host, pid), with their checkpoint interval
-    // (0: unknown, which makes no periodic checkpoint due while that writer runs).
-    let mut writers: BTreeMap<(Option<String>, Option<u64>), u64> = BTreeMap::new();
+    // Writers that have started and not stopped, by the id of their `audit.started` record, with
+    // their host and pid and their checkpoint interval (0: unknown, which makes no periodic
+    // checkpoint due while that writer runs).
+    let mut writers: BTreeMap<String, (Lifecycle, u64)> = BTreeMap::new();
 
     let mut expected_seq: u64 = 1;
     let mut prev = GENESIS_HASH.to_owned();
@@ -950,13 +959,14 @@ pub(crate) fn check(
         let system = view.actor == super::SYSTEM_ACTOR;
         let stopped = system && view.action == super::ACTION_STOPPED;
         if system && view.action == super::ACTION_STARTED {
-            let (key, every) = lifecycle(&view);
-            writers.insert(key, every.unwrap_or(0));
+            let l = lifecycle(&view);
+            let every = l.every.unwrap_or(0);
+            writers.insert(view.id.to_owned(), (l, every));
         }
         let due = if stopped {
             Some(None)
-        } else if !writers.is_empty() && writers.values().all(|e| *e > 0 && seq % e == 0) {
-            Some(writers.values().max().copied())
+        } else if !writers.is_empty() && writers.values().all(|(_, e)| *e > 0 && seq % e == 0) {
+            Some(writers.values().map(|(_, e)| *e).max())
         } else {
             None
         };
@@ -970,7 +980,17 @@ pub(crate) fn check(
             );
         }
         if stopped {
-            writers.remove(&lifecycle(&view).0);
+            let l = lifecycle(&view);
+            // Named by its started record; older trails: the first writer of that host and pid.
+            let key = l.started_id.clone().or_else(|| {
+                writers
+                    .iter()
+                    .find(|(_, (w, _))| w.host == l.host && w.pid == l.pid)
+                    .map(|(k, _)| k.clone())
+            });
+            if let Some(k) = key {
+                writers.remove(&k);
+            }
         }
         if let Some((count, hash)) = &expect
             && *count == seq
