@@ -316,7 +316,7 @@ pub use fingerprint::{
     init_fingerprint_key, set_fingerprint_key,
 };
 pub use keys::{FILTERED, KeyAction, SAFE_FIELDS, is_allowed, key_action, mask_by_key};
-pub use mask::{AsText, LAST4_MIN_CHARS, RedactLen};
+pub use mask::{AsText, EMAIL_MAX_DOMAIN_CHARS, LAST4_MAX_CHARS, LAST4_MIN_CHARS, RedactLen};
 pub use secret::{Secret, Wipe, serialize_exposed};
 pub use view::{Redacted, redacted};
 
