@@ -132,7 +132,12 @@ fn ret_of_a_sensitive_value_is_masked() {
         assert_eq!(l["return"], observa::REDACTED, "{e}: {l}");
     }
     assert_eq!(line("x.ret_plain.completed")["return"], 4);
-    for c in ["ret-name-canary", "ret-get-canary", "ret-binding-canary", "ret-early-canary"] {
+    for c in [
+        "ret-name-canary",
+        "ret-get-canary",
+        "ret-binding-canary",
+        "ret-early-canary",
+    ] {
         assert_absent(c);
     }
 }
@@ -216,7 +221,7 @@ impl From<observa::audit::AuditError> for AppError {
 }
 
 #[audit(action = "key.revoke", actor = "ops", target = api_token.as_str())]
-fn revoke(api_token: &String) -> Result<usize, AppError> {
+fn revoke(api_token: String) -> Result<usize, AppError> {
     Ok(api_token.len())
 }
 
@@ -260,7 +265,7 @@ fn assert_not_in_trail(canary: &str) {
 #[test]
 fn an_audit_target_expression_naming_a_secret_is_masked() {
     audit_db();
-    assert_eq!(revoke(&"tok-audit-expr-canary".to_owned()).unwrap(), 21);
+    assert_eq!(revoke("tok-audit-expr-canary".to_owned()).unwrap(), 21);
     assert_eq!(stored("key.revoke").0.as_deref(), Some(observa::REDACTED));
     assert_eq!(show_user(42).unwrap(), 42);
     assert_eq!(stored("user.show").0.as_deref(), Some("42"));
@@ -271,7 +276,10 @@ fn an_audit_target_expression_naming_a_secret_is_masked() {
 fn audit_changes_mask_map_values_under_sensitive_keys() {
     audit_db();
     let before = BTreeMap::from([
-        ("Authorization".to_owned(), "Bearer audit-old-canary".to_owned()),
+        (
+            "Authorization".to_owned(),
+            "Bearer audit-old-canary".to_owned(),
+        ),
         ("accept".to_owned(), "text/html".to_owned()),
     ]);
     let mut after = before.clone();

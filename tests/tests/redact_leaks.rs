@@ -127,7 +127,10 @@ fn request(c: &str) -> Request {
         ]),
         nested: BTreeMap::from([
             ("upstream".to_owned(), headers(c)),
-            ("client_secret".to_owned(), BTreeMap::from([("v".to_owned(), c.to_owned())])),
+            (
+                "client_secret".to_owned(),
+                BTreeMap::from([("v".to_owned(), c.to_owned())]),
+            ),
         ]),
         batches: vec![headers(c), headers(c)],
         maybe: Some(HashMap::from([("session_id".to_owned(), c.to_owned())])),
@@ -172,7 +175,10 @@ fn issue8_cases(c: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
             "bare_nested_map",
             recorded_outputs_of(&BTreeMap::from([("upstream".to_owned(), headers(c))])),
         ),
-        ("last4_typed_secret", outputs_of(&Payment { card: c.to_owned() })),
+        (
+            "last4_typed_secret",
+            outputs_of(&Payment { card: c.to_owned() }),
+        ),
         (
             "email_long_domain",
             outputs_of(&Contact {
@@ -187,7 +193,12 @@ fn issue8_cases(c: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         ),
     ];
     if !c.contains('@') {
-        cases.push(("email_typed_secret", outputs_of(&Contact { email: c.to_owned() })));
+        cases.push((
+            "email_typed_secret",
+            outputs_of(&Contact {
+                email: c.to_owned(),
+            }),
+        ));
     }
     cases
 }
@@ -437,7 +448,11 @@ fn issue8_cases_do_not_leak() {
         }
     }
     println!("issue 8 cases: {total}, leaked: {}", leaked.len());
-    assert!(leaked.is_empty(), "{} of {total} cases leak: {leaked:#?}", leaked.len());
+    assert!(
+        leaked.is_empty(),
+        "{} of {total} cases leak: {leaked:#?}",
+        leaked.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,23 +460,13 @@ fn issue8_cases_do_not_leak() {
 
 #[derive(Redact, Clone)]
 enum Tree {
-    Leaf {
-        label: String,
-    },
-    Secret {
-        password: String,
-    },
+    Leaf { label: String },
+    Secret { password: String },
     Wrapped(String),
     Pair(#[redact(public)] u32, #[redact(public)] Box<Tree>),
-    Map {
-        entries: BTreeMap<String, Tree>,
-    },
-    Headers {
-        headers: HashMap<String, String>,
-    },
-    List {
-        items: Vec<Tree>,
-    },
+    Map { entries: BTreeMap<String, Tree> },
+    Headers { headers: HashMap<String, String> },
+    List { items: Vec<Tree> },
     Node(#[redact(public)] Box<Node>),
 }
 
@@ -492,8 +497,7 @@ fn keyed<V: Clone + fmt::Debug + 'static>(
     public: impl Strategy<Value = V> + Clone,
 ) -> impl Strategy<Value = Vec<(String, V)>> {
     let entry = prop_oneof![
-        (proptest::sample::select(SENSITIVE_KEYS), secret)
-            .prop_map(|(k, v)| (k.to_owned(), v)),
+        (proptest::sample::select(SENSITIVE_KEYS), secret).prop_map(|(k, v)| (k.to_owned(), v)),
         (proptest::sample::select(PUBLIC_KEYS), public).prop_map(|(k, v)| (k.to_owned(), v)),
     ];
     proptest::collection::vec(entry, 0..5)
@@ -515,7 +519,9 @@ fn tree(c: String) -> impl Strategy<Value = TreeDbg> {
         Just(TreeDbg(Tree::Leaf {
             label: "public-label".into()
         })),
-        Just(TreeDbg(Tree::Secret { password: c.clone() })),
+        Just(TreeDbg(Tree::Secret {
+            password: c.clone()
+        })),
         Just(TreeDbg(Tree::Wrapped(c.clone()))),
         keyed(Just(c.clone()), Just("public-value".to_owned())).prop_map(|kv| TreeDbg(
             Tree::Headers {
@@ -539,13 +545,15 @@ fn tree(c: String) -> impl Strategy<Value = TreeDbg> {
                 keyed(secret_tree, inner),
                 keyed(Just(c.clone()), Just("public-value".to_owned())),
             )
-                .prop_map(move |(children, attrs, plain)| TreeDbg(Tree::Node(Box::new(Node {
-                    id: 9,
-                    api_key: c.clone(),
-                    children: children.into_iter().map(|t| t.0).collect(),
-                    attrs: attrs.into_iter().map(|(k, v)| (k, v.0)).collect(),
-                    plain: plain.into_iter().collect(),
-                })))),
+                .prop_map(move |(children, attrs, plain)| TreeDbg(Tree::Node(
+                    Box::new(Node {
+                        id: 9,
+                        api_key: c.clone(),
+                        children: children.into_iter().map(|t| t.0).collect(),
+                        attrs: attrs.into_iter().map(|(k, v)| (k, v.0)).collect(),
+                        plain: plain.into_iter().collect(),
+                    })
+                ))),
         ]
     })
 }
@@ -593,7 +601,10 @@ fn nested_tree_shows_public_parts() {
         assert!(out.contains("eu-west"), "{sink}: {out}");
     }
     let debug = format!("{t:?}");
-    assert!(debug.starts_with(r#"Map { entries: {"meta": Headers { headers: {"#), "{debug}");
+    assert!(
+        debug.starts_with(r#"Map { entries: {"meta": Headers { headers: {"#),
+        "{debug}"
+    );
     for part in [
         r#""Authorization": [REDACTED]"#,
         r#""region": "eu-west""#,

@@ -109,8 +109,14 @@ fn unnamed_fields_are_masked_unless_marked() {
     assert_eq!(format!("{b:?}"), r#"Basic("jane", [REDACTED])"#);
     assert_eq!(json(&b), r#"{"Basic":["jane","[REDACTED]"]}"#);
     // Named fields are still judged by name.
-    let k = Auth::Keyed { key_id: 3, value: "v".into() };
-    assert_eq!(format!("{k:?}"), r#"Keyed { key_id: [REDACTED], value: "v" }"#);
+    let k = Auth::Keyed {
+        key_id: 3,
+        value: "v".into(),
+    };
+    assert_eq!(
+        format!("{k:?}"),
+        r#"Keyed { key_id: [REDACTED], value: "v" }"#
+    );
 }
 
 #[derive(Redact)]

@@ -34,7 +34,10 @@ pub fn returned(sig: &syn::Signature, block: &syn::Block) -> Vec<String> {
 }
 
 /// `const` tokens: true when `name` or any of `names` is sensitive.
-pub fn any_sensitive<'a>(name: Option<&str>, names: impl IntoIterator<Item = &'a String>) -> TokenStream {
+pub fn any_sensitive<'a>(
+    name: Option<&str>,
+    names: impl IntoIterator<Item = &'a String>,
+) -> TokenStream {
     let mut all: Vec<&str> = name.into_iter().collect();
     for n in names {
         if !all.contains(&n.as_str()) {

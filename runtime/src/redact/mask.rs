@@ -346,7 +346,9 @@ fn domain_shaped(domain: &str) -> bool {
         let ok = !label.is_empty()
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !ok {
             return false;
         }
@@ -565,7 +567,10 @@ mod tests {
             m("jane@example.com"),
             "\"j***@example.com\"|j***@example.com"
         );
-        assert_eq!(m("j.doe+x@mail.co.uk"), "\"j***@mail.co.uk\"|j***@mail.co.uk");
+        assert_eq!(
+            m("j.doe+x@mail.co.uk"),
+            "\"j***@mail.co.uk\"|j***@mail.co.uk"
+        );
         // A one-character local part is not shown at all.
         assert_eq!(m("j@x.io"), "\"***@x.io\"|***@x.io");
         assert_eq!(format!("{:?}", EmailMask(None)), "None");
@@ -612,7 +617,10 @@ mod tests {
             m("4242424242424242"),
             "\"************4242\"|************4242"
         );
-        assert_eq!(m("4242 4242 4242 4242"), "\"************4242\"|************4242");
+        assert_eq!(
+            m("4242 4242 4242 4242"),
+            "\"************4242\"|************4242"
+        );
         // Separators are skipped: the last four letters or digits.
         assert_eq!(
             m("GB82 WEST 1234 5698 7654 32"),
