@@ -22,7 +22,9 @@ use proc_macro::TokenStream;
 /// before the body and the outcome record after it; under `fail_closed` (the default) a write
 /// failure returns the error through `From<observa::audit::AuditError>` and the body does not
 /// run. A function that does not return `Result` must name `policy = "degrade_and_alert"`.
-/// Arguments are not stored unless listed; values whose names are sensitive are masked.
+/// Arguments are not stored unless listed; `actor`, `target`, `reason` and each side of
+/// `changes` are masked when any identifier of their expression is sensitive
+/// (`target = api_token.as_str()`), and maps in `changes` mask the values under sensitive keys.
 /// See the `observa::audit` module.
 #[proc_macro_attribute]
 pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -46,13 +48,17 @@ pub fn derive_classify(input: TokenStream) -> TokenStream {
 ///
 /// Arguments: `event`, `name`, `level`, `target`, `tenant` / `user` / `correlation` (bare: the
 /// argument of that name; `= expr`: any `Display` value), `fields(a, b = expr)` (each value must
-/// implement `observa::Record`; a sensitive name is masked at compile time), `skip(a)` (bare
+/// implement `observa::Record`; masked at compile time when the name or any identifier of the
+/// expression is sensitive: `fields(login = password)` is masked; maps mask the values under
+/// sensitive keys), `skip(a)` (bare
 /// `skip`: not instrumented), `err` / `err(Debug)` / `err(client)` / `err(server)`, `ret`,
 /// `metrics = false`, `metric = "family"`, `buckets = [..]` (seconds), `sample = 0.1`,
 /// `started`. Outcomes are `ok`, `client_error`, `server_error`, `panic` and `cancelled`; the
 /// return value is never changed and a panic is resumed unchanged. Works on sync and async fns,
-/// every receiver, generics, `impl Trait` returns and `#[async_trait]` in either order. See the
-/// crate README for the full table.
+/// every receiver, generics, `impl Trait` returns and `#[async_trait]` in either order. `ret` is
+/// masked when the function's name (`api_token`, `get_password`) or an identifier of what it
+/// returns (its tail expression, any `return` expression) is sensitive. See the crate README
+/// for the full table and `observa::sensitive` for the rule.
 #[proc_macro_attribute]
 pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
     observed::observed(args.into(), item.into()).into()

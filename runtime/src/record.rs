@@ -63,6 +63,15 @@ impl fmt::Debug for FieldValue<'_> {
 pub trait RecordObject {
     /// Calls `visit` once per field, in declaration order.
     fn record_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>));
+
+    /// The object's own `Debug`, when it is already redacted: `#[derive(Redact)]` types return
+    /// themselves, so a field of such a type keeps its declared shape in the `Debug` of the type
+    /// that contains it. Other objects (maps, hand-written impls) return `None` and are shown
+    /// from their recorded form, which is redacted by construction.
+    #[doc(hidden)]
+    fn redacted_debug(&self) -> Option<&dyn fmt::Debug> {
+        None
+    }
 }
 
 /// A sequence: visits its (already redacted) items in order.
@@ -238,11 +247,24 @@ impl<T: Record, const N: usize> Record for [T; N] {
     }
 }
 
-/// Records a map of string keys as a nested object (values recorded through [`Record`]).
+/// A map entry: the value's record, or the mask when the key is sensitive (the one rule of
+/// [`crate::sensitive::is_sensitive`]: `Authorization`, `password`, `x-api-key`, ...). Nested
+/// maps apply it again at their own level.
+#[inline]
+fn entry<'a, V: Record + ?Sized>(key: &str, value: &'a V) -> FieldValue<'a> {
+    if crate::sensitive::is_sensitive(key) {
+        FieldValue::Redacted
+    } else {
+        value.record()
+    }
+}
+
+/// Records a map of string keys as a nested object (values recorded through [`Record`]); the
+/// value under a sensitive key is recorded as [`REDACTED`].
 impl<K: AsRef<str>, V: Record> RecordObject for std::collections::BTreeMap<K, V> {
     fn record_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
         for (k, v) in self {
-            visit(k.as_ref(), v.record());
+            visit(k.as_ref(), entry(k.as_ref(), v));
         }
     }
 }
@@ -253,10 +275,11 @@ impl<K: AsRef<str>, V: Record> Record for std::collections::BTreeMap<K, V> {
     }
 }
 
+/// As for `BTreeMap`: values under sensitive keys are recorded as [`REDACTED`].
 impl<K: AsRef<str>, V: Record, S> RecordObject for std::collections::HashMap<K, V, S> {
     fn record_fields(&self, visit: &mut dyn FnMut(&str, FieldValue<'_>)) {
         for (k, v) in self {
-            visit(k.as_ref(), v.record());
+            visit(k.as_ref(), entry(k.as_ref(), v));
         }
     }
 }

@@ -1,9 +1,22 @@
 //! Which field names are sensitive.
 //!
-//! One list, used in three places: `#[observed(fields(...))]` masks a listed argument with a
-//! sensitive name at compile time (the macro calls [`is_sensitive`] in a `const` block),
-//! `#[derive(Redact)]` fully masks such fields without an attribute, and the log pipeline masks
-//! values recorded under such keys by code that bypasses observa.
+//! One list, used everywhere a name decides:
+//! - `#[observed(fields(...))]`, `#[audit(actor/target/reason/changes = ...)]`: a value is masked
+//!   at compile time when its recorded name **or any identifier of its expression** is
+//!   sensitive (the macro emits a `const` block that calls [`is_sensitive`] on each): paths,
+//!   field names, method names and the names inside macro calls, so `fields(login = password)`,
+//!   `fields(p = password.as_str())`, `fields(s = format!("{token}"))` and
+//!   `#[audit(target = api_token.as_str())]` are masked. Types are not judged. The cost of a
+//!   false positive (`fields(n = tokens.len())` is masked) is a hidden value, never a leak;
+//!   rename the binding to show it;
+//! - `#[observed(ret)]`: the return value is masked when the function's name (`api_token`,
+//!   `get_password`) or an identifier of what the body returns (its tail expression and every
+//!   `return` expression outside closures and async blocks) is sensitive;
+//! - `#[derive(Redact)]` fully masks fields with such names that have no attribute;
+//! - maps (`BTreeMap`, `HashMap` with string keys) record, and show in the `Debug` of `Redact`
+//!   types, [`REDACTED`](crate::REDACTED) for the value under such a key, at every level of
+//!   nesting;
+//! - the log pipeline masks values recorded under such keys by code that bypasses observa.
 //!
 //! A name is normalised first: split into words on `_`, `-`, `.`, spaces and camelCase
 //! boundaries, lowercased. It is sensitive when

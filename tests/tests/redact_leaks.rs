@@ -16,7 +16,7 @@ use observa::log::json::{DisplayValue, to_json_string};
 use observa::{Record, Redact, Secret, redacted};
 use proptest::prelude::*;
 use redact_support::{assert_no_leak, canary, hex, panic_report, windows};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::panic;
 
@@ -68,6 +68,140 @@ struct Denied {
 
 #[derive(Redact, Clone)]
 struct Tuple(u8, #[redact] String, Secret<String>);
+
+// Issue 8: unnamed fields (item 4), maps under sensitive keys (item 5), partial masks (item 7).
+
+/// A newtype and tuple variants without a policy: masked by default.
+#[derive(Redact, Clone)]
+struct ApiToken(String);
+
+#[derive(Redact, Clone)]
+enum Auth {
+    Bearer(String),
+    Basic(String, String),
+    Nested(Box<Auth>),
+}
+
+/// Maps whose keys decide: values under sensitive keys are masked, nested maps too.
+#[derive(Redact, Clone)]
+struct Request {
+    method: String,
+    headers: BTreeMap<String, String>,
+    params: HashMap<String, String>,
+    nested: BTreeMap<String, BTreeMap<String, String>>,
+    batches: Vec<BTreeMap<String, String>>,
+    maybe: Option<HashMap<String, String>>,
+    #[redact(public)]
+    shown: BTreeMap<String, String>,
+}
+
+#[derive(Redact, Clone)]
+struct Contact {
+    #[redact(email)]
+    email: String,
+}
+
+#[derive(Redact, Clone)]
+struct Payment {
+    #[redact(last4)]
+    card: String,
+}
+
+fn headers(c: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("accept".to_owned(), "application/json".to_owned()),
+        ("Authorization".to_owned(), format!("Bearer {c}")),
+        ("x-api-key".to_owned(), c.to_owned()),
+        ("Cookie".to_owned(), c.to_owned()),
+    ])
+}
+
+fn request(c: &str) -> Request {
+    Request {
+        method: "POST".into(),
+        headers: headers(c),
+        params: HashMap::from([
+            ("password".to_owned(), c.to_owned()),
+            ("user".to_owned(), "jane".to_owned()),
+            ("refreshToken".to_owned(), c.to_owned()),
+        ]),
+        nested: BTreeMap::from([
+            ("upstream".to_owned(), headers(c)),
+            (
+                "client_secret".to_owned(),
+                BTreeMap::from([("v".to_owned(), c.to_owned())]),
+            ),
+        ]),
+        batches: vec![headers(c), headers(c)],
+        maybe: Some(HashMap::from([("session_id".to_owned(), c.to_owned())])),
+        shown: headers(c),
+    }
+}
+
+/// The sinks of a value that is not a `Redact` type (a bare map): everything but `Debug`, which
+/// is the standard library's.
+fn recorded_outputs_of<T: Record>(v: &T) -> Vec<(&'static str, String)> {
+    vec![
+        ("redacted_display", redacted(v).to_string()),
+        (
+            "redacted_serialize",
+            serde_json::to_string(&redacted(v)).expect("serialize"),
+        ),
+        ("record_json", to_json_string(v.record())),
+        ("span_attribute", DisplayValue(v.record()).to_string()),
+    ]
+}
+
+/// Every case added for issue 8, by name (the census test counts leaks per case).
+fn issue8_cases(c: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    let mut cases = vec![
+        ("newtype", outputs_of(&ApiToken(c.to_owned()))),
+        ("tuple_variant", outputs_of(&Auth::Bearer(c.to_owned()))),
+        (
+            "tuple_variant_pair",
+            outputs_of(&Auth::Basic(c.to_owned(), c.to_owned())),
+        ),
+        (
+            "tuple_variant_nested",
+            outputs_of(&Auth::Nested(Box::new(Auth::Bearer(c.to_owned())))),
+        ),
+        ("map_fields", outputs_of(&request(c))),
+        ("bare_btreemap", recorded_outputs_of(&headers(c))),
+        (
+            "bare_hashmap",
+            recorded_outputs_of(&HashMap::from([("api_key".to_owned(), c.to_owned())])),
+        ),
+        (
+            "bare_nested_map",
+            recorded_outputs_of(&BTreeMap::from([("upstream".to_owned(), headers(c))])),
+        ),
+        (
+            "last4_typed_secret",
+            outputs_of(&Payment { card: c.to_owned() }),
+        ),
+        (
+            "email_long_domain",
+            outputs_of(&Contact {
+                email: format!("me@{c}.{c}.{c}.com"),
+            }),
+        ),
+        (
+            "email_secret_after_at",
+            outputs_of(&Contact {
+                email: format!("me@{c}{c}{c}"),
+            }),
+        ),
+    ];
+    if !c.contains('@') {
+        cases.push((
+            "email_typed_secret",
+            outputs_of(&Contact {
+                email: c.to_owned(),
+            }),
+        ));
+    }
+    cases
+}
 
 fn inner(c: &str) -> Inner {
     Inner {
@@ -225,6 +359,9 @@ fn all_outputs(c: &str) -> Vec<(&'static str, String)> {
     out.extend(outputs_of(&Secret::new(c.to_owned())));
     out.extend(outputs_of(&vec![Secret::new(c.to_owned())]));
     out.extend(outputs_of(&Some(Credential::Token(c.to_owned()))));
+    for (_, outputs) in issue8_cases(c) {
+        out.extend(outputs);
+    }
     out
 }
 
@@ -288,6 +425,192 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// The issue 8 cases on fixed canaries, counted one by one: the before/after of the harness.
+#[test]
+fn issue8_cases_do_not_leak() {
+    let canaries = [
+        "sk_live_Zq9Tx7canaryPw",
+        "Abcd1234.example",
+        "ЖщжДЯ漢字日本語한글🔑é",
+    ];
+    let mut total = 0;
+    let mut leaked = Vec::new();
+    for c in canaries {
+        for (name, outputs) in issue8_cases(c) {
+            total += 1;
+            let r = panic::catch_unwind(|| assert_no_leak(c, &outputs));
+            if r.is_err() {
+                leaked.push(format!("{name} ({c})"));
+            }
+        }
+    }
+    println!("issue 8 cases: {total}, leaked: {}", leaked.len());
+    assert!(
+        leaked.is_empty(),
+        "{} of {total} cases leak: {leaked:#?}",
+        leaked.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random nested structs, enums and maps (issue 8): canaries in every sensitive position.
+
+#[derive(Redact, Clone)]
+enum Tree {
+    Leaf { label: String },
+    Secret { password: String },
+    Wrapped(String),
+    Pair(#[redact(public)] u32, #[redact(public)] Box<Tree>),
+    Map { entries: BTreeMap<String, Tree> },
+    Headers { headers: HashMap<String, String> },
+    List { items: Vec<Tree> },
+    Node(#[redact(public)] Box<Node>),
+}
+
+#[derive(Redact, Clone)]
+struct Node {
+    id: u64,
+    api_key: String,
+    children: Vec<Tree>,
+    attrs: BTreeMap<String, Tree>,
+    plain: BTreeMap<String, String>,
+}
+
+const SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "Authorization",
+    "x-api-key",
+    "set-cookie",
+    "refresh_token",
+    "clientSecret",
+    "session",
+    "card_number",
+];
+const PUBLIC_KEYS: &[&str] = &["a", "user", "items", "meta", "region"];
+
+/// A map whose sensitive keys hold `secret` and public keys hold `public`.
+fn keyed<V: Clone + fmt::Debug + 'static>(
+    secret: impl Strategy<Value = V> + Clone,
+    public: impl Strategy<Value = V> + Clone,
+) -> impl Strategy<Value = Vec<(String, V)>> {
+    let entry = prop_oneof![
+        (proptest::sample::select(SENSITIVE_KEYS), secret).prop_map(|(k, v)| (k.to_owned(), v)),
+        (proptest::sample::select(PUBLIC_KEYS), public).prop_map(|(k, v)| (k.to_owned(), v)),
+    ];
+    proptest::collection::vec(entry, 0..5)
+}
+
+impl fmt::Debug for TreeDbg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tree")
+    }
+}
+
+/// proptest wants `Debug` on generated values; the tree's own `Debug` is what is under test, so
+/// the strategy carries an opaque wrapper.
+#[derive(Clone)]
+struct TreeDbg(Tree);
+
+fn tree(c: String) -> impl Strategy<Value = TreeDbg> {
+    let leaf = prop_oneof![
+        Just(TreeDbg(Tree::Leaf {
+            label: "public-label".into()
+        })),
+        Just(TreeDbg(Tree::Secret {
+            password: c.clone()
+        })),
+        Just(TreeDbg(Tree::Wrapped(c.clone()))),
+        keyed(Just(c.clone()), Just("public-value".to_owned())).prop_map(|kv| TreeDbg(
+            Tree::Headers {
+                headers: kv.into_iter().collect()
+            }
+        )),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        let c = c.clone();
+        let secret_tree = inner.clone();
+        prop_oneof![
+            (any::<u32>(), inner.clone()).prop_map(|(n, t)| TreeDbg(Tree::Pair(n, Box::new(t.0)))),
+            keyed(secret_tree.clone(), inner.clone()).prop_map(|kv| TreeDbg(Tree::Map {
+                entries: kv.into_iter().map(|(k, v)| (k, v.0)).collect()
+            })),
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| TreeDbg(Tree::List {
+                items: v.into_iter().map(|t| t.0).collect()
+            })),
+            (
+                proptest::collection::vec(inner.clone(), 0..3),
+                keyed(secret_tree, inner),
+                keyed(Just(c.clone()), Just("public-value".to_owned())),
+            )
+                .prop_map(move |(children, attrs, plain)| TreeDbg(Tree::Node(
+                    Box::new(Node {
+                        id: 9,
+                        api_key: c.clone(),
+                        children: children.into_iter().map(|t| t.0).collect(),
+                        attrs: attrs.into_iter().map(|(k, v)| (k, v.0)).collect(),
+                        plain: plain.into_iter().collect(),
+                    })
+                ))),
+        ]
+    })
+}
+
+fn canary_and_tree() -> impl Strategy<Value = (String, TreeDbg)> {
+    canary().prop_flat_map(|c| (Just(c.clone()), tree(c)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Whatever the nesting of structs, enums, lists and maps, a canary in a sensitive position
+    /// (a sensitive field name, an unnamed field, a value under a sensitive map key) never shows
+    /// in `Debug`, the redacted view or the recorded JSON.
+    #[test]
+    fn nested_maps_and_enums_never_leak((c, t) in canary_and_tree()) {
+        let t = t.0;
+        assert_no_leak(&c, &outputs_of(&t));
+        // Shown parts still show: a public value placed in the tree reaches the output.
+        let debug = format!("{t:?}");
+        prop_assert!(!debug.is_empty());
+    }
+}
+
+#[test]
+fn nested_tree_shows_public_parts() {
+    let c = "sk_live_canary_0123";
+    let t = Tree::Map {
+        entries: BTreeMap::from([
+            (
+                "meta".to_owned(),
+                Tree::Headers {
+                    headers: HashMap::from([
+                        ("Authorization".to_owned(), c.to_owned()),
+                        ("region".to_owned(), "eu-west".to_owned()),
+                    ]),
+                },
+            ),
+            ("password".to_owned(), Tree::Leaf { label: c.into() }),
+        ]),
+    };
+    let outputs = outputs_of(&t);
+    assert_no_leak(c, &outputs);
+    for (sink, out) in &outputs {
+        assert!(out.contains("eu-west"), "{sink}: {out}");
+    }
+    let debug = format!("{t:?}");
+    assert!(
+        debug.starts_with(r#"Map { entries: {"meta": Headers { headers: {"#),
+        "{debug}"
+    );
+    for part in [
+        r#""Authorization": [REDACTED]"#,
+        r#""region": "eu-west""#,
+        r#""password": [REDACTED]} }"#,
+    ] {
+        assert!(debug.contains(part), "{debug}");
     }
 }
 

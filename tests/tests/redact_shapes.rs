@@ -54,10 +54,10 @@ fn named_struct() {
 struct Token(#[redact] String);
 
 #[derive(Redact)]
-struct UserId(u64);
+struct UserId(#[redact(public)] u64);
 
 #[derive(Redact)]
-struct Pair(#[redact(email)] String, u32);
+struct Pair(#[redact(email)] String, #[redact(public)] u32);
 
 #[derive(Redact)]
 struct Marker;
@@ -80,6 +80,45 @@ fn tuple_and_unit_structs() {
     assert_eq!(json(&Empty {}), "{}");
 }
 
+// Issue 8, item 4: an unnamed field has no name to judge, so without a policy it is masked.
+
+#[derive(Redact)]
+struct ApiToken(String);
+
+#[derive(Redact)]
+struct RawId(u64);
+
+#[derive(Redact)]
+enum Auth {
+    Bearer(String),
+    Basic(#[redact(public)] String, String),
+    Keyed { key_id: u64, value: String },
+}
+
+#[test]
+fn unnamed_fields_are_masked_unless_marked() {
+    let t = ApiToken("sk_live_123".into());
+    assert_eq!(format!("{t:?}"), "ApiToken([REDACTED])");
+    assert_eq!(json(&t), r#""[REDACTED]""#);
+    assert_eq!(observa::redacted(&t).to_string(), "[REDACTED]");
+    assert_eq!(format!("{:?}", RawId(7)), "RawId([REDACTED])");
+    let b = Auth::Bearer("eyJhbGciOi".into());
+    assert_eq!(format!("{b:?}"), "Bearer([REDACTED])");
+    assert_eq!(json(&b), r#"{"Bearer":"[REDACTED]"}"#);
+    let b = Auth::Basic("jane".into(), "hunter2".into());
+    assert_eq!(format!("{b:?}"), r#"Basic("jane", [REDACTED])"#);
+    assert_eq!(json(&b), r#"{"Basic":["jane","[REDACTED]"]}"#);
+    // Named fields are still judged by name.
+    let k = Auth::Keyed {
+        key_id: 3,
+        value: "v".into(),
+    };
+    assert_eq!(
+        format!("{k:?}"),
+        r#"Keyed { key_id: [REDACTED], value: "v" }"#
+    );
+}
+
 #[derive(Redact)]
 enum Credential {
     Password {
@@ -87,10 +126,10 @@ enum Credential {
         password: String,
     },
     ApiKey(#[redact] String),
-    Pair(#[redact(last4)] String, u8),
+    Pair(#[redact(last4)] String, #[redact(public)] u8),
     Anonymous,
     #[allow(dead_code)]
-    Nested(Box<Credential>),
+    Nested(#[redact(public)] Box<Credential>),
 }
 
 #[test]
@@ -162,12 +201,12 @@ fn generics() {
     assert!(json(&e).contains(r#""secret_payload":"[REDACTED]","history":[1,2]}"#));
     let l = Lifetimes {
         name: "n",
-        email: String::from("a@b.c"),
+        email: String::from("ann@b.co"),
         items: &[1, 2, 3],
     };
     assert_eq!(
         format!("{l:?}"),
-        r#"Lifetimes { name: "n", email: "a***@b.c", items: <redacted len=3> }"#
+        r#"Lifetimes { name: "n", email: "a***@b.co", items: <redacted len=3> }"#
     );
     let _ = |n: &Never| format!("{n:?}");
 }
@@ -270,4 +309,39 @@ fn redacted_view() {
         serde_json::to_string(&observa::redacted(&s)).unwrap(),
         r#""[REDACTED]""#
     );
+}
+
+// Issue 8, item 5: maps show values by key.
+
+#[derive(Redact)]
+struct Outbound {
+    url: String,
+    headers: std::collections::BTreeMap<String, String>,
+    #[redact(public)]
+    query: Vec<std::collections::BTreeMap<&'static str, String>>,
+    counts: std::collections::BTreeMap<String, u32>,
+}
+
+#[test]
+fn map_values_under_sensitive_keys_are_masked() {
+    let o = Outbound {
+        url: "/v1/charges".into(),
+        headers: [
+            ("accept".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), "Bearer sk_live_1".to_owned()),
+        ]
+        .into(),
+        query: vec![[("api_key", "k1".to_owned()), ("page", "2".to_owned())].into()],
+        counts: [("tokens".to_owned(), 3), ("rows".to_owned(), 4)].into(),
+    };
+    assert_eq!(
+        format!("{o:?}"),
+        r#"Outbound { url: "/v1/charges", headers: {"Authorization": [REDACTED], "accept": "application/json"}, query: [{"api_key": [REDACTED], "page": "2"}], counts: {"rows": 4, "tokens": [REDACTED]} }"#
+    );
+    assert_eq!(
+        json(&o),
+        r#"{"url":"/v1/charges","headers":{"Authorization":"[REDACTED]","accept":"application/json"},"query":[{"api_key":"[REDACTED]","page":"2"}],"counts":{"rows":4,"tokens":"[REDACTED]"}}"#
+    );
+    // `{:#?}` keeps the standard layout.
+    assert!(format!("{o:#?}").contains("headers: {\n        \"Authorization\": [REDACTED],\n"));
 }

@@ -187,23 +187,11 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (Some(action), Some(actor)) = (action, actor) else {
         return f.into_token_stream();
     };
-    // A value whose name is sensitive (`target = api_token`) is masked at compile time, as in
-    // `#[observed(fields(...))]`.
+    // A value with a sensitive identifier anywhere in its expression (`target = api_token`,
+    // `target = api_token.as_str()`) is masked at compile time, as in `#[observed(fields(...))]`.
     let display = |e: &syn::Expr| {
-        let name = match e {
-            syn::Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
-            syn::Expr::Field(f) => match &f.member {
-                syn::Member::Named(i) => Some(i.to_string()),
-                syn::Member::Unnamed(_) => None,
-            },
-            _ => None,
-        };
-        match name {
-            Some(n) => {
-                quote!(::observa::__private::audit::display::<{ ::observa::__private::__is_sensitive(#n) }, _>(&(#e)))
-            }
-            None => quote!(&(#e) as &dyn ::core::fmt::Display),
-        }
+        let sensitive = crate::common::sensitive_expr::recorded(None, e);
+        quote!(::observa::__private::audit::display::<{ #sensitive }, _>(&(#e)))
     };
     let opt_display = |e: Option<syn::Expr>| match e {
         Some(e) => {
@@ -222,7 +210,19 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let sev = opt_lit(severity);
     let cat = opt_lit(args.category.take());
     let changes = match args.changes.take() {
-        Some((b, a)) => quote!(let __r = ::observa::__private::audit::changes(__r, &(#b), &(#a));),
+        Some((b, a)) => {
+            // Recorded through `Record` (maps mask their sensitive keys); a side whose
+            // expression names a secret (`changes = (old_password, new_password)`) is masked.
+            let (sb, sa) = (
+                crate::common::sensitive_expr::recorded(None, &b),
+                crate::common::sensitive_expr::recorded(None, &a),
+            );
+            quote!(let __r = ::observa::__private::audit::changes(
+                __r,
+                ::observa::__private::field::<{ #sb }, _>(&(#b)),
+                ::observa::__private::field::<{ #sa }, _>(&(#a)),
+            );)
+        }
         None => quote!(),
     };
     let record = quote! {{

@@ -1,6 +1,7 @@
 //! Shared by every macro: error collection, set-once arguments, fn shapes.
 
 pub mod fn_shape;
+pub mod sensitive_expr;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;

@@ -3,6 +3,7 @@
 use super::args::ErrClass;
 use super::validate::Plan;
 use crate::common::fn_shape::{self, Shape};
+use crate::common::sensitive_expr;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
@@ -73,8 +74,10 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
     };
     let values = plan.fields.iter().map(|(n, e)| {
         let span = syn::spanned::Spanned::span(e);
+        // The recorded name and every identifier of the expression are judged.
+        let sensitive = sensitive_expr::recorded(Some(n), e);
         quote_spanned! {span=>
-            ::observa::__private::field::<{ ::observa::__private::__is_sensitive(#n) }, _>(&(#e))
+            ::observa::__private::field::<{ #sensitive }, _>(&(#e))
         }
     });
     (site, bind, quote!(&[#(#values),*]))
@@ -136,11 +139,14 @@ fn ret_field(plan: &Plan, ret: &syn::Type) -> TokenStream {
         return TokenStream::new();
     }
     let span = syn::spanned::Spanned::span(ret);
-    if fn_shape::is_result(ret) {
-        quote_spanned!(span=> __observa_call.ret(::observa::__private::ret_ok(&__observa_ret));)
+    // Masked when the fn's name or an identifier of what it returns is sensitive.
+    let sensitive = sensitive_expr::any_sensitive(None, &plan.ret_names);
+    let value = if fn_shape::is_result(ret) {
+        quote_spanned!(span=> ::observa::__private::ret_ok(&__observa_ret))
     } else {
-        quote_spanned!(span=> __observa_call.ret(::observa::__private::ret_plain(&__observa_ret));)
-    }
+        quote_spanned!(span=> ::observa::__private::ret_plain(&__observa_ret))
+    };
+    quote_spanned!(span=> __observa_call.ret(::observa::__private::redact::ret::<{ #sensitive }>(#value));)
 }
 
 /// Rewrites a function's body according to its shape.

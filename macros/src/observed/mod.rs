@@ -32,7 +32,8 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             let name = f.sig.ident.to_string();
             let ret = return_type(&f.sig, &mut f.block);
-            let plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
+            let mut plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
+            plan.ret_names = crate::common::sensitive_expr::returned(&f.sig, &f.block);
             if enabled() && !ctx.has_errors() {
                 expand::instrument(&plan, &f.sig, &mut f.block);
             }
@@ -161,7 +162,8 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
             Some(p) => format!("{p}.{name}"),
             None => name,
         };
-        let plan = validate::plan(ctx, merged, &m.sig, ret.as_ref(), default_event);
+        let mut plan = validate::plan(ctx, merged, &m.sig, ret.as_ref(), default_event);
+        plan.ret_names = crate::common::sensitive_expr::returned(&m.sig, &m.block);
         if enabled() && !ctx.has_errors() {
             expand::instrument(&plan, &m.sig, &mut m.block);
         }

@@ -36,6 +36,8 @@ pub struct Plan {
     pub err_debug: bool,
     pub err_class: Option<ErrClass>,
     pub ret: bool,
+    /// The names `ret` is judged by (see `common::sensitive_expr::returned`); set by the caller.
+    pub ret_names: Vec<String>,
     pub metrics: bool,
     pub metric: Option<String>,
     pub buckets: Option<Vec<f64>>,
@@ -335,6 +337,7 @@ pub fn plan(
         err_debug,
         err_class,
         ret,
+        ret_names: Vec::new(),
         metrics,
         metric,
         buckets,

@@ -42,12 +42,13 @@ pub struct Field<'a> {
 
 /// What a field shows, after the container mode and the attributes are applied.
 pub enum Policy {
-    /// `[REDACTED]`, the value is never touched.
+    /// `[REDACTED]`, the value is never touched (`#[redact]`, `#[redact(all)]`, or an unnamed
+    /// field without attribute).
     Mask,
     /// No attribute: masked when the name is sensitive (decided by the runtime's
     /// `is_sensitive` at compile time), shown otherwise.
     ByName(String),
-    /// Shown (`#[redact(public)]`, or an unnamed field without attribute).
+    /// Shown (`#[redact(public)]`).
     Show,
     Email,
     Last4,

@@ -49,6 +49,9 @@ pub fn expand(input: &Input<'_>) -> TokenStream {
                 ) {
                     #object
                 }
+                fn redacted_debug(&self) -> ::core::option::Option<&dyn ::core::fmt::Debug> {
+                    ::core::option::Option::Some(self)
+                }
             }
             #list_impl
         };
@@ -127,10 +130,6 @@ fn debug_value(field: &Field<'_>, access: &TokenStream) -> TokenStream {
     match &field.policy {
         Policy::Mask => quote!(&::observa::__private::redact::Masked),
         Policy::Phantom => access.clone(),
-        Policy::ByName(_) | Policy::Show => {
-            let c = ctor(field, access);
-            quote!(#c.debug())
-        }
         _ => {
             let c = ctor(field, access);
             quote!(&#c)

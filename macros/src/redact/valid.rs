@@ -91,7 +91,8 @@ pub fn field(ctx: &Ctx, args: &[Arg], all: bool, name: Option<&str>, phantom: bo
         None if all => Policy::Mask,
         None => match name {
             Some(name) => Policy::ByName(name.to_owned()),
-            None => Policy::Show,
+            // An unnamed field has no name to judge: masked unless marked.
+            None => Policy::Mask,
         },
     }
 }

@@ -198,22 +198,40 @@ impl<T: AsText + ?Sized> FingerprintText for T {}
 // The masks. Each is `Copy`, borrows the text, and formats lazily: `Debug` quotes like a string
 // (`"j***@example.com"`), `Display` writes the bare mask.
 
+/// Longest domain that `#[redact(email)]` shows; a longer one is fully masked.
+pub const EMAIL_MAX_DOMAIN_CHARS: usize = 32;
+
+/// Longest local part of an address `#[redact(email)]` accepts (RFC 5321).
+const EMAIL_MAX_LOCAL_CHARS: usize = 64;
+
 /// `#[redact(email)]`: the first character of the local part, `***`, `@` and the domain
-/// (`j***@example.com`). Anything without a non-empty local part and domain is fully masked.
+/// (`j***@example.com`), only for a value shaped like an address; anything else is fully masked.
+///
+/// What it reveals is bounded: at most one character of the local part (none when the local
+/// part has fewer than 2 characters) and a domain of at most [`EMAIL_MAX_DOMAIN_CHARS`]
+/// characters. A value is shown partly only when it has exactly one `@`, a local part of 1 to 64
+/// characters among `A-Z a-z 0-9 . _ % + -`, and a domain of 2 or more dot-separated labels of
+/// `A-Z a-z 0-9 -` (not starting or ending with `-`) whose last label is 2 to 12 letters. A
+/// secret typed into an email field (no `@`, spaces, symbols, several `@`, an over-long or
+/// odd domain) is therefore `[REDACTED]`.
 #[derive(Clone, Copy)]
 pub struct EmailMask<'a>(pub(crate) Option<&'a str>);
 
 impl EmailMask<'_> {
+    /// (shown first character or `""`, domain), or `None` for a full mask.
     fn parts(s: &str) -> Option<(&str, &str)> {
-        let at = s.rfind('@')?;
-        let (local, domain) = (&s[..at], &s[at + 1..]);
-        let first = local.chars().next()?;
-        if domain.is_empty() {
+        let (local, domain) = s.split_once('@')?;
+        let local_ok = (1..=EMAIL_MAX_LOCAL_CHARS).contains(&local.len())
+            && local
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
+        if !local_ok || !domain_shaped(domain) {
             return None;
         }
-        Some((&local[..first.len_utf8()], domain))
+        // Every byte checked above is ASCII: slicing at 1 is on a character boundary.
+        let first = if local.len() >= 2 { &local[..1] } else { "" };
+        Some((first, domain))
     }
-
     fn write(&self, f: &mut fmt::Formatter<'_>, debug: bool) -> fmt::Result {
         let Some(s) = self.0 else {
             return f.write_str("None");
@@ -316,6 +334,30 @@ impl<const N: usize> Stack<N> {
     }
 }
 
+/// A domain `#[redact(email)]` may show: short, ASCII, dot-separated labels, a letters-only top
+/// label.
+fn domain_shaped(domain: &str) -> bool {
+    if !(4..=EMAIL_MAX_DOMAIN_CHARS).contains(&domain.len()) {
+        return false;
+    }
+    let mut labels = 0;
+    let mut last = "";
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 2 && (2..=12).contains(&last.len()) && last.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
 impl fmt::Debug for EmailMask<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write(f, true)
@@ -328,60 +370,63 @@ impl fmt::Display for EmailMask<'_> {
     }
 }
 
-/// Minimum length (in characters) at which `last4` shows the last four characters.
+/// Minimum number of letters and digits at which `last4` shows the last four characters.
 pub const LAST4_MIN_CHARS: usize = 12;
 
 /// The fixed run of stars written before the last four characters: constant, so the mask does
 /// not reveal the length of the value.
 const LAST4_STARS: &str = "************";
 
-/// `#[redact(last4)]`: `************4242` when the value has at least [`LAST4_MIN_CHARS`]
-/// characters, the full mask otherwise.
+/// Longest value (in characters) that `last4` shows partly: card numbers and IBANs, with their
+/// spaces, are shorter. A longer value is fully masked.
+pub const LAST4_MAX_CHARS: usize = 64;
+
+/// `#[redact(last4)]`: `************4242` for a value shaped like a card or account number, the
+/// full mask otherwise.
+///
+/// It reveals at most four ASCII letters or digits, and only of a value of
+/// [`LAST4_MIN_CHARS`] to [`LAST4_MAX_CHARS`] characters made of `A-Z a-z 0-9`, spaces and `-`,
+/// with at least [`LAST4_MIN_CHARS`] letters or digits (a password or token typed into the field
+/// is usually not that shape, and at most its last four characters would show).
 #[derive(Clone, Copy)]
 pub struct Last4Mask<'a>(pub(crate) Option<&'a str>);
 
 impl Last4Mask<'_> {
-    fn tail(s: &str) -> Option<&str> {
-        let mut count = 0usize;
-        let mut start = s.len();
-        for (i, _) in s.char_indices().rev() {
-            count += 1;
-            if count == 4 {
-                start = i;
-            }
-            if count >= LAST4_MIN_CHARS {
-                return Some(&s[start..]);
-            }
+    /// The last four letters or digits (separators skipped), or `None` for a full mask.
+    fn tail(s: &str) -> Option<[u8; 4]> {
+        if s.len() > LAST4_MAX_CHARS
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-')
+        {
+            return None;
         }
-        None
+        let mut alnum = s.bytes().filter(u8::is_ascii_alphanumeric);
+        if alnum.clone().count() < LAST4_MIN_CHARS {
+            return None;
+        }
+        let mut tail = [0u8; 4];
+        for slot in tail.iter_mut().rev() {
+            *slot = alnum.next_back()?;
+        }
+        Some(tail)
     }
 
     fn write(&self, f: &mut fmt::Formatter<'_>, debug: bool) -> fmt::Result {
         let Some(s) = self.0 else {
             return f.write_str("None");
         };
-        match Self::tail(s) {
-            None => f.write_str(REDACTED),
-            Some(tail) if debug => {
-                let mut all = Stack::<32>::new();
-                if plain(tail)
-                    && all.push("\"")
-                    && all.push(LAST4_STARS)
-                    && all.push(tail)
-                    && all.push("\"")
-                {
-                    f.write_str(all.as_str())
-                } else {
-                    f.write_str("\"")?;
-                    f.write_str(LAST4_STARS)?;
-                    write_escaped(f, tail)?;
-                    f.write_str("\"")
-                }
-            }
-            Some(tail) => {
-                f.write_str(LAST4_STARS)?;
-                f.write_str(tail)
-            }
+        let Some(tail) = Self::tail(s) else {
+            return f.write_str(REDACTED);
+        };
+        // Letters and digits only: no escape needed, one write.
+        let mut all = Stack::<32>::new();
+        let tail = std::str::from_utf8(&tail).unwrap_or("****");
+        let quote = if debug { "\"" } else { "" };
+        if all.push(quote) && all.push(LAST4_STARS) && all.push(tail) && all.push(quote) {
+            f.write_str(all.as_str())
+        } else {
+            f.write_str(REDACTED)
         }
     }
 
@@ -517,41 +562,85 @@ mod tests {
 
     #[test]
     fn email() {
-        let m = |s: &'static str| format!("{:?}|{}", EmailMask(Some(s)), EmailMask(Some(s)));
+        let m = |s: &str| format!("{:?}|{}", EmailMask(Some(s)), EmailMask(Some(s)));
         assert_eq!(
             m("jane@example.com"),
             "\"j***@example.com\"|j***@example.com"
         );
-        assert_eq!(m("é@x.io"), "\"é***@x.io\"|é***@x.io");
-        assert_eq!(m("no-at-sign"), "[REDACTED]|[REDACTED]");
-        assert_eq!(m("@example.com"), "[REDACTED]|[REDACTED]");
-        assert_eq!(m("jane@"), "[REDACTED]|[REDACTED]");
-        assert_eq!(format!("{:?}", EmailMask(None)), "None");
-        // Escapes like `Debug` of a `str`.
         assert_eq!(
-            format!("{:?}", EmailMask(Some("\"x@ex\nample.com"))),
-            "\"\\\"***@ex\\nample.com\""
+            m("j.doe+x@mail.co.uk"),
+            "\"j***@mail.co.uk\"|j***@mail.co.uk"
         );
+        // A one-character local part is not shown at all.
+        assert_eq!(m("j@x.io"), "\"***@x.io\"|***@x.io");
+        assert_eq!(format!("{:?}", EmailMask(None)), "None");
+        // Anything not shaped like an address is fully masked.
+        for odd in [
+            "no-at-sign",
+            "@example.com",
+            "jane@",
+            "é@x.io",
+            "\"x@ex\nample.com",
+            "a@b@example.com",
+            "jane doe@example.com",
+            "jane@localhost",
+            "jane@example.c0m",
+            "jane@-example.com",
+            "jane@example..com",
+            "jane@exa_mple.com",
+            "jane@Sup3rS3cretToken-that-is-way-too-long.example.com",
+            "hunter2-correct-horse-battery-staple",
+            "P@ssw0rd!",
+            "sk_live_51Hx@Zq9Tx7cAnaryPw",
+        ] {
+            assert_eq!(m(odd), "[REDACTED]|[REDACTED]", "{odd}");
+        }
+    }
+
+    #[test]
+    fn email_reveals_at_most_one_char_and_a_short_domain() {
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(format!("{}", EmailMask(Some(&long_local))), "[REDACTED]");
+        let domain = format!("{}.io", "d".repeat(EMAIL_MAX_DOMAIN_CHARS - 3));
+        assert_eq!(
+            format!("{}", EmailMask(Some(&format!("jane@{domain}")))),
+            format!("j***@{domain}")
+        );
+        let longer = format!("jane@d{domain}");
+        assert_eq!(format!("{}", EmailMask(Some(&longer))), "[REDACTED]");
     }
 
     #[test]
     fn last4() {
-        let m = |s: &'static str| format!("{:?}|{}", Last4Mask(Some(s)), Last4Mask(Some(s)));
+        let m = |s: &str| format!("{:?}|{}", Last4Mask(Some(s)), Last4Mask(Some(s)));
         assert_eq!(
             m("4242424242424242"),
             "\"************4242\"|************4242"
         );
+        assert_eq!(
+            m("4242 4242 4242 4242"),
+            "\"************4242\"|************4242"
+        );
+        // Separators are skipped: the last four letters or digits.
+        assert_eq!(
+            m("GB82 WEST 1234 5698 7654 32"),
+            "\"************5432\"|************5432"
+        );
         assert_eq!(m("123456789012"), "\"************9012\"|************9012");
         assert_eq!(m("12345678901"), "[REDACTED]|[REDACTED]");
         assert_eq!(m(""), "[REDACTED]|[REDACTED]");
-        assert_eq!(
-            format!("{:?}", Last4Mask(Some("0000000000\n\"12"))),
-            "\"************\\n\\\"12\""
-        );
-        assert_eq!(
-            m("ééééééééééé1234"),
-            "\"************1234\"|************1234"
-        );
+        // Odd input is fully masked: symbols, non-ASCII, a tail that is not letters or digits,
+        // fewer than 12 letters or digits, an over-long value.
+        for odd in [
+            "0000000000\n\"12",
+            "ééééééééééé1234",
+            "ЖщжДЯ漢字日本語한글🔑é",
+            "sk_live_Zq9Tx7canaryPw",
+            "1 2 3 4 5 6 7 8 9 0 1",
+            &"4".repeat(LAST4_MAX_CHARS + 1),
+        ] {
+            assert_eq!(m(odd), "[REDACTED]|[REDACTED]", "{odd}");
+        }
         // The same mask for different lengths: no length leak.
         assert_eq!(
             format!("{}", Last4Mask(Some("0000000000001234"))),

@@ -50,9 +50,20 @@
 //! type derives `Redact` is shown through its own redacted `Debug` and `Record`, and so are
 //! `Option`, `Vec`, `Box`, `Arc`, arrays and `String`-keyed maps of such types.
 //!
+//! A map (`BTreeMap`, `HashMap` with string keys) shows every key, and the value under a
+//! sensitive key (`Authorization`, `password`, `x-api-key`, ... by the rule of
+//! [`crate::sensitive`]) as [`REDACTED`](crate::REDACTED), at any depth, in `Debug`, in the
+//! recorded JSON, in [`redacted`] and in audit `changes`. In the `Debug` of a `Redact` type, a
+//! field that holds a map is written from its recorded form (`{"accept": "text/html",
+//! "Authorization": [REDACTED]}`; an `Option` of a map loses its `Some(..)`).
+//!
 //! ## Which fields are shown
 //!
 //! A field **without** a `#[redact]` attribute is
+//! - fully masked when it is unnamed (a tuple struct or tuple variant field: `struct
+//!   ApiToken(String)`, `Auth::Bearer(String)`): it has no name to judge. Mark it
+//!   `#[redact(public)]` to show it (`struct UserId(#[redact(public)] u64)`), or give it a
+//!   partial policy;
 //! - fully masked when its name is sensitive (`password`, `api_key`, `authorization`, `cookie`,
 //!   `session`, `card`, `cvv`, `ssn`, `private_key`, `credentials`, ...: the list of
 //!   [`crate::sensitive`], decided at compile time by [`crate::sensitive::is_sensitive`]);
@@ -67,8 +78,8 @@
 //! | attribute | output | applies to |
 //! |---|---|---|
 //! | `#[redact]` | `[REDACTED]` | any type; the value is never touched |
-//! | `#[redact(email)]` | `"j***@example.com"` (first character and domain) | text |
-//! | `#[redact(last4)]` | `"************4242"` when the value has at least 12 characters, `[REDACTED]` otherwise | text |
+//! | `#[redact(email)]` | `"j***@example.com"` (first character and a short domain) for an address-shaped value, `[REDACTED]` otherwise | text |
+//! | `#[redact(last4)]` | `"************4242"` for a card- or account-shaped value (12+ letters or digits), `[REDACTED]` otherwise | text |
 //! | `#[redact(fingerprint)]` | `"1a2b3c4d"`: HMAC-SHA256 under the deployment key, 8 hex chars | text |
 //! | `#[redact(len)]` | `<redacted len=532>` (characters of text, items of a collection) | text, collections |
 //! | `#[redact(with = path)]` | whatever `path(&value, &mut Formatter)` writes | any type |
@@ -97,8 +108,13 @@
 //!
 //! ### `#[redact(email)]`
 //!
-//! The first character of the local part, `***`, and the domain. An address without a local
-//! part or a domain is fully masked.
+//! The first character of the local part, `***`, and the domain, only for a value shaped like
+//! an address; anything else is fully masked, so a secret typed into an email field does not
+//! show. What it reveals is bounded: one character of the local part (none when the local part
+//! is a single character) and a domain of at most [`EMAIL_MAX_DOMAIN_CHARS`] characters. Shown
+//! partly only with exactly one `@`, a local part of 1 to 64 characters among
+//! `A-Z a-z 0-9 . _ % + -`, and a domain of two or more labels of `A-Z a-z 0-9 -` ending in a
+//! letters-only label of 2 to 12 characters. International addresses are fully masked.
 //!
 //! ```
 //! # use observa::Redact;
@@ -115,9 +131,11 @@
 //!
 //! ### `#[redact(last4)]`
 //!
-//! Twelve stars and the last four characters, only when the value has at least 12 characters
-//! (a card number, an IBAN); shorter values are fully masked, because their last four would be
-//! most of the secret. The number of stars is fixed, so the length does not leak.
+//! Twelve stars and the last four letters or digits, only for a value shaped like a card number
+//! or an IBAN: at most [`LAST4_MAX_CHARS`] characters of `A-Z a-z 0-9`, spaces and `-`, with at
+//! least [`LAST4_MIN_CHARS`] letters or digits. Shorter values are fully masked, because their
+//! last four would be most of the secret, and so is anything else (a password typed into the
+//! field, non-ASCII text). The number of stars is fixed, so the length does not leak.
 //!
 //! ```
 //! # use observa::Redact;
@@ -298,8 +316,12 @@
 //!
 //! # Limits
 //!
-//! - Map keys are written as they are (only values are redacted): key maps by ids, not by
-//!   secrets.
+//! - Map keys are written as they are (the value under a sensitive key is masked, other values
+//!   are recorded through their type): key maps by ids, not by secrets. The standard `Debug` of
+//!   a map outside a `Redact` type (`format!("{map:?}")`) is the standard library's and shows
+//!   everything; record it or wrap it in a `Redact` type.
+//! - `#[redact(email)]` shows the domain of an address-shaped value: a secret shaped like
+//!   `x@secret.com` shows `secret.com`.
 //! - `#[redact(with = path)]` and `#[redact(public)]` show what you tell them to show.
 //! - A `Secret` stops accidental formatting, not deliberate `expose()`.
 
@@ -316,7 +338,7 @@ pub use fingerprint::{
     init_fingerprint_key, set_fingerprint_key,
 };
 pub use keys::{FILTERED, KeyAction, SAFE_FIELDS, is_allowed, key_action, mask_by_key};
-pub use mask::{AsText, LAST4_MIN_CHARS, RedactLen};
+pub use mask::{AsText, EMAIL_MAX_DOMAIN_CHARS, LAST4_MAX_CHARS, LAST4_MIN_CHARS, RedactLen};
 pub use secret::{Secret, Wipe, serialize_exposed};
 pub use view::{Redacted, redacted};
 

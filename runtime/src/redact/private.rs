@@ -70,15 +70,19 @@ impl<T: fmt::Debug + Record> ShowAs<false> for T {
 }
 
 /// A field shown by the sensitivity of its name (or marked `public`).
+///
+/// Its `Debug` is the type's own, unless the recorded form holds a map (or another object
+/// without a redacted `Debug`) outside any `#[derive(Redact)]` type: the standard library's
+/// `Debug` of a map shows every value, so such a field is written from its recorded form, where
+/// values under sensitive keys are already masked.
 #[derive(Clone, Copy)]
-#[allow(missing_debug_implementations)]
 pub struct Shown<'a> {
     debug: &'a dyn fmt::Debug,
     record: &'a dyn Record,
 }
 
 impl<'a> Shown<'a> {
-    /// What `Debug` writes for the field.
+    /// The field's own `Debug` (not map-aware; the derive writes the `Shown` itself).
     #[inline(always)]
     pub fn debug(&self) -> &'a dyn fmt::Debug {
         self.debug
@@ -88,6 +92,77 @@ impl<'a> Shown<'a> {
     #[inline(always)]
     pub fn record(&self) -> FieldValue<'a> {
         self.record.record()
+    }
+}
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let recorded = self.record.record();
+        if holds_bare_object(recorded) {
+            fmt::Debug::fmt(&RecordDebug(recorded), f)
+        } else {
+            self.debug.fmt(f)
+        }
+    }
+}
+
+/// True when `v` reaches an object without a redacted `Debug` (a map) through lists and such
+/// objects.
+fn holds_bare_object(v: FieldValue<'_>) -> bool {
+    match v {
+        FieldValue::Object(o) => o.redacted_debug().is_none(),
+        FieldValue::List(l) => {
+            let mut found = false;
+            l.record_items(&mut |item| found = found || holds_bare_object(item));
+            found
+        }
+        _ => false,
+    }
+}
+
+/// `Debug` of a recorded value, in the standard shapes (`{"k": v}`, `[a, b]`, quoted text);
+/// objects with a redacted `Debug` of their own use it.
+struct RecordDebug<'a>(FieldValue<'a>);
+
+impl fmt::Debug for RecordDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            FieldValue::Bool(b) => fmt::Debug::fmt(&b, f),
+            FieldValue::I64(i) => fmt::Debug::fmt(&i, f),
+            FieldValue::U64(u) => fmt::Debug::fmt(&u, f),
+            FieldValue::F64(x) => fmt::Debug::fmt(&x, f),
+            FieldValue::Str(s) => fmt::Debug::fmt(s, f),
+            FieldValue::Display(d) => fmt::Debug::fmt(&d.to_string(), f),
+            FieldValue::Null => f.write_str("None"),
+            FieldValue::Object(o) => match o.redacted_debug() {
+                Some(d) => d.fmt(f),
+                None => {
+                    let mut m = f.debug_map();
+                    o.record_fields(&mut |k, v| {
+                        m.entry(&k, &RecordDebug(v));
+                    });
+                    m.finish()
+                }
+            },
+            FieldValue::List(l) => {
+                let mut d = f.debug_list();
+                l.record_items(&mut |v| {
+                    d.entry(&RecordDebug(v));
+                });
+                d.finish()
+            }
+            FieldValue::Redacted => f.write_str(REDACTED),
+        }
+    }
+}
+
+/// `ret` of `#[observed]`: the mask when `SENSITIVE` (the fn's name or an identifier of what it
+/// returns is sensitive, decided at compile time), the value otherwise.
+#[inline(always)]
+pub fn ret<const SENSITIVE: bool>(value: Option<&dyn Record>) -> Option<&dyn Record> {
+    match value {
+        Some(_) if SENSITIVE => Some(&MaskedRecord),
+        v => v,
     }
 }
 
