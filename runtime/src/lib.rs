@@ -50,6 +50,7 @@ mod rand;
 pub mod record;
 pub mod redact;
 pub mod sensitive;
+mod scrub;
 mod site_macro;
 pub mod trace;
 
