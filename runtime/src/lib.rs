@@ -49,8 +49,8 @@ pub mod outcome;
 mod rand;
 pub mod record;
 pub mod redact;
-pub mod sensitive;
 mod scrub;
+pub mod sensitive;
 mod site_macro;
 pub mod trace;
 

@@ -71,7 +71,11 @@ fn recorded_text_honours_the_configured_value_bound() {
     let s = v["s"].as_str().unwrap();
     assert_eq!(
         s,
-        format!("{}{}", "a".repeat(MAX_VALUE), observa::log::json::TRUNCATION_MARKER)
+        format!(
+            "{}{}",
+            "a".repeat(MAX_VALUE),
+            observa::log::json::TRUNCATION_MARKER
+        )
     );
 }
 

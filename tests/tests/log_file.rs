@@ -128,7 +128,10 @@ fn a_file_removed_under_the_writer_is_recreated_and_no_backup_is_lost() {
         .chain(&b2)
         .filter(|l| all.contains(&l.trim_end().to_owned()))
         .count();
-    assert!(kept_old >= b1.len(), "backups lost to a failed rotation: {all:?}");
+    assert!(
+        kept_old >= b1.len(),
+        "backups lost to a failed rotation: {all:?}"
+    );
     assert!(!dir.join("app.jsonl.3").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -147,7 +150,10 @@ fn a_missing_directory_is_created() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("a/b")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("a/b"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o750);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -180,13 +186,21 @@ fn lines_fall_back_to_stderr_and_the_file_comes_back() {
     }
     let dir = temp_dir("file-fallback");
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_stderr_fallback", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_stderr_fallback",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("OBSERVA_TEST_CHILD_DIR", &dir)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("to-stderr-1") && stderr.contains("to-stderr-2"), "{stderr}");
+    assert!(
+        stderr.contains("to-stderr-1") && stderr.contains("to-stderr-2"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("to-file-2"), "{stderr}");
     let back: Vec<String> = lines_of(&dir.join("logs/app.jsonl"))
         .iter()
@@ -204,7 +218,12 @@ fn an_unopenable_file_leaves_stdout_logging_and_says_so() {
     let dir = temp_dir("file-unopenable");
     std::fs::write(dir.join("plain"), b"x").unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_init_unopenable", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_init_unopenable",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("OBSERVA_TEST_CHILD_DIR", &dir)
         .output()
         .unwrap();
@@ -221,8 +240,14 @@ fn an_unopenable_file_leaves_stdout_logging_and_says_so() {
             .any(|v| v["event"] == "observa.log_file_unavailable" && v["level"] == "error"),
         "{stdout}"
     );
-    assert!(lines.iter().any(|v| v["event"] == "t.file.completed"), "{stdout}");
-    assert!(stdout.contains("observa_internal_errors_total{kind=\"log_file\"} 1"), "{stdout}");
+    assert!(
+        lines.iter().any(|v| v["event"] == "t.file.completed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("observa_internal_errors_total{kind=\"log_file\"} 1"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -56,7 +56,10 @@ fn repeated_foreign_fields_are_renamed() {
     capture("keys", "info");
     tracing::info!(a = 1, a = 2, a = 3, marker = "keys-repeated");
     let v = parse_unique(&line_with("keys-repeated")).unwrap();
-    assert_eq!((&v["a"], &v["a_1"], &v["a_2"]), (&1.into(), &2.into(), &3.into()));
+    assert_eq!(
+        (&v["a"], &v["a_1"], &v["a_2"]),
+        (&1.into(), &2.into(), &3.into())
+    );
 }
 
 #[observed(event = "t.keys", fields(line_truncated, note))]
@@ -86,7 +89,16 @@ fn a_key_taken_in_all_its_forms_is_dropped_and_counted() {
     capture("keys", "info");
     let before = counter("observa_log_fields_dropped_total");
     tracing::info!(
-        b = 0, b = 1, b = 2, b = 3, b = 4, b = 5, b = 6, b = 7, b = 8, b = 9,
+        b = 0,
+        b = 1,
+        b = 2,
+        b = 3,
+        b = 4,
+        b = 5,
+        b = 6,
+        b = 7,
+        b = 8,
+        b = 9,
         marker = "keys-dropped"
     );
     let v = parse_unique(&line_with("keys-dropped")).unwrap();

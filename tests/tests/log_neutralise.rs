@@ -8,8 +8,7 @@ use log_support::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const NASTY: &str =
-    "a\u{200b}b\u{200c}c\u{200d}d\u{2060}e\u{feff}f\u{e0041}\u{e0001}\u{e007f}g\u{202e}h\u{85}i\u{1b}[31mj\u{2028}k";
+const NASTY: &str = "a\u{200b}b\u{200c}c\u{200d}d\u{2060}e\u{feff}f\u{e0041}\u{e0001}\u{e007f}g\u{202e}h\u{85}i\u{1b}[31mj\u{2028}k";
 
 /// What an audit record accepts (no control characters) but a terminal would hide or reorder.
 const AUDIT_NASTY: &str = "a\u{200b}b\u{feff}c\u{e0041}d\u{202e}e\u{2028}f\u{2066}g";
@@ -79,7 +78,12 @@ fn the_audit_fallback_on_stderr_escapes_invisible_characters() {
     // A path under a regular file: the store cannot open, the record degrades to stderr.
     std::fs::write(dir.join("plain"), b"x").unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_audit_fallback", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_audit_fallback",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("OBSERVA_TEST_CHILD", "1")
         .env(
             "OBSERVA_AUDIT_URL",

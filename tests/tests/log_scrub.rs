@@ -53,16 +53,15 @@ async fn observed_error_of_a_failed_request_is_scrubbed() {
     let port = closed_port();
     let e = fetch(&secret_url(port)).await.unwrap_err();
     assert!(e.to_string().contains(API_KEY), "premise: {e}");
-    let lines = wait_lines(
-        |v| v["event"] == "t.scrub.fetch.failed",
-        |l| !l.is_empty(),
-    );
+    let lines = wait_lines(|v| v["event"] == "t.scrub.fetch.failed", |l| !l.is_empty());
     assert_eq!(lines.len(), 1, "{}", raw());
     assert_eq!(lines[0]["level"], "error");
     let err = lines[0]["error"].as_str().unwrap();
     // Scrubbed, not dropped: the endpoint and the harmless parameters stay.
     assert!(
-        err.contains(&format!("127.0.0.1:{port}/v1/charges?page=2&api_key=[REDACTED]&access_token=[REDACTED]")),
+        err.contains(&format!(
+            "127.0.0.1:{port}/v1/charges?page=2&api_key=[REDACTED]&access_token=[REDACTED]"
+        )),
         "{err}"
     );
     assert_clean(&raw());
@@ -76,7 +75,12 @@ async fn foreign_error_fields_and_messages_are_scrubbed() {
     tracing::error!(error = &e as &dyn std::error::Error, marker = "scrub-error");
     tracing::warn!(marker = "scrub-debug", detail = ?e);
     tracing::info!(marker = "scrub-message", "retrying {}", secret_url(1));
-    for m in ["scrub-display", "scrub-error", "scrub-debug", "scrub-message"] {
+    for m in [
+        "scrub-display",
+        "scrub-error",
+        "scrub-debug",
+        "scrub-message",
+    ] {
         let line = line_with(m);
         assert_clean(&line);
         assert!(line.contains("[REDACTED]"), "{line}");

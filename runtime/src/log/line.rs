@@ -79,7 +79,8 @@ fn put_key(
     let ke = out.len();
     let collides = |out: &Vec<u8>, end: usize| {
         let k = &out[kb..end];
-        reserved.iter().any(|r| r.as_bytes() == k) || taken.iter().any(|m| &out[m.key.0..m.key.1] == k)
+        reserved.iter().any(|r| r.as_bytes() == k)
+            || taken.iter().any(|m| &out[m.key.0..m.key.1] == k)
     };
     let mut end = ke;
     if collides(out, ke) {
@@ -183,7 +184,11 @@ struct Copier<'a> {
 
 impl Copier<'_> {
     fn ws(&mut self) {
-        while self.b.get(self.i).is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
+        while self
+            .b
+            .get(self.i)
+            .is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+        {
             self.i += 1;
         }
     }
@@ -448,7 +453,13 @@ impl Copier<'_> {
 
 /// Writes `s` as a JSON string (`enc` Json) or console text, bounded to `max` input bytes and
 /// to `cap` output bytes (marker included). Returns true when the output cap cut it.
-pub(super) fn write_text_capped(out: &mut Vec<u8>, enc: Enc, s: &str, max: usize, cap: usize) -> bool {
+pub(super) fn write_text_capped(
+    out: &mut Vec<u8>,
+    enc: Enc,
+    s: &str,
+    max: usize,
+    cap: usize,
+) -> bool {
     let start = out.len();
     match enc {
         Enc::Json => json::write_str(out, s, max),
@@ -495,7 +506,16 @@ mod tests {
             value: 5,
         }];
         let mut tmp = String::new();
-        copy_fields(&mut out, Enc::Json, reserved, &mut members, src, 8, &mut tmp).then(|| {
+        copy_fields(
+            &mut out,
+            Enc::Json,
+            reserved,
+            &mut members,
+            src,
+            8,
+            &mut tmp,
+        )
+        .then(|| {
             out.push(b'}');
             String::from_utf8(out).unwrap()
         })
@@ -510,7 +530,10 @@ mod tests {
         .unwrap();
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["b"], serde_json::json!([1, -2500.0, true, null]));
-        assert_eq!(v["a_1"], format!("\u{200b}x\u{1f600}{}", json::TRUNCATION_MARKER));
+        assert_eq!(
+            v["a_1"],
+            format!("\u{200b}x\u{1f600}{}", json::TRUNCATION_MARKER)
+        );
         assert!(s.contains("\\u200b"), "{s}");
         assert_eq!(v["level_1"], serde_json::json!({"k": 1, "k_1": 2}));
     }

@@ -8,10 +8,27 @@
 //! other code (`tracing::info!(...)`) get `event` from their `event` field if they have one and
 //! `"log"` otherwise, and their text in `message`.
 //!
-//! Every text value is neutralised (controls, DEL, C1, U+2028/9 and bidi controls escaped; see
-//! [`json::is_dangerous`]) and bounded (`OBSERVA_LOG_MAX_VALUE_BYTES`, default 4 KiB) with a
-//! truncation marker. Values under sensitive keys (see [`crate::sensitive`]) written by code that
-//! bypasses observa are masked: the second line of defence.
+//! Every text value is neutralised by the one neutraliser of every sink ([`neutralise`]: C0/C1
+//! controls, DEL, U+2028/9, bidi controls, zero-width characters, U+FEFF and the tag block are
+//! escaped) and bounded (`OBSERVA_LOG_MAX_VALUE_BYTES`, default 4 KiB, recorded `fields`
+//! included) with a truncation marker. Error text and every free-text value of other code's
+//! events (`message`, `error = %e`, any `%`/`?` value) go through the URL scrubber first: user
+//! info removed, values of sensitive query parameters masked. Values under sensitive keys (see
+//! [`crate::sensitive`]) written by code that bypasses observa are masked: the second line of
+//! defence.
+//!
+//! Bounds of a line: lists and maps in recorded values keep at most [`json::MAX_ITEMS`] items
+//! (the rest counted in a marker item); the whole line is at most `OBSERVA_LOG_MAX_LINE_BYTES`
+//! (default 64 KiB, at least 16 KiB): the canonical fields and the message come first, then the
+//! fields in order; a field that does not fit keeps its key with `"…[omitted N bytes]"` (or is
+//! left out when even that does not fit) and the line gets `"line_truncated":true`
+//! ([`TRUNCATED_KEY`]), counted in `observa_log_lines_truncated_total`. It is still one valid
+//! JSON object. A thread's scratch buffers shrink back to 16 KiB after an outsized line.
+//!
+//! Keys: no line carries a key twice. A field whose key is already in the line (a canonical
+//! key such as `tenant_id` when a tenant is bound, or an earlier field) is renamed `<key>_1`,
+//! `<key>_2`, ... and counted in `observa_log_fields_renamed_total` (dropped and counted in
+//! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too); see [`line`].
 //!
 //! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
@@ -23,8 +40,8 @@ mod line;
 pub mod neutralise;
 pub(crate) mod writer;
 
-pub use line::TRUNCATED_KEY;
 use line::Enc;
+pub use line::TRUNCATED_KEY;
 
 use crate::context;
 use crate::record::REDACTED;
@@ -122,7 +139,11 @@ pub(crate) fn sync_dropped_metric() {
 /// Brings the key and line-bound counters up to date: `observa_log_fields_renamed_total`,
 /// `observa_log_fields_dropped_total`, `observa_log_lines_truncated_total`.
 fn sync_line_counters() {
-    type Synced = (&'static AtomicU64, AtomicU64, Option<prometheus::IntCounter>);
+    type Synced = (
+        &'static AtomicU64,
+        AtomicU64,
+        Option<prometheus::IntCounter>,
+    );
     static COUNTERS: OnceLock<[Synced; 3]> = OnceLock::new();
     let counters = COUNTERS.get_or_init(|| {
         let c = |name: &str, help: &str| crate::metrics::counter(name, help).ok();
@@ -738,7 +759,8 @@ impl Layer {
                     // The message (last in the line) is kept before any field.
                     if let Some(m) = message {
                         text.extend_from_slice(b",\"message\":");
-                        let cap = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
+                        let cap =
+                            max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
                         truncated |= line::write_text_capped(text, enc, m, self.max_value, cap);
                     }
                     let avail = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
@@ -793,7 +815,8 @@ impl Layer {
                     }
                     if let Some(m) = message {
                         line.push(b' ');
-                        let cap = max_line.saturating_sub(line.len() + text.len() + 1 + MARKER_ROOM);
+                        let cap =
+                            max_line.saturating_sub(line.len() + text.len() + 1 + MARKER_ROOM);
                         truncated |= line::write_text_capped(line, enc, m, self.max_value, cap);
                     }
                     line.extend_from_slice(text);

@@ -19,9 +19,7 @@ use std::fmt::Write as _;
 #[inline]
 pub fn is_dangerous(c: char) -> bool {
     let u = c as u32;
-    u < 0x20
-        || (0x7f..=0x9f).contains(&u)
-        || (u >= 0x061c && is_dangerous_above_ascii(u))
+    u < 0x20 || (0x7f..=0x9f).contains(&u) || (u >= 0x061c && is_dangerous_above_ascii(u))
 }
 
 #[inline]
@@ -164,8 +162,20 @@ mod tests {
     use super::*;
 
     const INVISIBLE: &[char] = &[
-        '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{e0000}', '\u{e0041}',
-        '\u{e007f}', '\u{202e}', '\u{2066}', '\u{85}', '\u{1b}', '\u{7f}', '\u{2028}',
+        '\u{200b}',
+        '\u{200c}',
+        '\u{200d}',
+        '\u{2060}',
+        '\u{feff}',
+        '\u{e0000}',
+        '\u{e0041}',
+        '\u{e007f}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{85}',
+        '\u{1b}',
+        '\u{7f}',
+        '\u{2028}',
     ];
 
     #[test]

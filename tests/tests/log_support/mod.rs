@@ -118,7 +118,11 @@ pub fn line_with(marker: &str) -> String {
         if let Some(l) = raw().lines().find(|l| l.contains(marker)) {
             return l.to_owned();
         }
-        assert!(Instant::now() < deadline, "no line with {marker:?} in\n{}", raw());
+        assert!(
+            Instant::now() < deadline,
+            "no line with {marker:?} in\n{}",
+            raw()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
