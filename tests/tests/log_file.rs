@@ -264,3 +264,40 @@ fn child_init_unopenable() {
     drop(guard);
     println!("{}", observa::metrics::render());
 }
+
+#[test]
+fn a_rotation_that_fails_keeps_every_backup_and_the_file() {
+    if std::env::var_os("OBSERVA_TEST_CHILD_DIR").is_some() {
+        return;
+    }
+    let dir = temp_dir("file-rotation-fails");
+    let path = dir.join("app.jsonl");
+    let backup = |n: usize| dir.join(format!("app.jsonl.{n}"));
+    let mut f = observa::log::file::RotatingFile::open(&path, 1024, 2).unwrap();
+    for i in 0..7 {
+        put(&mut f, &format!("first-{i}"));
+    }
+    let b1 = lines_of(&backup(1));
+    assert!(!b1.is_empty());
+    // `app.jsonl.2` cannot be replaced: a non-empty directory.
+    std::fs::create_dir_all(backup(2).join("x")).unwrap();
+    for i in 0..10 {
+        put(&mut f, &format!("next-{i}"));
+    }
+    assert_eq!(lines_of(&backup(1)), b1, "the backup is untouched");
+    let current: Vec<String> = lines_of(&path)
+        .iter()
+        .map(|l| l.trim_end().to_owned())
+        .collect();
+    for i in 0..10 {
+        assert!(current.contains(&format!("next-{i}")), "{current:?}");
+    }
+    assert!(!dir.join("app.jsonl.rotating").exists());
+    // Rotation works again once the obstacle is gone.
+    std::fs::remove_dir_all(backup(2)).unwrap();
+    for i in 0..10 {
+        put(&mut f, &format!("last-{i}"));
+    }
+    assert!(backup(2).is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}

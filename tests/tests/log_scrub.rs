@@ -99,3 +99,24 @@ async fn audit_failure_messages_are_scrubbed() {
         o => panic!("{o:?}"),
     }
 }
+
+#[observed(event = "t.scrub.recorded", fields(endpoint))]
+fn call(endpoint: &str) -> usize {
+    endpoint.len()
+}
+
+#[test]
+fn recorded_text_fields_are_scrubbed() {
+    capture("scrub", "info");
+    call(&secret_url(8080));
+    let lines = wait_lines(
+        |v| v["event"] == "t.scrub.recorded.completed",
+        |l| !l.is_empty(),
+    );
+    let e = lines[0]["endpoint"].as_str().unwrap();
+    assert_eq!(
+        e,
+        "http://127.0.0.1:8080/v1/charges?page=2&api_key=[REDACTED]&access_token=[REDACTED]"
+    );
+    assert_clean(&raw());
+}

@@ -12,8 +12,8 @@
 //! **Recorded fields.** The `fields` text of a completion event is JSON written by observa, but
 //! an event is recognised by its name, which any code can use: the text is therefore parsed
 //! (strictly: invalid JSON is dropped and counted as `observa_internal_errors_total{kind="log"}`),
-//! every string is re-neutralised and bounded to the configured value size, and nesting is
-//! bounded. So the channel cannot break a line or smuggle a raw character.
+//! every string is scrubbed of URL credentials, re-neutralised and bounded to the configured
+//! value size, and nesting is bounded. So the channel cannot break a line or smuggle a raw character.
 
 use super::json;
 use super::neutralise::{escape_console, escape_json};
@@ -256,7 +256,7 @@ impl Copier<'_> {
         match self.peek()? {
             b'"' => {
                 self.string(tmp)?;
-                json::write_str(out, tmp, self.max);
+                json::write_str(out, &crate::scrub::scrub(tmp), self.max);
             }
             b'{' => {
                 self.i += 1;

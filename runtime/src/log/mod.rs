@@ -28,7 +28,7 @@
 //! Keys: no line carries a key twice. A field whose key is already in the line (a canonical
 //! key such as `tenant_id` when a tenant is bound, or an earlier field) is renamed `<key>_1`,
 //! `<key>_2`, ... and counted in `observa_log_fields_renamed_total` (dropped and counted in
-//! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too); see [`line`].
+//! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too).
 //!
 //! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
