@@ -490,13 +490,23 @@ impl Visit for Collected<'_> {
             }
             return;
         }
+        // Text without a URL has nothing to scrub: written straight from the borrowed value.
+        let url = value.contains("://");
         if name == "message" && !self.completion {
-            set_scrubbed(self.message, &value, self.max);
+            if url {
+                set_scrubbed(self.message, &value, self.max);
+            } else {
+                set_text(self.message, value, self.max);
+            }
             self.has_message = true;
             return;
         }
         if self.open(field) {
-            self.free_text(&value);
+            if url {
+                self.free_text(&value);
+            } else {
+                self.text(value);
+            }
         }
     }
 
