@@ -144,3 +144,17 @@ fn invisible_characters_are_escaped_in_json_lines() {
     assert_eq!(v["v"], s);
     assert_eq!(v["message"], format!("m{s}"));
 }
+
+#[test]
+fn a_huge_debug_value_of_other_code_is_bounded() {
+    init();
+    let ids: Vec<u64> = (0..200_000).collect();
+    tracing::info!(ids = ?ids, marker = "bounds-debug");
+    let line = line_with("bounds-debug");
+    assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+    let v = parse_unique(&line).unwrap();
+    let s = v["ids"].as_str().unwrap();
+    assert!(s.starts_with("[0, 1, 2"), "{s}");
+    assert!(s.ends_with(observa::log::json::TRUNCATION_MARKER), "{s}");
+    assert!(s.len() <= MAX_VALUE + observa::log::json::TRUNCATION_MARKER.len());
+}

@@ -283,6 +283,8 @@ struct Capped<'a> {
 }
 
 impl fmt::Write for Capped<'_> {
+    /// Never fails, even once full: a `Display` impl that unwraps its writes must not panic in
+    /// the application. The rest of a huge value is walked but not kept.
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if self.cut {
             return Ok(());
