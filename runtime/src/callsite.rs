@@ -383,7 +383,7 @@ impl Core {
                 }
                 json::write_str(&mut fields, name, 128);
                 fields.push(b':');
-                json::write_value(&mut fields, v.record(), json::DEFAULT_MAX_VALUE_BYTES);
+                json::write_field_value(&mut fields, v.record());
             }
             fields.push(b'}');
         }
@@ -414,7 +414,7 @@ impl Core {
             self.fields.push(b',');
         }
         self.fields.extend_from_slice(b"\"return\":");
-        json::write_value(&mut self.fields, v.record(), json::DEFAULT_MAX_VALUE_BYTES);
+        json::write_field_value(&mut self.fields, v.record());
         self.fields.push(b'}');
     }
 

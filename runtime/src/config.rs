@@ -10,7 +10,8 @@
 //! | `OBSERVA_LOG_FILE` | path of a size-rotated JSONL file written besides stdout | none |
 //! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size | 10 MiB |
 //! | `OBSERVA_LOG_FILE_BACKUPS` | rotated files kept | 5 |
-//! | `OBSERVA_LOG_MAX_VALUE_BYTES` | bound for one text value | 4096 |
+//! | `OBSERVA_LOG_MAX_VALUE_BYTES` | bound for one text value (message, field, recorded string) | 4096 |
+//! | `OBSERVA_LOG_MAX_LINE_BYTES` | bound for a whole line (at least 16384); fields that do not fit are cut with a `line_truncated` marker | 65536 |
 //! | `OBSERVA_LOG_QUEUE` | lines buffered for the writer thread before dropping (the buffer is bounded at 512 bytes a line) | 65536 |
 //! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
 //! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
@@ -53,6 +54,8 @@ pub struct Config {
     pub log_file_backups: usize,
     /// Bound of one text value in bytes.
     pub log_max_value_bytes: usize,
+    /// Bound of a whole log line in bytes (at least [`crate::log::json::MIN_MAX_LINE_BYTES`]).
+    pub log_max_line_bytes: usize,
     /// Lines queued before dropping.
     pub log_queue_lines: usize,
     /// Cardinality cap per metric family.
@@ -100,6 +103,7 @@ impl Default for Config {
             log_file_max_bytes: 10 * 1024 * 1024,
             log_file_backups: 5,
             log_max_value_bytes: crate::log::json::DEFAULT_MAX_VALUE_BYTES,
+            log_max_line_bytes: crate::log::json::DEFAULT_MAX_LINE_BYTES,
             log_queue_lines: 65_536,
             metrics_max_series: 1000,
             audit_url: None,
@@ -196,6 +200,13 @@ impl Config {
                 }
                 "OBSERVA_LOG_MAX_VALUE_BYTES" => {
                     c.log_max_value_bytes = number("OBSERVA_LOG_MAX_VALUE_BYTES", v, 16)? as usize
+                }
+                "OBSERVA_LOG_MAX_LINE_BYTES" => {
+                    c.log_max_line_bytes = number(
+                        "OBSERVA_LOG_MAX_LINE_BYTES",
+                        v,
+                        crate::log::json::MIN_MAX_LINE_BYTES as u64,
+                    )? as usize
                 }
                 "OBSERVA_LOG_QUEUE" => {
                     c.log_queue_lines = number("OBSERVA_LOG_QUEUE", v, 1)? as usize
@@ -339,8 +350,12 @@ mod tests {
             ("OBSERVA_LOG_FORMAT", "console"),
             ("OBSERVA_LOG_LEVEL", "debug,hyper=warn"),
             ("OBSERVA_METRICS_MAX_SERIES", "50"),
+            ("OBSERVA_LOG_MAX_LINE_BYTES", "20000"),
         ])
         .unwrap();
+        assert_eq!(c.log_max_line_bytes, 20000);
+        let e = Config::from_vars([("OBSERVA_LOG_MAX_LINE_BYTES", "100")]).unwrap_err();
+        assert_eq!(e.var, "OBSERVA_LOG_MAX_LINE_BYTES");
         assert_eq!(c.service_name, "billing");
         assert_eq!(c.log_format, Format::Console);
         assert_eq!(c.metrics_max_series, 50);

@@ -190,7 +190,13 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
             }
         }
     }
-    let layer = Layer::new(sinks, config.log_max_value_bytes, production);
+    crate::log::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
+    let layer = Layer::new(
+        sinks,
+        config.log_max_value_bytes,
+        config.log_max_line_bytes,
+        production,
+    );
     #[cfg(feature = "otlp")]
     let tracer = crate::trace::provider(&config)?;
     #[cfg(feature = "otlp")]

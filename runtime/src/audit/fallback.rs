@@ -1,7 +1,8 @@
 //! The `degrade_and_alert` fallback: records the store could not take are written as JSON lines
 //! to a fallback file (or standard error), counted, and announced with an ERROR log line
 //! `audit.degraded`. Fallback lines are not part of any hash chain: they are evidence for a human,
-//! to be re-entered or reviewed after the incident.
+//! to be re-entered or reviewed after the incident. Like every sink, they go through the one
+//! neutraliser ([`crate::log::neutralise`]), and the error text through the URL scrubber.
 
 use super::config::FallbackSink;
 use super::error::AuditError;
@@ -70,7 +71,7 @@ pub(crate) fn degrade(
         "event": "audit.fallback",
         "time": util::rfc3339_micros(now),
         "id": util::uuid_v7(now),
-        "error": error.to_string(),
+        "error": crate::scrub::scrub(&error.to_string()),
         "error_kind": error.kind().as_str(),
         "action": record.action,
         "category": record.category,
@@ -86,7 +87,8 @@ pub(crate) fn degrade(
         "severity": record.severity,
         "attempt_id": attempt_id,
     });
-    let mut text = line.to_string();
+    // The one neutraliser of every sink: serde_json leaves C1, bidi and invisible characters raw.
+    let mut text = crate::log::neutralise::neutralise_json(&line.to_string()).into_owned();
     text.push('\n');
     // ERROR line: the alert. The record itself only goes to the fallback sink.
     tracing::error!(

@@ -73,9 +73,13 @@ impl Outcome {
     }
 
     /// A failure from an error value: class is the error type's short name, message its
-    /// `Display`. The message is written as is: pass an error whose `Display` holds no secrets.
+    /// `Display` with URL credentials and sensitive query values scrubbed; otherwise written as
+    /// is: pass an error whose `Display` holds no other secrets.
     pub fn from_error<E: fmt::Display + ?Sized>(error: &E) -> Self {
-        Self::failure(short_type_name::<E>(), error.to_string())
+        Self::failure(
+            short_type_name::<E>(),
+            crate::scrub::scrub(&error.to_string()).into_owned(),
+        )
     }
 
     /// `Success` for `Ok`, [`Outcome::from_error`] for `Err`.

@@ -208,16 +208,9 @@ fn out_metrics() -> Option<&'static OutMetrics> {
 }
 
 /// True for query parameter and header names whose values are masked: the shared sensitive
-/// list plus OAuth's `code` and signature-ish names.
+/// list plus OAuth's `code` and signature-ish names (the scrubber's rule).
 pub fn is_sensitive_param(name: &str) -> bool {
-    if crate::sensitive::is_sensitive(name) {
-        return true;
-    }
-    let lower = name.to_ascii_lowercase();
-    matches!(
-        lower.as_str(),
-        "code" | "sig" | "signature" | "client_secret" | "state" | "nonce" | "x-amz-security-token"
-    ) || lower.contains("auth")
+    crate::scrub::is_sensitive_param(name)
 }
 
 /// The URL as it may be logged: scheme, host, port, path and the query with the values of
@@ -241,62 +234,7 @@ pub fn safe_url(url: &reqwest::Url) -> String {
     out
 }
 
-/// `a=1&token=x` with sensitive values masked, keys and other values kept as sent.
-fn mask_pairs(q: &str) -> String {
-    let mut out = String::with_capacity(q.len());
-    for (i, pair) in q.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        let (k, v) = match pair.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (pair, None),
-        };
-        out.push_str(k);
-        if let Some(v) = v {
-            out.push('=');
-            let key = percent_decode(k);
-            if is_sensitive_param(&key) {
-                out.push_str(REDACTED);
-            } else {
-                out.push_str(v);
-            }
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::scrub::mask_pairs;
 
 /// The endpoint label of a path: id-like segments (digits, UUIDs, long hex, or long tokens
 /// with digits) become `{id}`; at most 8 segments and 128 bytes.

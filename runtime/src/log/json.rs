@@ -6,6 +6,7 @@
 
 use crate::record::{FieldValue, REDACTED};
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default bound for one text value, in bytes (before escaping).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 4096;
@@ -16,18 +17,7 @@ pub const TRUNCATION_MARKER: &str = "…[truncated]";
 /// Maximum nesting written for objects and lists; deeper values become `"…"`.
 const MAX_DEPTH: usize = 8;
 
-/// Returns true for characters that must never reach a sink raw: C0 and C1 controls, DEL,
-/// U+2028/U+2029 and the bidirectional controls (overrides, embeddings, isolates, marks).
-#[inline]
-pub fn is_dangerous(c: char) -> bool {
-    let u = c as u32;
-    u < 0x20
-        || (0x7f..=0x9f).contains(&u)
-        || matches!(
-            u,
-            0x2028 | 0x2029 | 0x200e | 0x200f | 0x061c | 0x202a..=0x202e | 0x2066..=0x2069
-        )
-}
+pub use super::neutralise::is_dangerous;
 
 /// Writes `s` as a JSON string: quotes, escapes and bounds it to `max` bytes of input.
 pub fn write_str(out: &mut Vec<u8>, s: &str, max: usize) {
@@ -56,68 +46,16 @@ fn bound(s: &str, max: usize) -> (&str, bool) {
     (&s[..end], true)
 }
 
+#[inline]
 fn escape_into(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // Fast path: printable ASCII other than '"' and '\\'.
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            i += 1;
-            continue;
-        }
-        if b < 0x80 {
-            out.extend_from_slice(&bytes[start..i]);
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                _ => push_u_escape(out, b as u32),
-            }
-            i += 1;
-            start = i;
-            continue;
-        }
-        // Multi-byte: decode one char.
-        let c = s[i..].chars().next().unwrap_or('\u{fffd}');
-        let len = c.len_utf8();
-        if is_dangerous(c) {
-            out.extend_from_slice(&bytes[start..i]);
-            push_u_escape(out, c as u32);
-            start = i + len;
-        }
-        i += len;
-    }
-    out.extend_from_slice(&bytes[start..]);
-}
-
-fn push_u_escape(out: &mut Vec<u8>, u: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(b"\\u");
-    for shift in [12, 8, 4, 0] {
-        out.push(HEX[((u >> shift) & 0xf) as usize]);
-    }
+    super::neutralise::escape_json(out, s);
 }
 
 /// Writes `s` for a human console: dangerous characters become visible escapes (`\n`, `\u{1b}`),
 /// bounded to `max` bytes.
 pub fn write_console_str(out: &mut Vec<u8>, s: &str, max: usize) {
     let (s, cut) = bound(s, max);
-    let mut buf = [0u8; 4];
-    for c in s.chars() {
-        match c {
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if is_dangerous(c) => {
-                let _ = write!(VecWriter(out), "\\u{{{:x}}}", c as u32);
-            }
-            c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
-        }
-    }
+    super::neutralise::escape_console(out, s);
     if cut {
         out.extend_from_slice(TRUNCATION_MARKER.as_bytes());
     }
@@ -208,12 +146,88 @@ pub fn write_ms(out: &mut Vec<u8>, ms: f64) {
     ]);
 }
 
-/// Writes a recorded value as JSON (nested objects and lists included).
-pub fn write_value(out: &mut Vec<u8>, v: FieldValue<'_>, max: usize) {
-    write_value_depth(out, v, max, 0);
+/// Default bound of a whole log line, in bytes (`OBSERVA_LOG_MAX_LINE_BYTES`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Smallest accepted line bound: room for the canonical fields at their own bounds.
+pub const MIN_MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Items of one list or entries of one map written in a log line; the rest is counted in a
+/// marker (the last list item `"…[+N items]"`, or the map key [`MORE_KEY`]).
+pub const MAX_ITEMS: usize = 1000;
+
+/// Key of the marker entry of a map cut at [`MAX_ITEMS`]; its value is the number of entries
+/// left out.
+pub const MORE_KEY: &str = "…[more]";
+
+static MAX_VALUE: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_VALUE_BYTES);
+static MAX_LINE: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_LINE_BYTES);
+
+/// Installs the configured bounds (done by [`crate::init`]).
+pub(crate) fn set_limits(max_value: usize, max_line: usize) {
+    MAX_VALUE.store(max_value.max(16), Ordering::Relaxed);
+    MAX_LINE.store(max_line.max(MIN_MAX_LINE_BYTES), Ordering::Relaxed);
 }
 
-fn write_value_depth(out: &mut Vec<u8>, v: FieldValue<'_>, max: usize, depth: usize) {
+/// The configured bound of one text value (`OBSERVA_LOG_MAX_VALUE_BYTES`).
+pub fn max_value_bytes() -> usize {
+    MAX_VALUE.load(Ordering::Relaxed)
+}
+
+/// The configured bound of a whole line (`OBSERVA_LOG_MAX_LINE_BYTES`).
+pub fn max_line_bytes() -> usize {
+    MAX_LINE.load(Ordering::Relaxed)
+}
+
+/// How much of a recorded value is written.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Bytes of one text value (before escaping).
+    pub max_value: usize,
+    /// Items of one list, entries of one map.
+    pub max_items: usize,
+    /// Bytes of the whole value's JSON: items past it are left out (and counted in the marker).
+    pub max_bytes: usize,
+}
+
+impl Bounds {
+    /// No bound but `max_value` on text.
+    pub const fn text(max_value: usize) -> Bounds {
+        Bounds {
+            max_value,
+            max_items: usize::MAX,
+            max_bytes: usize::MAX,
+        }
+    }
+
+    /// The bounds of a value in a log line: the configured value and line bounds, [`MAX_ITEMS`].
+    pub fn log() -> Bounds {
+        Bounds {
+            max_value: max_value_bytes(),
+            max_items: MAX_ITEMS,
+            max_bytes: max_line_bytes(),
+        }
+    }
+}
+
+/// Writes a recorded value as JSON (nested objects and lists included).
+pub fn write_value(out: &mut Vec<u8>, v: FieldValue<'_>, max: usize) {
+    write_value_bounded(out, v, Bounds::text(max));
+}
+
+/// Writes a recorded value of a log line (`fields(...)`, `ret`): [`Bounds::log`].
+pub fn write_field_value(out: &mut Vec<u8>, v: FieldValue<'_>) {
+    write_value_bounded(out, v, Bounds::log());
+}
+
+/// Writes a recorded value as JSON within `b`.
+pub fn write_value_bounded(out: &mut Vec<u8>, v: FieldValue<'_>, b: Bounds) {
+    let start = out.len();
+    write_value_depth(out, v, &b, start, 0);
+}
+
+fn write_value_depth(out: &mut Vec<u8>, v: FieldValue<'_>, b: &Bounds, start: usize, depth: usize) {
+    let max = b.max_value;
     match v {
         FieldValue::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         FieldValue::I64(i) => write_i64(out, i),
@@ -228,28 +242,52 @@ fn write_value_depth(out: &mut Vec<u8>, v: FieldValue<'_>, max: usize, depth: us
         }
         FieldValue::Object(obj) => {
             out.push(b'{');
-            let mut first = true;
+            let mut n = 0usize;
+            let mut left = 0usize;
             obj.record_fields(&mut |k, v| {
-                if !first {
+                if n >= b.max_items || out.len() - start > b.max_bytes {
+                    left += 1;
+                    return;
+                }
+                if n > 0 {
                     out.push(b',');
                 }
-                first = false;
+                n += 1;
                 write_str(out, k, 128);
                 out.push(b':');
-                write_value_depth(out, v, max, depth + 1);
+                write_value_depth(out, v, b, start, depth + 1);
             });
+            if left > 0 {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_str(out, MORE_KEY, 128);
+                out.push(b':');
+                write_u64(out, left as u64);
+            }
             out.push(b'}');
         }
         FieldValue::List(list) => {
             out.push(b'[');
-            let mut first = true;
+            let mut n = 0usize;
+            let mut left = 0usize;
             list.record_items(&mut |v| {
-                if !first {
+                if n >= b.max_items || out.len() - start > b.max_bytes {
+                    left += 1;
+                    return;
+                }
+                if n > 0 {
                     out.push(b',');
                 }
-                first = false;
-                write_value_depth(out, v, max, depth + 1);
+                n += 1;
+                write_value_depth(out, v, b, start, depth + 1);
             });
+            if left > 0 {
+                if n > 0 {
+                    out.push(b',');
+                }
+                let _ = write!(VecWriter(out), "\"…[+{left} items]\"");
+            }
             out.push(b']');
         }
     }
@@ -271,9 +309,9 @@ impl fmt::Display for DisplayValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = Vec::new();
         match self.0 {
-            FieldValue::Str(s) => write_str_body(&mut out, s, DEFAULT_MAX_VALUE_BYTES),
+            FieldValue::Str(s) => write_str_body(&mut out, s, max_value_bytes()),
             FieldValue::Redacted => out.extend_from_slice(REDACTED.as_bytes()),
-            v => write_value(&mut out, v, DEFAULT_MAX_VALUE_BYTES),
+            v => write_value_bounded(&mut out, v, Bounds::log()),
         }
         f.write_str(std::str::from_utf8(&out).unwrap_or_default())
     }

@@ -8,10 +8,27 @@
 //! other code (`tracing::info!(...)`) get `event` from their `event` field if they have one and
 //! `"log"` otherwise, and their text in `message`.
 //!
-//! Every text value is neutralised (controls, DEL, C1, U+2028/9 and bidi controls escaped; see
-//! [`json::is_dangerous`]) and bounded (`OBSERVA_LOG_MAX_VALUE_BYTES`, default 4 KiB) with a
-//! truncation marker. Values under sensitive keys (see [`crate::sensitive`]) written by code that
-//! bypasses observa are masked: the second line of defence.
+//! Every text value is neutralised by the one neutraliser of every sink ([`neutralise`]: C0/C1
+//! controls, DEL, U+2028/9, bidi controls, zero-width characters, U+FEFF and the tag block are
+//! escaped) and bounded (`OBSERVA_LOG_MAX_VALUE_BYTES`, default 4 KiB, recorded `fields`
+//! included) with a truncation marker. Error text and every free-text value of other code's
+//! events (`message`, `error = %e`, any `%`/`?` value) go through the URL scrubber first: user
+//! info removed, values of sensitive query parameters masked. Values under sensitive keys (see
+//! [`crate::sensitive`]) written by code that bypasses observa are masked: the second line of
+//! defence.
+//!
+//! Bounds of a line: lists and maps in recorded values keep at most [`json::MAX_ITEMS`] items
+//! (the rest counted in a marker item); the whole line is at most `OBSERVA_LOG_MAX_LINE_BYTES`
+//! (default 64 KiB, at least 16 KiB): the canonical fields and the message come first, then the
+//! fields in order; a field that does not fit keeps its key with `"…[omitted N bytes]"` (or is
+//! left out when even that does not fit) and the line gets `"line_truncated":true`
+//! ([`TRUNCATED_KEY`]), counted in `observa_log_lines_truncated_total`. It is still one valid
+//! JSON object. A thread's scratch buffers shrink back to 16 KiB after an outsized line.
+//!
+//! Keys: no line carries a key twice. A field whose key is already in the line (a canonical
+//! key such as `tenant_id` when a tenant is bound, or an earlier field) is renamed `<key>_1`,
+//! `<key>_2`, ... and counted in `observa_log_fields_renamed_total` (dropped and counted in
+//! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too).
 //!
 //! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
@@ -19,7 +36,12 @@
 
 pub mod file;
 pub mod json;
+mod line;
+pub mod neutralise;
 pub(crate) mod writer;
+
+use line::Enc;
+pub use line::TRUNCATED_KEY;
 
 use crate::context;
 use crate::record::REDACTED;
@@ -66,6 +88,7 @@ pub struct Layer {
     dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
     sinks: Vec<Sink>,
     max_value: usize,
+    max_line: usize,
     production: bool,
 }
 
@@ -74,6 +97,7 @@ impl fmt::Debug for Layer {
         f.debug_struct("Layer")
             .field("sinks", &self.sinks.len())
             .field("max_value", &self.max_value)
+            .field("max_line", &self.max_line)
             .field("production", &self.production)
             .finish_non_exhaustive()
     }
@@ -109,14 +133,70 @@ pub(crate) fn sync_dropped_metric() {
     if total > seen {
         c.inc_by(total - seen);
     }
+    sync_line_counters();
+}
+
+/// Brings the key and line-bound counters up to date: `observa_log_fields_renamed_total`,
+/// `observa_log_fields_dropped_total`, `observa_log_lines_truncated_total`.
+fn sync_line_counters() {
+    type Synced = (
+        &'static AtomicU64,
+        AtomicU64,
+        Option<prometheus::IntCounter>,
+    );
+    static COUNTERS: OnceLock<[Synced; 3]> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        let c = |name: &str, help: &str| crate::metrics::counter(name, help).ok();
+        [
+            (
+                &line::RENAMED,
+                AtomicU64::new(0),
+                c(
+                    "observa_log_fields_renamed_total",
+                    "Event fields renamed because their key was already in the line",
+                ),
+            ),
+            (
+                &line::DROPPED,
+                AtomicU64::new(0),
+                c(
+                    "observa_log_fields_dropped_total",
+                    "Event fields dropped because their key and every renamed form were taken",
+                ),
+            ),
+            (
+                &line::TRUNCATED,
+                AtomicU64::new(0),
+                c(
+                    "observa_log_lines_truncated_total",
+                    "Log lines cut to the line bound (OBSERVA_LOG_MAX_LINE_BYTES)",
+                ),
+            ),
+        ]
+    });
+    for (source, seen, counter) in counters {
+        let total = source.load(Ordering::Relaxed);
+        let before = seen.swap(total, Ordering::Relaxed);
+        if let Some(c) = counter
+            && total > before
+        {
+            c.inc_by(total - before);
+        }
+    }
 }
 
 impl Layer {
-    pub(crate) fn new(sinks: Vec<Sink>, max_value: usize, production: bool) -> Layer {
+    pub(crate) fn new(
+        sinks: Vec<Sink>,
+        max_value: usize,
+        max_line: usize,
+        production: bool,
+    ) -> Layer {
         Layer {
             dispatch: OnceLock::new(),
             sinks,
             max_value,
+            max_line: max_line.max(json::MIN_MAX_LINE_BYTES),
             production,
         }
     }
@@ -126,12 +206,20 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
-/// Buffers reused by every line of a thread: no allocation per line once warm.
+/// Capacity a scratch buffer keeps after an outsized line; larger buffers are released.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Buffers reused by every line of a thread: no allocation per line once warm. After a line
+/// that needed more than [`SCRATCH_KEEP`] in a buffer, the buffer is shrunk back, so one huge
+/// event does not pin its peak size on the thread for ever.
 struct Scratch {
     line: Vec<u8>,
     rest: Vec<u8>,
+    text: Vec<u8>,
     event: String,
     message: String,
+    tmp: String,
+    members: Vec<line::Member>,
 }
 
 impl Scratch {
@@ -139,9 +227,181 @@ impl Scratch {
         Scratch {
             line: Vec::new(),
             rest: Vec::new(),
+            text: Vec::new(),
             event: String::new(),
             message: String::new(),
+            tmp: String::new(),
+            members: Vec::new(),
         }
+    }
+
+    fn shrink(&mut self) {
+        fn v<T>(b: &mut Vec<T>) {
+            if b.capacity() * std::mem::size_of::<T>() > SCRATCH_KEEP {
+                b.clear();
+                b.shrink_to(SCRATCH_KEEP / std::mem::size_of::<T>().max(1));
+            }
+        }
+        fn s(b: &mut String) {
+            if b.capacity() > SCRATCH_KEEP {
+                b.clear();
+                b.shrink_to(SCRATCH_KEEP);
+            }
+        }
+        v(&mut self.line);
+        v(&mut self.rest);
+        v(&mut self.text);
+        v(&mut self.members);
+        s(&mut self.event);
+        s(&mut self.message);
+        s(&mut self.tmp);
+    }
+}
+
+/// Capacity of every scratch buffer of this thread (tests of the shrink rule).
+#[doc(hidden)]
+pub fn scratch_capacity() -> usize {
+    SCRATCH.with(|s| {
+        s.try_borrow().map_or(0, |s| {
+            s.line.capacity()
+                + s.rest.capacity()
+                + s.text.capacity()
+                + s.event.capacity()
+                + s.message.capacity()
+                + s.tmp.capacity()
+                + s.members.capacity() * std::mem::size_of::<line::Member>()
+        })
+    })
+}
+
+/// A `fmt::Write` into a `String` that keeps at most `cap` bytes (on a char boundary) and
+/// notes that it cut.
+struct Capped<'a> {
+    out: &'a mut String,
+    cap: usize,
+    cut: bool,
+}
+
+impl fmt::Write for Capped<'_> {
+    /// Never fails, even once full: a `Display` impl that unwraps its writes must not panic in
+    /// the application. The rest of a huge value is walked but not kept.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        let room = self.cap.saturating_sub(self.out.len());
+        if s.len() <= room {
+            self.out.push_str(s);
+        } else {
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.out.push_str(&s[..end]);
+            self.cut = true;
+        }
+        Ok(())
+    }
+}
+
+/// Extra bytes formatted past the value bound so that a URL cut by the bound is still seen
+/// whole by the scrubber.
+const SCRUB_LOOKAHEAD: usize = 1024;
+
+/// `dst` = `v` (formatted), scrubbed of URL credentials, bounded to `max` bytes with the
+/// truncation marker.
+fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
+    dst.clear();
+    let mut w = Capped {
+        out: dst,
+        cap: max.saturating_add(SCRUB_LOOKAHEAD),
+        cut: false,
+    };
+    // A Display impl that fails only loses its own text, never the line.
+    let _ = write!(w, "{v}");
+    let cut = w.cut;
+    if let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst) {
+        *dst = s;
+    }
+    if dst.len() > max || cut {
+        let mut end = max.min(dst.len());
+        while !dst.is_char_boundary(end) {
+            end -= 1;
+        }
+        dst.truncate(end);
+        dst.push_str(json::TRUNCATION_MARKER);
+    }
+}
+
+/// What the visitor collected from one event.
+struct Collected<'a> {
+    enc: Enc,
+    rest: &'a mut Vec<u8>,
+    members: &'a mut Vec<line::Member>,
+    reserved: &'a [&'a str],
+    event: &'a mut String,
+    has_event: bool,
+    message: &'a mut String,
+    has_message: bool,
+    tmp: &'a mut String,
+    max: usize,
+    completion: bool,
+    production: bool,
+}
+
+impl Collected<'_> {
+    /// Writes the key of a new member (renamed when taken); false when it was dropped, and the
+    /// value must then be skipped.
+    fn key(&mut self, name: &str) -> bool {
+        match line::line_key(self.rest, self.enc, self.reserved, self.members, name) {
+            Some(m) => {
+                self.members.push(m);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        match self.enc {
+            Enc::Json => json::write_str(self.rest, s, self.max),
+            Enc::Console => json::write_console_str(self.rest, s, self.max),
+        }
+    }
+
+    /// Writes the key of `field`; when its value must be masked, writes the mask too and returns
+    /// false (the caller writes the value only on true).
+    fn open(&mut self, field: &Field) -> bool {
+        if !self.key(field.name()) {
+            return false;
+        }
+        match self.masked(field) {
+            Some(m) => {
+                self.text(m);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Writes a free-text value: formatted, scrubbed of URL credentials, bounded, neutralised.
+    fn free_text(&mut self, v: &dyn fmt::Display) {
+        let mut tmp = std::mem::take(self.tmp);
+        set_scrubbed(&mut tmp, v, self.max);
+        // Already bounded (with its marker): written whole.
+        match self.enc {
+            Enc::Json => json::write_str(self.rest, &tmp, usize::MAX),
+            Enc::Console => json::write_console_str(self.rest, &tmp, usize::MAX),
+        }
+        *self.tmp = tmp;
+    }
+
+    /// The text that replaces a foreign event's value under this key, if any.
+    fn masked(&self, field: &Field) -> Option<&'static str> {
+        if self.completion {
+            return None;
+        }
+        foreign_key_mask(field.name(), self.production)
     }
 }
 
@@ -157,84 +417,6 @@ fn set_text(dst: &mut String, v: &str, max: usize) {
         }
         dst.push_str(&v[..end]);
         dst.push_str(json::TRUNCATION_MARKER);
-    }
-}
-
-/// `dst` = `Debug` of `v`, bounded.
-fn set_debug(dst: &mut String, v: &dyn fmt::Debug, max: usize) {
-    dst.clear();
-    let _ = write!(dst, "{v:?}");
-    if dst.len() > max {
-        let mut end = max;
-        while !dst.is_char_boundary(end) {
-            end -= 1;
-        }
-        dst.truncate(end);
-        dst.push_str(json::TRUNCATION_MARKER);
-    }
-}
-
-/// What the visitor collected from one event.
-struct Collected<'a> {
-    enc: Enc,
-    rest: &'a mut Vec<u8>,
-    event: &'a mut String,
-    has_event: bool,
-    message: &'a mut String,
-    has_message: bool,
-    max: usize,
-    completion: bool,
-    production: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Enc {
-    Json,
-    Console,
-}
-
-impl Collected<'_> {
-    fn key(&mut self, name: &str) {
-        match self.enc {
-            Enc::Json => {
-                self.rest.push(b',');
-                json::write_str(self.rest, name, 128);
-                self.rest.push(b':');
-            }
-            Enc::Console => {
-                self.rest.push(b' ');
-                json::write_console_str(self.rest, name, 128);
-                self.rest.push(b'=');
-            }
-        }
-    }
-
-    fn text(&mut self, s: &str) {
-        match self.enc {
-            Enc::Json => json::write_str(self.rest, s, self.max),
-            Enc::Console => json::write_console_str(self.rest, s, self.max),
-        }
-    }
-
-    /// Writes the key of `field`; when its value must be masked, writes the mask too and returns
-    /// false (the caller writes the value only on true).
-    fn open(&mut self, field: &Field) -> bool {
-        self.key(field.name());
-        match self.masked(field) {
-            Some(m) => {
-                self.text(m);
-                false
-            }
-            None => true,
-        }
-    }
-
-    /// The text that replaces a foreign event's value under this key, if any.
-    fn masked(&self, field: &Field) -> Option<&'static str> {
-        if self.completion {
-            return None;
-        }
-        foreign_key_mask(field.name(), self.production)
     }
 }
 
@@ -296,62 +478,60 @@ impl Visit for Collected<'_> {
             return;
         }
         if self.completion && name == "fields" {
-            // Trusted JSON object text written by observa itself: inline its members.
-            let inner = value
-                .strip_prefix('{')
-                .and_then(|v| v.strip_suffix('}'))
-                .unwrap_or("");
-            if !inner.is_empty() {
-                match self.enc {
-                    Enc::Json => {
-                        self.rest.push(b',');
-                        self.rest.extend_from_slice(inner.as_bytes());
-                    }
-                    Enc::Console => {
-                        self.rest.push(b' ');
-                        json::write_console_str(self.rest, inner, self.max);
-                    }
-                }
+            // JSON object text written by observa (but checked: see `line`).
+            if !line::copy_fields(
+                self.rest,
+                self.enc,
+                self.reserved,
+                self.members,
+                value,
+                self.max,
+                self.tmp,
+            ) {
+                crate::metrics::internal_error("log");
             }
             return;
         }
+        // Text without a URL has nothing to scrub: written straight from the borrowed value.
+        let url = value.contains("://");
         if name == "message" && !self.completion {
-            set_text(self.message, value, self.max);
+            if url {
+                set_scrubbed(self.message, &value, self.max);
+            } else {
+                set_text(self.message, value, self.max);
+            }
             self.has_message = true;
             return;
         }
-        self.key(name);
-        if let Some(m) = self.masked(field) {
-            self.text(m);
-        } else {
-            self.text(value);
+        if self.open(field) {
+            if url {
+                self.free_text(&value);
+            } else {
+                self.text(value);
+            }
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
         if name == "message" && !self.completion {
-            set_debug(self.message, value, self.max);
+            set_scrubbed(self.message, &DebugAsDisplay(value), self.max);
             self.has_message = true;
             return;
         }
         if name == "event" {
-            set_debug(self.event, value, 256);
+            self.event.clear();
+            let mut w = Capped {
+                out: self.event,
+                cap: 256,
+                cut: false,
+            };
+            let _ = write!(w, "{value:?}");
             self.has_event = true;
             return;
         }
-        self.key(name);
-        if let Some(m) = self.masked(field) {
-            self.text(m);
-            return;
-        }
-        match self.enc {
-            Enc::Json => json::write_display(self.rest, &DebugAsDisplay(value), self.max),
-            Enc::Console => {
-                let mut s = String::new();
-                let _ = write!(s, "{value:?}");
-                json::write_console_str(self.rest, &s, self.max);
-            }
+        if self.open(field) {
+            self.free_text(&DebugAsDisplay(value));
         }
     }
 
@@ -369,8 +549,10 @@ impl Visit for Collected<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         if self.completion && field.name() == "duration_ms" {
-            self.key("duration_ms");
-            return json::write_ms(self.rest, value);
+            if self.key("duration_ms") {
+                json::write_ms(self.rest, value);
+            }
+            return;
         }
         if self.open(field) {
             json::write_f64(self.rest, value);
@@ -385,13 +567,8 @@ impl Visit for Collected<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if !self.open(field) {
-            return;
-        }
-        let view = crate::outcome::ErrorView::Error(value);
-        match self.enc {
-            Enc::Json => json::write_display(self.rest, &view, self.max),
-            Enc::Console => json::write_console_str(self.rest, &view.to_string(), self.max),
+        if self.open(field) {
+            self.free_text(&crate::outcome::ErrorView::Error(value));
         }
     }
 }
@@ -482,6 +659,9 @@ impl Layer {
     }
 }
 
+/// `,"line_truncated":true` / ` line_truncated=true`: room kept for the line marker.
+const MARKER_ROOM: usize = 24;
+
 impl Layer {
     fn write_event(
         &self,
@@ -489,18 +669,51 @@ impl Layer {
         trace: Option<&(String, String)>,
         scratch: &mut Scratch,
     ) {
-        let Scratch {
-            line,
-            rest,
-            event: ev_buf,
-            message: msg_buf,
-        } = scratch;
         let meta = event.metadata();
         let completion = meta.name() == COMPLETION;
         let now = std::time::SystemTime::now();
+        // The canonical keys this line carries: no field of the event may take them.
+        let (corr, tenant, user) = context::with_current(|c| {
+            (
+                c.correlation_id().is_some(),
+                c.tenant_id().is_some(),
+                c.user_id().is_some(),
+            )
+        });
+        let mut reserved = [""; 10];
+        let mut n = 0;
+        for (k, on) in [
+            ("timestamp", true),
+            ("level", true),
+            ("event", true),
+            ("target", true),
+            ("correlation_id", corr),
+            ("tenant_id", tenant),
+            ("user_id", user),
+            ("trace_id", trace.is_some()),
+            ("span_id", trace.is_some()),
+            (line::TRUNCATED_KEY, true),
+        ] {
+            if on {
+                reserved[n] = k;
+                n += 1;
+            }
+        }
+        let reserved = &reserved[..n];
         for sink in &self.sinks {
+            let Scratch {
+                line,
+                rest,
+                text,
+                event: ev_buf,
+                message: msg_buf,
+                tmp,
+                members,
+            } = &mut *scratch;
             line.clear();
             rest.clear();
+            text.clear();
+            members.clear();
             let enc = match sink.format {
                 Format::Json => Enc::Json,
                 Format::Console => Enc::Console,
@@ -508,10 +721,13 @@ impl Layer {
             let mut c = Collected {
                 enc,
                 rest,
+                members,
+                reserved,
                 event: ev_buf,
                 has_event: false,
                 message: msg_buf,
                 has_message: false,
+                tmp,
                 max: self.max_value,
                 completion,
                 production: self.production,
@@ -520,6 +736,8 @@ impl Layer {
             let (has_event, has_message) = (c.has_event, c.has_message);
             let ev: &str = if has_event { ev_buf } else { "log" };
             let message: Option<&str> = has_message.then_some(msg_buf.as_str());
+            let max_line = self.max_line;
+            let mut truncated = false;
             match sink.format {
                 Format::Json => {
                     line.extend_from_slice(b"{\"timestamp\":\"");
@@ -550,10 +768,20 @@ impl Layer {
                         line.extend_from_slice(b",\"span_id\":");
                         json::write_str(line, sp, 64);
                     }
-                    line.extend_from_slice(rest);
-                    if let Some(m) = &message {
-                        line.extend_from_slice(b",\"message\":");
-                        json::write_str(line, m, self.max_value);
+                    // The message (last in the line) is kept before any field.
+                    if let Some(m) = message {
+                        text.extend_from_slice(b",\"message\":");
+                        let cap =
+                            max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
+                        truncated |= line::write_text_capped(text, enc, m, self.max_value, cap);
+                    }
+                    let avail = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
+                    truncated |= put_members(line, enc, rest, members, avail);
+                    line.extend_from_slice(text);
+                    if truncated {
+                        line.extend_from_slice(b",\"");
+                        line.extend_from_slice(line::TRUNCATED_KEY.as_bytes());
+                        line.extend_from_slice(b"\":true");
                     }
                     line.extend_from_slice(b"}\n");
                 }
@@ -576,12 +804,9 @@ impl Layer {
                     if sink.color {
                         line.extend_from_slice(b"\x1b[0m");
                     }
-                    if let Some(m) = &message {
-                        line.push(b' ');
-                        json::write_console_str(line, m, self.max_value);
-                    }
-                    line.extend_from_slice(b" target=");
-                    json::write_console_str(line, meta.target(), 256);
+                    // What follows the message, written first so the message knows its room.
+                    text.extend_from_slice(b" target=");
+                    json::write_console_str(text, meta.target(), 256);
                     context::with_current(|ctx| {
                         for (k, v) in [
                             ("correlation_id", ctx.correlation_id()),
@@ -589,22 +814,83 @@ impl Layer {
                             ("user_id", ctx.user_id()),
                         ] {
                             if let Some(v) = v {
-                                let _ = write!(VecWriter(line), " {k}=");
-                                json::write_console_str(line, v, 256);
+                                let _ = write!(VecWriter(text), " {k}=");
+                                json::write_console_str(text, v, 256);
                             }
                         }
                     });
                     if let Some((t, sp)) = trace {
-                        let _ = write!(VecWriter(line), " trace_id={t} span_id={sp}");
+                        text.extend_from_slice(b" trace_id=");
+                        json::write_console_str(text, t, 64);
+                        text.extend_from_slice(b" span_id=");
+                        json::write_console_str(text, sp, 64);
                     }
-                    line.extend_from_slice(rest);
+                    if let Some(m) = message {
+                        line.push(b' ');
+                        let cap =
+                            max_line.saturating_sub(line.len() + text.len() + 1 + MARKER_ROOM);
+                        truncated |= line::write_text_capped(line, enc, m, self.max_value, cap);
+                    }
+                    line.extend_from_slice(text);
+                    let avail = max_line.saturating_sub(line.len() + 1 + MARKER_ROOM);
+                    truncated |= put_members(line, enc, rest, members, avail);
+                    if truncated {
+                        line.push(b' ');
+                        line.extend_from_slice(line::TRUNCATED_KEY.as_bytes());
+                        line.extend_from_slice(b"=true");
+                    }
                     line.push(b'\n');
                 }
+            }
+            if truncated {
+                line::TRUNCATED.fetch_add(1, Ordering::Relaxed);
             }
             // One whole line per write: lines are never split or interleaved.
             sink.writer.write_line(line);
         }
+        scratch.shrink();
     }
+}
+
+/// Appends the members of `rest` to `line` within `avail` bytes: a member that does not fit
+/// keeps its key with the value replaced by `"…[omitted N bytes]"`, or is left out when even
+/// that does not fit. Returns true when anything was cut.
+fn put_members(
+    line: &mut Vec<u8>,
+    enc: Enc,
+    rest: &[u8],
+    members: &[line::Member],
+    mut avail: usize,
+) -> bool {
+    let mut cut = false;
+    for (i, m) in members.iter().enumerate() {
+        let end = members.get(i + 1).map_or(rest.len(), |n| n.start);
+        let seg = &rest[m.start..end];
+        if seg.len() <= avail {
+            line.extend_from_slice(seg);
+            avail -= seg.len();
+            continue;
+        }
+        cut = true;
+        let key = &rest[m.start..m.value];
+        let mut buf = [0u8; 64];
+        let len = {
+            let mut w = std::io::Cursor::new(&mut buf[..]);
+            let q = if enc == Enc::Json { "\"" } else { "" };
+            let _ = std::io::Write::write_fmt(
+                &mut w,
+                format_args!("{q}…[omitted {} bytes]{q}", end - m.value),
+            );
+            w.position() as usize
+        };
+        let ph = &buf[..len];
+        if key.len() + ph.len() <= avail {
+            line.extend_from_slice(key);
+            line.extend_from_slice(ph);
+            avail -= key.len() + ph.len();
+        }
+    }
+    cut
 }
 
 /// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T04:53:08.123456Z`.

@@ -1,0 +1,567 @@
+//! The parts of a line after its canonical fields: keys written at most once, the trusted
+//! `fields` JSON of completion events copied member by member, and text cut to an output size.
+//!
+//! **Keys.** No line carries a key twice. The canonical keys the line already has (`timestamp`,
+//! `level`, `event`, `target`, `correlation_id`, `tenant_id`, `user_id` when bound, `trace_id`,
+//! `span_id` when traced, and the marker [`TRUNCATED_KEY`]) come first; a field of the event
+//! whose key is already taken (by a canonical key or an earlier field) is renamed to
+//! `<key>_1`, `<key>_2`, ... (the first free one up to `_8`), or dropped when all are taken.
+//! Renames are counted in `observa_log_fields_renamed_total`, drops in
+//! `observa_log_fields_dropped_total`. The same holds inside nested objects of `fields`.
+//!
+//! **Recorded fields.** The `fields` text of a completion event is JSON written by observa, but
+//! an event is recognised by its name, which any code can use: the text is therefore parsed
+//! (strictly: invalid JSON is dropped and counted as `observa_internal_errors_total{kind="log"}`),
+//! every string is scrubbed of URL credentials, re-neutralised and bounded to the configured
+//! value size, and nesting is bounded. So the channel cannot break a line or smuggle a raw character.
+
+use super::json;
+use super::neutralise::{escape_console, escape_json};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Key of the line marker written when fields were cut or left out to keep the line within
+/// `OBSERVA_LOG_MAX_LINE_BYTES`; its value is `true`.
+pub const TRUNCATED_KEY: &str = "line_truncated";
+
+/// Highest suffix tried when a key is taken.
+const MAX_RENAMES: u8 = 8;
+
+/// Deepest nesting accepted in the `fields` text.
+const MAX_NESTING: usize = 16;
+
+pub(super) static RENAMED: AtomicU64 = AtomicU64::new(0);
+pub(super) static DROPPED: AtomicU64 = AtomicU64::new(0);
+pub(super) static TRUNCATED: AtomicU64 = AtomicU64::new(0);
+
+/// Output encoding of a sink.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enc {
+    Json,
+    Console,
+}
+
+/// One field of a line in the members buffer: `start` (its separator), the key body
+/// `key.0..key.1` (escaped) and where the value starts.
+#[derive(Clone, Copy)]
+pub(super) struct Member {
+    pub(super) start: usize,
+    pub(super) key: (usize, usize),
+    pub(super) value: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// `,"key":` (JSON lines and nested objects).
+    Json,
+    /// ` key=` (console lines).
+    Console,
+}
+
+/// Writes separator and key (body written by `body`, already escaped), renaming it when taken.
+/// `None` when every candidate name was taken: nothing is written.
+fn put_key(
+    out: &mut Vec<u8>,
+    style: Style,
+    sep: Option<u8>,
+    reserved: &[&str],
+    taken: &[Member],
+    body: impl FnOnce(&mut Vec<u8>),
+) -> Option<Member> {
+    let start = out.len();
+    if let Some(s) = sep {
+        out.push(s);
+    }
+    if style == Style::Json {
+        out.push(b'"');
+    }
+    let kb = out.len();
+    body(out);
+    let ke = out.len();
+    let collides = |out: &Vec<u8>, end: usize| {
+        let k = &out[kb..end];
+        reserved.iter().any(|r| r.as_bytes() == k)
+            || taken.iter().any(|m| &out[m.key.0..m.key.1] == k)
+    };
+    let mut end = ke;
+    if collides(out, ke) {
+        let mut renamed = false;
+        for n in 1..=MAX_RENAMES {
+            out.truncate(ke);
+            out.push(b'_');
+            out.push(b'0' + n);
+            if !collides(out, out.len()) {
+                renamed = true;
+                break;
+            }
+        }
+        if !renamed {
+            out.truncate(start);
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        RENAMED.fetch_add(1, Ordering::Relaxed);
+        end = out.len();
+    }
+    match style {
+        Style::Json => out.extend_from_slice(b"\":"),
+        Style::Console => out.push(b'='),
+    }
+    Some(Member {
+        start,
+        key: (kb, end),
+        value: out.len(),
+    })
+}
+
+/// Writes the key `name` of a line member (bounded to 128 bytes, escaped for `enc`).
+pub(super) fn line_key(
+    out: &mut Vec<u8>,
+    enc: Enc,
+    reserved: &[&str],
+    taken: &[Member],
+    name: &str,
+) -> Option<Member> {
+    let (name, cut) = bounded(name, 128);
+    let body = |out: &mut Vec<u8>| {
+        match enc {
+            Enc::Json => escape_json(out, name),
+            Enc::Console => escape_console(out, name),
+        }
+        if cut {
+            out.extend_from_slice(json::TRUNCATION_MARKER.as_bytes());
+        }
+    };
+    match enc {
+        Enc::Json => put_key(out, Style::Json, Some(b','), reserved, taken, body),
+        Enc::Console => put_key(out, Style::Console, Some(b' '), reserved, taken, body),
+    }
+}
+
+fn bounded(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&s[..end], true)
+}
+
+/// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`
+/// as line members. Invalid text leaves `out` and `members` as they were and returns false.
+pub(super) fn copy_fields(
+    out: &mut Vec<u8>,
+    enc: Enc,
+    reserved: &[&str],
+    members: &mut Vec<Member>,
+    src: &str,
+    max: usize,
+    tmp: &mut String,
+) -> bool {
+    let (start, base) = (out.len(), members.len());
+    let ok = Copier {
+        b: src.as_bytes(),
+        src,
+        i: 0,
+        max,
+    }
+    .top(out, enc, reserved, members, tmp)
+    .is_some();
+    if !ok {
+        out.truncate(start);
+        members.truncate(base);
+    }
+    ok
+}
+
+struct Copier<'a> {
+    b: &'a [u8],
+    src: &'a str,
+    i: usize,
+    max: usize,
+}
+
+impl Copier<'_> {
+    fn ws(&mut self) {
+        while self
+            .b
+            .get(self.i)
+            .is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+        {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn top(
+        &mut self,
+        out: &mut Vec<u8>,
+        enc: Enc,
+        reserved: &[&str],
+        members: &mut Vec<Member>,
+        tmp: &mut String,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                self.string(tmp)?;
+                self.eat(b':')?;
+                match line_key(out, enc, reserved, members, tmp) {
+                    Some(m) => {
+                        members.push(m);
+                        self.value(out, members, tmp, 0)?;
+                    }
+                    None => {
+                        let at = out.len();
+                        self.value(out, members, tmp, 0)?;
+                        out.truncate(at);
+                    }
+                }
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.ws();
+        (self.i == self.b.len()).then_some(())
+    }
+
+    fn value(
+        &mut self,
+        out: &mut Vec<u8>,
+        members: &mut Vec<Member>,
+        tmp: &mut String,
+        depth: usize,
+    ) -> Option<()> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => {
+                self.string(tmp)?;
+                json::write_str(out, &crate::scrub::scrub(tmp), self.max);
+            }
+            b'{' => {
+                self.i += 1;
+                out.push(b'{');
+                let base = members.len();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.string(tmp)?;
+                        self.eat(b':')?;
+                        let sep = (members.len() > base).then_some(b',');
+                        let (k, cut) = bounded(tmp, 128);
+                        let put = put_key(out, Style::Json, sep, &[], &members[base..], |o| {
+                            escape_json(o, k);
+                            if cut {
+                                o.extend_from_slice(json::TRUNCATION_MARKER.as_bytes());
+                            }
+                        });
+                        match put {
+                            Some(m) => {
+                                members.push(m);
+                                self.value(out, members, tmp, depth + 1)?;
+                            }
+                            None => {
+                                let at = out.len();
+                                self.value(out, members, tmp, depth + 1)?;
+                                out.truncate(at);
+                            }
+                        }
+                        match self.peek()? {
+                            b',' => self.i += 1,
+                            b'}' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                members.truncate(base);
+                out.push(b'}');
+            }
+            b'[' => {
+                self.i += 1;
+                out.push(b'[');
+                if self.peek()? == b']' {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.value(out, members, tmp, depth + 1)?;
+                        match self.peek()? {
+                            b',' => {
+                                self.i += 1;
+                                out.push(b',');
+                            }
+                            b']' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                out.push(b']');
+            }
+            b't' => self.literal(out, b"true")?,
+            b'f' => self.literal(out, b"false")?,
+            b'n' => self.literal(out, b"null")?,
+            _ => self.number(out)?,
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, out: &mut Vec<u8>, lit: &[u8]) -> Option<()> {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            out.extend_from_slice(lit);
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let s = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        self.i - s
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let s = self.i;
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        match self.b.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        out.extend_from_slice(&self.b[s..self.i]);
+        Some(())
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let h = self.src.get(at..at + 4)?;
+        if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(h, 16).ok()
+    }
+
+    /// A JSON string, decoded into `tmp`.
+    fn string(&mut self, tmp: &mut String) -> Option<()> {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        self.i += 1;
+        tmp.clear();
+        loop {
+            let s = self.i;
+            while self
+                .b
+                .get(self.i)
+                .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+            {
+                self.i += 1;
+            }
+            tmp.push_str(self.src.get(s..self.i)?);
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    let e = *self.b.get(self.i + 1)?;
+                    self.i += 2;
+                    let c = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let u = self.hex4(self.i)?;
+                            self.i += 4;
+                            if (0xd800..0xdc00).contains(&u)
+                                && self.b.get(self.i) == Some(&b'\\')
+                                && self.b.get(self.i + 1) == Some(&b'u')
+                                && let Some(l) = self.hex4(self.i + 2)
+                                && (0xdc00..0xe000).contains(&l)
+                            {
+                                self.i += 6;
+                                char::from_u32(0x1_0000 + ((u - 0xd800) << 10) + (l - 0xdc00))
+                                    .unwrap_or('\u{fffd}')
+                            } else {
+                                char::from_u32(u).unwrap_or('\u{fffd}')
+                            }
+                        }
+                        _ => return None,
+                    };
+                    tmp.push(c);
+                }
+                // A raw control character: not JSON.
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Writes `s` as a JSON string (`enc` Json) or console text, bounded to `max` input bytes and
+/// to `cap` output bytes (marker included). Returns true when the output cap cut it.
+pub(super) fn write_text_capped(
+    out: &mut Vec<u8>,
+    enc: Enc,
+    s: &str,
+    max: usize,
+    cap: usize,
+) -> bool {
+    let start = out.len();
+    match enc {
+        Enc::Json => json::write_str(out, s, max),
+        Enc::Console => json::write_console_str(out, s, max),
+    }
+    if out.len() - start <= cap {
+        return false;
+    }
+    out.truncate(start);
+    let marker = json::TRUNCATION_MARKER.as_bytes();
+    let closing = usize::from(enc == Enc::Json);
+    if enc == Enc::Json {
+        out.push(b'"');
+    }
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let at = out.len();
+        let one: &str = c.encode_utf8(&mut buf);
+        match enc {
+            Enc::Json => escape_json(out, one),
+            Enc::Console => escape_console(out, one),
+        }
+        if out.len() - start + marker.len() + closing > cap {
+            out.truncate(at);
+            break;
+        }
+    }
+    out.extend_from_slice(marker);
+    if enc == Enc::Json {
+        out.push(b'"');
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(src: &str, reserved: &[&str]) -> Option<String> {
+        let mut out = b"{\"a\":0".to_vec();
+        let mut members = vec![Member {
+            start: 1,
+            key: (2, 3),
+            value: 5,
+        }];
+        let mut tmp = String::new();
+        copy_fields(
+            &mut out,
+            Enc::Json,
+            reserved,
+            &mut members,
+            src,
+            8,
+            &mut tmp,
+        )
+        .then(|| {
+            out.push(b'}');
+            String::from_utf8(out).unwrap()
+        })
+    }
+
+    #[test]
+    fn members_are_copied_renamed_and_bounded() {
+        let s = copy(
+            r#"{"b":[1,-2.5e3,true,null],"a":"\u200bx\ud83d\ude00yyyyyyyyyy","level":{"k":1,"k":2}}"#,
+            &["level"],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["b"], serde_json::json!([1, -2500.0, true, null]));
+        assert_eq!(
+            v["a_1"],
+            format!("\u{200b}x\u{1f600}{}", json::TRUNCATION_MARKER)
+        );
+        assert!(s.contains("\\u200b"), "{s}");
+        assert_eq!(v["level_1"], serde_json::json!({"k": 1, "k_1": 2}));
+    }
+
+    #[test]
+    fn invalid_text_is_refused() {
+        for bad in [
+            "{\"a\":1}}",
+            "{\"a\":1,",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":\"x\ny\"}",
+            "{\"a\":tru}",
+            "{\"a\" 1}",
+            "[1]",
+            "{\"a\":\"\\q\"}",
+        ] {
+            assert!(copy(bad, &[]).is_none(), "{bad}");
+        }
+        assert_eq!(copy("{}", &[]).unwrap(), "{\"a\":0}");
+    }
+
+    #[test]
+    fn capped_text_stays_a_string() {
+        let mut out = Vec::new();
+        let cut = write_text_capped(&mut out, Enc::Json, &"\u{1}".repeat(100), 1000, 40);
+        assert!(cut);
+        assert!(out.len() <= 40, "{}", out.len());
+        let _: String = serde_json::from_slice(&out).unwrap();
+    }
+}

@@ -1,0 +1,220 @@
+//! The one neutraliser: which characters never reach a sink raw, and how each sink writes them.
+//!
+//! Every sink goes through here: JSON lines (stdout and the rotated file, [`escape_json`]), the
+//! console format ([`escape_console`]), the audit fallback (already-serialised JSON,
+//! [`neutralise_json`]) and anything else that shows untrusted text ([`neutralise`]).
+//!
+//! Dangerous characters ([`is_dangerous`]): C0 controls, DEL, C1 controls (ESC included),
+//! U+2028/U+2029, the bidirectional controls (marks, embeddings, overrides, isolates, U+061C),
+//! zero-width and invisible characters (U+200B..U+200D, U+2060..U+2064, U+180E), the byte-order
+//! mark U+FEFF and the tag block U+E0000..U+E007F. In JSON they become `\uXXXX` escapes
+//! (surrogate pairs above U+FFFF), so a parser gets the original text back and a terminal or a
+//! human reading the raw line sees an escape instead of an invisible or reordering character.
+//! On the console they become `\u{..}` (and `\n`, `\r`, `\t`).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Returns true for characters that must never reach a sink raw (see the module docs).
+#[inline]
+pub fn is_dangerous(c: char) -> bool {
+    let u = c as u32;
+    u < 0x20 || (0x7f..=0x9f).contains(&u) || (u >= 0x061c && is_dangerous_above_ascii(u))
+}
+
+#[inline]
+fn is_dangerous_above_ascii(u: u32) -> bool {
+    matches!(
+        u,
+        0x061c
+            | 0x180e
+            | 0x200b..=0x200f
+            | 0x2028..=0x202e
+            | 0x2060..=0x2064
+            | 0x2066..=0x2069
+            | 0xfeff
+            | 0xe0000..=0xe007f
+    )
+}
+
+/// Appends `s` escaped as the body of a JSON string (no quotes): `"` and `\` escaped, every
+/// dangerous character as `\uXXXX`.
+pub fn escape_json(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // Fast path: printable ASCII other than '"' and '\\'.
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b < 0x80 {
+            out.extend_from_slice(&bytes[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                _ => push_u_escape(out, b as u32),
+            }
+            i += 1;
+            start = i;
+            continue;
+        }
+        // Multi-byte: decode one char.
+        let c = s[i..].chars().next().unwrap_or('\u{fffd}');
+        let len = c.len_utf8();
+        if is_dangerous(c) {
+            out.extend_from_slice(&bytes[start..i]);
+            push_u_escape(out, c as u32);
+            start = i + len;
+        }
+        i += len;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// `\uXXXX`, or a surrogate pair for a character above U+FFFF (what JSON requires).
+pub(crate) fn push_u_escape(out: &mut Vec<u8>, u: u32) {
+    if u > 0xffff {
+        let v = u - 0x1_0000;
+        push_u4(out, 0xd800 | (v >> 10));
+        push_u4(out, 0xdc00 | (v & 0x3ff));
+    } else {
+        push_u4(out, u);
+    }
+}
+
+fn push_u4(out: &mut Vec<u8>, u: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((u >> shift) & 0xf) as usize]);
+    }
+}
+
+/// Appends `s` for a human console: `\n`, `\r`, `\t` and `\u{..}` for every other dangerous
+/// character; everything else as is.
+pub fn escape_console(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if !is_dangerous(c) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match c {
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c => {
+                let _ = write!(super::json::VecWriter(out), "\\u{{{:x}}}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// `s` with every dangerous character made visible (the console escapes): for any text shown
+/// outside observa's own sinks (error messages, CLI output). Borrows when nothing changes.
+pub fn neutralise(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_dangerous) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len() + 16);
+    escape_console(&mut out, s);
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
+/// Serialised JSON text (from `serde_json` or elsewhere) with every dangerous character that is
+/// still raw replaced by its `\uXXXX` escape. Dangerous characters can only be inside strings
+/// in valid JSON (structure is ASCII, and a raw control character is invalid anywhere), so the
+/// result parses to the same value. Borrows when nothing changes.
+pub fn neutralise_json(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_dangerous) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if is_dangerous(c) {
+            out.extend_from_slice(&bytes[start..i]);
+            match c {
+                // Outside a string (between tokens) these are whitespace in JSON: keep their
+                // meaning but never a raw line break.
+                '\n' | '\r' | '\t' => out.push(b' '),
+                c => push_u_escape(&mut out, c as u32),
+            }
+            start = i + c.len_utf8();
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVISIBLE: &[char] = &[
+        '\u{200b}',
+        '\u{200c}',
+        '\u{200d}',
+        '\u{2060}',
+        '\u{feff}',
+        '\u{e0000}',
+        '\u{e0041}',
+        '\u{e007f}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{85}',
+        '\u{1b}',
+        '\u{7f}',
+        '\u{2028}',
+    ];
+
+    #[test]
+    fn invisible_characters_are_dangerous() {
+        for c in INVISIBLE {
+            assert!(is_dangerous(*c), "{:x}", *c as u32);
+        }
+        for c in ['a', 'é', '€', '😀', '\u{e0080}', '\u{2070}', '\u{200a}'] {
+            assert!(!is_dangerous(c), "{:x}", c as u32);
+        }
+    }
+
+    #[test]
+    fn json_escapes_round_trip_including_supplementary_planes() {
+        let s: String = INVISIBLE.iter().chain(['x', '"', '\\'].iter()).collect();
+        let mut out = b"\"".to_vec();
+        escape_json(&mut out, &s);
+        out.push(b'"');
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.chars().any(is_dangerous), "{text}");
+        assert!(text.contains("\\udb40\\udc41"), "{text}");
+        let back: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn serialised_json_is_neutralised_without_changing_its_value() {
+        let v = serde_json::json!({"a": "x\u{200b}y\u{e0041}\u{85}", "b": ["\u{feff}"]});
+        let text = v.to_string();
+        let n = neutralise_json(&text);
+        assert!(!n.chars().any(is_dangerous), "{n}");
+        let back: serde_json::Value = serde_json::from_str(&n).unwrap();
+        assert_eq!(back, v);
+        assert!(matches!(neutralise_json("{\"a\":1}"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn console_text_shows_escapes() {
+        assert_eq!(neutralise("a\u{200b}b\nc"), "a\\u{200b}b\\nc");
+        assert!(matches!(neutralise("plain"), Cow::Borrowed(_)));
+    }
+}
