@@ -387,10 +387,13 @@ fn the_http_in_flight_gauge_is_balanced_when_the_inner_service_panics_in_call() 
                 Result<axum::response::Response, std::convert::Infallible>,
             > { panic!("inner service panicked in call") },
         );
+        // The layer wraps the service itself (not axum's `Route`, which defers `call` to its
+        // future), and no outer layer catches: the panic unwinds out of the layer's `call`
+        // into the server's connection task.
+        use tower::Layer as _;
         let app = axum::Router::new()
-            .route_service("/boom", boom)
-            .route("/ok", axum::routing::get(|| async { "ok" }))
-            .layer(observa::http::layer());
+            .route_service("/boom", observa::http::layer().layer(boom))
+            .route("/ok", axum::routing::get(|| async { "ok" }));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
