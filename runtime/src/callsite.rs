@@ -833,6 +833,16 @@ impl AsyncCall {
         call
     }
 
+    /// Runs the code of a function that returns a future (the part before the future is
+    /// polled) inside this call: its context installed and its span entered, as for a poll.
+    #[inline]
+    pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let scope = self.ctx.take().map(ScopeGuard::install);
+        let guard = PollGuard { call: self, scope };
+        guard.call.core.enter();
+        f()
+    }
+
     /// Runs `fut` inside this call.
     #[inline]
     pub fn bind<F: Future>(&mut self, fut: F) -> Bound<'_, F> {
@@ -934,6 +944,124 @@ impl<F: Future> Future for Bound<'_, F> {
         this.fut.poll(cx)
     }
 }
+
+/// Functions that return a future without being `async fn`.
+///
+/// `impl Future<Output = T>` and a spelled-out `Pin<Box<dyn Future<Output = T> + ..>>` are
+/// recognised by the macro, which wraps the returned future. A type alias (`BoxFuture<'a, T>`)
+/// hides the future from the macro: with `#[observed(future)]` it is wrapped like the spelled-out
+/// form ([`box_future`]); without it, a function instrumented as synchronous whose return value
+/// is a boxed `dyn Future` fails to compile ([`not_a_boxed_future`]), since its duration and
+/// outcome would be those of creating the future, not of running it. Other named future types
+/// (`JoinHandle`, `Ready`) are values of their own: instrumented as synchronous calls.
+mod returned {
+    use super::*;
+
+    /// Wraps the return value of a synchronous call for the autoref probe below.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct SyncCheck<'a, T: ?Sized>(pub &'a T);
+
+    /// The return value of a sync-shaped function is a boxed `dyn Future`.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct BoxedFuture;
+
+    /// Anything else.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct NotAFuture;
+
+    #[doc(hidden)]
+    pub trait SyncViaBoxed {
+        fn __observa_sync(&self) -> BoxedFuture;
+    }
+
+    macro_rules! boxed_dyn {
+        ($($bounds:tt)*) => {
+            impl<'a, 'b, O> SyncViaBoxed for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+                #[inline]
+                fn __observa_sync(&self) -> BoxedFuture {
+                    BoxedFuture
+                }
+            }
+        };
+    }
+    boxed_dyn!();
+    boxed_dyn!(+ Send);
+    boxed_dyn!(+ Send + Sync);
+
+    #[doc(hidden)]
+    pub trait SyncViaAny {
+        fn __observa_sync(&self) -> NotAFuture;
+    }
+
+    impl<T: ?Sized> SyncViaAny for &SyncCheck<'_, T> {
+        #[inline]
+        fn __observa_sync(&self) -> NotAFuture {
+            NotAFuture
+        }
+    }
+
+    /// The bound a synchronous call's return value passes unless it is a boxed future.
+    #[doc(hidden)]
+    #[diagnostic::on_unimplemented(
+        message = "`#[observed]` cannot see that this function returns a future: it would time the creation of the future, not its work",
+        label = "a boxed future behind a type alias",
+        note = "write `#[observed(future)]` to instrument the returned future"
+    )]
+    pub trait SyncReturn {}
+
+    impl SyncReturn for NotAFuture {}
+
+    /// Compile-time check of a synchronous call's return value (nothing runs).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn not_a_boxed_future<S: SyncReturn>(_: S) {}
+
+    /// A future boxed into the declared return type of an `#[observed(future)]` function.
+    #[doc(hidden)]
+    #[diagnostic::on_unimplemented(
+        message = "`#[observed(future)]` needs a function that returns a boxed future, not `{Self}`",
+        label = "not `Pin<Box<dyn Future<Output = _> + Send + '_>>`",
+        note = "`future` is for a type alias of a boxed future such as `BoxFuture<'a, T>`; remove it to instrument the call as synchronous"
+    )]
+    pub trait FromFuture<F> {
+        fn from_future(f: F) -> Self;
+    }
+
+    macro_rules! from_future {
+        ($($bounds:tt)*) => {
+            impl<'a, F: Future $($bounds)* + 'a> FromFuture<F> for Pin<Box<dyn Future<Output = F::Output> $($bounds)* + 'a>> {
+                #[inline]
+                fn from_future(f: F) -> Self {
+                    Box::pin(f)
+                }
+            }
+        };
+    }
+    from_future!();
+    from_future!(+ Send);
+    from_future!(+ Send + Sync);
+
+    /// Boxes an instrumented future into the declared (boxed) return type.
+    #[doc(hidden)]
+    #[inline]
+    pub fn box_future<R: FromFuture<F>, F>(f: F) -> R {
+        R::from_future(f)
+    }
+
+    /// An instrumented future for an `impl Future + Unpin` return type.
+    #[doc(hidden)]
+    #[inline]
+    pub fn pinned<F: Future>(f: F) -> Pin<Box<F>> {
+        Box::pin(f)
+    }
+}
+
+pub use returned::{
+    SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future, pinned,
+};
 
 /// `fields(...)` value for a name decided sensitive at compile time.
 #[doc(hidden)]
