@@ -1030,19 +1030,30 @@ mod returned {
         fn from_future(f: F) -> Self;
     }
 
-    macro_rules! from_future {
-        ($($bounds:tt)*) => {
-            impl<'a, F: Future $($bounds)* + 'a> FromFuture<F> for Pin<Box<dyn Future<Output = F::Output> $($bounds)* + 'a>> {
-                #[inline]
-                fn from_future(f: F) -> Self {
-                    Box::pin(f)
-                }
-            }
-        };
+    impl<'a, F: Future + 'a> FromFuture<F> for Pin<Box<dyn Future<Output = F::Output> + 'a>> {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
     }
-    from_future!();
-    from_future!(+ Send);
-    from_future!(+ Send + Sync);
+
+    impl<'a, F: Future + Send + 'a> FromFuture<F>
+        for Pin<Box<dyn Future<Output = F::Output> + Send + 'a>>
+    {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
+    }
+
+    impl<'a, F: Future + Send + Sync + 'a> FromFuture<F>
+        for Pin<Box<dyn Future<Output = F::Output> + Send + Sync + 'a>>
+    {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
+    }
 
     /// Boxes an instrumented future into the declared (boxed) return type.
     #[doc(hidden)]

@@ -96,6 +96,19 @@ fn finish(plan: &Plan) -> TokenStream {
     f
 }
 
+/// Where an error about the return type points: the name of a path type (`BoxFuture` in
+/// `futures::future::BoxFuture<'a, T>`), else the type's first token.
+fn type_span(ty: &syn::Type) -> proc_macro2::Span {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| syn::spanned::Spanned::span(ty), |s| s.ident.span()),
+        _ => syn::spanned::Spanned::span(ty),
+    }
+}
+
 /// The new body of a sync function.
 pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStream {
     let (site, bind, values) = site_and_start(plan);
@@ -105,7 +118,7 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
     let mutability = if plan.ret { quote!(mut) } else { quote!() };
     // A boxed future behind a type alias would be timed as its creation: refused, spanned on
     // the return type (compile time only; nothing runs).
-    let check = quote_spanned! {syn::spanned::Spanned::span(ret)=>
+    let check = quote_spanned! {type_span(ret)=>
         ::observa::__private::not_a_boxed_future(
             (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
         );
@@ -150,7 +163,7 @@ fn future_body(
         fn_shape::Wrap::None => inner,
         fn_shape::Wrap::Pin => quote!(::observa::__private::pinned(#inner)),
         fn_shape::Wrap::Dyn => {
-            quote_spanned!(syn::spanned::Spanned::span(ret)=> ::observa::__private::box_future(#inner))
+            quote_spanned!(type_span(ret)=> ::observa::__private::box_future(#inner))
         }
     };
     quote! {{
