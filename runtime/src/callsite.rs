@@ -1070,9 +1070,7 @@ mod returned {
     }
 }
 
-pub use returned::{
-    SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future, pinned,
-};
+pub use returned::{SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future, pinned};
 
 /// `fields(...)` value for a name decided sensitive at compile time.
 #[doc(hidden)]

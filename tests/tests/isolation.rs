@@ -64,7 +64,11 @@ async fn probe_async(tenant: Option<&str>) -> Seen {
 
 fn base_is_empty(what: &str) {
     let c = observa::context::current();
-    assert_eq!(c.correlation_id(), None, "{what}: base context kept a correlation id");
+    assert_eq!(
+        c.correlation_id(),
+        None,
+        "{what}: base context kept a correlation id"
+    );
     assert_eq!(c.tenant_id(), None, "{what}: base context kept a tenant");
     assert_eq!(c.user_id(), None, "{what}: base context kept a user");
 }
@@ -78,7 +82,10 @@ fn assert_clean(what: &str, run: &dyn Fn(Option<&str>) -> Seen) {
     assert!(c1.is_some() && c2.is_some(), "{what}: {c1:?} {c2:?}");
     assert_ne!(c1, c2, "{what}: two top-level calls share a correlation id");
     assert_eq!(t1, None, "{what}: a tenant leaked into a later call");
-    assert_eq!(t2, None, "{what}: `context::bind` in one call was seen by the next");
+    assert_eq!(
+        t2, None,
+        "{what}: `context::bind` in one call was seen by the next"
+    );
     base_is_empty(what);
 }
 
@@ -382,11 +389,12 @@ fn the_http_in_flight_gauge_is_balanced_when_the_inner_service_panics_in_call() 
         .expect("runtime");
     rt.block_on(async {
         // `call` of this service panics before it returns a future (synchronously).
-        let boom = tower::service_fn(
-            |_req: axum::extract::Request| -> std::future::Ready<
-                Result<axum::response::Response, std::convert::Infallible>,
-            > { panic!("inner service panicked in call") },
-        );
+        let boom =
+            tower::service_fn(
+                |_req: axum::extract::Request| -> std::future::Ready<
+                    Result<axum::response::Response, std::convert::Infallible>,
+                > { panic!("inner service panicked in call") },
+            );
         // The layer wraps the service itself (not axum's `Route`, which defers `call` to its
         // future), and no outer layer catches: the panic unwinds out of the layer's `call`
         // into the server's connection task.
@@ -409,7 +417,10 @@ fn the_http_in_flight_gauge_is_balanced_when_the_inner_service_panics_in_call() 
         let client = reqwest::Client::new();
         for _ in 0..3 {
             let r = client.get(format!("http://{addr}/boom")).send().await;
-            assert!(r.is_err(), "the connection of a panicking service is closed");
+            assert!(
+                r.is_err(),
+                "the connection of a panicking service is closed"
+            );
         }
         let ok = client
             .get(format!("http://{addr}/ok"))
@@ -423,6 +434,11 @@ fn the_http_in_flight_gauge_is_balanced_when_the_inner_service_panics_in_call() 
         while http_in_flight() != Some(0.0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(http_in_flight(), Some(0.0), "{}", observa::metrics::render());
+        assert_eq!(
+            http_in_flight(),
+            Some(0.0),
+            "{}",
+            observa::metrics::render()
+        );
     });
 }

@@ -53,7 +53,9 @@ fn via_impl(
     async move {
         // And so does the future, on every poll.
         assert_eq!(
-            observa::context::tenant_id().map(|t| t.to_string()).as_deref(),
+            observa::context::tenant_id()
+                .map(|t| t.to_string())
+                .as_deref(),
             Some("t-fut")
         );
         work(gate, fail).await
@@ -195,7 +197,11 @@ async fn an_unpin_future_and_a_method_future_are_instrumented() {
     assert!(drive("fut_unpin", "fut.unpin", via_unpin).await.is_err());
     assert_failed(&lines("fut.unpin.failed", 1)[0], "fut.unpin");
     let repo = Repo { name: "r".into() };
-    assert!(drive("fut_repo", "fut.repo.load", |g| repo.load(g)).await.is_err());
+    assert!(
+        drive("fut_repo", "fut.repo.load", |g| repo.load(g))
+            .await
+            .is_err()
+    );
     assert_failed(&lines("fut.repo.load.failed", 1)[0], "fut.repo.load");
 }
 

@@ -240,8 +240,8 @@ pub fn plan(
         );
     }
     // The output of a future behind an alias the macro cannot read (`_`) may be a `Result`.
-    let is_result = return_type
-        .is_some_and(|t| fn_shape::is_result(t) || matches!(t, syn::Type::Infer(_)));
+    let is_result =
+        return_type.is_some_and(|t| fn_shape::is_result(t) || matches!(t, syn::Type::Infer(_)));
     let (mut err_debug, mut err_class) = (false, None);
     if let Some(e) = args.err.take() {
         if !is_result {
