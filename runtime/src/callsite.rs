@@ -838,9 +838,15 @@ impl AsyncCall {
     #[inline]
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let scope = self.ctx.take().map(ScopeGuard::install);
-        let guard = PollGuard { call: self, scope };
+        let mut guard = PollGuard {
+            call: self,
+            scope,
+            returned: false,
+        };
         guard.call.core.enter();
-        f()
+        let out = f();
+        guard.returned = true;
+        out
     }
 
     /// Runs `fut` inside this call.
@@ -908,12 +914,14 @@ impl<F> fmt::Debug for Bound<'_, F> {
 struct PollGuard<'a> {
     call: &'a mut AsyncCall,
     scope: Option<ScopeGuard>,
+    /// The poll returned: dropped without it, the poll is unwinding.
+    returned: bool,
 }
 
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
         let core = &mut self.call.core;
-        if std::thread::panicking() {
+        if !self.returned {
             while_unwinding(|| {
                 if !core.done {
                     core.finish(PANICKED);
@@ -936,12 +944,15 @@ impl<F: Future> Future for Bound<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let scope = this.call.ctx.take().map(ScopeGuard::install);
-        let guard = PollGuard {
+        let mut guard = PollGuard {
             call: this.call,
             scope,
+            returned: false,
         };
         guard.call.core.enter();
-        this.fut.poll(cx)
+        let out = this.fut.poll(cx);
+        guard.returned = true;
+        out
     }
 }
 
