@@ -785,12 +785,13 @@ impl Drop for Call {
     fn drop(&mut self) {
         let core = &mut self.core;
         if std::thread::panicking() {
+            // Each step on its own: a subscriber that panics on the event still gets the exit.
             while_unwinding(|| {
                 if !core.done {
                     core.finish(PANICKED);
                 }
-                core.exit();
             });
+            while_unwinding(|| core.exit());
         } else {
             let mut core = Entered(core);
             if !core.done {
@@ -926,8 +927,8 @@ impl Drop for PollGuard<'_> {
                 if !core.done {
                     core.finish(PANICKED);
                 }
-                core.exit();
             });
+            while_unwinding(|| core.exit());
         } else {
             core.exit();
         }

@@ -298,8 +298,17 @@ impl tracing::Subscriber for Panicky {
         if self.0 == Fault::Enter {
             panic!("subscriber panicked in enter");
         }
+        DEPTH.set(DEPTH.get() + 1);
     }
-    fn exit(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {
+        DEPTH.set(DEPTH.get() - 1);
+    }
+}
+
+thread_local! {
+    /// Spans entered and not exited on this thread, as the subscriber sees them (a registry's
+    /// span stack: a span left entered becomes the parent of everything after it).
+    static DEPTH: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 #[observed(event = "iso.sub", metric = "iso_sub")]
@@ -320,6 +329,28 @@ async fn sub_call_async() -> u32 {
 
 fn with_subscriber(fault: Fault, f: impl FnOnce()) {
     tracing::subscriber::with_default(Panicky(fault), f);
+    assert_eq!(DEPTH.get(), 0, "a span was left entered on this thread");
+}
+
+#[observed(event = "iso.sub_async_fail", metric = "iso_sub_async_fail")]
+async fn sub_async_fails() -> Result<u32, String> {
+    tokio::task::yield_now().await;
+    Err("failed".into())
+}
+
+#[test]
+fn a_subscriber_panicking_while_an_async_call_finishes_leaves_the_thread_clean() {
+    setup();
+    let rt = rt();
+    // `finish` writes `iso.sub_async_fail.failed` with the call's context installed and its
+    // span entered; the subscriber panics there. Before: the span stayed entered.
+    with_subscriber(Fault::FailedEvent, || {
+        expect_panic("async finish", || {
+            let _ = rt.block_on(sub_async_fails());
+        });
+    });
+    assert_eq!(gauge("iso_sub_async_fail", "iso.sub_async_fail"), 0.0);
+    assert_clean("async finish", &|t| rt.block_on(probe_async(t)));
 }
 
 #[test]
