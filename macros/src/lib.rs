@@ -53,12 +53,30 @@ pub fn derive_classify(input: TokenStream) -> TokenStream {
 /// sensitive keys), `skip(a)` (bare
 /// `skip`: not instrumented), `err` / `err(Debug)` / `err(client)` / `err(server)`, `ret`,
 /// `metrics = false`, `metric = "family"`, `buckets = [..]` (seconds), `sample = 0.1`,
-/// `started`. Outcomes are `ok`, `client_error`, `server_error`, `panic` and `cancelled`; the
-/// return value is never changed and a panic is resumed unchanged. Works on sync and async fns,
-/// every receiver, generics, `impl Trait` returns and `#[async_trait]` in either order. `ret` is
-/// masked when the function's name (`api_token`, `get_password`) or an identifier of what it
-/// returns (its tail expression, any `return` expression) is sensitive. See the crate README
-/// for the full table and `observa::sensitive` for the rule.
+/// `started`, `future`. Outcomes are `ok`, `client_error`, `server_error`, `panic` and
+/// `cancelled`; the return value is never changed and a panic is resumed unchanged. Works on
+/// sync and async fns, every receiver, generics, `impl Trait` returns and `#[async_trait]` in
+/// either order. `ret` is masked when the function's name (`api_token`, `get_password`) or an
+/// identifier of what it returns (its tail expression, any `return` expression) is sensitive.
+/// See the crate README for the full table and `observa::sensitive` for the rule.
+///
+/// # Functions that return a future
+///
+/// A function that is not `async fn` but returns `impl Future<Output = T>` or a spelled-out
+/// `Pin<Box<dyn Future<Output = T> + ..>>` is instrumented as the async call it is: the call
+/// starts when the function is called (its `fields` and bindings are read then, while the
+/// arguments are still there), the function's own code and every poll of the returned future
+/// run inside it, and it ends when the future completes, with the future's output as outcome
+/// (`server_error`, `err`, `ret` apply to `T`); dropped before that, it is `cancelled`. The
+/// returned future is wrapped without allocating (boxed only when the declared type is boxed,
+/// or `impl Future + Unpin`).
+///
+/// A type alias hides the future from the macro (`futures::future::BoxFuture<'a, T>`,
+/// `LocalBoxFuture`, aliases of your own). Write `#[observed(future)]` to instrument it like the
+/// spelled-out form; the alias must stand for `Pin<Box<dyn Future<Output = T> (+ Send (+ Sync)) +
+/// 'a>>`. Without `future`, such a function fails to compile instead of being timed as the
+/// creation of its future (always `ok`, about 0 ms). Named future types that are values of their
+/// own, such as `JoinHandle` or `Ready`, are not refused: the call is creating them.
 #[proc_macro_attribute]
 pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
     observed::observed(args.into(), item.into()).into()

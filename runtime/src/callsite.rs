@@ -15,6 +15,7 @@ use crate::outcome::{ErrorClass, ErrorView, Finish, Outcome};
 use crate::record::{FieldValue, Record};
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -332,6 +333,28 @@ fn call_context(bind: &Bind<'_>) -> Option<Context> {
     Some(c)
 }
 
+/// Runs subscriber code while the thread unwinds (the failed event, span exit and close): a
+/// second panic there would abort the process, so it is caught and dropped.
+fn while_unwinding(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        // Dropping a payload can itself panic; keep it from unwinding through a destructor.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// The panic outcome of a call.
+const PANICKED: Finish<'static> = Finish {
+    outcome: Outcome::Panic,
+    error: Some(ErrorView::Message("panicked")),
+    error_type: "panic",
+};
+
+/// One call's books: metrics, clock, span, rendered fields.
+///
+/// Built idle ([`Core::idle`], no user code) before anything that can panic, then filled by
+/// [`Core::begin`], which runs user code (`Record` impls, masks, subscribers). From the moment
+/// `begin` counts the call as started, `done` is false: whoever drops the call (also while
+/// unwinding out of `begin` itself) records an outcome, so the in-flight gauge stays balanced.
 struct Core {
     site: &'static Site,
     metrics: Option<&'static SiteMetrics>,
@@ -339,17 +362,52 @@ struct Core {
     start: u64,
     span: Span,
     fields: Vec<u8>,
+    /// No outcome is owed (idle, or already recorded).
     done: bool,
+    /// `begin` ran to the end (an async call dropped before that panicked while starting).
+    begun: bool,
+    /// The span is entered on this thread: `exit` is owed.
+    entered: bool,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Closing the span runs subscriber code: never let it panic while unwinding.
+        if std::thread::panicking() && !self.span.is_disabled() {
+            let span = std::mem::replace(&mut self.span, Span::none());
+            while_unwinding(move || drop(span));
+        }
+    }
 }
 
 impl Core {
+    /// A call that has not started: owes nothing.
     #[inline]
-    fn start(site: &'static Site, ctx: Option<&mut Context>, values: &[&dyn Record]) -> Core {
+    fn idle(site: &'static Site) -> Core {
+        Core {
+            site,
+            metrics: None,
+            start: 0,
+            span: Span::none(),
+            fields: Vec::new(),
+            done: true,
+            begun: false,
+            entered: false,
+        }
+    }
+
+    /// Counts the call as started, then creates its span and renders its fields (user code).
+    #[inline]
+    fn begin(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
+        let site = self.site;
         let metrics = site.metrics();
         if let Some(m) = metrics {
             m.started.fetch_add(1, Ordering::Relaxed);
         }
-        let span = if enabled(&site.span_cs) {
+        self.metrics = metrics;
+        self.start = clock().raw();
+        self.done = false;
+        self.span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
             {
                 // A root span inside a context that continues a remote trace adopts it.
@@ -373,6 +431,7 @@ impl Core {
         } else {
             Span::none()
         };
+        // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
         let mut fields = Vec::new();
         if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
             fields.reserve(16 * values.len() + 2);
@@ -387,18 +446,13 @@ impl Core {
             }
             fields.push(b'}');
         }
-        let core = Core {
-            site,
-            metrics,
-            start: clock().raw(),
-            span,
-            fields,
-            done: false,
-        };
+        self.fields = fields;
+        // The duration covers the body only, as before: span creation and rendering excluded.
+        self.start = clock().raw();
         if site.opts.started {
-            core.emit(site.opts.level, site.names[2], None, None, "");
+            self.emit(site.opts.level, site.names[2], None, None, "");
         }
-        core
+        self.begun = true;
     }
 
     /// Adds the `return` field (the attribute's `ret`).
@@ -418,12 +472,23 @@ impl Core {
         self.fields.push(b'}');
     }
 
-    fn enter(&self) {
+    /// Enters the span on this thread; [`Core::exit`] undoes it (once, and only if it happened).
+    fn enter(&mut self) {
         self.span.with_subscriber(|(id, d)| d.enter(id));
+        self.entered = true;
     }
 
-    fn exit(&self) {
-        self.span.with_subscriber(|(id, d)| d.exit(id));
+    fn exit(&mut self) {
+        if std::mem::take(&mut self.entered) {
+            self.span.with_subscriber(|(id, d)| d.exit(id));
+        }
+    }
+
+    /// Enters the span until the returned guard drops (also while unwinding).
+    fn entered(&mut self) -> Entered<'_> {
+        let e = Entered(self);
+        e.0.enter();
+        e
     }
 
     /// Records the outcome: metrics, span status, completion event. Idempotent.
@@ -611,21 +676,64 @@ impl<'a> SpanValue<'a> {
     }
 }
 
+/// The span of a call entered until this drops; the exit runs also while unwinding.
+struct Entered<'a>(&'a mut Core);
+
+impl std::ops::Deref for Entered<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Entered<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.0
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let core = &mut *self.0;
+            while_unwinding(|| core.exit());
+        } else {
+            self.0.exit();
+        }
+    }
+}
+
 /// A synchronous call in progress. Installs its context and enters its span on creation;
 /// records the outcome in [`Call::finish`], or `panic` when dropped while unwinding.
+///
+/// Isolation: the call is built idle before any user code runs, and each change to the thread
+/// (the owed correlation id of the fast path, an installed context, an entered span, the
+/// started count) is recorded in it as it is made, so dropping it, normally or while unwinding
+/// out of `start`, the body or `finish`, undoes exactly what was done.
 #[doc(hidden)]
 pub struct Call {
-    core: Core,
+    // Declared first, so dropped before the span closes: the context is restored first.
     scope: Scope,
+    core: Core,
 }
 
 /// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`]), or
-/// by installing its own.
+/// by installing its own. Each variant undoes its change when dropped.
 #[allow(clippy::large_enum_variant)] // on the stack only; boxing would allocate per call
 enum Scope {
     Same,
-    Fresh,
-    Installed(ScopeGuard),
+    Fresh(FreshGuard),
+    Installed(#[allow(dead_code)] ScopeGuard),
+}
+
+/// Ends a call entered on the fast path ([`context::exit_fresh`]) on drop, also while unwinding.
+struct FreshGuard;
+
+impl Drop for FreshGuard {
+    #[inline]
+    fn drop(&mut self) {
+        context::exit_fresh();
+    }
 }
 
 impl fmt::Debug for Call {
@@ -640,24 +748,25 @@ impl Call {
     /// Starts a synchronous call.
     #[inline]
     pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> Call {
+        let mut call = Call {
+            scope: Scope::Same,
+            core: Core::idle(site),
+        };
         // The common top-level call: nothing bound, empty context. `started` emits an event
         // before the context is installed, so it takes the general path.
         if bind.is_empty() && !site.opts.started && context::enter_fresh() {
-            let core = Core::start(site, None, values);
-            core.enter();
-            return Call {
-                core,
-                scope: Scope::Fresh,
-            };
+            call.scope = Scope::Fresh(FreshGuard);
+            call.core.begin(None, values);
+        } else {
+            // Formats the bound values (user code): nothing to undo yet if it panics.
+            let mut ctx = call_context(&bind);
+            call.core.begin(ctx.as_mut(), values);
+            if let Some(c) = ctx {
+                call.scope = Scope::Installed(ScopeGuard::install(c));
+            }
         }
-        let mut ctx = call_context(&bind);
-        let core = Core::start(site, ctx.as_mut(), values);
-        let scope = match ctx {
-            Some(c) => Scope::Installed(ScopeGuard::install(c)),
-            None => Scope::Same,
-        };
-        core.enter();
-        Call { core, scope }
+        call.core.enter();
+        call
     }
 
     /// Records the outcome of a returned value.
@@ -674,31 +783,30 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        if !self.core.done {
-            let f = if std::thread::panicking() {
-                Finish {
-                    outcome: Outcome::Panic,
-                    error: Some(ErrorView::Message("panicked")),
-                    error_type: "panic",
+        let core = &mut self.core;
+        if std::thread::panicking() {
+            // Each step on its own: a subscriber that panics on the event still gets the exit.
+            while_unwinding(|| {
+                if !core.done {
+                    core.finish(PANICKED);
                 }
-            } else {
+            });
+            while_unwinding(|| core.exit());
+        } else {
+            let mut core = Entered(core);
+            if !core.done {
                 // Not reachable from generated code; keep the books balanced anyway.
-                Finish::OK
-            };
-            self.core.finish(f);
+                core.finish(Finish::OK);
+            }
         }
-        self.core.exit();
-        match std::mem::replace(&mut self.scope, Scope::Same) {
-            Scope::Same => {}
-            Scope::Fresh => context::exit_fresh(),
-            Scope::Installed(guard) => drop(guard),
-        }
+        // Then `scope` restores the context (its own drop, also if the above panicked).
     }
 }
 
 /// An async call in progress. Its context is installed and its span entered around every poll
 /// of the body ([`AsyncCall::bind`]); dropped before [`AsyncCall::finish`] it records
-/// `cancelled`, and a panic inside a poll records `panic`.
+/// `cancelled`, and a panic inside a poll (or while the call starts) records `panic`. Nothing
+/// it installs outlives a poll, also when the poll unwinds.
 #[doc(hidden)]
 pub struct AsyncCall {
     core: Core,
@@ -717,9 +825,29 @@ impl AsyncCall {
     /// Starts an async call (at the first poll of the instrumented future).
     #[inline]
     pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> AsyncCall {
-        let mut ctx = call_context(&bind);
-        let core = Core::start(site, ctx.as_mut(), values);
-        AsyncCall { core, ctx }
+        let mut call = AsyncCall {
+            core: Core::idle(site),
+            ctx: None,
+        };
+        call.ctx = call_context(&bind);
+        call.core.begin(call.ctx.as_mut(), values);
+        call
+    }
+
+    /// Runs the code of a function that returns a future (the part before the future is
+    /// polled) inside this call: its context installed and its span entered, as for a poll.
+    #[inline]
+    pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let scope = self.ctx.take().map(ScopeGuard::install);
+        let mut guard = PollGuard {
+            call: self,
+            scope,
+            returned: false,
+        };
+        guard.call.core.enter();
+        let out = f();
+        guard.returned = true;
+        out
     }
 
     /// Runs `fut` inside this call.
@@ -736,26 +864,32 @@ impl AsyncCall {
     /// Records the outcome of the returned value.
     #[inline]
     pub fn finish(mut self, f: Finish<'_>) {
-        let scope = self.ctx.take().map(ScopeGuard::install);
-        self.core.enter();
-        self.core.finish(f);
-        self.core.exit();
-        drop(scope);
+        let _scope = self.ctx.take().map(ScopeGuard::install);
+        self.core.entered().finish(f);
     }
 }
 
 impl Drop for AsyncCall {
     fn drop(&mut self) {
-        if !self.core.done {
-            let scope = self.ctx.take().map(ScopeGuard::install);
-            self.core.enter();
-            self.core.finish(Finish {
+        if self.core.done {
+            return;
+        }
+        let f = if self.core.begun {
+            Finish {
                 outcome: Outcome::Cancelled,
                 error: Some(ErrorView::Message("cancelled before completion")),
                 error_type: "cancelled",
-            });
-            self.core.exit();
-            drop(scope);
+            }
+        } else {
+            // Unwinding out of `start`.
+            PANICKED
+        };
+        let _scope = self.ctx.take().map(ScopeGuard::install);
+        let core = &mut self.core;
+        if std::thread::panicking() {
+            while_unwinding(|| core.entered().finish(f));
+        } else {
+            core.entered().finish(f);
         }
     }
 }
@@ -776,21 +910,28 @@ impl<F> fmt::Debug for Bound<'_, F> {
     }
 }
 
+/// One poll of an async call's body: the context installed and the span entered, both undone
+/// on drop (also while unwinding, recording `panic` then).
 struct PollGuard<'a> {
     call: &'a mut AsyncCall,
     scope: Option<ScopeGuard>,
+    /// The poll returned: dropped without it, the poll is unwinding.
+    returned: bool,
 }
 
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() && !self.call.core.done {
-            self.call.core.finish(Finish {
-                outcome: Outcome::Panic,
-                error: Some(ErrorView::Message("panicked")),
-                error_type: "panic",
+        let core = &mut self.call.core;
+        if !self.returned {
+            while_unwinding(|| {
+                if !core.done {
+                    core.finish(PANICKED);
+                }
             });
+            while_unwinding(|| core.exit());
+        } else {
+            core.exit();
         }
-        self.call.core.exit();
         if let Some(scope) = self.scope.take() {
             self.call.ctx = Some(scope.restore());
         }
@@ -804,14 +945,144 @@ impl<F: Future> Future for Bound<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let scope = this.call.ctx.take().map(ScopeGuard::install);
-        this.call.core.enter();
-        let _guard = PollGuard {
+        let mut guard = PollGuard {
             call: this.call,
             scope,
+            returned: false,
         };
-        this.fut.poll(cx)
+        guard.call.core.enter();
+        let out = this.fut.poll(cx);
+        guard.returned = true;
+        out
     }
 }
+
+/// Functions that return a future without being `async fn`.
+///
+/// `impl Future<Output = T>` and a spelled-out `Pin<Box<dyn Future<Output = T> + ..>>` are
+/// recognised by the macro, which wraps the returned future. A type alias (`BoxFuture<'a, T>`)
+/// hides the future from the macro: with `#[observed(future)]` it is wrapped like the spelled-out
+/// form ([`box_future`]); without it, a function instrumented as synchronous whose return value
+/// is a boxed `dyn Future` fails to compile ([`not_a_boxed_future`]), since its duration and
+/// outcome would be those of creating the future, not of running it. Other named future types
+/// (`JoinHandle`, `Ready`) are values of their own: instrumented as synchronous calls.
+mod returned {
+    use super::*;
+
+    /// Wraps the return value of a synchronous call for the autoref probe below.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct SyncCheck<'a, T: ?Sized>(pub &'a T);
+
+    /// The return value of a sync-shaped function is a boxed `dyn Future`.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct BoxedFuture;
+
+    /// Anything else.
+    #[doc(hidden)]
+    #[allow(missing_debug_implementations)]
+    pub struct NotAFuture;
+
+    #[doc(hidden)]
+    pub trait SyncViaBoxed {
+        fn __observa_sync(&self) -> BoxedFuture;
+    }
+
+    macro_rules! boxed_dyn {
+        ($($bounds:tt)*) => {
+            impl<'a, 'b, O> SyncViaBoxed for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+                #[inline]
+                fn __observa_sync(&self) -> BoxedFuture {
+                    BoxedFuture
+                }
+            }
+        };
+    }
+    boxed_dyn!();
+    boxed_dyn!(+ Send);
+    boxed_dyn!(+ Send + Sync);
+
+    #[doc(hidden)]
+    pub trait SyncViaAny {
+        fn __observa_sync(&self) -> NotAFuture;
+    }
+
+    impl<T: ?Sized> SyncViaAny for &SyncCheck<'_, T> {
+        #[inline]
+        fn __observa_sync(&self) -> NotAFuture {
+            NotAFuture
+        }
+    }
+
+    /// The bound a synchronous call's return value passes unless it is a boxed future.
+    #[doc(hidden)]
+    #[diagnostic::on_unimplemented(
+        message = "`#[observed]` cannot see that this function returns a future: it would time the creation of the future, not its work",
+        label = "a boxed future behind a type alias",
+        note = "write `#[observed(future)]` to instrument the returned future"
+    )]
+    pub trait SyncReturn {}
+
+    impl SyncReturn for NotAFuture {}
+
+    /// Compile-time check of a synchronous call's return value (nothing runs).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn not_a_boxed_future<S: SyncReturn>(_: S) {}
+
+    /// A future boxed into the declared return type of an `#[observed(future)]` function.
+    #[doc(hidden)]
+    #[diagnostic::on_unimplemented(
+        message = "`#[observed(future)]` needs a function that returns a boxed future, not `{Self}`",
+        label = "not `Pin<Box<dyn Future<Output = _> + Send + '_>>`",
+        note = "`future` is for a type alias of a boxed future such as `BoxFuture<'a, T>`; remove it to instrument the call as synchronous"
+    )]
+    pub trait FromFuture<F> {
+        fn from_future(f: F) -> Self;
+    }
+
+    impl<'a, F: Future + 'a> FromFuture<F> for Pin<Box<dyn Future<Output = F::Output> + 'a>> {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
+    }
+
+    impl<'a, F: Future + Send + 'a> FromFuture<F>
+        for Pin<Box<dyn Future<Output = F::Output> + Send + 'a>>
+    {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
+    }
+
+    impl<'a, F: Future + Send + Sync + 'a> FromFuture<F>
+        for Pin<Box<dyn Future<Output = F::Output> + Send + Sync + 'a>>
+    {
+        #[inline]
+        fn from_future(f: F) -> Self {
+            Box::pin(f)
+        }
+    }
+
+    /// Boxes an instrumented future into the declared (boxed) return type.
+    #[doc(hidden)]
+    #[inline]
+    pub fn box_future<R: FromFuture<F>, F>(f: F) -> R {
+        R::from_future(f)
+    }
+
+    /// An instrumented future for an `impl Future + Unpin` return type.
+    #[doc(hidden)]
+    #[inline]
+    pub fn pinned<F: Future>(f: F) -> Pin<Box<F>> {
+        Box::pin(f)
+    }
+}
+
+pub use returned::{SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future, pinned};
 
 /// `fields(...)` value for a name decided sensitive at compile time.
 #[doc(hidden)]

@@ -7,6 +7,13 @@
 //! spawned with [`spawn`] (or a future wrapped with [`FutureExt::in_current_context`]) carries a
 //! copy of it.
 //!
+//! Isolation: nothing observa installs outlives the call, task or scope that installed it, also
+//! when user code panics while a call starts, polls or finishes (a `Record` impl, a redaction
+//! mask, the `Display` of a bound value, a subscriber). Every change to this thread's slot is
+//! made through a guard that undoes it on drop, built before any user code runs, so unwinding
+//! restores the caller's context exactly. Only [`bind`] called outside any scope changes the
+//! thread's base context, by design.
+//!
 //! Ids are stored inline when short (up to 46 bytes: UUIDs, ULIDs, tenant slugs) so binding a
 //! tenant does not allocate.
 //!

@@ -1,5 +1,6 @@
-//! The shapes a function can take: sync, `async fn`, or the output of `#[async_trait]`
-//! (`fn f(..) -> Pin<Box<dyn Future<Output = T> + ..>> { Box::pin(async move { .. }) }`).
+//! The shapes a function can take: sync, `async fn`, the output of `#[async_trait]`
+//! (`fn f(..) -> Pin<Box<dyn Future<Output = T> + ..>> { Box::pin(async move { .. }) }`), or a
+//! sync function that builds and returns a future ([`returned_future`]).
 
 use syn::visit_mut::VisitMut;
 
@@ -48,6 +49,108 @@ pub fn shape<'a>(sig: &syn::Signature, block: &'a mut syn::Block) -> Shape<'a> {
         Some(syn::Expr::Async(block)) => Shape::AsyncTrait { block, output },
         _ => Shape::Sync,
     }
+}
+
+/// How a function that is neither `async fn` nor async-trait shaped returns a future.
+pub struct ReturnedFuture {
+    /// `Output = T` when the return type spells it; otherwise the last type argument of an
+    /// alias (`BoxFuture<'a, T>`), or `_` when there is none.
+    pub output: syn::Type,
+    /// How the instrumented future is turned back into the declared type.
+    pub wrap: Wrap,
+}
+
+pub enum Wrap {
+    /// `impl Future<..>`: the instrumented future itself (no allocation).
+    None,
+    /// `impl Future<..> + Unpin`: the instrumented future, boxed and pinned.
+    Pin,
+    /// A boxed `dyn Future`, literal or behind an alias: boxed into the declared type.
+    Dyn,
+}
+
+/// Whether a function of shape [`Shape::Sync`] returns a future whose work happens when it is
+/// polled: `impl Future<Output = T>`, a literal `Pin<Box<dyn Future<Output = T> + ..>>`, or,
+/// with `opt_in` (`#[observed(future)]`), any type (a type alias the macro cannot see through).
+pub fn returned_future(ret: &syn::ReturnType, opt_in: bool) -> Option<ReturnedFuture> {
+    let syn::ReturnType::Type(_, ty) = ret else {
+        return None;
+    };
+    let output = || future_output(ret).unwrap_or_else(|| alias_output(ty));
+    match strip(ty) {
+        syn::Type::ImplTrait(i) if bounds_future(&i.bounds) => {
+            let unpin = i.bounds.iter().any(|b| bound_named(b, "Unpin"));
+            Some(ReturnedFuture {
+                output: output(),
+                wrap: if unpin { Wrap::Pin } else { Wrap::None },
+            })
+        }
+        t if opt_in || is_pin_box_dyn_future(t) => Some(ReturnedFuture {
+            output: output(),
+            wrap: Wrap::Dyn,
+        }),
+        _ => None,
+    }
+}
+
+fn strip(ty: &syn::Type) -> &syn::Type {
+    match ty {
+        syn::Type::Paren(p) => strip(&p.elem),
+        syn::Type::Group(g) => strip(&g.elem),
+        t => t,
+    }
+}
+
+fn bound_named(b: &syn::TypeParamBound, name: &str) -> bool {
+    matches!(b, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+fn bounds_future(
+    bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+) -> bool {
+    bounds.iter().any(|b| bound_named(b, "Future"))
+}
+
+/// The single type argument of the last segment of `ty` when it is `Name<..>`.
+fn last_type_args(ty: &syn::Type, name: &str) -> Option<syn::Type> {
+    let syn::Type::Path(p) = strip(ty) else {
+        return None;
+    };
+    let seg = p.path.segments.last().filter(|s| s.ident == name)?;
+    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
+}
+
+/// `Pin<Box<dyn Future<..> + ..>>`, spelled out.
+fn is_pin_box_dyn_future(ty: &syn::Type) -> bool {
+    let Some(boxed) = last_type_args(ty, "Pin") else {
+        return false;
+    };
+    let Some(obj) = last_type_args(&boxed, "Box") else {
+        return false;
+    };
+    matches!(strip(&obj), syn::Type::TraitObject(o) if bounds_future(&o.bounds))
+}
+
+/// The output of a future behind an alias: its last type argument (`BoxFuture<'a, T>` -> `T`),
+/// or `_` (unknown).
+fn alias_output(ty: &syn::Type) -> syn::Type {
+    if let syn::Type::Path(p) = strip(ty)
+        && let Some(seg) = p.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(args) = &seg.arguments
+        && let Some(t) = args.args.iter().rev().find_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    {
+        return t;
+    }
+    syn::parse_quote!(_)
 }
 
 fn returns_pin_box(ret: &syn::ReturnType) -> bool {

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
 
 /// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`";
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `future`";
 
 /// A context binding: `tenant` (from the argument of that name) or `tenant = expr`.
 pub enum BindArg {
@@ -60,6 +60,8 @@ pub struct Args {
     pub buckets: Once<Vec<(f64, Span)>>,
     pub sample: Once<(f64, Span)>,
     pub started: Once<()>,
+    /// `future`: the function returns a boxed future behind a type alias; instrument it.
+    pub future: Once<()>,
 }
 
 impl Args {
@@ -82,6 +84,7 @@ impl Args {
             buckets: Once::new("buckets"),
             sample: Once::new("sample"),
             started: Once::new("started"),
+            future: Once::new("future"),
         }
     }
 
@@ -186,6 +189,7 @@ impl Args {
                     }
                 }
                 "started" => args.started.set(ctx, span, ()),
+                "future" => args.future.set(ctx, span, ()),
                 _ => {
                     return Err(meta.error(format!(
                         "unknown `observed` argument `{key}`; expected one of {KEYS}"

@@ -99,6 +99,19 @@ fn finish(plan: &Plan) -> TokenStream {
     f
 }
 
+/// Where an error about the return type points: the name of a path type (`BoxFuture` in
+/// `futures::future::BoxFuture<'a, T>`), else the type's first token.
+fn type_span(ty: &syn::Type) -> proc_macro2::Span {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| syn::spanned::Spanned::span(ty), |s| s.ident.span()),
+        _ => syn::spanned::Spanned::span(ty),
+    }
+}
+
 /// The new body of a sync function.
 pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStream {
     let (site, bind, values) = site_and_start(plan);
@@ -106,14 +119,63 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
     let ann = fn_shape::annotation(ret);
     let ret_field = ret_field(plan, ret);
     let mutability = if plan.ret { quote!(mut) } else { quote!() };
+    // A boxed future behind a type alias would be timed as its creation: refused, spanned on
+    // the return type (compile time only; nothing runs).
+    let check = quote_spanned! {type_span(ret)=>
+        ::observa::__private::not_a_boxed_future(
+            (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
+        );
+    };
     quote! {{
         let __observa_site = #site;
         let #mutability __observa_call = ::observa::__private::Call::start(__observa_site, #bind, #values);
         #[allow(clippy::redundant_closure_call)]
         let __observa_ret: #ann = (move || #block)();
+        #[allow(unused_imports)]
+        use ::observa::__private::{SyncViaAny as _, SyncViaBoxed as _};
+        #check
         #ret_field
         __observa_call.finish(#finish);
         __observa_ret
+    }}
+}
+
+/// The new body of a sync function that returns a future: the call starts when the function
+/// is called (its fields are read while the arguments are still there), the function's own
+/// code runs inside it, and the returned future is wrapped so the call ends when it completes.
+fn future_body(
+    plan: &Plan,
+    block: &syn::Block,
+    ret: &syn::Type,
+    fut: &fn_shape::ReturnedFuture,
+) -> TokenStream {
+    let (site, bind, values) = site_and_start(plan);
+    let finish = finish(plan);
+    let ann = fn_shape::annotation(ret);
+    let out = fn_shape::annotation(&fut.output);
+    let ret_field = ret_field(plan, &fut.output);
+    let inner = quote! {
+        async move {
+            let __observa_ret: #out = __observa_call.bind(__observa_fut).await;
+            #ret_field
+            __observa_call.finish(#finish);
+            __observa_ret
+        }
+    };
+    let wrapped = match fut.wrap {
+        fn_shape::Wrap::None => inner,
+        fn_shape::Wrap::Pin => quote!(::observa::__private::pinned(#inner)),
+        fn_shape::Wrap::Dyn => {
+            quote_spanned!(type_span(ret)=> ::observa::__private::box_future(#inner))
+        }
+    };
+    quote! {{
+        let __observa_site = #site;
+        let mut __observa_call =
+            ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
+        #[allow(clippy::redundant_closure_call)]
+        let __observa_fut = __observa_call.run(move || -> #ann #block);
+        #wrapped
     }}
 }
 
@@ -156,7 +218,10 @@ pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
         syn::ReturnType::Type(_, t) => (**t).clone(),
     };
     let new = match fn_shape::shape(sig, block) {
-        Shape::Sync => sync_body(plan, block, &ret),
+        Shape::Sync => match fn_shape::returned_future(&sig.output, plan.future) {
+            Some(fut) => future_body(plan, block, &ret, &fut),
+            None => sync_body(plan, block, &ret),
+        },
         Shape::Async => {
             let inner = quote!(async move #block);
             async_body(plan, inner, &ret)

@@ -31,7 +31,7 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
                 return quote::quote!(#audit_attr #[::observa::observed(#attr)] #f);
             }
             let name = f.sig.ident.to_string();
-            let ret = return_type(&f.sig, &mut f.block);
+            let ret = return_type(&f.sig, &mut f.block, args.future.is_set());
             let mut plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
             plan.ret_names = crate::common::sensitive_expr::returned(&f.sig, &f.block);
             if enabled() && !ctx.has_errors() {
@@ -65,16 +65,21 @@ fn enabled() -> bool {
     cfg!(feature = "enabled")
 }
 
-/// The value type a call returns (`None` for `()`), looking through `#[async_trait]`.
-fn return_type(sig: &syn::Signature, block: &mut syn::Block) -> Option<syn::Type> {
-    use crate::common::fn_shape::{Shape, shape};
+/// The value type a call returns (`None` for `()`), looking through `#[async_trait]` and
+/// returned futures (`future`: the attribute's opt-in for a future behind a type alias).
+fn return_type(sig: &syn::Signature, block: &mut syn::Block, future: bool) -> Option<syn::Type> {
+    use crate::common::fn_shape::{Shape, returned_future, shape};
     let declared = match &sig.output {
         syn::ReturnType::Default => None,
         syn::ReturnType::Type(_, t) => Some((**t).clone()),
     };
     match shape(sig, block) {
         Shape::AsyncTrait { output, .. } => output.filter(|t| !is_unit(t)),
-        _ => declared.filter(|t| !is_unit(t)),
+        Shape::Sync => match returned_future(&sig.output, future) {
+            Some(f) => Some(f.output).filter(|t| !is_unit(t)),
+            None => declared.filter(|t| !is_unit(t)),
+        },
+        Shape::Async => declared.filter(|t| !is_unit(t)),
     }
 }
 
@@ -102,6 +107,12 @@ fn is_observed(attr: &syn::Attribute) -> bool {
 /// An impl-level `event = "x"` is a prefix: methods get `x.<method>`.
 fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
     let prefix = base.event.take().map(|l| l.value());
+    if let Some(s) = base.future.span() {
+        ctx.error_at(
+            s,
+            "`future` describes the return type of one function; put it on the method, not the `impl` block",
+        );
+    }
     if let Some(s) = base.fields.span() {
         ctx.error_at(
             s,
@@ -149,7 +160,7 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         if margs.skip_fn.is_set() {
             continue;
         }
-        let ret = return_type(&m.sig, &mut m.block);
+        let ret = return_type(&m.sig, &mut m.block, margs.future.is_set());
         let is_result = ret.as_ref().is_some_and(crate::common::fn_shape::is_result);
         let own_err = margs.err.is_set();
         let mut merged = args::merge(&base, margs, ctx);

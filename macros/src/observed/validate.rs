@@ -43,6 +43,8 @@ pub struct Plan {
     pub buckets: Option<Vec<f64>>,
     pub sample: Option<f64>,
     pub started: bool,
+    /// `future`: instrument the returned future (a boxed future behind a type alias).
+    pub future: bool,
 }
 
 /// Names of the function's arguments (simple identifier patterns), with `self` if present.
@@ -231,7 +233,17 @@ pub fn plan(
         fields.push((n, expr));
     }
 
-    let is_result = return_type.is_some_and(fn_shape::is_result);
+    let future_span = args.future.span();
+    let future = args.future.take().is_some();
+    if let (Some(s), Some(_)) = (future_span, &sig.asyncness) {
+        ctx.error_at(
+            s,
+            "`future` is for functions that return a future behind a type alias; an `async fn` is instrumented as one already, remove `future`",
+        );
+    }
+    // The output of a future behind an alias the macro cannot read (`_`) may be a `Result`.
+    let is_result =
+        return_type.is_some_and(|t| fn_shape::is_result(t) || matches!(t, syn::Type::Infer(_)));
     let (mut err_debug, mut err_class) = (false, None);
     if let Some(e) = args.err.take() {
         if !is_result {
@@ -343,5 +355,6 @@ pub fn plan(
         buckets,
         sample,
         started,
+        future,
     }
 }

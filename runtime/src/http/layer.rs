@@ -248,8 +248,31 @@ fn connect_ip<B>(_: &Request<B>) -> Option<IpAddr> {
     None
 }
 
+/// One request counted in `http_requests_in_flight` until dropped: when the line is written,
+/// or while unwinding when the inner service panics inside `call`.
+struct InFlight(Option<&'static HttpMetrics>);
+
+impl InFlight {
+    fn enter() -> InFlight {
+        let m = http_metrics();
+        if let Some(m) = m {
+            m.in_flight.inc();
+        }
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(m) = self.0 {
+            m.in_flight.dec();
+        }
+    }
+}
+
 /// What the final line needs to know about the request.
 struct Info {
+    in_flight: InFlight,
     method: &'static str,
     route: Option<RouteTag>,
     client_ip: Option<IpAddr>,
@@ -326,10 +349,8 @@ where
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|s| bounded(s, MAX_USER_AGENT).into());
-            if let Some(m) = http_metrics() {
-                m.in_flight.inc();
-            }
             Info {
+                in_flight: InFlight::enter(),
                 method: method_label(req.method()),
                 route: req.extensions().get::<RouteTag>().cloned(),
                 client_ip,
@@ -506,8 +527,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let Some(info) = state.info else { return };
     let elapsed = state.start.elapsed();
     let route = info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED);
+    drop(info.in_flight);
     if let Some(m) = http_metrics() {
-        m.in_flight.dec();
         let code = status.to_string();
         m.requests.get(&[info.method, route, &code]).inc();
         m.duration
