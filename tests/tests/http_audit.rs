@@ -59,6 +59,8 @@ async fn audit_records_take_the_request_source() {
         .header("x-request-id", "req-audit-41")
         .header("user-agent", "audit-test/1.0")
         .header("cookie", "theme=dark; session=sess-canary-value")
+        // Spoofed: no proxy is declared, so the audit source is the socket peer.
+        .header("x-forwarded-for", "6.6.6.6")
         .send()
         .await
         .unwrap();
