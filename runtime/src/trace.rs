@@ -26,9 +26,9 @@
 
 #[cfg(feature = "otlp")]
 mod otlp {
+    use crate::carrier::TraceParent;
     use crate::config::Config;
     use crate::init::InitError;
-    use crate::carrier::TraceParent;
     use crate::redact::{FILTERED, KeyAction, key_action};
     use opentelemetry::trace::{
         SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
@@ -88,7 +88,9 @@ mod otlp {
 
     /// Applies the key rules to every attribute of `span`.
     pub(crate) fn scrub_span(span: &mut SpanData, production: bool) {
-        span.attributes.iter_mut().for_each(|kv| scrub(kv, production));
+        span.attributes
+            .iter_mut()
+            .for_each(|kv| scrub(kv, production));
         for e in span.events.events.iter_mut() {
             e.attributes.iter_mut().for_each(|kv| scrub(kv, production));
         }

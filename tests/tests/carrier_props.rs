@@ -12,7 +12,8 @@ use proptest::prelude::*;
 fn request_id_oracle(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=128).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c))
         && b.iter().any(|c| !b"0._:-".contains(c))
 }
 
@@ -50,7 +51,14 @@ fn traceparent_oracle(s: &str) -> Option<TraceParent> {
 
 fn valid_traceparent() -> impl Strategy<Value = String> {
     (
-        prop_oneof![Just("00"), Just("01"), Just("cc"), Just("fe"), Just("ff"), Just("0F")],
+        prop_oneof![
+            Just("00"),
+            Just("01"),
+            Just("cc"),
+            Just("fe"),
+            Just("ff"),
+            Just("0F")
+        ],
         prop_oneof![any::<u128>(), Just(0u128), 1u128..3],
         prop_oneof![any::<u64>(), Just(0u64)],
         any::<u8>(),
@@ -70,8 +78,13 @@ fn mutated_traceparent() -> impl Strategy<Value = String> {
     let alphabet = prop::sample::select(vec![
         '0', '1', 'a', 'f', 'g', 'A', 'F', '-', ' ', '\t', '\n', 'é', '\u{2003}', '\0',
     ]);
-    (valid_traceparent(), any::<prop::sample::Index>(), alphabet, 0u8..6).prop_map(
-        |(s, at, c, op)| {
+    (
+        valid_traceparent(),
+        any::<prop::sample::Index>(),
+        alphabet,
+        0u8..6,
+    )
+        .prop_map(|(s, at, c, op)| {
             let mut chars: Vec<char> = s.chars().collect();
             let i = at.index(chars.len() + 1);
             match op {
@@ -88,8 +101,7 @@ fn mutated_traceparent() -> impl Strategy<Value = String> {
                 _ => {}
             }
             chars.into_iter().collect()
-        },
-    )
+        })
 }
 
 proptest! {

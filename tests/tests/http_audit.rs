@@ -97,7 +97,10 @@ async fn audit_records_take_the_request_source() {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             None,
         ),
-        ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None),
+        (
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            None,
+        ),
         (
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             Some("4bf92f3577b34da6a3ce929d0e0e4736"),

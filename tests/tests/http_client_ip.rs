@@ -11,7 +11,9 @@ mod log_support;
 
 async fn serve(layer: RequestLayer, connect_info: bool) -> SocketAddr {
     log_support::capture("client-ip-tests", "info");
-    let app = Router::new().route("/ip", get(|| async { "ok" })).layer(layer);
+    let app = Router::new()
+        .route("/ip", get(|| async { "ok" }))
+        .layer(layer);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -145,7 +147,12 @@ async fn hop_counts_and_rfc7239_forwarded() {
     )
     .await;
     assert_eq!(l["client_ip"], "2001:db8:cafe::17");
-    let l = line(addr, "fwd-2", &[("forwarded", "for=192.0.2.60:8080;proto=http")]).await;
+    let l = line(
+        addr,
+        "fwd-2",
+        &[("forwarded", "for=192.0.2.60:8080;proto=http")],
+    )
+    .await;
     assert_eq!(l["client_ip"], "192.0.2.60");
     // X-Forwarded-For is not read when the proxies write `Forwarded`.
     let l = line(addr, "fwd-3", &[("x-forwarded-for", "6.6.6.6")]).await;

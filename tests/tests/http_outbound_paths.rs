@@ -66,7 +66,11 @@ async fn webhook_tokens_in_paths_stay_out_of_lines_and_labels() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(seen.recv().await.unwrap(), slack_path, "the server gets the real path");
+    assert_eq!(
+        seen.recv().await.unwrap(),
+        slack_path,
+        "the server gets the real path"
+    );
     let l = line("hook-1");
     assert_eq!(
         l["url"],
@@ -101,7 +105,10 @@ async fn webhook_tokens_in_paths_stay_out_of_lines_and_labels() {
     assert_eq!(r.status(), 200);
     assert_eq!(seen.recv().await.unwrap(), slack_path);
     let l = line("hook-3");
-    assert_eq!(l["url"], format!("http://{addr}/services/{{team}}/{{bot}}/{{token}}"));
+    assert_eq!(
+        l["url"],
+        format!("http://{addr}/services/{{team}}/{{bot}}/{{token}}")
+    );
     assert_eq!(l["endpoint"], "/services/{team}/{bot}/{token}");
 
     // Ordinary paths are left readable.
@@ -128,8 +135,14 @@ async fn webhook_tokens_in_paths_stay_out_of_lines_and_labels() {
     for token in [SLACK_TOKEN, DISCORD_TOKEN] {
         for w in token.as_bytes().windows(8) {
             let piece = std::str::from_utf8(w).unwrap();
-            assert!(!logs.contains(piece), "a piece of a token reached the logs: {logs}");
-            assert!(!exposition.contains(piece), "a piece of a token reached the metrics");
+            assert!(
+                !logs.contains(piece),
+                "a piece of a token reached the logs: {logs}"
+            );
+            assert!(
+                !exposition.contains(piece),
+                "a piece of a token reached the metrics"
+            );
         }
     }
     assert_eq!(

@@ -64,8 +64,7 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
             observa::http::layer().trace_context(TraceContextPolicy::ContinueAndHonourSampled),
         )
         .await;
-        let ignore =
-            serve(observa::http::layer().trace_context(TraceContextPolicy::Ignore)).await;
+        let ignore = serve(observa::http::layer().trace_context(TraceContextPolicy::Ignore)).await;
         let c = reqwest::Client::new();
         let send = |addr: SocketAddr, id: &str, tps: &[String]| {
             let mut r = c
@@ -86,7 +85,11 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
                 vec![tp(T_DUP, PARENT), tp(T_DUP, "00f067aa0ba902b8")],
             ),
             (honour, "tc-zero-trace", vec![tp(&"0".repeat(32), PARENT)]),
-            (honour, "tc-zero-parent", vec![tp(T_DEFAULT, &"0".repeat(16))]),
+            (
+                honour,
+                "tc-zero-parent",
+                vec![tp(T_DEFAULT, &"0".repeat(16))],
+            ),
             (honour, "tc-upper", vec![tp(T_UPPER, PARENT)]),
             (honour, "tc-ff", vec![format!("ff-{T_FF}-{PARENT}-01")]),
             (honour, "tc-short", vec![format!("00-{T_FF}-{PARENT}-1")]),
@@ -96,9 +99,7 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
     });
     // A context built by hand (not through the layer) is validated by the same parser.
     for bad in [tp(T_UPPER, PARENT), format!("ff-{T_FF}-{PARENT}-01")] {
-        let n = observa::Context::new()
-            .with_traceparent(bad)
-            .scope(job);
+        let n = observa::Context::new().with_traceparent(bad).scope(job);
         assert_eq!(n, 7);
     }
     let lines_of = |id: &str| -> Vec<Value> {
@@ -137,7 +138,10 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
     drop(guard); // the provider shuts down: every sampled span is exported
 
     let spans = otlp_support::spans(&bodies);
-    let traces: Vec<String> = spans.iter().map(|s| otlp_support::hex(&s.trace_id)).collect();
+    let traces: Vec<String> = spans
+        .iter()
+        .map(|s| otlp_support::hex(&s.trace_id))
+        .collect();
     // Only the honouring layer lets the client's `sampled` flag force export (ratio 0).
     let honoured = spans
         .iter()
@@ -145,13 +149,22 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
         .expect("the honoured trace is exported");
     assert_eq!(otlp_support::hex(&honoured.parent_span_id), PARENT);
     for t in [T_DEFAULT, T_IGNORE, T_DUP, T_FF] {
-        assert!(!traces.iter().any(|x| x == t), "{t} was exported: {traces:?}");
+        assert!(
+            !traces.iter().any(|x| x == t),
+            "{t} was exported: {traces:?}"
+        );
     }
     let upper = T_UPPER.to_ascii_lowercase();
-    assert!(!traces.contains(&upper), "the uppercase traceparent was adopted");
+    assert!(
+        !traces.contains(&upper),
+        "the uppercase traceparent was adopted"
+    );
     assert_eq!(
         traces.len(),
-        spans.iter().filter(|s| otlp_support::hex(&s.trace_id) == T_HONOUR).count(),
+        spans
+            .iter()
+            .filter(|s| otlp_support::hex(&s.trace_id) == T_HONOUR)
+            .count(),
         "only the honoured trace is exported at ratio 0: {traces:?}"
     );
 }

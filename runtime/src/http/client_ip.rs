@@ -66,7 +66,9 @@ impl IpCidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -291,7 +293,14 @@ mod tests {
         assert!(all.contains(ip("1.2.3.4")));
         let v6: IpCidr = "fd00::/8".parse().unwrap();
         assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
-        for bad in ["10.0.0.0/33", "10.0.0.0/", "x/8", "10.0.0.0/+8", "::/129", ""] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "x/8",
+            "10.0.0.0/+8",
+            "::/129",
+            "",
+        ] {
             assert!(bad.parse::<IpCidr>().is_err(), "{bad}");
         }
     }
@@ -314,7 +323,11 @@ mod tests {
             "proto=https",
             "for=1.2.3.4;for=5.6.7.8",
         ] {
-            assert_eq!(chain(&h("forwarded", bad), ForwardedHeader::Forwarded), None, "{bad}");
+            assert_eq!(
+                chain(&h("forwarded", bad), ForwardedHeader::Forwarded),
+                None,
+                "{bad}"
+            );
         }
     }
 
@@ -327,17 +340,35 @@ mod tests {
         assert_eq!(resolve(&ProxyTrust::None, x, None, &xff), None);
         let nets = ProxyTrust::Cidrs(vec!["10.0.0.0/8".parse().unwrap()]);
         assert_eq!(resolve(&nets, x, peer, &xff), Some(ip("203.0.113.7")));
-        assert_eq!(resolve(&nets, x, Some(ip("8.8.8.8")), &xff), Some(ip("8.8.8.8")));
+        assert_eq!(
+            resolve(&nets, x, Some(ip("8.8.8.8")), &xff),
+            Some(ip("8.8.8.8"))
+        );
         assert_eq!(resolve(&nets, x, None, &xff), None);
         let all_proxies = h("x-forwarded-for", "10.9.9.9, 10.0.0.2");
         assert_eq!(resolve(&nets, x, peer, &all_proxies), Some(ip("10.9.9.9")));
         let bad = h("x-forwarded-for", "6.6.6.6, nonsense");
         assert_eq!(resolve(&nets, x, peer, &bad), peer);
-        assert_eq!(resolve(&ProxyTrust::Hops(1), x, peer, &xff), Some(ip("10.0.0.2")));
-        assert_eq!(resolve(&ProxyTrust::Hops(2), x, peer, &xff), Some(ip("203.0.113.7")));
-        assert_eq!(resolve(&ProxyTrust::Hops(9), x, peer, &xff), Some(ip("6.6.6.6")));
-        assert_eq!(resolve(&ProxyTrust::Hops(1), x, None, &xff), Some(ip("10.0.0.2")));
-        assert_eq!(resolve(&ProxyTrust::Hops(2), x, None, &xff), Some(ip("203.0.113.7")));
+        assert_eq!(
+            resolve(&ProxyTrust::Hops(1), x, peer, &xff),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            resolve(&ProxyTrust::Hops(2), x, peer, &xff),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(
+            resolve(&ProxyTrust::Hops(9), x, peer, &xff),
+            Some(ip("6.6.6.6"))
+        );
+        assert_eq!(
+            resolve(&ProxyTrust::Hops(1), x, None, &xff),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            resolve(&ProxyTrust::Hops(2), x, None, &xff),
+            Some(ip("203.0.113.7"))
+        );
         assert_eq!(resolve(&ProxyTrust::Hops(0), x, peer, &xff), peer);
         // The header the proxies do not write is not read.
         let fwd = h("forwarded", "for=6.6.6.6");

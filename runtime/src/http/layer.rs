@@ -375,7 +375,12 @@ where
         let excluded = self.cfg.excluded.iter().any(|p| p == req.uri().path());
         let info = (!excluded).then(|| {
             let cfg = &self.cfg;
-            let client_ip = resolve(&cfg.proxies, cfg.forwarded_header, connect_ip(&req), headers);
+            let client_ip = resolve(
+                &cfg.proxies,
+                cfg.forwarded_header,
+                connect_ip(&req),
+                headers,
+            );
             let user_agent = headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

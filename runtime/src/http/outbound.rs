@@ -278,7 +278,11 @@ pub fn safe_path(path: &str) -> String {
         if i > 0 {
             out.push('/');
         }
-        out.push_str(if is_secret_segment(seg) { REDACTED } else { seg });
+        out.push_str(if is_secret_segment(seg) {
+            REDACTED
+        } else {
+            seg
+        });
     }
     out
 }

@@ -116,7 +116,11 @@ pub fn export_third_party(production: bool) -> Bodies {
     let logs = observa::MemoryWriter::new();
     let mut cfg = observa::Config::new("otlp-foreign")
         .with_writer(logs)
-        .with_environment(if production { "production" } else { "development" });
+        .with_environment(if production {
+            "production"
+        } else {
+            "development"
+        });
     cfg.otlp_endpoint = Some(format!("http://{addr}"));
     cfg.otlp_sample_ratio = 1.0;
     let guard = observa::init(cfg).unwrap();
