@@ -65,6 +65,7 @@ mod otlp {
 
     /// The sampling decision for a remote parent whose own flag is not trusted: a draw at the
     /// configured ratio (not derived from the trace id, which the caller chose).
+    #[cfg(feature = "tower")]
     pub(crate) fn sample_locally(incoming: bool) -> bool {
         if !active() {
             return incoming;
@@ -235,7 +236,9 @@ mod otlp {
 #[cfg(feature = "otlp")]
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
-pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider, sample_locally};
+pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
+#[cfg(all(feature = "otlp", feature = "tower"))]
+pub(crate) use otlp::sample_locally;
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {
@@ -243,8 +246,7 @@ pub(crate) fn active() -> bool {
 }
 
 /// Without an exporter nothing here samples: the incoming decision is passed on.
-#[cfg(not(feature = "otlp"))]
-#[allow(dead_code)]
+#[cfg(all(not(feature = "otlp"), feature = "tower"))]
 pub(crate) fn sample_locally(incoming: bool) -> bool {
     incoming
 }
