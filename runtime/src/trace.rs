@@ -233,12 +233,12 @@ mod otlp {
     }
 }
 
+#[cfg(all(feature = "otlp", feature = "tower"))]
+pub(crate) use otlp::sample_locally;
 #[cfg(feature = "otlp")]
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
-#[cfg(all(feature = "otlp", feature = "tower"))]
-pub(crate) use otlp::sample_locally;
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {
