@@ -96,8 +96,12 @@ impl TraceParent {
     /// Parses a `traceparent` header value. Accepts version `00` exactly, and future versions by
     /// their first four fields (as the spec asks); refuses uppercase hex, all-zero ids, version
     /// `ff` and anything malformed. Never panics.
+    ///
+    /// This is the only `traceparent` parser of the crate: the HTTP layer, job carriers, the
+    /// OTLP remote parent and audit records all go through it.
     pub fn parse(s: &str) -> Option<TraceParent> {
-        let s = s.trim();
+        // Optional white space around the value (RFC 9110 OWS: spaces and tabs only).
+        let s = s.trim_matches([' ', '\t']);
         if s.len() < 55 || !s.is_ascii() {
             return None;
         }
@@ -121,6 +125,19 @@ impl TraceParent {
             parent_id,
             flags,
         })
+    }
+
+    /// Whether the sampled flag (bit 0 of the flags) is set.
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
+    /// The same trace context with the sampled flag set to `yes`.
+    pub fn with_sampled(self, yes: bool) -> TraceParent {
+        TraceParent {
+            flags: (self.flags & !1) | u8::from(yes),
+            ..self
+        }
     }
 
     /// A new trace (random ids, sampled).

@@ -5,7 +5,19 @@
 //! - spans go through `tracing-opentelemetry` to a batch exporter (its own thread) posting
 //!   protobuf to `<endpoint>/v1/traces`;
 //! - the resource carries `service.name`, `service.version` and `deployment.environment.name`;
-//! - sampling is parent-based with a trace-id ratio (`OBSERVA_OTLP_SAMPLE_RATIO`);
+//! - sampling is parent-based with a trace-id ratio (`OBSERVA_OTLP_SAMPLE_RATIO`); an incoming
+//!   request's `sampled` flag is honoured only when the HTTP layer is told to
+//!   ([`crate::http::TraceContextPolicy`]): by default the request's trace is continued but the
+//!   sampling decision is a local draw at that ratio, so clients cannot force export;
+//! - every exported attribute (span attributes, span event attributes, link attributes, whatever
+//!   code recorded them and whenever: at creation, `record()` later, events inside the span) goes
+//!   through the same key rules as log fields of unknown origin ([`crate::redact::key_action`]):
+//!   values under sensitive keys become `[REDACTED]` in every environment, and in production
+//!   keys outside the allowlist ([`crate::log::SAFE_FIELDS`] plus the attributes the exporter
+//!   itself adds, [`EXPORT_KEYS`]) become `[FILTERED]`. It is done in the exporter, on the batch
+//!   thread, so nothing reaches the wire without it. Limit: in production this applies to the
+//!   `fields(...)` of `#[observed]` spans too (their values are already redacted, but their
+//!   names are not on the allowlist unless chosen from it);
 //! - a root span created inside a context that continues a W3C `traceparent` (an HTTP request
 //!   or a job) gets that remote parent, so the trace continues across services;
 //! - log lines written inside a span carry its `trace_id` and `span_id`.
@@ -14,18 +26,110 @@
 
 #[cfg(feature = "otlp")]
 mod otlp {
+    use crate::carrier::TraceParent;
     use crate::config::Config;
     use crate::init::InitError;
+    use crate::redact::{FILTERED, KeyAction, key_action};
     use opentelemetry::trace::{
         SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
     };
+    use opentelemetry::{KeyValue, Value};
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     use opentelemetry_sdk::Resource;
-    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
     static ACTIVE: OnceLock<()> = OnceLock::new();
+    /// The configured sample ratio (`f64` bits), for local sampling decisions.
+    static RATIO: AtomicU64 = AtomicU64::new(0);
+
+    /// Attribute keys the exporter pipeline itself adds (`tracing-opentelemetry`'s code
+    /// location, thread, level and target, timings, exceptions built from `error` fields), kept
+    /// in production besides [`crate::log::SAFE_FIELDS`].
+    pub const EXPORT_KEYS: &[&str] = &[
+        "code.file.path",
+        "code.module.name",
+        "code.line.number",
+        "thread.id",
+        "thread.name",
+        "level",
+        "target",
+        "busy_ns",
+        "idle_ns",
+        "exception.message",
+    ];
+
+    /// The sampling decision for a remote parent whose own flag is not trusted: a draw at the
+    /// configured ratio (not derived from the trace id, which the caller chose).
+    #[cfg(feature = "tower")]
+    pub(crate) fn sample_locally(incoming: bool) -> bool {
+        if !active() {
+            return incoming;
+        }
+        crate::rand::unit_f64() < f64::from_bits(RATIO.load(Ordering::Relaxed))
+    }
+
+    /// The value that may be exported under `key`, per the key rules.
+    fn scrub(kv: &mut KeyValue, production: bool) {
+        let allow: Option<&[&str]> = production.then_some(crate::log::SAFE_FIELDS);
+        let action = match key_action(kv.key.as_str(), allow) {
+            KeyAction::Filter if EXPORT_KEYS.contains(&kv.key.as_str()) => KeyAction::Keep,
+            a => a,
+        };
+        match action {
+            KeyAction::Keep => {}
+            KeyAction::Mask => kv.value = Value::from(crate::REDACTED),
+            KeyAction::Filter => kv.value = Value::from(FILTERED),
+        }
+    }
+
+    /// Applies the key rules to every attribute of `span`.
+    pub(crate) fn scrub_span(span: &mut SpanData, production: bool) {
+        span.attributes
+            .iter_mut()
+            .for_each(|kv| scrub(kv, production));
+        for e in span.events.events.iter_mut() {
+            e.attributes.iter_mut().for_each(|kv| scrub(kv, production));
+        }
+        for l in span.links.links.iter_mut() {
+            l.attributes.iter_mut().for_each(|kv| scrub(kv, production));
+        }
+    }
+
+    /// The exporter wrapper that applies [`scrub_span`] to each batch before it is encoded.
+    #[derive(Debug)]
+    struct Scrubbing<E> {
+        inner: E,
+        production: bool,
+    }
+
+    impl<E: SpanExporter> SpanExporter for Scrubbing<E> {
+        fn export(
+            &self,
+            mut batch: Vec<SpanData>,
+        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+            for s in batch.iter_mut() {
+                scrub_span(s, self.production);
+            }
+            self.inner.export(batch)
+        }
+
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            self.inner.shutdown_with_timeout(timeout)
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            self.inner.force_flush()
+        }
+
+        fn set_resource(&mut self, resource: &Resource) {
+            self.inner.set_resource(resource);
+        }
+    }
 
     /// Whether the OTLP pipeline is installed.
     pub(crate) fn active() -> bool {
@@ -69,6 +173,12 @@ mod otlp {
                 config.environment.clone(),
             ))
             .build();
+        let ratio = config.otlp_sample_ratio.clamp(0.0, 1.0);
+        RATIO.store(ratio.to_bits(), Ordering::Relaxed);
+        let exporter = Scrubbing {
+            inner: exporter,
+            production: config.is_production(),
+        };
         Ok(Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
@@ -92,24 +202,16 @@ mod otlp {
     }
 
     /// A root span inside a context that continues a `traceparent` gets it as remote parent.
+    /// The text is validated by the crate's one parser ([`TraceParent::parse`]): a context
+    /// built by hand with a malformed, all-zero or version `ff` value adopts nothing.
     pub(crate) fn adopt_remote_parent(span: &tracing::Span, traceparent: &str) {
-        let mut parts = traceparent.split('-');
-        let (Some(_v), Some(t), Some(p), Some(f)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return;
-        };
-        let (Ok(trace), Ok(parent), Ok(flags)) = (
-            TraceId::from_hex(t),
-            SpanId::from_hex(p),
-            u8::from_str_radix(f, 16),
-        ) else {
+        let Some(tp) = TraceParent::parse(traceparent) else {
             return;
         };
         let sc = SpanContext::new(
-            trace,
-            parent,
-            TraceFlags::new(flags),
+            TraceId::from(tp.trace_id),
+            SpanId::from(tp.parent_id),
+            TraceFlags::new(tp.flags & TraceFlags::SAMPLED.to_u8()),
             true,
             TraceState::NONE,
         );
@@ -131,12 +233,20 @@ mod otlp {
     }
 }
 
+#[cfg(all(feature = "otlp", feature = "tower"))]
+pub(crate) use otlp::sample_locally;
 #[cfg(feature = "otlp")]
-pub use otlp::traces_url;
+pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {
     false
+}
+
+/// Without an exporter nothing here samples: the incoming decision is passed on.
+#[cfg(all(not(feature = "otlp"), feature = "tower"))]
+pub(crate) fn sample_locally(incoming: bool) -> bool {
+    incoming
 }

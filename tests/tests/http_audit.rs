@@ -59,6 +59,8 @@ async fn audit_records_take_the_request_source() {
         .header("x-request-id", "req-audit-41")
         .header("user-agent", "audit-test/1.0")
         .header("cookie", "theme=dark; session=sess-canary-value")
+        // Spoofed: no proxy is declared, so the audit source is the socket peer.
+        .header("x-forwarded-for", "6.6.6.6")
         .send()
         .await
         .unwrap();
@@ -86,6 +88,42 @@ async fn audit_records_take_the_request_source() {
                 "{f:?}"
             );
         }
+    }
+
+    // A hand-built context's trace context goes through the same parser: an all-zero or
+    // version `ff` value gives no trace id; a valid one gives its trace id.
+    for (i, (tp, want)) in [
+        (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            None,
+        ),
+        (
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            None,
+        ),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = 100 + i as u64;
+        let got = observa::Context::new()
+            .with_traceparent(tp)
+            .wrap(suspend(id))
+            .await;
+        assert_eq!(got.unwrap(), id);
+        let trace: Option<String> = c
+            .query_row(
+                "SELECT trace_id FROM audit_records WHERE action = 'user.suspend' \
+                 AND outcome = 'success' AND target = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(trace.as_deref(), want, "{tp}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -377,7 +377,8 @@ async fn one_line_per_request_with_canonical_fields_and_no_secrets() {
     assert_eq!(l["outcome"], "ok");
     assert_eq!(l["tenant_id"], "acme");
     assert_eq!(l["user_id"], "u-acme");
-    assert_eq!(l["client_ip"], "203.0.113.7");
+    // No proxy declared: the forwarding header is the client's word, the peer is the client.
+    assert_eq!(l["client_ip"], "127.0.0.1");
     assert_eq!(l["user_agent"], "probe/1.0");
     assert!(l["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
     // The handler's own #[observed] line carries the same correlation id.

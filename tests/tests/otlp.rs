@@ -1,13 +1,13 @@
 //! OTLP/HTTP export (feature `otlp`): a real local collector endpoint receives the protobuf
 //! payload, decoded here with the official OpenTelemetry definitions.
 
-use axum::{Router, body::Bytes, extract::State, routing::post};
 use observa::observed;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use otlp_support::{attr, hex};
 use prost::Message;
-use std::sync::{Arc, Mutex};
+
+mod otlp_support;
 
 #[observed(event = "t.otlp", tenant, fields(job_id))]
 fn traced(tenant: &str, job_id: u64) -> u64 {
@@ -33,36 +33,10 @@ fn failing() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("disk full"))
 }
 
-fn attr(kv: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<String> {
-    kv.iter()
-        .find(|k| k.key == key)
-        .and_then(|k| match k.value.as_ref()?.value.as_ref()? {
-            AnyValue::StringValue(s) => Some(s.clone()),
-            AnyValue::IntValue(i) => Some(i.to_string()),
-            other => Some(format!("{other:?}")),
-        })
-}
-
 #[test]
 fn spans_are_exported_with_resource_attributes_and_remote_parent() {
-    let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new()
-        .route(
-            "/v1/traces",
-            post(
-                |State(b): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
-                    b.lock().unwrap().push(body);
-                    ""
-                },
-            ),
-        )
-        .with_state(bodies.clone());
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (addr, bodies) = otlp_support::collector(&rt);
 
     let logs = observa::MemoryWriter::new();
     let mut cfg = observa::Config::new("otlp-test").with_writer(logs.clone());
@@ -146,8 +120,4 @@ fn spans_are_exported_with_resource_attributes_and_remote_parent() {
         .expect("inner line");
     assert_eq!(line["trace_id"], trace_id);
     assert_eq!(line["span_id"], hex(&ok.span_id));
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -202,12 +202,12 @@ fn fill_from_context(record: &mut NewRecord) {
         fill(&mut record.correlation.correlation_id, ctx.correlation_id());
         fill(&mut record.tenant, ctx.tenant_id());
         fill(&mut record.user, ctx.user_id());
-        // `traceparent` = version "-" trace-id (32 hex) "-" parent-id "-" flags.
+        // Validated by the crate's one `traceparent` parser (no all-zero or malformed ids).
         let trace_id = ctx
             .traceparent()
-            .and_then(|tp| tp.split('-').nth(1))
-            .filter(|t| t.len() == 32 && t.bytes().all(|c| c.is_ascii_hexdigit()));
-        fill(&mut record.correlation.trace_id, trace_id);
+            .and_then(crate::carrier::TraceParent::parse)
+            .map(|tp| tp.trace_id_hex());
+        fill(&mut record.correlation.trace_id, trace_id.as_deref());
         if let Some(src) = ctx.source() {
             fill(&mut record.source.ip, src.client_ip.as_deref());
             fill(&mut record.source.user_agent, src.user_agent.as_deref());

@@ -1,5 +1,6 @@
 //! The tower layer (see the module docs of [`crate::http`]).
 
+use super::client_ip::{ForwardedHeader, IpCidr, ProxyTrust, resolve};
 use super::{CORRELATION_ID_HEADER, REQUEST_ID_HEADER, UNMATCHED, bounded, method_label};
 use crate::carrier::{TraceParent, is_valid_request_id};
 use crate::context::{Context, Id, ScopeGuard};
@@ -29,12 +30,34 @@ pub enum InvalidRequestId {
     Reject,
 }
 
-#[derive(Debug)]
+/// What the layer does with an incoming W3C `traceparent` (after validation: a malformed,
+/// duplicated, all-zero or version `ff` value is always dropped and the request starts its own
+/// trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TraceContextPolicy {
+    /// Continue the caller's trace (same trace id, its span as remote parent) but decide
+    /// sampling here: the incoming `sampled` flag is replaced by this service's own draw at the
+    /// configured ratio, so a client cannot force every one of its requests into the exported
+    /// traces (nor hide them). The default: callers are usually not trusted with the cost of
+    /// tracing.
+    #[default]
+    Continue,
+    /// Continue the caller's trace and honour its `sampled` flag (parent-based sampling). For
+    /// services reached only through a gateway or peers that make the sampling decision.
+    ContinueAndHonourSampled,
+    /// Ignore incoming trace context: every request starts a new trace.
+    Ignore,
+}
+
+#[derive(Clone, Debug)]
 struct Settings {
     header: HeaderName,
     invalid: InvalidRequestId,
     excluded: Vec<String>,
-    trust_forwarded_for: bool,
+    proxies: ProxyTrust,
+    forwarded_header: ForwardedHeader,
+    trace_context: TraceContextPolicy,
 }
 
 /// The observa request layer. Build it with [`layer()`] and the builder methods; apply it with
@@ -56,33 +79,24 @@ impl Default for RequestLayer {
 }
 
 impl RequestLayer {
-    /// `X-Request-ID`, replace invalid ids, exclude `/health` and `/metrics`, take the client ip
-    /// from the first `X-Forwarded-For` hop when present.
+    /// `X-Request-ID`, replace invalid ids, exclude `/health` and `/metrics`, the client ip is
+    /// the socket peer (no proxy trusted), incoming trace context continued with sampling
+    /// decided here ([`TraceContextPolicy::Continue`]).
     pub fn new() -> RequestLayer {
         RequestLayer {
             cfg: Arc::new(Settings {
                 header: HeaderName::from_static(REQUEST_ID_HEADER),
                 invalid: InvalidRequestId::Replace,
                 excluded: vec!["/health".into(), "/metrics".into()],
-                trust_forwarded_for: true,
+                proxies: ProxyTrust::None,
+                forwarded_header: ForwardedHeader::XForwardedFor,
+                trace_context: TraceContextPolicy::Continue,
             }),
         }
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Settings)) -> RequestLayer {
-        match Arc::get_mut(&mut self.cfg) {
-            Some(s) => f(s),
-            None => {
-                let mut s = Settings {
-                    header: self.cfg.header.clone(),
-                    invalid: self.cfg.invalid,
-                    excluded: self.cfg.excluded.clone(),
-                    trust_forwarded_for: self.cfg.trust_forwarded_for,
-                };
-                f(&mut s);
-                self.cfg = Arc::new(s);
-            }
-        }
+        f(Arc::make_mut(&mut self.cfg));
         self
     }
 
@@ -107,11 +121,45 @@ impl RequestLayer {
         self.edit(|s| s.excluded = v)
     }
 
-    /// Whether the first `X-Forwarded-For` hop (when it parses as an IP address) is the client
-    /// ip. Default true (services usually run behind a proxy); turn off when clients reach the
-    /// service directly, since they can write that header.
-    pub fn trust_forwarded_for(self, yes: bool) -> RequestLayer {
-        self.edit(|s| s.trust_forwarded_for = yes)
+    /// Believe the forwarding header of peers in these ranges: the client ip is the rightmost
+    /// address of the chain that is not in them (see [`super::client_ip`]). Needs axum's
+    /// `ConnectInfo` (`into_make_service_with_connect_info::<SocketAddr>()`).
+    pub fn trusted_proxies<I>(self, ranges: I) -> RequestLayer
+    where
+        I: IntoIterator<Item = IpCidr>,
+    {
+        let v: Vec<IpCidr> = ranges.into_iter().collect();
+        self.edit(|s| {
+            s.proxies = if v.is_empty() {
+                ProxyTrust::None
+            } else {
+                ProxyTrust::Cidrs(v)
+            }
+        })
+    }
+
+    /// `hops` proxies stand in front of the service (the nearest one is the socket peer): the
+    /// client ip is the `hops`-th address from the right of the forwarding chain. `0` means no
+    /// proxy (the default).
+    pub fn trusted_proxy_hops(self, hops: usize) -> RequestLayer {
+        self.edit(|s| {
+            s.proxies = if hops == 0 {
+                ProxyTrust::None
+            } else {
+                ProxyTrust::Hops(hops)
+            }
+        })
+    }
+
+    /// Which forwarding header the trusted proxies write (`X-Forwarded-For` by default, or RFC
+    /// 7239 `Forwarded`). Only that one is read: the other is client-written.
+    pub fn forwarded_header(self, which: ForwardedHeader) -> RequestLayer {
+        self.edit(|s| s.forwarded_header = which)
+    }
+
+    /// What to do with an incoming `traceparent` (default [`TraceContextPolicy::Continue`]).
+    pub fn trace_context(self, policy: TraceContextPolicy) -> RequestLayer {
+        self.edit(|s| s.trace_context = policy)
     }
 }
 
@@ -305,10 +353,23 @@ fn intake(header: &HeaderName, headers: &HeaderMap) -> (Id, bool) {
     (Id::generate(), sent)
 }
 
-fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
-    let v = headers.get("x-forwarded-for")?.to_str().ok()?;
-    let first = bounded(v, 256).split(',').next()?.trim();
-    first.parse().ok()
+/// The incoming trace context under `policy`: validated by the one parser
+/// ([`TraceParent::parse`]), present once; under [`TraceContextPolicy::Continue`] the sampled flag is
+/// this service's own decision.
+fn incoming_trace(policy: TraceContextPolicy, headers: &HeaderMap) -> Option<TraceParent> {
+    if policy == TraceContextPolicy::Ignore {
+        return None;
+    }
+    // W3C: a request carrying several `traceparent` headers restarts the trace.
+    let mut values = headers.get_all("traceparent").iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let tp = TraceParent::parse(v.to_str().ok()?)?;
+    Some(match policy {
+        TraceContextPolicy::Continue => tp.with_sampled(crate::trace::sample_locally(tp.sampled())),
+        _ => tp,
+    })
 }
 
 impl<S, B, RB> Service<Request<B>> for RequestService<S>
@@ -329,22 +390,20 @@ where
         let start = Instant::now();
         let headers = req.headers();
         let (request_id, replaced) = intake(&self.cfg.header, headers);
-        let traceparent = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(TraceParent::parse);
+        let traceparent = incoming_trace(self.cfg.trace_context, headers);
         let mut ctx = Context::new().with_correlation_id(request_id.clone());
         if let Some(tp) = traceparent {
             ctx = ctx.with_traceparent(Id::from_display(&tp));
         }
         let excluded = self.cfg.excluded.iter().any(|p| p == req.uri().path());
         let info = (!excluded).then(|| {
-            let client_ip = self
-                .cfg
-                .trust_forwarded_for
-                .then(|| forwarded_ip(headers))
-                .flatten()
-                .or_else(|| connect_ip(&req));
+            let cfg = &self.cfg;
+            let client_ip = resolve(
+                &cfg.proxies,
+                cfg.forwarded_header,
+                connect_ip(&req),
+                headers,
+            );
             let user_agent = headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

@@ -41,6 +41,10 @@
 //!   request id).
 
 #[cfg(feature = "tower")]
+pub mod client_ip;
+#[cfg(feature = "tower")]
+pub use client_ip::{ForwardedHeader, InvalidCidr, IpCidr, ProxyTrust};
+#[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "tower")]
 pub use layer::*;

@@ -18,15 +18,26 @@
 //!   caller set them;
 //! - writes one `external.request.completed` (INFO; WARN for a 4xx answer) or
 //!   `external.request.failed` (ERROR: 5xx or no answer) line with `method`, `url` (safe: no
-//!   user info, no fragment, values of sensitive query parameters masked), `status`,
+//!   user info, no fragment, values of sensitive query parameters masked, and the path is the
+//!   caller's endpoint template when one is given, else the real path with secret-looking
+//!   segments masked: see [`is_secret_segment`]), `status`,
 //!   `duration_ms`, `provider`, `endpoint`; outside production also the request headers
 //!   (sensitive ones masked) and a preview of the request body (at most
 //!   [`MAX_BODY_PREVIEW`] bytes, values under sensitive JSON or form keys masked). In production
 //!   (`observa::runtime_info().production`) metadata only.
 //! - metrics `external_api_requests_total{provider,endpoint,status_code}` and
 //!   `external_api_duration_seconds{provider,endpoint}`. `endpoint` is the template the caller
-//!   gives, or the URL path with id-like segments replaced by `{id}` (bounded), so labels stay
-//!   bounded; `status_code` is `error` when no answer came.
+//!   gives, or the URL path with id-like and secret-looking segments replaced by `{id}`
+//!   (bounded), so labels stay bounded and carry no webhook token; `status_code` is `error` when
+//!   no answer came.
+//!
+//! Secrets in paths: webhook URLs carry their credential as a path segment (Slack
+//! `/services/T…/B…/<token>`, Discord `/api/webhooks/<id>/<token>`). Give such calls an
+//! [`RequestBuilder::endpoint`] template (`/services/{team}/{bot}/{token}`): the line then shows
+//! the template, never the path. Without one, [`is_secret_segment`] decides, and it is a
+//! heuristic: a secret shorter than 16 characters, or made of lowercase words, is not
+//! recognised; a UUID is kept (resource ids are UUIDs far more often than credentials; a
+//! capability URL that uses a UUID as its secret needs a template).
 //!
 //! Decision: the response body is not previewed, since reading it would change the caller's
 //! streaming behaviour. Transport errors are logged by their source chain and kind, never by
@@ -213,9 +224,71 @@ pub fn is_sensitive_param(name: &str) -> bool {
     crate::scrub::is_sensitive_param(name)
 }
 
-/// The URL as it may be logged: scheme, host, port, path and the query with the values of
-/// sensitive parameters replaced by `[REDACTED]`; no user info, no fragment.
+/// True when a URL path segment looks like a credential rather than a name or an id. The rule
+/// (byte counts, on the segment as sent):
+/// - at least 16 bytes, not a canonical UUID (`8-4-4-4-12` hex), not all decimal digits; and
+/// - any of: more than 40 bytes; all hex digits (keys, hashes, signatures); a character
+///   outside `[A-Za-z0-9-_.~]` (percent-encoded or base64 `+/=` material); mixed case like
+///   random text (at least 2 upper and 2 lower case letters, the rarer case at least a quarter
+///   of the letters, so `camelCaseNames` pass); or at least 4 digits among at least 4 letters.
+///
+/// `XXXXXXXXXXXXXXXXXXXXXXXX`-style Slack tokens, Discord tokens, API keys and JWTs match;
+/// `webhooks`, `user_preferences_v2`, `T0000AAAA`, `2024-01-31` and UUIDs do not.
+pub fn is_secret_segment(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.len() < 16 || is_uuid(seg) || b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if b.len() > 40 || b.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b"-_.~".contains(c))
+    {
+        return true;
+    }
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let mixed_case = upper >= 2 && lower >= 2 && upper.min(lower) * 4 >= upper + lower;
+    mixed_case || (digits >= 4 && upper + lower >= 4)
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// `path` with every secret-looking segment ([`is_secret_segment`]) replaced by `[REDACTED]`.
+pub fn safe_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_secret_segment(seg) {
+            REDACTED
+        } else {
+            seg
+        });
+    }
+    out
+}
+
+/// The URL as it may be logged: scheme, host, port, path (secret-looking segments masked, see
+/// [`is_secret_segment`]) and the query with the values of sensitive parameters replaced by
+/// `[REDACTED]`; no user info, no fragment.
 pub fn safe_url(url: &reqwest::Url) -> String {
+    safe_url_with(url, None)
+}
+
+/// [`safe_url`] with the path replaced by the caller's endpoint template when there is one.
+fn safe_url_with(url: &reqwest::Url, template: Option<&str>) -> String {
     let mut out = String::with_capacity(url.as_str().len().min(512));
     out.push_str(url.scheme());
     out.push_str("://");
@@ -226,7 +299,15 @@ pub fn safe_url(url: &reqwest::Url) -> String {
         out.push(':');
         out.push_str(&p.to_string());
     }
-    out.push_str(url.path());
+    match template {
+        Some(t) => {
+            if !t.starts_with('/') {
+                out.push('/');
+            }
+            out.push_str(t);
+        }
+        None => out.push_str(&safe_path(url.path())),
+    }
     if let Some(q) = url.query() {
         out.push('?');
         out.push_str(&mask_pairs(q));
@@ -236,8 +317,9 @@ pub fn safe_url(url: &reqwest::Url) -> String {
 
 use crate::scrub::mask_pairs;
 
-/// The endpoint label of a path: id-like segments (digits, UUIDs, long hex, or long tokens
-/// with digits) become `{id}`; at most 8 segments and 128 bytes.
+/// The endpoint label of a path: id-like segments (digits, UUIDs, long hex, long tokens with
+/// digits, secret-looking segments per [`is_secret_segment`]) become `{id}`; at most 8 segments
+/// and 128 bytes.
 pub fn endpoint_template(path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(128));
     for (n, seg) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
@@ -251,6 +333,7 @@ pub fn endpoint_template(path: &str) -> String {
             || (seg.len() >= 16 && seg.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'))
             || (seg.len() >= 8 && digits > 0)
             || seg.len() > 40
+            || is_secret_segment(seg)
             || !seg
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || b"-_.~".contains(&c));
@@ -340,7 +423,7 @@ async fn send(
     }
     let production = crate::runtime_info().is_none_or(|r| r.production);
     let method = super::method_label(req.method());
-    let url = safe_url(req.url());
+    let url = safe_url_with(req.url(), endpoint);
     let endpoint = match endpoint {
         Some(e) => e.to_owned(),
         None => endpoint_template(req.url().path()),
@@ -464,12 +547,46 @@ mod tests {
     }
 
     #[test]
+    fn secret_segments() {
+        for secret in [
+            "QwErTyUiOpAsDfGhJkLzXcVb",
+            "xoxb1234abcd5678efgh",
+            "0123456789abcdef0123456789abcdef",
+            "dGhpcyBpcyBhIHNlY3JldA==",
+        ]
+        .iter()
+        .filter(|s| s.len() >= 16)
+        {
+            assert!(is_secret_segment(secret), "{secret}");
+        }
+        for name in [
+            "webhooks",
+            "user_preferences_v2",
+            "T0000AAAA",
+            "getUserProfileById",
+            "3f2a9c1e-7b4d-4e2a-9c1e-7b4d4e2a9c1e",
+            "12345678901234567890",
+            "very-long-resource-name",
+        ] {
+            assert!(!is_secret_segment(name), "{name}");
+        }
+        assert_eq!(
+            safe_path("/api/webhooks/123456789012345678/QwErTyUiOpAsDfGhJkLzXcVb"),
+            "/api/webhooks/123456789012345678/[REDACTED]"
+        );
+    }
+
+    #[test]
     fn endpoints_are_bounded() {
         assert_eq!(
             endpoint_template("/v1/users/12345/orders/3f2a9c1e-7b4d-4e2a-9c1e-7b4d4e2a9c1e"),
             "/v1/users/{id}/orders/{id}"
         );
         assert_eq!(endpoint_template(""), "/");
+        assert_eq!(
+            endpoint_template("/services/T0000AAAA/B0000BBBB/QwErTyUiOpAsDfGhJkLzXcVb"),
+            "/services/{id}/{id}/{id}"
+        );
         assert_eq!(
             endpoint_template("/a/b/c/d/e/f/g/h/i/j"),
             "/a/b/c/d/e/f/g/h/…"
