@@ -81,7 +81,14 @@ mod otlp {
             a => a,
         };
         match action {
-            KeyAction::Keep => {}
+            KeyAction::Keep => {
+                // Free text (an error, a message) is scrubbed of URL credentials as in log lines.
+                if let Value::String(text) = &kv.value
+                    && let std::borrow::Cow::Owned(clean) = crate::scrub::scrub(text.as_str())
+                {
+                    kv.value = Value::from(clean);
+                }
+            }
             KeyAction::Mask => kv.value = Value::from(crate::REDACTED),
             KeyAction::Filter => kv.value = Value::from(FILTERED),
         }
@@ -93,6 +100,10 @@ mod otlp {
             .iter_mut()
             .for_each(|kv| scrub(kv, production));
         for e in span.events.events.iter_mut() {
+            // tracing-opentelemetry names an event after its message: free text too.
+            if let std::borrow::Cow::Owned(clean) = crate::scrub::scrub(&e.name) {
+                e.name = clean.into();
+            }
             e.attributes.iter_mut().for_each(|kv| scrub(kv, production));
         }
         for l in span.links.links.iter_mut() {

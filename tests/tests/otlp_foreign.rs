@@ -11,7 +11,15 @@ fn third_party_span_attributes_and_events_are_masked_by_key() {
     let bodies = otlp_support::export_third_party(false);
     otlp_support::assert_no_piece(
         &bodies,
-        &[tp::PASSWORD, tp::AUTH, tp::API_KEY, tp::SECRET, tp::TOKEN],
+        &[
+            tp::PASSWORD,
+            tp::AUTH,
+            tp::API_KEY,
+            tp::SECRET,
+            tp::TOKEN,
+            tp::URL_PW,
+            tp::URL_KEY,
+        ],
     );
     let spans = otlp_support::spans(&bodies);
     let login = spans
@@ -49,6 +57,19 @@ fn third_party_span_attributes_and_events_are_masked_by_key() {
         Some("[REDACTED]")
     );
     assert_eq!(attr(&info.attributes, "status").as_deref(), Some("200"));
+    // Free text (an allowlisted `error`, the event's message-derived name) is scrubbed of URL
+    // credentials but keeps the rest of the URL.
+    let failed = login
+        .events
+        .iter()
+        .find(|e| e.name.starts_with("upstream failed"))
+        .expect("error event");
+    assert!(failed.name.contains("api.example.com"), "{}", failed.name);
+    let error = attr(&failed.attributes, "error").expect("error attribute");
+    assert!(
+        error.contains("https://api.example.com/v1?api_key="),
+        "{error}"
+    );
     let inner = spans
         .iter()
         .find(|s| s.name == "inner")

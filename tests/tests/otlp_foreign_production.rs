@@ -11,7 +11,15 @@ fn third_party_span_attributes_follow_the_production_allowlist() {
     let bodies = otlp_support::export_third_party(true);
     otlp_support::assert_no_piece(
         &bodies,
-        &[tp::PASSWORD, tp::AUTH, tp::API_KEY, tp::SECRET, tp::TOKEN],
+        &[
+            tp::PASSWORD,
+            tp::AUTH,
+            tp::API_KEY,
+            tp::SECRET,
+            tp::TOKEN,
+            tp::URL_PW,
+            tp::URL_KEY,
+        ],
     );
     let spans = otlp_support::spans(&bodies);
     let login = spans

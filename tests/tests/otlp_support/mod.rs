@@ -89,6 +89,9 @@ pub mod third_party {
     pub const API_KEY: &str = "K9ak-tY6n-4417";
     pub const SECRET: &str = "K9cs-wE2b-2209";
     pub const TOKEN: &str = "K9tk-uI5v-6612";
+    /// Credentials inside a URL of free text: userinfo and a sensitive query value.
+    pub const URL_PW: &str = "K9up-oP8c-7734";
+    pub const URL_KEY: &str = "K9uq-aS1d-9901";
 
     #[tracing::instrument(fields(api_key = tracing::field::Empty, rows = tracing::field::Empty))]
     pub fn login(user: &str, password: &str) -> usize {
@@ -98,6 +101,10 @@ pub mod third_party {
         let h = AUTH;
         tracing::warn!(authorization = %h, attempt = 2, "calling upstream");
         tracing::info!(client_secret = SECRET, status = 200, "token exchanged");
+        let err = format!(
+            "error sending request for url (https://svc:{URL_PW}@api.example.com/v1?api_key={URL_KEY})"
+        );
+        tracing::error!(error = %err, "upstream failed for https://svc:{URL_PW}@api.example.com/");
         inner(TOKEN);
         user.len() + password.len()
     }
