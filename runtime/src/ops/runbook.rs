@@ -19,12 +19,12 @@ pub fn render(alert: &Alert, service: &str) -> String {
         Target::Event { event, .. } => (
             format!("{event}.failed"),
             format!("select(.event == \"{event}.failed\")"),
-            format!("the `{event}` function"),
+            format!("The `{event}` function"),
         ),
         Target::Route { route } => (
             "request.failed".to_owned(),
             format!("select(.event == \"request.failed\" and .route == \"{route}\")"),
-            format!("the route `{route}`"),
+            format!("The route `{route}`"),
         ),
     };
     let mut md = String::new();
