@@ -232,7 +232,7 @@ pub fn render(slos: &[Slo], runbook_base: &str) -> String {
             {
                 let first = a.windows[0];
                 let summary = format!(
-                    "{}: {} is burning its {window} error budget ({} alert)",
+                    "{}: burning the {window} error budget of '{}' ({})",
                     slo.name(),
                     promise(slo, &ind),
                     a.severity.as_str()
