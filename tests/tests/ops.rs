@@ -419,3 +419,25 @@ fn the_schema_accepts_real_lines_and_refuses_wrong_ones() {
     bad.as_object_mut().expect("object").remove("outcome");
     assert!(!v.is_valid(&bad));
 }
+
+#[test]
+fn the_outputs_are_served_over_http() {
+    let ops = ops();
+    let files = ops.files();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let app: axum::Router = ops.router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let index = reqwest::get(format!("http://{addr}/ops")).await.expect("index").text().await.expect("body");
+        for f in &files {
+            assert!(index.lines().any(|l| l == f.path), "{} not in the index", f.path);
+            let r = reqwest::get(format!("http://{addr}/ops/{}", f.path)).await.expect("file");
+            assert_eq!(r.status(), 200, "{}", f.path);
+            assert_eq!(r.text().await.expect("body"), f.contents, "{}", f.path);
+        }
+        let r = reqwest::get(format!("http://{addr}/ops/nope.yml")).await.expect("missing");
+        assert_eq!(r.status(), 404);
+    });
+}
