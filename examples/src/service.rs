@@ -27,7 +27,12 @@ use std::net::SocketAddr;
 
 /// Answers with the tenant and correlation id read back from observa's context: run many
 /// concurrent curls with different tenants and ids and each gets its own.
-#[observed(event = "whoami", metric = "api_calls", tenant, slo(success = 99.5, latency_ms = 100, percentile = 95, window = "7d"))]
+#[observed(
+    event = "whoami",
+    metric = "api_calls",
+    tenant,
+    slo(success = 99.5, latency_ms = 100, percentile = 95, window = "7d")
+)]
 async fn whoami_inner(tenant: &str) -> Value {
     tokio::task::yield_now().await;
     let ctx = observa::context::current();
@@ -79,7 +84,11 @@ impl IntoResponse for OrderError {
     }
 }
 
-#[observed(event = "orders.get", fields(order_id), slo(success = 99.9, latency_ms = 250, percentile = 99, window = "30d"))]
+#[observed(
+    event = "orders.get",
+    fields(order_id),
+    slo(success = 99.9, latency_ms = 250, percentile = 99, window = "30d")
+)]
 async fn load_order(order_id: u64) -> Result<Value, OrderError> {
     match order_id {
         0 => Err(OrderError::NotFound(order_id)),

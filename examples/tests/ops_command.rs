@@ -13,7 +13,11 @@ fn service_ops_writes_rules_dashboard_runbooks_and_catalogue() {
         .arg(&dir)
         .output()
         .expect("run service ops");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     for f in [
         "prometheus/observa-slo.rules.yml",
@@ -27,25 +31,41 @@ fn service_ops_writes_rules_dashboard_runbooks_and_catalogue() {
         assert!(dir.join(f).is_file(), "{f} missing; listed:\n{listed}");
         assert!(listed.contains(f), "{f} not listed");
     }
-    let rules = std::fs::read_to_string(dir.join("prometheus/observa-slo.rules.yml")).expect("rules");
+    let rules =
+        std::fs::read_to_string(dir.join("prometheus/observa-slo.rules.yml")).expect("rules");
     // The renamed family (`metric = "api_calls"`) and the HTTP metrics are what the rules read.
-    assert!(rules.contains("api_calls_total{event=\\\"whoami\\\""), "renamed family");
-    assert!(rules.contains("http_requests_total{route=\\\"/orders/{id}\\\""), "route");
-    assert!(rules.contains("le=\\\"0.3\\\""), "the route's 300 ms threshold");
+    assert!(
+        rules.contains("api_calls_total{event=\\\"whoami\\\""),
+        "renamed family"
+    );
+    assert!(
+        rules.contains("http_requests_total{route=\\\"/orders/{id}\\\""),
+        "route"
+    );
+    assert!(
+        rules.contains("le=\\\"0.3\\\""),
+        "the route's 300 ms threshold"
+    );
     let promtool = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join("promtool"))
             .find(|p| p.is_file())
     });
     match promtool {
-        None => eprintln!("SKIPPED promtool check: promtool not installed (Debian package `prometheus`)"),
+        None => eprintln!(
+            "SKIPPED promtool check: promtool not installed (Debian package `prometheus`)"
+        ),
         Some(p) => {
             let out = Command::new(p)
                 .args(["check", "rules"])
                 .arg(dir.join("prometheus/observa-slo.rules.yml"))
                 .output()
                 .expect("promtool");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -48,6 +48,7 @@ pub mod http;
 mod init;
 pub mod log;
 pub mod metrics;
+pub mod ops;
 pub mod outcome;
 mod rand;
 pub mod record;
@@ -55,7 +56,6 @@ pub mod redact;
 pub mod sensitive;
 mod site_macro;
 pub mod slo;
-pub mod ops;
 pub mod trace;
 
 pub use config::{Config, ConfigError, MemoryWriter};

@@ -84,12 +84,16 @@ impl Objective {
     pub fn check(&self) -> Result<(), SloError> {
         let pct = |v: f64| v > 0.0 && v < 100.0;
         if self.success.is_none() && self.latency_ms.is_none() {
-            return Err(SloError("an objective needs `success` or `latency_ms`".into()));
+            return Err(SloError(
+                "an objective needs `success` or `latency_ms`".into(),
+            ));
         }
         if let Some(s) = self.success
             && !pct(s)
         {
-            return Err(SloError(format!("success {s} is not a percentage in (0, 100)")));
+            return Err(SloError(format!(
+                "success {s} is not a percentage in (0, 100)"
+            )));
         }
         if self.latency_ms.is_some() && !pct(self.percentile) {
             return Err(SloError(format!(

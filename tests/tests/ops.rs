@@ -17,7 +17,10 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-#[observed(event = "ops.never_called", slo(success = 99.9, latency_ms = 250, percentile = 99))]
+#[observed(
+    event = "ops.never_called",
+    slo(success = 99.9, latency_ms = 250, percentile = 99)
+)]
 fn never_called() {}
 
 /// A seed-style renamed family (`worker_jobs_total{...}`), a threshold outside the default
@@ -35,7 +38,10 @@ fn sync_job(job_id: u64, password: &str) -> u64 {
 
 fn ops() -> Ops {
     // The route objective goes through the layer, as a service declares it.
-    let _layer = observa::http::layer().slo("/orders/{id}", Objective::success(99.0).with_latency(500, 99.0));
+    let _layer = observa::http::layer().slo(
+        "/orders/{id}",
+        Objective::success(99.0).with_latency(500, 99.0),
+    );
     Ops::new("ops-test")
 }
 
@@ -76,10 +82,20 @@ fn every_objective_is_known_before_the_first_call() {
     assert_eq!(sync.objective.window_secs, 7 * 86_400);
     // The catalogue sees the never-called site too, with its field types and redaction.
     let events = observa::ops::events();
-    let e = events.iter().find(|e| e.id == "ops.sync_job").expect("event");
+    let e = events
+        .iter()
+        .find(|e| e.id == "ops.sync_job")
+        .expect("event");
     assert_eq!(e.family, Some("ops_worker_jobs"));
-    let f: Vec<(&str, &str, bool)> = e.fields.iter().map(|f| (f.name, f.rust_type, f.redacted)).collect();
-    assert_eq!(f, vec![("job_id", "u64", false), ("password", "&str", true)]);
+    let f: Vec<(&str, &str, bool)> = e
+        .fields
+        .iter()
+        .map(|f| (f.name, f.rust_type, f.redacted))
+        .collect();
+    assert_eq!(
+        f,
+        vec![("job_id", "u64", false), ("password", "&str", true)]
+    );
     assert!(events.iter().any(|e| e.id == "ops.never_called"));
 }
 
@@ -89,12 +105,18 @@ fn the_latency_threshold_is_a_bucket_bound_of_the_renamed_family() {
     let text = observa::metrics::render();
     let bounds: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("ops_worker_jobs_duration_seconds_bucket{") && l.contains("event=\"ops.sync_job\""))
+        .filter(|l| {
+            l.starts_with("ops_worker_jobs_duration_seconds_bucket{")
+                && l.contains("event=\"ops.sync_job\"")
+        })
         .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
         .collect();
     // 0.3 s is not a default bucket: the objective added it; the defaults are still there.
     assert!(bounds.contains(&"0.3"), "{bounds:?}");
-    assert!(bounds.contains(&"0.25") && bounds.contains(&"0.5"), "{bounds:?}");
+    assert!(
+        bounds.contains(&"0.25") && bounds.contains(&"0.5"),
+        "{bounds:?}"
+    );
 }
 
 #[test]
@@ -104,12 +126,19 @@ fn a_route_objective_that_is_not_a_bucket_after_the_histogram_exists_is_refused(
     let app: axum::Router = axum::Router::new()
         .route("/early", axum::routing::get(|| async { "ok" }))
         .layer(observa::http::layer());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let r = reqwest::get(format!("http://{addr}/early")).await.expect("request");
+        let r = reqwest::get(format!("http://{addr}/early"))
+            .await
+            .expect("request");
         assert_eq!(r.status(), 200);
     });
     let err = observa::slo::register_route("/late", Objective::latency(123, 99.0))
@@ -137,7 +166,8 @@ fn promtool_accepts_the_rules() {
         .arg(dir.join(observa::ops::RULES_FILE))
         .output()
         .expect("promtool");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 }
@@ -148,7 +178,9 @@ type Expected = Option<(Vec<(String, String)>, Vec<(String, String)>)>;
 /// The annotations of alert `name` in the generated rules file, rendered as Prometheus would
 /// for job `svc` and an alert value of `value` (the long window's ratio).
 fn annotations(rules: &str, name: &str, value: f64) -> Vec<(String, String)> {
-    let start = rules.find(&format!("- alert: {}", q(name))).expect("alert in rules");
+    let start = rules
+        .find(&format!("- alert: {}", q(name)))
+        .expect("alert in rules");
     let block = &rules[start..];
     let block = &block[..block[1..].find("\n      - ").map_or(block.len(), |i| i + 1)];
     let pct = format!("{:.4}", value * 100.0);
@@ -174,11 +206,18 @@ fn annotations(rules: &str, name: &str, value: f64) -> Vec<(String, String)> {
 fn case(series: &[(String, String)], checks: &[(String, Expected)]) -> String {
     let mut y = String::from("  - interval: 1m\n    input_series:\n");
     for (s, v) in series {
-        y.push_str(&format!("      - series: {}\n        values: {}\n", q(s), q(v)));
+        y.push_str(&format!(
+            "      - series: {}\n        values: {}\n",
+            q(s),
+            q(v)
+        ));
     }
     y.push_str("    alert_rule_test:\n");
     for (name, labels) in checks {
-        y.push_str(&format!("      - eval_time: 3h\n        alertname: {}\n", q(name)));
+        y.push_str(&format!(
+            "      - eval_time: 3h\n        alertname: {}\n",
+            q(name)
+        ));
         match labels {
             None => y.push_str("        exp_alerts: []\n"),
             Some((l, a)) => {
@@ -207,26 +246,56 @@ fn series_for(target: &Target, ind: &Indicator, bad: f64) -> Vec<(String, String
     let (bad_n, good_n) = ((total * bad).round(), (total * (1.0 - bad)).round());
     match (target, ind) {
         (Target::Event { event, family }, Indicator::Success { .. }) => vec![
-            (format!("{family}_total{{event=\"{event}\",outcome=\"ok\",job=\"svc\"}}"), n(good_n)),
-            (format!("{family}_total{{event=\"{event}\",outcome=\"server_error\",job=\"svc\"}}"), n(bad_n)),
+            (
+                format!("{family}_total{{event=\"{event}\",outcome=\"ok\",job=\"svc\"}}"),
+                n(good_n),
+            ),
+            (
+                format!("{family}_total{{event=\"{event}\",outcome=\"server_error\",job=\"svc\"}}"),
+                n(bad_n),
+            ),
         ],
         (Target::Event { event, family }, Indicator::Latency { ms, .. }) => vec![
             (
-                format!("{family}_duration_seconds_bucket{{event=\"{event}\",le=\"{}\",job=\"svc\"}}", *ms as f64 / 1000.0),
+                format!(
+                    "{family}_duration_seconds_bucket{{event=\"{event}\",le=\"{}\",job=\"svc\"}}",
+                    *ms as f64 / 1000.0
+                ),
                 n(good_n),
             ),
-            (format!("{family}_duration_seconds_count{{event=\"{event}\",job=\"svc\"}}"), n(total)),
+            (
+                format!("{family}_duration_seconds_count{{event=\"{event}\",job=\"svc\"}}"),
+                n(total),
+            ),
         ],
         (Target::Route { route }, Indicator::Success { .. }) => vec![
-            (format!("http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\",job=\"svc\"}}"), n(good_n)),
-            (format!("http_requests_total{{route=\"{route}\",method=\"GET\",status=\"503\",job=\"svc\"}}"), n(bad_n)),
+            (
+                format!(
+                    "http_requests_total{{route=\"{route}\",method=\"GET\",status=\"200\",job=\"svc\"}}"
+                ),
+                n(good_n),
+            ),
+            (
+                format!(
+                    "http_requests_total{{route=\"{route}\",method=\"GET\",status=\"503\",job=\"svc\"}}"
+                ),
+                n(bad_n),
+            ),
         ],
         (Target::Route { route }, Indicator::Latency { ms, .. }) => vec![
             (
-                format!("http_request_duration_seconds_bucket{{route=\"{route}\",method=\"GET\",le=\"{}\",job=\"svc\"}}", *ms as f64 / 1000.0),
+                format!(
+                    "http_request_duration_seconds_bucket{{route=\"{route}\",method=\"GET\",le=\"{}\",job=\"svc\"}}",
+                    *ms as f64 / 1000.0
+                ),
                 n(good_n),
             ),
-            (format!("http_request_duration_seconds_count{{route=\"{route}\",method=\"GET\",job=\"svc\"}}"), n(total)),
+            (
+                format!(
+                    "http_request_duration_seconds_count{{route=\"{route}\",method=\"GET\",job=\"svc\"}}"
+                ),
+                n(total),
+            ),
         ],
     }
 }
@@ -274,7 +343,10 @@ fn promtool_unit_tests_fire_under_burn_and_stay_silent_under_budget() {
             y.push_str(&case(&series_for(&slo.target, &ind, 1.0), &burn));
             // Under budget (a tenth of it): silent.
             let silent: Vec<_> = mine.iter().map(|a| (a.name.clone(), None)).collect();
-            y.push_str(&case(&series_for(&slo.target, &ind, budget / 10.0), &silent));
+            y.push_str(&case(
+                &series_for(&slo.target, &ind, budget / 10.0),
+                &silent,
+            ));
             // A slow burn (4x: above the ticket's 3x and 1x, below the page's 6x): ticket only.
             let slow: Vec<_> = mine
                 .iter()
@@ -296,8 +368,13 @@ fn promtool_unit_tests_fire_under_burn_and_stay_silent_under_budget() {
         .arg(&test_file)
         .output()
         .expect("promtool");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n--- {}\n{y}", test_file.display());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{text}\n--- {}\n{y}",
+        test_file.display()
+    );
     assert!(text.contains("SUCCESS"), "{text}");
     assert!(cases >= 12, "{cases}");
 }
@@ -305,16 +382,33 @@ fn promtool_unit_tests_fire_under_burn_and_stay_silent_under_budget() {
 /// The structure Grafana imports: a schema version, unique panel ids, targets with `expr`, a
 /// Prometheus data source variable that every panel and target uses, the service variable.
 pub fn check_dashboard(d: &Value) {
-    assert!(d["schemaVersion"].as_u64().is_some_and(|v| v >= 36), "schemaVersion");
+    assert!(
+        d["schemaVersion"].as_u64().is_some_and(|v| v >= 36),
+        "schemaVersion"
+    );
     assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(d["uid"].as_str().is_some_and(|t| !t.is_empty() && t.len() <= 40));
+    assert!(
+        d["uid"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty() && t.len() <= 40)
+    );
     let vars = d["templating"]["list"].as_array().expect("templating.list");
-    let ds = vars.iter().find(|v| v["name"] == "datasource").expect("datasource variable");
+    let ds = vars
+        .iter()
+        .find(|v| v["name"] == "datasource")
+        .expect("datasource variable");
     assert_eq!(ds["type"], "datasource");
     assert_eq!(ds["query"], "prometheus");
-    let svc = vars.iter().find(|v| v["name"] == "service").expect("service variable");
+    let svc = vars
+        .iter()
+        .find(|v| v["name"] == "service")
+        .expect("service variable");
     assert_eq!(svc["type"], "query");
-    assert!(svc["definition"].as_str().is_some_and(|q| q.contains("label_values(")));
+    assert!(
+        svc["definition"]
+            .as_str()
+            .is_some_and(|q| q.contains("label_values("))
+    );
     let panels = d["panels"].as_array().expect("panels");
     let mut ids = HashSet::new();
     let mut targets = 0;
@@ -347,7 +441,12 @@ fn the_dashboard_has_what_grafana_imports_and_every_panel_kind() {
     let text = std::fs::read_to_string(dir.join(observa::ops::DASHBOARD_FILE)).expect("dashboard");
     let d: Value = serde_json::from_str(&text).expect("JSON");
     check_dashboard(&d);
-    let titles: Vec<&str> = d["panels"].as_array().expect("panels").iter().filter_map(|p| p["title"].as_str()).collect();
+    let titles: Vec<&str> = d["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter_map(|p| p["title"].as_str())
+        .collect();
     for want in [
         "ops.sync_job: latency p50 / p95 / p99",
         "ops.sync_job: error ratio",
@@ -363,10 +462,20 @@ fn the_dashboard_has_what_grafana_imports_and_every_panel_kind() {
         .as_array()
         .expect("panels")
         .iter()
-        .find(|p| p["title"].as_str().is_some_and(|t| t.starts_with("ops.sync_job success: burn rate")))
+        .find(|p| {
+            p["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("ops.sync_job success: burn rate"))
+        })
         .expect("burn panel");
-    assert_eq!(burn["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"], "line");
-    assert_eq!(burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"], 1.0);
+    assert_eq!(
+        burn["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"],
+        "line"
+    );
+    assert_eq!(
+        burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
+        1.0
+    );
     // Queries of the renamed family.
     assert!(text.contains("ops_worker_jobs_duration_seconds_bucket"));
 }
@@ -377,18 +486,32 @@ fn runbooks_and_annotations_belong_together() {
     let rules = std::fs::read_to_string(dir.join(observa::ops::RULES_FILE)).expect("rules");
     for a in ops().alerts() {
         let path = dir.join(format!("runbooks/{}.md", a.name));
-        let md = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let md =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(md.starts_with(&format!("# {}\n", a.name)));
-        for section in ["## What it means", "## Investigation steps", "## Resolution", "```promql", "correlation_id"] {
+        for section in [
+            "## What it means",
+            "## Investigation steps",
+            "## Resolution",
+            "```promql",
+            "correlation_id",
+        ] {
             assert!(md.contains(section), "{section} in {}", a.name);
         }
-        assert!(rules.contains(&format!("runbook_url: \"runbooks/{}.md\"", a.name)), "{}", a.name);
+        assert!(
+            rules.contains(&format!("runbook_url: \"runbooks/{}.md\"", a.name)),
+            "{}",
+            a.name
+        );
     }
     assert!(rules.contains("summary: ") && rules.contains("description: "));
     let cat = std::fs::read_to_string(dir.join(observa::ops::CATALOG_FILE)).expect("catalogue");
     assert!(cat.contains("`password`: `&str` (redacted)"), "{cat}");
     assert!(cat.contains("`ops_worker_jobs_total`"), "{cat}");
-    assert!(cat.contains("success 99.5%, p95 within 300 ms over 1w"), "{cat}");
+    assert!(
+        cat.contains("success 99.5%, p95 within 300 ms over 1w"),
+        "{cat}"
+    );
 }
 
 #[test]
@@ -424,20 +547,38 @@ fn the_schema_accepts_real_lines_and_refuses_wrong_ones() {
 fn the_outputs_are_served_over_http() {
     let ops = ops();
     let files = ops.files();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         let app: axum::Router = ops.router();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let index = reqwest::get(format!("http://{addr}/ops")).await.expect("index").text().await.expect("body");
+        let index = reqwest::get(format!("http://{addr}/ops"))
+            .await
+            .expect("index")
+            .text()
+            .await
+            .expect("body");
         for f in &files {
-            assert!(index.lines().any(|l| l == f.path), "{} not in the index", f.path);
-            let r = reqwest::get(format!("http://{addr}/ops/{}", f.path)).await.expect("file");
+            assert!(
+                index.lines().any(|l| l == f.path),
+                "{} not in the index",
+                f.path
+            );
+            let r = reqwest::get(format!("http://{addr}/ops/{}", f.path))
+                .await
+                .expect("file");
             assert_eq!(r.status(), 200, "{}", f.path);
             assert_eq!(r.text().await.expect("body"), f.contents, "{}", f.path);
         }
-        let r = reqwest::get(format!("http://{addr}/ops/nope.yml")).await.expect("missing");
+        let r = reqwest::get(format!("http://{addr}/ops/nope.yml"))
+            .await
+            .expect("missing");
         assert_eq!(r.status(), 404);
     });
 }

@@ -75,10 +75,16 @@ async fn order(Path(id): Path<u64>) -> Result<String, StatusCode> {
 }
 
 fn app() -> Router {
-    let layer = observa::http::layer().slo("/orders/{id}", Objective::success(99.0).with_latency(30, 90.0));
+    let layer = observa::http::layer().slo(
+        "/orders/{id}",
+        Objective::success(99.0).with_latency(30, 90.0),
+    );
     Router::new()
         .route("/orders/{id}", get(order))
-        .route("/whoami/{tenant}", get(|Path(t): Path<String>| async move { whoami(&t).await }))
+        .route(
+            "/whoami/{tenant}",
+            get(|Path(t): Path<String>| async move { whoami(&t).await }),
+        )
         .route("/metrics", get(observa::http::metrics_handler))
         .layer(layer)
 }
@@ -103,7 +109,9 @@ impl Drop for Server {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -111,19 +119,30 @@ fn encode(s: &str) -> String {
 
 async fn query(client: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     let url = format!("{prom}/api/v1/query?query={}", encode(q));
-    let body = client.get(&url).send().await.expect("query").text().await.expect("body");
+    let body = client
+        .get(&url)
+        .send()
+        .await
+        .expect("query")
+        .text()
+        .await
+        .expect("body");
     let v: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["status"], "success", "{q}: {body}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
 fn value(series: &Value) -> f64 {
-    series["value"][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+    series["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// A dashboard expression as Grafana sends it for service `JOB`.
 fn concrete(expr: &str) -> String {
-    expr.replace("$service", JOB).replace("$__rate_interval", "1m")
+    expr.replace("$service", JOB)
+        .replace("$__rate_interval", "1m")
 }
 
 /// Order ids, consecutive across rounds.
@@ -137,13 +156,21 @@ async fn drive(client: &reqwest::Client, app: SocketAddr, secs: u64) -> u64 {
     while Instant::now() < end {
         for _ in 0..20 {
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-            let r = client.get(format!("http://{app}/orders/{id}")).send().await.expect("order");
+            let r = client
+                .get(format!("http://{app}/orders/{id}"))
+                .send()
+                .await
+                .expect("order");
             let every = ERROR_EVERY.load(Ordering::Relaxed);
             let want = if id % every == 0 { 500 } else { 200 };
             assert_eq!(r.status().as_u16(), want);
             n += 1;
         }
-        let r = client.get(format!("http://{app}/whoami/acme")).send().await.expect("whoami");
+        let r = client
+            .get(format!("http://{app}/whoami/acme"))
+            .send()
+            .await
+            .expect("whoami");
         assert_eq!(r.status(), 200);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -165,23 +192,45 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
     let router = app();
     let ops = Ops::new(JOB);
     ops.write_dir(dir.join("ops")).expect("write ops");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let app_addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
 
     // Prometheus, on a free port, with a generated configuration.
-    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [\"{app_addr}\"]\n",
-        serde_json::to_string(&dir.join("ops").join(observa::ops::RULES_FILE).display().to_string()).expect("path")
+        serde_json::to_string(
+            &dir.join("ops")
+                .join(observa::ops::RULES_FILE)
+                .display()
+                .to_string()
+        )
+        .expect("path")
     );
     std::fs::write(dir.join("prometheus.yml"), config).expect("config");
     let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
     let child = Command::new(prometheus)
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -198,7 +247,11 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
         {
             break;
         }
-        assert!(Instant::now() < ready, "prometheus not ready: {}", std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < ready,
+            "prometheus not ready: {}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -220,18 +273,45 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
     // The recording rules: 10% errors and 10% slow calls, for the event (renamed family) and
     // the route; no errors for whoami (the zero comes from the `or` branch).
     let checks: &[(&str, f64, f64)] = &[
-        ("observa_slo:sli_error:ratio_rate5m{slo=\"orders.get\",sli=\"success\"}", 0.1, 0.03),
-        ("observa_slo:sli_error:ratio_rate5m{slo=\"orders.get\",sli=\"latency\"}", 0.1, 0.04),
-        ("observa_slo:sli_error:ratio_rate5m{slo=\"http /orders/{id}\",sli=\"success\"}", 0.1, 0.03),
-        ("observa_slo:sli_error:ratio_rate5m{slo=\"http /orders/{id}\",sli=\"latency\"}", 0.1, 0.04),
-        ("observa_slo:sli_error:ratio_rate70s{slo=\"whoami\",sli=\"success\"}", 0.0, 0.0),
-        ("observa_slo:objective:ratio{slo=\"orders.get\",sli=\"success\"}", 0.99, 0.0),
+        (
+            "observa_slo:sli_error:ratio_rate5m{slo=\"orders.get\",sli=\"success\"}",
+            0.1,
+            0.03,
+        ),
+        (
+            "observa_slo:sli_error:ratio_rate5m{slo=\"orders.get\",sli=\"latency\"}",
+            0.1,
+            0.04,
+        ),
+        (
+            "observa_slo:sli_error:ratio_rate5m{slo=\"http /orders/{id}\",sli=\"success\"}",
+            0.1,
+            0.03,
+        ),
+        (
+            "observa_slo:sli_error:ratio_rate5m{slo=\"http /orders/{id}\",sli=\"latency\"}",
+            0.1,
+            0.04,
+        ),
+        (
+            "observa_slo:sli_error:ratio_rate70s{slo=\"whoami\",sli=\"success\"}",
+            0.0,
+            0.0,
+        ),
+        (
+            "observa_slo:objective:ratio{slo=\"orders.get\",sli=\"success\"}",
+            0.99,
+            0.0,
+        ),
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     for (q, want, tol) in checks {
         let got = loop {
             let r = query(&client, &prom, q).await;
-            if let Some(s) = r.iter().find(|s| s["metric"]["job"] == JOB || s["metric"]["job"].is_null()) {
+            if let Some(s) = r
+                .iter()
+                .find(|s| s["metric"]["job"] == JOB || s["metric"]["job"].is_null())
+            {
                 let v = value(s);
                 if !v.is_nan() {
                     break v;
@@ -242,11 +322,19 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
         };
         eprintln!("{q} = {got}");
         if plot.is_none() {
-            assert!((got - want).abs() <= *tol + 1e-9, "{q}: {got}, expected {want} ± {tol}");
+            assert!(
+                (got - want).abs() <= *tol + 1e-9,
+                "{q}: {got}, expected {want} ± {tol}"
+            );
         }
     }
     // The remaining budget is computed (10% errors against a 1% budget: overspent).
-    let budget = query(&client, &prom, "observa_slo:error_budget:remaining{slo=\"orders.get\",sli=\"success\"}").await;
+    let budget = query(
+        &client,
+        &prom,
+        "observa_slo:error_budget:remaining{slo=\"orders.get\",sli=\"success\"}",
+    )
+    .await;
     assert!(!budget.is_empty());
     if plot.is_none() {
         assert!(value(&budget[0]) < 0.0, "{budget:?}");
@@ -257,7 +345,11 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
     let mut exprs = Vec::new();
     for p in dashboard["panels"].as_array().expect("panels") {
         for t in p["targets"].as_array().into_iter().flatten() {
-            exprs.push((p["title"].as_str().unwrap_or("").to_owned(), t["legendFormat"].clone(), concrete(t["expr"].as_str().expect("expr"))));
+            exprs.push((
+                p["title"].as_str().unwrap_or("").to_owned(),
+                t["legendFormat"].clone(),
+                concrete(t["expr"].as_str().expect("expr")),
+            ));
         }
     }
     assert!(exprs.len() >= 20, "{}", exprs.len());
@@ -268,7 +360,11 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
             empty.push(format!("{title}: {e}"));
         }
     }
-    assert!(empty.is_empty(), "panels without series:\n{}", empty.join("\n"));
+    assert!(
+        empty.is_empty(),
+        "panels without series:\n{}",
+        empty.join("\n")
+    );
 
     // Every line the service wrote validates against the generated schema.
     let lines = log_support::json_lines();
@@ -286,15 +382,28 @@ async fn a_real_prometheus_evaluates_the_generated_rules_and_dashboard() {
     }
 
     if let Some(out) = plot {
-        let start = started.duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
-        let end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let start = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
         let mut data = Vec::new();
         for (title, legend, e) in &exprs {
             let url = format!(
                 "{prom}/api/v1/query_range?query={}&start={start}&end={end}&step=1",
                 encode(&e.replace("[1m]", "[20s]"))
             );
-            let body = client.get(&url).send().await.expect("range").text().await.expect("body");
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .expect("range")
+                .text()
+                .await
+                .expect("body");
             let v: Value = serde_json::from_str(&body).expect("JSON");
             data.push(json!({ "title": title, "legend": legend, "expr": e, "result": v["data"]["result"] }));
         }

@@ -225,11 +225,7 @@ fn bind(meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<BindAr
     }
 }
 
-fn parse_slo(
-    ctx: &Ctx,
-    meta: &syn::meta::ParseNestedMeta<'_>,
-    span: Span,
-) -> syn::Result<SloArg> {
+fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<SloArg> {
     let mut slo = SloArg {
         span,
         success: None,
@@ -249,16 +245,17 @@ fn parse_slo(
             .segments
             .first()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        let num = |inner: &syn::meta::ParseNestedMeta<'_>, what: &str| -> syn::Result<(f64, Span)> {
-            let e: syn::Expr = inner.value()?.parse()?;
-            match number(&e) {
-                Some(n) => Ok((n, syn::spanned::Spanned::span(&e))),
-                None => Err(syn::Error::new_spanned(
-                    e,
-                    format!("`{what}` takes a number literal, e.g. `{what} = 99`"),
-                )),
-            }
-        };
+        let num =
+            |inner: &syn::meta::ParseNestedMeta<'_>, what: &str| -> syn::Result<(f64, Span)> {
+                let e: syn::Expr = inner.value()?.parse()?;
+                match number(&e) {
+                    Some(n) => Ok((n, syn::spanned::Spanned::span(&e))),
+                    None => Err(syn::Error::new_spanned(
+                        e,
+                        format!("`{what}` takes a number literal, e.g. `{what} = 99`"),
+                    )),
+                }
+            };
         let dup = |k: &str| {
             ctx.error_at(kspan, format!("`{k}` is given twice in `slo`; keep one"));
         };

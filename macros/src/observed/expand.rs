@@ -56,12 +56,14 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         };
         let percentile = proc_macro2::Literal::f64_suffixed(o.percentile);
         let window = proc_macro2::Literal::u64_suffixed(o.window_secs);
-        opts.extend(quote!(slo: ::core::option::Option::Some(::observa::__private::Objective {
+        opts.extend(
+            quote!(slo: ::core::option::Option::Some(::observa::__private::Objective {
             success: #success,
             latency_ms: #latency,
             percentile: #percentile,
             window_secs: #window,
-        }),));
+        }),),
+        );
     }
     if !plan.field_types.is_empty() {
         let t = &plan.field_types;

@@ -86,7 +86,9 @@ fn slo_plan(ctx: &Ctx, slo: SloArg, buckets: Option<&[f64]>) -> Option<SloPlan> 
         {
             ctx.error_at(
                 s,
-                format!("`{what}` is a percentage between 0 and 100 (exclusive), e.g. `{what} = 99.9`"),
+                format!(
+                    "`{what}` is a percentage between 0 and 100 (exclusive), e.g. `{what} = 99.9`"
+                ),
             );
         }
         v.map(|(n, _)| n)

@@ -87,8 +87,13 @@ fn type_schema(f: &Field) -> Value {
     if f.redacted {
         return json!({ "const": crate::record::REDACTED, "description": "always redacted" });
     }
-    let t = f.rust_type.trim_start_matches('&').trim_start_matches("mut ");
-    let t = t.strip_prefix("'").map_or(t, |r| r.split_once(' ').map_or(r, |(_, x)| x));
+    let t = f
+        .rust_type
+        .trim_start_matches('&')
+        .trim_start_matches("mut ");
+    let t = t
+        .strip_prefix("'")
+        .map_or(t, |r| r.split_once(' ').map_or(r, |(_, x)| x));
     let base = |t: &str| -> Value {
         match t {
             "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize"
@@ -122,7 +127,10 @@ pub fn schema(events: &[Event], http: bool) -> Value {
     let mut all_of = Vec::new();
     let completion = |fields: &[Field], required_extra: &[&str]| -> Value {
         let mut props = Map::new();
-        props.insert("duration_ms".into(), json!({ "type": "number", "minimum": 0 }));
+        props.insert(
+            "duration_ms".into(),
+            json!({ "type": "number", "minimum": 0 }),
+        );
         props.insert(
             "outcome".into(),
             json!({ "enum": ["ok", "client_error", "server_error", "panic", "cancelled"] }),
@@ -150,7 +158,10 @@ pub fn schema(events: &[Event], http: bool) -> Value {
             (format!("{}.failed", e.id), failed),
         ];
         if e.started {
-            variants.push((format!("{}.started", e.id), json!({ "properties": started })));
+            variants.push((
+                format!("{}.started", e.id),
+                json!({ "properties": started }),
+            ));
         }
         for (id, def) in variants {
             all_of.push(json!({
@@ -230,7 +241,10 @@ pub fn markdown(events: &[Event], slos: &[Slo], http: bool) -> String {
         };
         let metrics = match e.family {
             Some(f) => {
-                let (a, b, c) = families(&Target::Event { event: e.id, family: f });
+                let (a, b, c) = families(&Target::Event {
+                    event: e.id,
+                    family: f,
+                });
                 format!("`{a}`<br>`{b}`<br>`{c}`")
             }
             None => "none (`metrics = false`)".to_owned(),
@@ -245,7 +259,10 @@ pub fn markdown(events: &[Event], slos: &[Slo], http: bool) -> String {
         ));
     }
     if http {
-        let routes = objectives_text(slos.iter().filter(|s| matches!(s.target, Target::Route { .. })));
+        let routes = objectives_text(
+            slos.iter()
+                .filter(|s| matches!(s.target, Target::Route { .. })),
+        );
         md.push_str(&format!(
             "| `request.completed`, `request.failed` | INFO (4xx DEBUG/INFO, 5xx ERROR) | `observa::http` | `method`: string<br>`route`: string<br>`status`: integer<br>`client_ip`: string<br>`user_agent`: string | `http_requests_total`<br>`http_request_duration_seconds`<br>`http_requests_in_flight` | {routes} |\n"
         ));
@@ -267,8 +284,16 @@ fn objectives_text<'a>(slos: impl Iterator<Item = &'a Slo>) -> String {
                 Target::Route { route } => format!("`{route}`: "),
                 Target::Event { .. } => String::new(),
             };
-            format!("{who}{} over {}", parts.join(", "), duration_text(s.objective.window_secs))
+            format!(
+                "{who}{} over {}",
+                parts.join(", "),
+                duration_text(s.objective.window_secs)
+            )
         })
         .collect();
-    if v.is_empty() { "none".to_owned() } else { v.join("<br>") }
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join("<br>")
+    }
 }

@@ -49,7 +49,8 @@ impl Builder {
                     })
                 })
                 .collect();
-            let mut defaults = json!({ "unit": unit, "custom": { "thresholdsStyle": { "mode": "off" } } });
+            let mut defaults =
+                json!({ "unit": unit, "custom": { "thresholdsStyle": { "mode": "off" } } });
             if let Some(t) = threshold {
                 defaults["thresholds"] = json!({ "mode": "absolute", "steps": [
                     { "color": "green", "value": null }, { "color": "red", "value": t }
@@ -80,7 +81,9 @@ fn quantiles(hist: &str, m: &str, by: &str) -> Vec<(String, String)> {
                 format!("{legend} {{{{route}}}}")
             };
             (
-                format!("histogram_quantile({q}, sum by ({by}) (rate({hist}_bucket{{{m}}}[{RANGE}])))"),
+                format!(
+                    "histogram_quantile({q}, sum by ({by}) (rate({hist}_bucket{{{m}}}[{RANGE}])))"
+                ),
                 legend,
             )
         })
@@ -88,13 +91,22 @@ fn quantiles(hist: &str, m: &str, by: &str) -> Vec<(String, String)> {
 }
 
 /// The dashboard JSON for the events `events` (family prefix, event id) and objectives `slos`.
-pub fn render(title: &str, uid: &str, events: &[(&'static str, &'static str)], slos: &[Slo]) -> Value {
-    let mut b = Builder { panels: Vec::new(), next_id: 0, y: 0 };
+pub fn render(
+    title: &str,
+    uid: &str,
+    events: &[(&'static str, &'static str)],
+    slos: &[Slo],
+) -> Value {
+    let mut b = Builder {
+        panels: Vec::new(),
+        next_id: 0,
+        y: 0,
+    };
     for (family, event) in events {
         let m = format!("event=\"{}\",{SERVICE}", promql::escape(event));
-        let objective = slos.iter().find(|s| {
-            matches!(&s.target, Target::Event { event: e, .. } if e == event)
-        });
+        let objective = slos
+            .iter()
+            .find(|s| matches!(&s.target, Target::Event { event: e, .. } if e == event));
         let error_threshold = objective
             .and_then(|s| s.objective.success)
             .map(|p| 1.0 - p / 100.0);
@@ -182,17 +194,28 @@ pub fn render(title: &str, uid: &str, events: &[(&'static str, &'static str)], s
             let window = duration_text(slo.objective.window_secs);
             let budget = 1.0 - ind.target();
             let windows = rules::burn_windows(slo.objective.window_secs);
-            let (fast, slow) = (duration_text(windows[0].long), duration_text(windows[2].long));
+            let (fast, slow) = (
+                duration_text(windows[0].long),
+                duration_text(windows[2].long),
+            );
             b.row(&format!("objective: {}", rules::promise(slo, &ind)));
             b.panels(vec![
                 (
-                    format!("{} {}: remaining error budget ({window})", slo.name(), ind.kind()),
+                    format!(
+                        "{} {}: remaining error budget ({window})",
+                        slo.name(),
+                        ind.kind()
+                    ),
                     "percentunit",
                     vec![(format!("{BUDGET_RECORD}{{{sel}}}"), "{{job}}".to_owned())],
                     Some(0.0),
                 ),
                 (
-                    format!("{} {}: burn rate (1 = spends the budget in {window})", slo.name(), ind.kind()),
+                    format!(
+                        "{} {}: burn rate (1 = spends the budget in {window})",
+                        slo.name(),
+                        ind.kind()
+                    ),
                     "short",
                     vec![
                         (

@@ -114,7 +114,13 @@ impl Ops {
             .collect();
         let uid: String = format!("observa-{}", self.service)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .take(40)
             .collect();
         dashboard::render(

@@ -17,7 +17,11 @@ pub(crate) fn escape(v: &str) -> String {
 pub(crate) fn num(x: f64) -> String {
     let s = format!("{x:.9}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() || s == "-" { "0".to_owned() } else { s.to_owned() }
+    if s.is_empty() || s == "-" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 /// The `le` label value the `prometheus` crate writes for a bucket bound.
@@ -65,7 +69,13 @@ fn bad(t: &Target) -> String {
 /// The error ratio of an indicator over `range` (a PromQL duration), grouped by `by`;
 /// `extra` adds matchers (the dashboard's `job=~"$service"`). Zero, not nothing, when no call
 /// failed: a missing error series must not hide a healthy service.
-pub(crate) fn error_ratio(slo: &Slo, ind: &Indicator, range: &str, by: &str, extra: &str) -> String {
+pub(crate) fn error_ratio(
+    slo: &Slo,
+    ind: &Indicator,
+    range: &str,
+    by: &str,
+    extra: &str,
+) -> String {
     let (total, duration, _) = families(&slo.target);
     let m = matcher(&slo.target, extra);
     match ind {

@@ -282,7 +282,10 @@ mod tests {
     fn workbook_windows_for_30_days() {
         let w = burn_windows(30 * 86_400);
         assert_eq!((w[0].long, w[0].short, w[0].factor), (3_600, 300, 14.4));
-        assert_eq!((w[3].long, w[3].short, w[3].factor), (3 * 86_400, 6 * 3_600, 1.0));
+        assert_eq!(
+            (w[3].long, w[3].short, w[3].factor),
+            (3 * 86_400, 6 * 3_600, 1.0)
+        );
     }
 
     #[test]

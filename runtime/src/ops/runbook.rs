@@ -104,7 +104,9 @@ pub fn render(alert: &Alert, service: &str) -> String {
     md.push_str("5. Check what changed: the last deploy, configuration, the dependencies this code calls (database, queues, external APIs) and their own dashboards.\n\n");
     md.push_str("## Resolution\n\n");
     md.push_str("- A bad deploy: roll back, then find the cause in the failed lines' `error` and `error_type`.\n");
-    md.push_str("- A failing dependency: follow its runbook; shed or queue load if it is saturated.\n");
+    md.push_str(
+        "- A failing dependency: follow its runbook; shed or queue load if it is saturated.\n",
+    );
     md.push_str("- A burst of one tenant or client: check `tenant_id` in the failed lines; rate-limit it.\n");
     md.push_str("- A wrong objective: change `slo(...)` in the code (the alerts, dashboard and this runbook are generated from it).\n");
     md
