@@ -328,7 +328,7 @@ pub(crate) fn http_buckets(base: &[f64]) -> Vec<f64> {
 /// `30d`, `4w`, `36h`, `90s`: a duration in the largest unit that divides it.
 pub fn duration_text(secs: u64) -> String {
     for (unit, n) in [("w", 7 * DAY), ("d", DAY), ("h", 3_600), ("m", 60)] {
-        if secs >= n && secs % n == 0 {
+        if secs >= n && secs.is_multiple_of(n) {
             return format!("{}{unit}", secs / n);
         }
     }

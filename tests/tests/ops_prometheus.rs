@@ -53,7 +53,7 @@ impl std::error::Error for OrderError {}
 )]
 async fn load_order(order_id: u64) -> Result<u64, OrderError> {
     let every = ERROR_EVERY.load(Ordering::Relaxed);
-    if order_id % every == 0 {
+    if order_id.is_multiple_of(every) {
         return Err(OrderError);
     }
     if order_id % 10 == 5 {
@@ -162,7 +162,7 @@ async fn drive(client: &reqwest::Client, app: SocketAddr, secs: u64) -> u64 {
                 .await
                 .expect("order");
             let every = ERROR_EVERY.load(Ordering::Relaxed);
-            let want = if id % every == 0 { 500 } else { 200 };
+            let want = if id.is_multiple_of(every) { 500 } else { 200 };
             assert_eq!(r.status().as_u16(), want);
             n += 1;
         }

@@ -12,6 +12,9 @@ pub const SERVICE: &str = "job=~\"$service\"";
 /// The rate range of every panel.
 pub const RANGE: &str = "$__rate_interval";
 
+/// One panel to lay out: title, unit, targets (expression, legend), threshold line.
+type PanelSpec<'a> = (String, &'a str, Vec<(String, String)>, Option<f64>);
+
 struct Builder {
     panels: Vec<Value>,
     next_id: u64,
@@ -34,7 +37,7 @@ impl Builder {
     }
 
     /// A row of timeseries panels: (title, unit, targets (expr, legend), threshold).
-    fn panels(&mut self, list: Vec<(String, &str, Vec<(String, String)>, Option<f64>)>) {
+    fn panels(&mut self, list: Vec<PanelSpec<'_>>) {
         let w = 24 / list.len().max(1) as u64;
         for (i, (title, unit, targets, threshold)) in list.into_iter().enumerate() {
             let id = self.id();
