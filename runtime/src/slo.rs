@@ -319,6 +319,7 @@ pub(crate) fn event_buckets(family: &str, base: &[f64]) -> Vec<f64> {
 
 /// The buckets of the HTTP duration histogram: `base` plus every route objective's threshold.
 /// Called once, when the histogram is created; later objectives must use these bounds.
+#[cfg(feature = "tower")]
 pub(crate) fn http_buckets(base: &[f64]) -> Vec<f64> {
     let routes = ROUTES.lock().unwrap_or_else(|e| e.into_inner());
     let v = with_bounds(base, routes.iter().filter_map(|(_, o)| o.latency_bound()));
