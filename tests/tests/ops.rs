@@ -52,11 +52,27 @@ fn tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("observa-ops-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    TempDir(d)
 }
 
 #[test]
@@ -148,9 +164,9 @@ fn a_route_objective_that_is_not_a_bucket_after_the_histogram_exists_is_refused(
     observa::slo::register_route("/late", Objective::latency(500, 99.0)).expect("a bound");
 }
 
-fn write(tag: &str) -> PathBuf {
+fn write(tag: &str) -> TempDir {
     let dir = temp_dir(tag);
-    ops().write_dir(&dir).expect("write_dir");
+    ops().write_dir(&*dir).expect("write_dir");
     dir
 }
 
