@@ -72,6 +72,11 @@ async fn slow_upload(tenant: &str) -> Result<(), ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("schema") {
+        // The JSON Schema of the lines below, from the same inventory (`observa::ops`).
+        println!("{:#}", observa::ops::Ops::new("demo").schema());
+        return Ok(());
+    }
     let logs = observa::MemoryWriter::new();
     let guard = observa::init(
         observa::Config::from_env()?

@@ -8,6 +8,8 @@
 //! curl -i localhost:3000/orders/13               # 500: one ERROR line with the error chain
 //! curl -i localhost:3000/boom                    # handler panic: 500 JSON with the request id
 //! curl -s localhost:3000/metrics | grep http_
+//! curl -s localhost:3000/ops                     # the generated operations files
+//! cargo run -p examples --bin service -- ops DIR # write them: rules, dashboard, runbooks, catalogue
 //! ```
 
 use axum::extract::{Path, Query};
@@ -17,13 +19,20 @@ use axum::routing::get;
 use axum::{Json, Router};
 use observa::http::{ResponseError, ValidationErrors};
 use observa::observed;
+use observa::ops::Ops;
+use observa::slo::Objective;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Answers with the tenant and correlation id read back from observa's context: run many
 /// concurrent curls with different tenants and ids and each gets its own.
-#[observed(event = "whoami", tenant)]
+#[observed(
+    event = "whoami",
+    metric = "api_calls",
+    tenant,
+    slo(success = 99.5, latency_ms = 100, percentile = 95, window = "7d")
+)]
 async fn whoami_inner(tenant: &str) -> Value {
     tokio::task::yield_now().await;
     let ctx = observa::context::current();
@@ -75,7 +84,11 @@ impl IntoResponse for OrderError {
     }
 }
 
-#[observed(event = "orders.get", fields(order_id))]
+#[observed(
+    event = "orders.get",
+    fields(order_id),
+    slo(success = 99.9, latency_ms = 250, percentile = 99, window = "30d")
+)]
 async fn load_order(order_id: u64) -> Result<Value, OrderError> {
     match order_id {
         0 => Err(OrderError::NotFound(order_id)),
@@ -109,20 +122,46 @@ async fn boom() -> &'static str {
     panic!("the handler failed")
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _guard = observa::init_from_env()?;
-    let addr: SocketAddr = std::env::var("OBSERVA_ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:3000".into())
-        .parse()?;
-    let app = Router::new()
+/// The service's name: the Prometheus `job` its operations files refer to.
+fn service_name() -> String {
+    std::env::var("OBSERVA_SERVICE_NAME").unwrap_or_else(|_| "service".into())
+}
+
+fn app() -> Router {
+    // The route objective is declared with the layer, before the first request.
+    let layer = observa::http::layer().slo(
+        "/orders/{id}",
+        Objective::success(99.0).with_latency(300, 99.0),
+    );
+    Router::new()
         .route("/tenants/{tenant}/whoami", get(whoami))
         .route("/orders/{id}", get(order))
         .route("/signup", get(signup))
         .route("/boom", get(boom))
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(observa::http::metrics_handler))
-        .layer(observa::http::layer());
+        .layer(layer)
+        .merge(Ops::new(service_name()).router())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("ops") {
+        let Some(dir) = args.get(1) else {
+            return Err("usage: service ops DIR".into());
+        };
+        let _app = app();
+        for path in Ops::new(service_name()).write_dir(dir)? {
+            println!("{}", path.display());
+        }
+        return Ok(());
+    }
+    let _guard = observa::init_from_env()?;
+    let addr: SocketAddr = std::env::var("OBSERVA_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()?;
+    let app = app();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(event = "service.started", addr = %listener.local_addr()?);
     axum::serve(

@@ -46,6 +46,10 @@ pub struct Opts {
     pub started: bool,
     /// `err(client)` / `err(server)`: overrides the error class.
     pub class: Option<ErrorClass>,
+    /// `slo(...)`: the objective measured on this site's metrics.
+    pub slo: Option<crate::slo::Objective>,
+    /// Declared types of the recorded fields (`expr` for expressions), for the catalogue.
+    pub field_types: &'static [&'static str],
 }
 
 impl Opts {
@@ -58,6 +62,8 @@ impl Opts {
         sample: 1.0,
         started: false,
         class: None,
+        slo: None,
+        field_types: &[],
     };
 }
 
@@ -196,6 +202,21 @@ impl Site {
         self.event
     }
 
+    /// The site's options (for the inventory: [`crate::slo`], [`crate::ops`]).
+    pub(crate) fn opts(&self) -> &Opts {
+        &self.opts
+    }
+
+    /// Names of the recorded fields.
+    pub(crate) fn fields(&self) -> &'static [&'static str] {
+        self.fields
+    }
+
+    /// The `tracing` target.
+    pub(crate) fn target(&self) -> &'static str {
+        self.span_meta.target()
+    }
+
     fn metrics(&'static self) -> Option<&'static SiteMetrics> {
         if !self.opts.metrics {
             return None;
@@ -212,7 +233,7 @@ impl Site {
                     &format!("{m}_duration_seconds"),
                     "Duration of instrumented functions in seconds, by event",
                     &["event"],
-                    self.opts.buckets,
+                    &crate::slo::event_buckets(m, self.opts.buckets),
                 );
                 let in_flight = crate::metrics::computed_gauge(
                     &format!("{m}_in_flight"),

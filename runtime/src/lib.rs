@@ -25,7 +25,10 @@
 //!   ([`spawn`]) and jobs ([`carrier`]);
 //! - [`metrics::render`]: the Prometheus text exposition;
 //! - [`http`] (features `axum`/`tower`, `reqwest`): the request layer and the outbound client;
-//! - [`trace`] (feature `otlp`): OTLP/HTTP export of spans.
+//! - [`trace`] (feature `otlp`): OTLP/HTTP export of spans;
+//! - [`slo`] and [`ops`]: objectives from `slo(...)` and HTTP routes, and what operations need
+//!   from them: Prometheus recording and burn-rate alerting rules, a Grafana dashboard,
+//!   runbooks and an event catalogue (Markdown and JSON Schema).
 //!
 //! The default build needs no external service: logs to stdout, metrics in-process, audit in an
 //! embedded SQLite file. Without the default `enabled` feature the attributes validate their
@@ -45,6 +48,7 @@ pub mod http;
 mod init;
 pub mod log;
 pub mod metrics;
+pub mod ops;
 pub mod outcome;
 mod rand;
 pub mod record;
@@ -52,6 +56,7 @@ pub mod redact;
 mod scrub;
 pub mod sensitive;
 mod site_macro;
+pub mod slo;
 pub mod trace;
 
 pub use config::{Config, ConfigError, MemoryWriter};
@@ -78,6 +83,8 @@ pub mod __private {
     pub use crate::redact::private as redact;
     pub use crate::sensitive::is_sensitive as __is_sensitive;
     pub use crate::sensitive::is_sensitive;
+    pub use crate::slo::{Objective, Registered};
+    pub use inventory;
     pub use tracing::Level;
     pub use tracing_core;
     pub mod audit {

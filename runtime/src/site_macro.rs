@@ -1,7 +1,9 @@
 //! `__site!`: the one `macro_rules!` every `#[observed]` expansion calls. It declares the single
 //! `static` of a call site ([`crate::__private::Site`], which holds the `tracing` callsites of
 //! the span and of the completion events, pointing into itself), so the proc macro stays thin
-//! and each instrumented function adds one item to the crate.
+//! and each instrumented function adds one item to the crate. The site also registers itself
+//! (`inventory`: a constructor run before `main`), so the runtime knows every site, event and
+//! objective before the first call ([`crate::slo::sites`]).
 
 /// Declares the static of one call site and evaluates to `&'static Site`.
 #[doc(hidden)]
@@ -41,6 +43,9 @@ macro_rules! __site {
                 },
             },
         );
+        $crate::__private::inventory::submit! {
+            $crate::__private::Registered(&SITE)
+        }
         &SITE
     }};
 }

@@ -7,7 +7,10 @@ use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
 
 /// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `future`";
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `future`, `slo`";
+
+/// Keys of `slo(...)`, in the order error messages list them.
+pub const SLO_KEYS: &str = "`success`, `latency_ms`, `percentile`, `window`";
 
 /// A context binding: `tenant` (from the argument of that name) or `tenant = expr`.
 pub enum BindArg {
@@ -32,6 +35,16 @@ pub enum ErrRender {
 pub enum ErrClass {
     Client,
     Server,
+}
+
+/// `slo(success = 99.9, latency_ms = 250, percentile = 99, window = "30d")`: numbers with the
+/// span of their literal (checked in `validate`).
+pub struct SloArg {
+    pub span: Span,
+    pub success: Option<(f64, Span)>,
+    pub latency_ms: Option<(f64, Span)>,
+    pub percentile: Option<(f64, Span)>,
+    pub window: Option<syn::LitStr>,
 }
 
 pub struct ErrArg {
@@ -62,6 +75,7 @@ pub struct Args {
     pub started: Once<()>,
     /// `future`: the function returns a boxed future behind a type alias; instrument it.
     pub future: Once<()>,
+    pub slo: Once<SloArg>,
 }
 
 impl Args {
@@ -85,6 +99,7 @@ impl Args {
             sample: Once::new("sample"),
             started: Once::new("started"),
             future: Once::new("future"),
+            slo: Once::new("slo"),
         }
     }
 
@@ -190,6 +205,7 @@ impl Args {
                 }
                 "started" => args.started.set(ctx, span, ()),
                 "future" => args.future.set(ctx, span, ()),
+                "slo" => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),
                 _ => {
                     return Err(meta.error(format!(
                         "unknown `observed` argument `{key}`; expected one of {KEYS}"
@@ -211,6 +227,77 @@ fn bind(meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<BindAr
     } else {
         Ok(BindArg::Implicit(span))
     }
+}
+
+fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<SloArg> {
+    let mut slo = SloArg {
+        span,
+        success: None,
+        latency_ms: None,
+        percentile: None,
+        window: None,
+    };
+    if !meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format!(
+            "`slo` takes objectives in parentheses, e.g. `slo(success = 99.9, latency_ms = 250, percentile = 99)`; keys: {SLO_KEYS}"
+        )));
+    }
+    meta.parse_nested_meta(|inner| {
+        let key = inner.path.get_ident().map(ToString::to_string);
+        let kspan = inner
+            .path
+            .segments
+            .first()
+            .map_or_else(Span::call_site, |s| s.ident.span());
+        let num =
+            |inner: &syn::meta::ParseNestedMeta<'_>, what: &str| -> syn::Result<(f64, Span)> {
+                let e: syn::Expr = inner.value()?.parse()?;
+                match number(&e) {
+                    Some(n) => Ok((n, syn::spanned::Spanned::span(&e))),
+                    None => Err(syn::Error::new_spanned(
+                        e,
+                        format!("`{what}` takes a number literal, e.g. `{what} = 99`"),
+                    )),
+                }
+            };
+        let dup = |k: &str| {
+            ctx.error_at(kspan, format!("`{k}` is given twice in `slo`; keep one"));
+        };
+        match key.as_deref() {
+            Some("success") => {
+                let v = num(&inner, "success")?;
+                if slo.success.replace(v).is_some() {
+                    dup("success");
+                }
+            }
+            Some("latency_ms") => {
+                let v = num(&inner, "latency_ms")?;
+                if slo.latency_ms.replace(v).is_some() {
+                    dup("latency_ms");
+                }
+            }
+            Some("percentile") => {
+                let v = num(&inner, "percentile")?;
+                if slo.percentile.replace(v).is_some() {
+                    dup("percentile");
+                }
+            }
+            Some("window") => {
+                let v: syn::LitStr = inner.value()?.parse()?;
+                if slo.window.replace(v).is_some() {
+                    dup("window");
+                }
+            }
+            other => {
+                let shown = other.map(|k| format!(" `{k}`")).unwrap_or_default();
+                return Err(inner.error(format!(
+                    "unknown `slo` key{shown}; expected one of {SLO_KEYS}"
+                )));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(slo)
 }
 
 fn parse_field(input: ParseStream<'_>) -> syn::Result<FieldArg> {
@@ -275,6 +362,21 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
     if !m.started.is_set() && base.started.is_set() {
         m.started
             .set(ctx, base.started.span().unwrap_or_else(Span::call_site), ());
+    }
+    if !m.slo.is_set()
+        && let (Some(b), Some(s)) = (base.slo.get(), base.slo.span())
+    {
+        m.slo.set(
+            ctx,
+            s,
+            SloArg {
+                span: b.span,
+                success: b.success,
+                latency_ms: b.latency_ms,
+                percentile: b.percentile,
+                window: b.window.clone(),
+            },
+        );
     }
     if !m.ret.is_set() && base.ret.is_set() {
         m.ret

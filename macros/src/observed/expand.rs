@@ -39,6 +39,37 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
     if plan.started {
         opts.extend(quote!(started: true,));
     }
+    if let Some(o) = &plan.slo {
+        let opt_f64 = |v: Option<f64>| match v {
+            Some(v) => {
+                let v = proc_macro2::Literal::f64_suffixed(v);
+                quote!(::core::option::Option::Some(#v))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let success = opt_f64(o.success);
+        let latency = match o.latency_ms {
+            Some(v) => {
+                let v = proc_macro2::Literal::u64_suffixed(v);
+                quote!(::core::option::Option::Some(#v))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let percentile = proc_macro2::Literal::f64_suffixed(o.percentile);
+        let window = proc_macro2::Literal::u64_suffixed(o.window_secs);
+        opts.extend(
+            quote!(slo: ::core::option::Option::Some(::observa::__private::Objective {
+            success: #success,
+            latency_ms: #latency,
+            percentile: #percentile,
+            window_secs: #window,
+        }),),
+        );
+    }
+    if !plan.field_types.is_empty() {
+        let t = &plan.field_types;
+        opts.extend(quote!(field_types: &[#(#t),*],));
+    }
     if let Some(c) = plan.err_class {
         let c = match c {
             ErrClass::Client => quote!(Client),

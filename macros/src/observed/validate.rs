@@ -1,6 +1,6 @@
 //! Cross-argument rules: turns [`Args`] plus the function signature into a [`Plan`].
 
-use super::args::{Args, BindArg, ErrClass, ErrRender, FieldArg};
+use super::args::{Args, BindArg, ErrClass, ErrRender, FieldArg, SloArg};
 use crate::common::Ctx;
 use crate::common::fn_shape;
 use proc_macro2::Span;
@@ -45,6 +45,156 @@ pub struct Plan {
     pub started: bool,
     /// `future`: instrument the returned future (a boxed future behind a type alias).
     pub future: bool,
+    /// The objective of `slo(...)`, checked.
+    pub slo: Option<SloPlan>,
+    /// Per recorded field: the declared type of the argument it names (tokens as text), or
+    /// `expr` for an expression. Only for the event catalogue.
+    pub field_types: Vec<String>,
+}
+
+/// A checked `slo(...)`.
+pub struct SloPlan {
+    /// Percent of calls that must not fail with a server error or a panic.
+    pub success: Option<f64>,
+    /// Latency threshold in milliseconds (a bucket bound of the duration histogram).
+    pub latency_ms: Option<u64>,
+    /// Percent of calls that must finish within `latency_ms`.
+    pub percentile: f64,
+    /// The compliance window in seconds.
+    pub window_secs: u64,
+}
+
+/// Shortest and longest compliance windows: the burn-rate windows are the SRE workbook's for
+/// 30 days, scaled to the window, and shorter than a day would make them shorter than a scrape.
+const MIN_WINDOW: u64 = 86_400;
+const MAX_WINDOW: u64 = 90 * 86_400;
+
+/// `30d`, `4w`, `72h` in seconds.
+fn window_secs(s: &str) -> Option<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn slo_plan(ctx: &Ctx, slo: SloArg, buckets: Option<&[f64]>) -> Option<SloPlan> {
+    let before = ctx.has_errors();
+    let pct = |v: Option<(f64, Span)>, what: &str| {
+        if let Some((n, s)) = v
+            && !(n > 0.0 && n < 100.0)
+        {
+            ctx.error_at(
+                s,
+                format!(
+                    "`{what}` is a percentage between 0 and 100 (exclusive), e.g. `{what} = 99.9`"
+                ),
+            );
+        }
+        v.map(|(n, _)| n)
+    };
+    let success = pct(slo.success, "success");
+    let percentile_given = slo.percentile;
+    let percentile = pct(slo.percentile, "percentile");
+    let latency_ms = slo.latency_ms.and_then(|(n, s)| {
+        if !(n >= 1.0 && n.fract() == 0.0 && n <= 3_600_000.0) {
+            ctx.error_at(
+                s,
+                "`latency_ms` is a whole number of milliseconds between 1 and 3600000, e.g. `latency_ms = 250`",
+            );
+            return None;
+        }
+        let ms = n as u64;
+        if let Some(b) = buckets {
+            let bound = ms as f64 / 1000.0;
+            if !b.iter().any(|v| (v - bound).abs() < 1e-12) {
+                ctx.error_at(
+                    s,
+                    format!(
+                        "`latency_ms = {ms}` is not a bound of this function's histogram: add `{bound}` to `buckets` so calls under {ms} ms can be counted"
+                    ),
+                );
+            }
+        }
+        Some(ms)
+    });
+    if slo.latency_ms.is_none()
+        && let Some((_, s)) = percentile_given
+    {
+        ctx.error_at(
+            s,
+            "`percentile` applies to a latency objective; add `latency_ms = ...` or remove `percentile`",
+        );
+    }
+    if slo.success.is_none() && slo.latency_ms.is_none() {
+        ctx.error_at(
+            slo.span,
+            "`slo(...)` needs an objective: `success = 99.9`, `latency_ms = 250` (with `percentile = 99`), or both",
+        );
+    }
+    let window = match &slo.window {
+        None => 30 * 86_400,
+        Some(w) => match window_secs(&w.value()) {
+            Some(n) if (MIN_WINDOW..=MAX_WINDOW).contains(&n) => n,
+            _ => {
+                ctx.error(
+                    w,
+                    format!(
+                        "invalid `window` `{}`; use a whole number of hours, days or weeks between 1d and 90d, e.g. `window = \"30d\"`",
+                        w.value()
+                    ),
+                );
+                0
+            }
+        },
+    };
+    if ctx.has_errors() && !before {
+        return None;
+    }
+    Some(SloPlan {
+        success,
+        latency_ms,
+        percentile: percentile.unwrap_or(99.0),
+        window_secs: window,
+    })
+}
+
+/// The declared type of argument `name`, as compact text.
+fn arg_type(sig: &syn::Signature, name: &str) -> Option<String> {
+    sig.inputs.iter().find_map(|i| match i {
+        syn::FnArg::Typed(pt) => match &*pt.pat {
+            syn::Pat::Ident(pi) if pi.ident == name => {
+                let ty = &pt.ty;
+                Some(compact(&quote::quote!(#ty).to_string()))
+            }
+            _ => None,
+        },
+        syn::FnArg::Receiver(_) => None,
+    })
+}
+
+/// Token text without the spaces `to_string` puts around punctuation.
+fn compact(s: &str) -> String {
+    const P: &[char] = &['<', '>', '&', ',', '(', ')', '[', ']', ':', ';'];
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in chars.iter().enumerate() {
+        if *c == ' ' {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1).copied();
+            let drop = prev.is_some_and(|p| P.contains(&p) && p != ',')
+                || next.is_some_and(|n| P.contains(&n));
+            if drop {
+                continue;
+            }
+        }
+        out.push(*c);
+    }
+    out
 }
 
 /// Names of the function's arguments (simple identifier patterns), with `self` if present.
@@ -336,6 +486,25 @@ pub fn plan(
         v
     });
     let started = args.started.take().is_some();
+    let slo = args.slo.take().and_then(|s| {
+        if !metrics {
+            ctx.error_at(
+                s.span,
+                "`slo` is measured on this function's metrics, which `metrics = false` turns off; remove one of them",
+            );
+            return None;
+        }
+        slo_plan(ctx, s, buckets.as_deref())
+    });
+    let field_types = fields
+        .iter()
+        .map(|(n, e)| match e {
+            syn::Expr::Path(p) if p.path.is_ident(n) => {
+                arg_type(sig, n).unwrap_or_else(|| "expr".to_owned())
+            }
+            _ => "expr".to_owned(),
+        })
+        .collect();
 
     Plan {
         event,
@@ -356,5 +525,7 @@ pub fn plan(
         sample,
         started,
         future,
+        slo,
+        field_types,
     }
 }

@@ -161,6 +161,26 @@ impl RequestLayer {
     pub fn trace_context(self, policy: TraceContextPolicy) -> RequestLayer {
         self.edit(|s| s.trace_context = policy)
     }
+
+    /// Declares the service level objective of a route template (as written in the router,
+    /// `/orders/{id}`), measured on `http_requests_total` (5xx are errors) and
+    /// `http_request_duration_seconds` (the latency threshold becomes a bucket bound). The
+    /// objective is process-wide (see [`crate::slo`]) and feeds [`crate::ops`]. Declare it
+    /// before the first request; a refused objective is logged (`observa.slo_error`), counted
+    /// and left out.
+    pub fn slo(self, route: &str, objective: crate::slo::Objective) -> RequestLayer {
+        if let Err(e) = crate::slo::register_route(route, objective) {
+            crate::metrics::internal_error("slo");
+            tracing::error!(
+                target: "observa",
+                event = "observa.slo_error",
+                route = route,
+                error = %e,
+                "route objective refused"
+            );
+        }
+        self
+    }
 }
 
 impl<S> tower_layer::Layer<S> for RequestLayer {
@@ -255,7 +275,7 @@ fn http_metrics() -> Option<&'static HttpMetrics> {
                 "http_request_duration_seconds",
                 "HTTP request duration by method and route template",
                 &["method", "route"],
-                DEFAULT_BUCKETS,
+                &crate::slo::http_buckets(DEFAULT_BUCKETS),
             )
             .ok()?,
             in_flight: GaugeFamily::new(
