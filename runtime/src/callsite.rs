@@ -426,6 +426,23 @@ impl Core {
         self.span.with_subscriber(|(id, d)| d.exit(id));
     }
 
+    /// Records a panic: the message and, when asked for, a bounded backtrace (in the completion
+    /// event's fields) from [`crate::failure`].
+    fn finish_panic(&mut self) {
+        let report = crate::failure::last_panic();
+        if let Some(bt) = report.as_ref().and_then(|r| r.backtrace.as_deref()) {
+            crate::failure::append_json_field(&mut self.fields, "backtrace", bt);
+        }
+        self.finish(Finish {
+            outcome: Outcome::Panic,
+            error: Some(match &report {
+                Some(r) => ErrorView::Display(&r.message),
+                None => ErrorView::Message("panicked"),
+            }),
+            error_type: "panic",
+        });
+    }
+
     /// Records the outcome: metrics, span status, completion event. Idempotent.
     #[inline]
     fn finish(&mut self, f: Finish<'_>) {
@@ -675,17 +692,12 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         if !self.core.done {
-            let f = if std::thread::panicking() {
-                Finish {
-                    outcome: Outcome::Panic,
-                    error: Some(ErrorView::Message("panicked")),
-                    error_type: "panic",
-                }
+            if std::thread::panicking() {
+                self.core.finish_panic();
             } else {
                 // Not reachable from generated code; keep the books balanced anyway.
-                Finish::OK
-            };
-            self.core.finish(f);
+                self.core.finish(Finish::OK);
+            }
         }
         self.core.exit();
         match std::mem::replace(&mut self.scope, Scope::Same) {
@@ -784,11 +796,7 @@ struct PollGuard<'a> {
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() && !self.call.core.done {
-            self.call.core.finish(Finish {
-                outcome: Outcome::Panic,
-                error: Some(ErrorView::Message("panicked")),
-                error_type: "panic",
-            });
+            self.call.core.finish_panic();
         }
         self.call.core.exit();
         if let Some(scope) = self.scope.take() {
