@@ -73,7 +73,13 @@ fn record(info: &std::panic::PanicHookInfo<'_>) {
     push_bounded(&mut message, &scrub_error_text(payload), MAX_PANIC_MESSAGE);
     if let Some(loc) = info.location() {
         use std::fmt::Write as _;
-        let _ = write!(message, " (at {}:{}:{})", loc.file(), loc.line(), loc.column());
+        let _ = write!(
+            message,
+            " (at {}:{}:{})",
+            loc.file(),
+            loc.line(),
+            loc.column()
+        );
     }
     let backtrace = match BACKTRACE.load(Ordering::Relaxed) {
         1 => Some(std::backtrace::Backtrace::force_capture()),
@@ -133,7 +139,27 @@ fn push_bounded(out: &mut String, s: &str, max: usize) {
 fn bound_backtrace(full: &str) -> String {
     let mut out = String::with_capacity(full.len().min(MAX_BACKTRACE_BYTES) + 16);
     let mut frames = 0;
-    for line in full.lines() {
+    // The frames of the hook and of the panic machinery say nothing: start after the last one.
+    let lines: Vec<&str> = full.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| {
+            l.contains("core::panicking::panic")
+                || l.contains("std::panicking::begin_panic")
+                || l.contains("rust_begin_unwind")
+        })
+        .map_or(0, |i| {
+            // Skip its `at file:line` line too.
+            if lines
+                .get(i + 1)
+                .is_some_and(|n| n.trim_start().starts_with("at "))
+            {
+                i + 2
+            } else {
+                i + 1
+            }
+        });
+    for line in &lines[start..] {
         let t = line.trim_start();
         // Frame lines start with their number (`12: symbol`); `at file:line` lines follow.
         let is_frame = t
@@ -195,7 +221,11 @@ pub(crate) fn scrub_error_text(s: &str) -> Cow<'_, str> {
         let sep = bytes[i];
         if sep == b'=' || sep == b':' {
             let mut k = i;
-            while k > 0 && (bytes[k - 1].is_ascii_alphanumeric() || bytes[k - 1] == b'_' || bytes[k - 1] == b'-') {
+            while k > 0
+                && (bytes[k - 1].is_ascii_alphanumeric()
+                    || bytes[k - 1] == b'_'
+                    || bytes[k - 1] == b'-')
+            {
                 k -= 1;
             }
             let key = &out[k..i];
@@ -207,7 +237,10 @@ pub(crate) fn scrub_error_text(s: &str) -> Cow<'_, str> {
             }
             let mut e = v;
             while e < bytes.len()
-                && !matches!(bytes[e], b'&' | b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'#' | b'"' | b'\'' | b')')
+                && !matches!(
+                    bytes[e],
+                    b'&' | b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'#' | b'"' | b'\'' | b')'
+                )
             {
                 e += 1;
             }
@@ -251,11 +284,18 @@ mod tests {
     fn bounds_backtraces() {
         let mut full = String::new();
         for i in 0..200 {
-            full.push_str(&format!("  {i}: some::symbol\n             at src/x.rs:{i}:1\n"));
+            full.push_str(&format!(
+                "  {i}: some::symbol\n             at src/x.rs:{i}:1\n"
+            ));
         }
         let b = bound_backtrace(&full);
         assert!(b.len() <= MAX_BACKTRACE_BYTES + 32);
         assert!(b.contains("47: some::symbol"));
+        let hooked = "  0: observa::failure::record\n  1: core::panicking::panic_fmt\n      at core/src/panicking.rs:1:1\n  2: app::handler\n      at src/main.rs:3:4\n";
+        assert_eq!(
+            bound_backtrace(hooked),
+            "2: app::handler\nat src/main.rs:3:4"
+        );
         assert!(!b.contains("48: some::symbol"));
         assert!(b.ends_with("…[more frames]"));
     }

@@ -269,23 +269,27 @@ impl Pieces {
         let tracer = crate::trace::provider(config)?;
         #[cfg(feature = "sentry")]
         let sentry = crate::sentry::install(config)?;
-        Ok((filter, log, Pieces {
-            #[cfg(feature = "otlp")]
-            tracer,
-            #[cfg(feature = "sentry")]
-            sentry,
-            workers,
-            counters,
-            notices,
-            runtime: RuntimeInfo {
-                service_name: config.service_name.clone(),
-                service_version: config.service_version.clone(),
-                environment: config.environment.clone(),
-                production,
+        Ok((
+            filter,
+            log,
+            Pieces {
+                #[cfg(feature = "otlp")]
+                tracer,
+                #[cfg(feature = "sentry")]
+                sentry,
+                workers,
+                counters,
+                notices,
+                runtime: RuntimeInfo {
+                    service_name: config.service_name.clone(),
+                    service_version: config.service_version.clone(),
+                    environment: config.environment.clone(),
+                    production,
+                },
+                max_series: config.metrics_max_series,
+                panic_backtrace: config.panic_backtrace,
             },
-            max_series: config.metrics_max_series,
-            panic_backtrace: config.panic_backtrace,
-        }))
+        ))
     }
 
     /// Process-wide settings, once the pipeline is claimed.
@@ -377,7 +381,15 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
 /// [`InitError::AlreadyInitialized`]. The guard flushes the writers (and the exporters) on drop;
 /// keep it until the end of `main`. The layer type is opaque; box it
 /// (`Box<dyn Layer<S> + Send + Sync>`) to store it.
-pub fn layer<S>(config: Config) -> Result<(impl tracing_subscriber::Layer<S> + Send + Sync + 'static, Guard), InitError>
+pub fn layer<S>(
+    config: Config,
+) -> Result<
+    (
+        impl tracing_subscriber::Layer<S> + Send + Sync + 'static,
+        Guard,
+    ),
+    InitError,
+>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
 {

@@ -182,8 +182,14 @@ fn handler_panic_line_has_message_and_backtrace_body_only_the_id() {
     assert_eq!(line["level"], "error");
     assert_eq!(line["outcome"], "panic");
     let error = line["error"].as_str().unwrap();
-    assert!(error.starts_with("boom at https://[REDACTED]@upstream/x?token=[REDACTED]&page=2"), "{error}");
-    assert!(error.contains("(at tests/tests/failure_diag.rs:"), "{error}");
+    assert!(
+        error.starts_with("boom at https://[REDACTED]@upstream/x?token=[REDACTED]&page=2"),
+        "{error}"
+    );
+    assert!(
+        error.contains("(at tests/tests/failure_diag.rs:"),
+        "{error}"
+    );
     let bt = line["backtrace"].as_str().expect("backtrace");
     assert!(bt.contains("handler_panics"), "{bt}");
     assert!(bt.len() <= observa::failure::MAX_BACKTRACE_BYTES + 64);
@@ -213,13 +219,21 @@ fn observed_panic_inside_a_handler_has_its_message_on_its_line() {
     assert_eq!(call["level"], "error");
     assert_eq!(call["n"], 13);
     let error = call["error"].as_str().unwrap();
-    assert!(error.starts_with("unlucky number 13, api_key=[REDACTED] (at "), "{error}");
+    assert!(
+        error.starts_with("unlucky number 13, api_key=[REDACTED] (at "),
+        "{error}"
+    );
     assert!(call["backtrace"].as_str().unwrap().contains("compute"));
     let req = lines
         .iter()
         .find(|v| v["event"] == "request.failed")
         .unwrap();
-    assert!(req["error"].as_str().unwrap().starts_with("unlucky number 13"));
+    assert!(
+        req["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unlucky number 13")
+    );
     assert!(!raw().contains(CANARY_TOKEN));
 }
 
@@ -229,7 +243,11 @@ fn a_long_panic_message_is_bounded() {
     assert_eq!(status, 500);
     let lines = lines_for("diag-long-1", |l| !l.is_empty());
     let error = lines[0]["error"].as_str().unwrap();
-    assert!(error.len() < observa::failure::MAX_PANIC_MESSAGE + 200, "{}", error.len());
+    assert!(
+        error.len() < observa::failure::MAX_PANIC_MESSAGE + 200,
+        "{}",
+        error.len()
+    );
     assert!(error.contains("…[truncated]"));
 }
 
@@ -254,7 +272,10 @@ fn failure_wrapper_puts_the_chain_on_the_line_and_nothing_in_the_body() {
     assert!(line.get("backtrace").is_none());
     assert!(!raw().contains(CANARY_PW));
     // A success through the same handler.
-    assert_eq!(get_path("/orders/5", "diag-ok-1"), (200, "order-5".to_owned()));
+    assert_eq!(
+        get_path("/orders/5", "diag-ok-1"),
+        (200, "order-5".to_owned())
+    );
 }
 
 #[test]
@@ -271,5 +292,8 @@ fn client_errors_stay_quiet() {
     assert_eq!(line["event"], "request.completed");
     assert_eq!(line["level"], "debug");
     assert_eq!(line["outcome"], "client_error");
-    assert!(line.get("error").is_none() && line.get("backtrace").is_none(), "{line}");
+    assert!(
+        line.get("error").is_none() && line.get("backtrace").is_none(),
+        "{line}"
+    );
 }

@@ -61,7 +61,11 @@ impl std::error::Error for Store {
 
 #[observed(event = "compose.charge", tenant, fields(amount))]
 fn charge(tenant: &str, amount: u64) -> Result<u64, Store> {
-    tracing::info!(password = "canary-compose-pw", rows = 3u64, "inside the call");
+    tracing::info!(
+        password = "canary-compose-pw",
+        rows = 3u64,
+        "inside the call"
+    );
     if amount == 0 {
         Err(Store(std::io::Error::other("disk gone")))
     } else {
@@ -74,7 +78,11 @@ fn scenario() {
     let _ = charge("acme", 7);
     let _ = charge("acme", 0);
     tracing::debug!(event = "compose.debug", "only the other layer wants this");
-    tracing::warn!(event = "compose.outside", token = "canary-compose-tok", "no context");
+    tracing::warn!(
+        event = "compose.outside",
+        token = "canary-compose-tok",
+        "no context"
+    );
 }
 
 static LOGS: OnceLock<(observa::MemoryWriter, Counting)> = OnceLock::new();
@@ -117,10 +125,7 @@ fn lines(w: &observa::MemoryWriter, pred: impl Fn(&[Value]) -> bool) -> Vec<Valu
 fn observa_and_another_layer_both_see_every_event() {
     let (w, counting) = installed();
     scenario();
-    let got = lines(w, |l| {
-        l.iter()
-            .any(|v| v["event"] == "compose.outside")
-    });
+    let got = lines(w, |l| l.iter().any(|v| v["event"] == "compose.outside"));
     let seen = counting.events.lock().unwrap().clone();
     // The other layer saw every event, including the DEBUG one observa's filter leaves out.
     for name in [
@@ -185,7 +190,10 @@ fn a_second_pipeline_is_a_clear_error() {
 fn sentry_unset_installs_nothing() {
     installed();
     assert!(!observa::sentry::is_enabled());
-    assert!(!observa::sentry::capture_message("nobody listens", tracing::Level::ERROR));
+    assert!(!observa::sentry::capture_message(
+        "nobody listens",
+        tracing::Level::ERROR
+    ));
     let e = std::io::Error::other("nobody listens");
     assert!(!observa::sentry::capture_error(&e));
     assert_eq!(observa::sentry::stats(), observa::sentry::Stats::default());
@@ -237,7 +245,12 @@ fn blank(line: &str, key: &str) -> String {
 
 fn child_lines(mode: &str) -> Vec<String> {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_scenario", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_scenario",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("OBSERVA_COMPOSE_CHILD", mode)
         .output()
         .expect("child");
@@ -270,7 +283,8 @@ fn observa_lines_through_the_layer_equal_the_lines_of_init() {
     assert_eq!(via_init, via_layer);
     let counts: HashMap<String, usize> = via_layer.iter().fold(HashMap::new(), |mut m, l| {
         let v: Value = serde_json::from_str(l).unwrap();
-        *m.entry(v["event"].as_str().unwrap_or("").to_owned()).or_default() += 1;
+        *m.entry(v["event"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
         m
     });
     assert_eq!(counts.get("compose.charge.failed"), Some(&1));

@@ -96,7 +96,11 @@ async fn find(id: u64) -> Result<String, Rejected> {
 
 async fn order(Path(id): Path<u64>) -> Result<String, Failure<StoreError>> {
     observa::context::bind(Some("acme"), Some("u-17"));
-    tracing::info!(password = CANARY_CRUMB, step = "lookup", "loading the order");
+    tracing::info!(
+        password = CANARY_CRUMB,
+        step = "lookup",
+        "loading the order"
+    );
     Ok(load_order(id, CANARY_FIELD.to_owned()).await?)
 }
 
@@ -239,7 +243,10 @@ fn decode(body: &[u8]) -> (Value, Vec<(Value, Value)>) {
             }
             None => line(r),
         };
-        items.push((item_header, serde_json::from_slice(payload).expect("payload")));
+        items.push((
+            item_header,
+            serde_json::from_slice(payload).expect("payload"),
+        ));
         rest = r;
     }
     (header, items)
@@ -298,7 +305,9 @@ fn a_failed_request_is_one_event_with_tags_cause_and_breadcrumbs() {
     let value = exc[0]["value"].as_str().unwrap();
     assert_eq!(exc[0]["type"], "StoreError");
     assert!(
-        value.starts_with("order store failed: GET https://[REDACTED]@store/orders?token=[REDACTED]&id=0: 503"),
+        value.starts_with(
+            "order store failed: GET https://[REDACTED]@store/orders?token=[REDACTED]&id=0: 503"
+        ),
         "{value}"
     );
     // The call's recorded fields (the sensitive one masked at compile time).
@@ -313,7 +322,10 @@ fn a_failed_request_is_one_event_with_tags_cause_and_breadcrumbs() {
     assert_eq!(c["data"]["password"], "[REDACTED]");
     assert_eq!(c["data"]["step"], "lookup");
     // Never: the request's cookies, headers, body; the host name.
-    assert!(e.get("request").is_none() && e.get("server_name").is_none(), "{e:#}");
+    assert!(
+        e.get("request").is_none() && e.get("server_name").is_none(),
+        "{e:#}"
+    );
 }
 
 #[test]
@@ -341,14 +353,21 @@ fn client_errors_send_nothing() {
     assert_eq!(call("/missing", "req-404-1"), 404);
     // Anything the request produced was queued before its response was written; the marker
     // goes after it.
-    assert!(observa::sentry::capture_message("marker-404", tracing::Level::INFO));
+    assert!(observa::sentry::capture_message(
+        "marker-404",
+        tracing::Level::INFO
+    ));
     let all = events();
     assert!(all.iter().any(|e| e["message"] == "marker-404"));
     assert!(
-        !all.iter().any(|e| e["tags"]["correlation_id"] == "req-404-1"),
+        !all.iter()
+            .any(|e| e["tags"]["correlation_id"] == "req-404-1"),
         "{all:#?}"
     );
-    assert!(!all.iter().any(|e| e["tags"]["event"] == "orders.find.failed"));
+    assert!(
+        !all.iter()
+            .any(|e| e["tags"]["event"] == "orders.find.failed")
+    );
 }
 
 #[test]
@@ -370,7 +389,10 @@ fn failures_outside_requests_and_direct_captures() {
         .expect("job event");
     assert_eq!(job["tags"]["tenant_id"], "globex");
     assert_eq!(job["tags"]["trace_id"], "0af7651916cd43dd8448eb211c80319c");
-    assert_eq!(job["exception"]["values"][0]["value"], "order store failed: replica lag");
+    assert_eq!(
+        job["exception"]["values"][0]["value"],
+        "order store failed: replica lag"
+    );
     let direct = evs
         .iter()
         .find(|e| e["tags"]["error_type"] == "Error")
@@ -397,7 +419,12 @@ fn no_canary_reaches_the_endpoint() {
         .lock()
         .unwrap()
         .iter()
-        .map(|r| ("sentry envelope", String::from_utf8_lossy(&r.body).into_owned()))
+        .map(|r| {
+            (
+                "sentry envelope",
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        })
         .collect();
     assert!(bodies.len() >= 3, "{bodies:?}");
     for canary in [

@@ -37,7 +37,10 @@ fn a_closed_port_is_counted_and_never_blocks() {
     assert!(observa::sentry::is_enabled());
     // The application's calls return (their values unchanged) whatever the endpoint does.
     assert!(failing().is_err());
-    assert!(observa::sentry::capture_message("hello", tracing::Level::ERROR));
+    assert!(observa::sentry::capture_message(
+        "hello",
+        tracing::Level::ERROR
+    ));
     let deadline = Instant::now() + Duration::from_secs(30);
     while observa::sentry::stats().failed < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -147,8 +147,10 @@ impl ResponseError {
     /// (`"database"`, `"upstream"`).
     pub fn new(error_type: &'static str, e: &(dyn std::error::Error + 'static)) -> ResponseError {
         ResponseError {
-            chain: crate::failure::scrub_error_text(&crate::outcome::ErrorView::Error(e).to_string())
-                .into(),
+            chain: crate::failure::scrub_error_text(
+                &crate::outcome::ErrorView::Error(e).to_string(),
+            )
+            .into(),
             error_type,
         }
     }
@@ -549,7 +551,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Panic(Some(r)) => r.backtrace.as_deref(),
         _ => None,
     };
-    let failed = matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_)) || status >= 500;
+    let failed =
+        matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_)) || status >= 500;
     let event = if failed {
         "request.failed"
     } else {

@@ -350,7 +350,8 @@ where
         let held: Option<Pending> = if is_request {
             corr.as_deref().and_then(|c| {
                 let mut reqs = requests().lock().unwrap_or_else(|p| p.into_inner());
-                reqs.get_mut(c).and_then(|r: &mut InFlight| r.pending.take())
+                reqs.get_mut(c)
+                    .and_then(|r: &mut InFlight| r.pending.take())
             })
         } else {
             None

@@ -154,9 +154,7 @@ impl Transport for HttpTransport {
         // Closing the queue ends the thread once it is idle; it is joined only when it already
         // finished (a sender stuck on a dead endpoint is left to end on its own timeout).
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if flushed
-            && let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take()
-        {
+        if flushed && let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = w.join();
         }
         flushed
