@@ -66,8 +66,11 @@ pub(crate) fn install_panic_hook() {
 }
 
 fn record(info: &std::panic::PanicHookInfo<'_>) {
-    let payload = info
-        .payload_as_str()
+    let any = info.payload();
+    let payload = any
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| any.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any> (a panic payload that is not a string)");
     let mut message = String::with_capacity(payload.len().min(MAX_PANIC_MESSAGE) + 32);
     push_bounded(&mut message, &scrub_error_text(payload), MAX_PANIC_MESSAGE);

@@ -130,7 +130,7 @@ impl Drop for Guard {
 /// (span or field filters).
 enum LevelFilter {
     Targets(tracing_subscriber::filter::Targets),
-    Env(tracing_subscriber::EnvFilter),
+    Env(Box<tracing_subscriber::EnvFilter>),
 }
 
 impl LevelFilter {
@@ -138,7 +138,7 @@ impl LevelFilter {
         match directives.parse::<tracing_subscriber::filter::Targets>() {
             Ok(t) => Ok(LevelFilter::Targets(t)),
             Err(_) => tracing_subscriber::EnvFilter::try_new(directives)
-                .map(LevelFilter::Env)
+                .map(|f| LevelFilter::Env(Box::new(f)))
                 .map_err(|e| {
                     InitError::Config(crate::config::ConfigError {
                         var: "OBSERVA_LOG_LEVEL",
@@ -152,7 +152,7 @@ impl LevelFilter {
     fn into_layer(self) -> Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> {
         match self {
             LevelFilter::Targets(t) => Box::new(t),
-            LevelFilter::Env(e) => Box::new(e),
+            LevelFilter::Env(e) => e,
         }
     }
 
@@ -163,7 +163,7 @@ impl LevelFilter {
     {
         match self {
             LevelFilter::Targets(t) => Box::new(t),
-            LevelFilter::Env(e) => Box::new(e),
+            LevelFilter::Env(e) => Box::new(*e),
         }
     }
 }

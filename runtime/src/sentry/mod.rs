@@ -208,6 +208,7 @@ pub(crate) fn requests() -> &'static Mutex<HashMap<String, InFlight>> {
 }
 
 /// Called by the HTTP layer when a request starts (a no-op when Sentry is off).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn request_started(correlation_id: &str, route: Option<&str>) {
     if !is_enabled() {
         return;
@@ -223,6 +224,7 @@ pub(crate) fn request_started(correlation_id: &str, route: Option<&str>) {
 }
 
 /// Called by the HTTP layer once the request's line is written.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn request_finished(correlation_id: &str) {
     if !is_enabled() {
         return;
