@@ -160,14 +160,18 @@ fn env() -> &'static Env {
                 let sentry_addr = l.local_addr().unwrap();
                 tokio::spawn(async move { axum::serve(l, sentry).await.unwrap() });
 
-                let guard = observa::init(
-                    observa::Config::new("shop")
-                        .with_writer(observa::MemoryWriter::new())
-                        .with_log_level("info")
-                        .with_panic_backtrace(true)
-                        .with_sentry_dsn(format!("http://publickey@{sentry_addr}/42")),
-                )
-                .expect("init");
+                // Configured the way a deployment does it: `SENTRY_DSN` and `OBSERVA_SENTRY_*`.
+                let config = observa::Config::from_vars([
+                    ("OBSERVA_SERVICE_NAME", "shop".to_owned()),
+                    ("SENTRY_DSN", format!("http://publickey@{sentry_addr}/42")),
+                    ("OBSERVA_SENTRY_ENVIRONMENT", "staging-eu".to_owned()),
+                    ("OBSERVA_SENTRY_RELEASE", "shop@9.9.9-rc1".to_owned()),
+                    ("OBSERVA_PANIC_BACKTRACE", "1".to_owned()),
+                ])
+                .expect("config")
+                .with_writer(observa::MemoryWriter::new())
+                .with_log_level("info");
+                let guard = observa::init(config).expect("init");
                 std::mem::forget(guard);
 
                 let app = Router::new()
@@ -297,8 +301,8 @@ fn a_failed_request_is_one_event_with_tags_cause_and_breadcrumbs() {
     assert_eq!(tags["cause.error_type"], "StoreError");
     // `error` is the protocol's default level (omitted from the payload).
     assert!(e["level"].is_null() || e["level"] == "error", "{e:#}");
-    assert_eq!(e["environment"], "development");
-    assert_eq!(e["release"], format!("shop@{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(e["environment"], "staging-eu");
+    assert_eq!(e["release"], "shop@9.9.9-rc1");
     let exc = e["exception"]["values"].as_array().expect("exceptions");
     let value = exc[0]["value"].as_str().unwrap();
     assert_eq!(exc[0]["type"], "StoreError");
