@@ -297,6 +297,10 @@ impl Pieces {
         crate::log::install_drop_counters(std::mem::take(&mut self.counters));
         crate::metrics::set_max_series(self.max_series);
         let _ = RUNTIME.set(self.runtime.clone());
+        #[cfg(feature = "sentry")]
+        if let Some(s) = &self.sentry {
+            s.activate();
+        }
         crate::failure::set_backtrace(self.panic_backtrace);
         crate::failure::install_panic_hook();
         // Choose the fingerprint key now (installed, `OBSERVA_REDACT_KEY`, or random per

@@ -123,6 +123,17 @@ impl Installed {
         SentryLayer::new(self.production)
     }
 
+    /// Makes this client the process's (once the pipeline is claimed: a refused `init` leaves
+    /// nothing behind).
+    pub(crate) fn activate(&self) {
+        if CLIENT.set(self.client.clone()).is_err() {
+            return;
+        }
+        // Other code's `sentry::capture_*` goes through the same client and `before_send`.
+        sentry::Hub::main().bind_client(Some(self.client.clone()));
+        ACTIVE.store(true, Ordering::Release);
+    }
+
     /// Flushes (bounded) and closes the client.
     pub(crate) fn close(self) {
         ACTIVE.store(false, Ordering::Release);
@@ -130,7 +141,7 @@ impl Installed {
     }
 }
 
-/// Builds the client for `config`, or `None` when no DSN is configured.
+/// Builds the client for `config` (not yet active), or `None` when no DSN is configured.
 pub(crate) fn install(config: &Config) -> Result<Option<Installed>, InitError> {
     let Some(raw) = config.sentry_dsn.as_deref() else {
         return Ok(None);
@@ -178,12 +189,6 @@ pub(crate) fn install(config: &Config) -> Result<Option<Installed>, InitError> {
         .shutdown_timeout(Duration::from_secs(2));
     options.dsn = Some(dsn);
     let client = Arc::new(sentry::Client::from(options));
-    if CLIENT.set(client.clone()).is_err() {
-        return Err(InitError::AlreadyInitialized);
-    }
-    // Other code's `sentry::capture_*` goes through the same client and `before_send`.
-    sentry::Hub::main().bind_client(Some(client.clone()));
-    ACTIVE.store(true, Ordering::Release);
     Ok(Some(Installed { client, production }))
 }
 
