@@ -22,13 +22,13 @@
 //! (or, outside requests, the process's latest lines) as breadcrumbs, at most
 //! [`MAX_BREADCRUMBS`].
 //!
-//! Redaction: every event goes through `before_send` (see [`scrub`]): key filter, error-text
+//! Redaction: every event goes through `before_send`: key filter, error-text
 //! scrubbing, production allowlist, request cookies, headers, bodies and query removed, user
 //! e-mail, name and IP and the server name removed. Release is `<service>@<version>` unless set,
 //! environment the runtime's unless set, `send_default_pii` is off and no default
 //! integration is installed.
 //!
-//! Delivery: envelopes are queued (bounded, [`transport::QUEUE`]) for one sender thread that
+//! Delivery: envelopes are queued (bounded, 256 envelopes) for one sender thread that
 //! posts them with reqwest and rustls; the application never waits on the network. An
 //! unreachable or refusing endpoint, or a full queue, is counted in
 //! `observa_sentry_failed_total{reason}` (and [`stats`]); dropping the guard gives queued
