@@ -3,9 +3,9 @@
 //! [`crate::init`] / [`crate::layer`] install a panic hook that chains to the one in place (the
 //! default hook still prints to stderr). For every panic it keeps, on the panicking thread, the
 //! message with its location, scrubbed (URL userinfo, sensitive query values and `key=value`
-//! pairs) and bounded to
-//! [`MAX_PANIC_MESSAGE`] bytes, and a backtrace bounded to [`MAX_BACKTRACE_FRAMES`] frames and
-//! [`MAX_BACKTRACE_BYTES`] bytes when `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` ask for one (std's
+//! pairs) and bounded to [`MAX_PANIC_MESSAGE`] bytes, and a backtrace bounded to
+//! [`MAX_BACKTRACE_FRAMES`] frames and [`MAX_BACKTRACE_BYTES`] bytes (starting at the panicking
+//! frame) when `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` ask for one (std's
 //! rules) or `OBSERVA_PANIC_BACKTRACE=1` forces it (`0` turns it off whatever the environment).
 //! The failed call's ERROR line (`#[observed]`'s `<event>.failed`, the HTTP layer's
 //! `request.failed`) reads it there: `error` is the message, `backtrace` the trace. Neutralising

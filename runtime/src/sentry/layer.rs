@@ -26,7 +26,7 @@ impl fmt::Debug for SentryLayer {
 }
 
 impl SentryLayer {
-    pub(crate) fn new(_production: bool) -> SentryLayer {
+    pub(crate) fn new() -> SentryLayer {
         SentryLayer {
             dispatch: OnceLock::new(),
         }

@@ -115,12 +115,11 @@ pub fn flush(timeout: Duration) -> bool {
 /// The installed client, kept by the runtime guard.
 pub(crate) struct Installed {
     client: Arc<sentry::Client>,
-    production: bool,
 }
 
 impl Installed {
     pub(crate) fn layer(&self) -> SentryLayer {
-        SentryLayer::new(self.production)
+        SentryLayer::new()
     }
 
     /// Makes this client the process's (once the pipeline is claimed: a refused `init` leaves
@@ -189,7 +188,7 @@ pub(crate) fn install(config: &Config) -> Result<Option<Installed>, InitError> {
         .shutdown_timeout(Duration::from_secs(2));
     options.dsn = Some(dsn);
     let client = Arc::new(sentry::Client::from(options));
-    Ok(Some(Installed { client, production }))
+    Ok(Some(Installed { client }))
 }
 
 /// A failure of an `#[observed]` call inside a request, held for the request's event.
