@@ -1,5 +1,11 @@
 //! observa end to end on embedded defaults: an instrumented mini service and worker, driven
-//! through every outcome, then the JSON lines it wrote and the metrics exposition.
+//! through every outcome, then the JSON lines it wrote, the metrics exposition and the Sentry
+//! events it sent.
+//!
+//! observa runs as a layer in the demo's own `tracing_subscriber` registry, beside a plain
+//! `fmt` layer that prints warnings and errors to stderr (any other layer fits the same way).
+//! Sentry is on against a stand-in ingest endpoint on 127.0.0.1 started by the demo itself
+//! (or the DSN in `OBSERVA_SENTRY_DSN` / `SENTRY_DSN` when set).
 
 use observa::observed;
 use std::fmt;
@@ -77,20 +83,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:#}", observa::ops::Ops::new("demo").schema());
         return Ok(());
     }
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    // The demo catches one panic on purpose: keep stderr quiet for it (observa's hook, installed
+    // below, chains to this one and still records the message).
+    std::panic::set_hook(Box::new(|_| {}));
+    let ingest = sentry_ingest::start().await?;
     let logs = observa::MemoryWriter::new();
-    let guard = observa::init(
-        observa::Config::from_env()?
-            .with_writer(logs.clone())
-            .with_log_level("info"),
-    )?;
+    let mut config = observa::Config::from_env()?
+        .with_writer(logs.clone())
+        .with_log_level("info");
+    if config.sentry_dsn.is_none() {
+        config = config.with_sentry_dsn(format!("http://demo-key@{}/1", ingest.addr));
+    }
+    let (observa_layer, guard) = observa::layer(config)?;
+    let subscriber = tracing_subscriber::registry().with(observa_layer).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+    );
+    tracing::subscriber::set_global_default(subscriber)?;
+
     let _ = get_order("acme", 7).await;
     let _ = get_order("acme", 0).await;
     let _ = get_order("globex", 13).await;
     sync_orders("acme".into(), 42, vec![1, 2, 3], "hunter2".into());
-    // A panic is recorded, then resumed unchanged (caught here so the demo goes on).
-    std::panic::set_hook(Box::new(|_| {}));
+    // A panic is recorded (message on the ERROR line, and a Sentry event), then resumed
+    // unchanged (caught here so the demo goes on).
     let caught = std::panic::catch_unwind(|| render_report(0));
-    let _ = std::panic::take_hook();
     assert!(caught.is_err());
     // A future dropped before completion is recorded as `cancelled`.
     let timed_out =
@@ -98,12 +119,89 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(timed_out.is_err());
     // Jobs: a request enqueues work; the worker continues its correlation id.
     jobs::run().await;
+    observa::sentry::flush(std::time::Duration::from_secs(5));
     drop(guard);
     println!("== log lines ==");
     print!("{}", logs.contents());
     println!("== metrics ==");
     print!("{}", observa::metrics::render());
+    println!("== sentry events (as received by the local endpoint) ==");
+    for e in ingest.events() {
+        println!("{e}");
+    }
     Ok(())
+}
+
+/// A stand-in for Sentry's ingest endpoint: stores each envelope's event payloads.
+mod sentry_ingest {
+    use axum::routing::post;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    pub(crate) struct Ingest {
+        pub(crate) addr: SocketAddr,
+        received: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    pub(crate) async fn start() -> std::io::Result<Ingest> {
+        let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let store = received.clone();
+        let app = axum::Router::new().route(
+            "/api/{project}/envelope/",
+            post(move |body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    store
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(body.to_vec());
+                    "{}"
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        Ok(Ingest { addr, received })
+    }
+
+    impl Ingest {
+        /// One summary line per event: level, tags, exception values.
+        pub(crate) fn events(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            for body in self
+                .received
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+            {
+                // An envelope: a header line, then an item header line and its payload line.
+                let mut lines = body.split(|&b| b == b'\n').skip(1);
+                while let (Some(h), Some(p)) = (lines.next(), lines.next()) {
+                    let Ok(h) = serde_json::from_slice::<serde_json::Value>(h) else {
+                        break;
+                    };
+                    if h["type"] != "event" {
+                        continue;
+                    }
+                    let Ok(e) = serde_json::from_slice::<serde_json::Value>(p) else {
+                        continue;
+                    };
+                    out.push(
+                        serde_json::json!({
+                            "tags": e["tags"],
+                            "exception": e["exception"]["values"],
+                            "breadcrumbs": e["breadcrumbs"]["values"].as_array().map_or(0, |b| b.len()),
+                        })
+                        .to_string(),
+                    );
+                }
+            }
+            out
+        }
+    }
 }
 
 /// Request -> queued job -> worker, with one correlation id: the request's context travels in

@@ -512,6 +512,23 @@ impl Core {
         e
     }
 
+    /// Records a panic: the message and, when asked for, a bounded backtrace (in the completion
+    /// event's fields) from [`crate::failure`].
+    fn finish_panic(&mut self) {
+        let report = crate::failure::last_panic();
+        if let Some(bt) = report.as_ref().and_then(|r| r.backtrace.as_deref()) {
+            crate::failure::append_json_field(&mut self.fields, "backtrace", bt);
+        }
+        self.finish(Finish {
+            outcome: Outcome::Panic,
+            error: Some(match &report {
+                Some(r) => ErrorView::Display(&r.message),
+                None => ErrorView::Message("panicked"),
+            }),
+            error_type: "panic",
+        });
+    }
+
     /// Records the outcome: metrics, span status, completion event. Idempotent.
     #[inline]
     fn finish(&mut self, f: Finish<'_>) {
@@ -809,7 +826,7 @@ impl Drop for Call {
             // Each step on its own: a subscriber that panics on the event still gets the exit.
             while_unwinding(|| {
                 if !core.done {
-                    core.finish(PANICKED);
+                    core.finish_panic();
                 }
             });
             while_unwinding(|| core.exit());
@@ -946,7 +963,7 @@ impl Drop for PollGuard<'_> {
         if !self.returned {
             while_unwinding(|| {
                 if !core.done {
-                    core.finish(PANICKED);
+                    core.finish_panic();
                 }
             });
             while_unwinding(|| core.exit());

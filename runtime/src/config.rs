@@ -19,6 +19,11 @@
 //! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
 //! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |
+//! | `OBSERVA_SENTRY_DSN` (or `SENTRY_DSN`) | Sentry DSN (feature `sentry`; `OBSERVA_SENTRY_DSN` wins) | none (off) |
+//! | `OBSERVA_SENTRY_ENVIRONMENT` | Sentry environment | `OBSERVA_ENV` |
+//! | `OBSERVA_SENTRY_RELEASE` | Sentry release | `<service name>@<service version>` |
+//! | `OBSERVA_SENTRY_SAMPLE_RATE` | share of error events sent, in `[0, 1]` | 1.0 |
+//! | `OBSERVA_PANIC_BACKTRACE` | `1`: a bounded backtrace on a panic's ERROR line; `0`: never; unset: `RUST_BACKTRACE` decides | unset |
 //!
 //! A variable that is set but invalid is an error naming the variable and what it accepts; it
 //! is never silently replaced by a default.
@@ -68,6 +73,17 @@ pub struct Config {
     pub otlp_sample_ratio: f64,
     /// Colour on the console format (default: when stdout is a terminal).
     pub color: Option<bool>,
+    /// Sentry DSN (feature `sentry`); `None`: Sentry is off and costs nothing.
+    pub sentry_dsn: Option<String>,
+    /// Sentry environment (default: [`Config::environment`]).
+    pub sentry_environment: Option<String>,
+    /// Sentry release (default: `<service_name>@<service_version>`).
+    pub sentry_release: Option<String>,
+    /// Share of error events sent to Sentry, in `[0, 1]`.
+    pub sentry_sample_rate: f32,
+    /// Backtrace on a panic's ERROR line: `Some(true)` always, `Some(false)` never, `None`:
+    /// when `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` ask for one.
+    pub panic_backtrace: Option<bool>,
     pub(crate) writer: Option<SharedWriter>,
 }
 
@@ -87,6 +103,8 @@ impl fmt::Debug for Config {
                 "otlp_endpoint",
                 &self.otlp_endpoint.as_ref().map(|_| "[set]"),
             )
+            // A DSN carries the project key.
+            .field("sentry_dsn", &self.sentry_dsn.as_ref().map(|_| "[set]"))
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +128,11 @@ impl Default for Config {
             otlp_endpoint: None,
             otlp_sample_ratio: 1.0,
             color: None,
+            sentry_dsn: None,
+            sentry_environment: None,
+            sentry_release: None,
+            sentry_sample_rate: 1.0,
+            panic_backtrace: None,
             writer: None,
         }
     }
@@ -150,7 +173,9 @@ impl Config {
 
     /// Reads `OBSERVA_*` variables from the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(std::env::vars().filter(|(k, _)| k.starts_with("OBSERVA_")))
+        Config::from_vars(
+            std::env::vars().filter(|(k, _)| k.starts_with("OBSERVA_") || k == "SENTRY_DSN"),
+        )
     }
 
     /// Reads `OBSERVA_*` variables from `vars` (for tests and embedding).
@@ -161,6 +186,7 @@ impl Config {
         V: AsRef<str>,
     {
         let mut c = Config::default();
+        let mut sentry_dsn_fallback = None;
         for (k, v) in vars {
             let v = v.as_ref();
             match k.as_ref() {
@@ -231,15 +257,63 @@ impl Config {
                     }
                     c.otlp_sample_ratio = r;
                 }
+                "OBSERVA_SENTRY_DSN" => c.sentry_dsn = Some(nonempty("OBSERVA_SENTRY_DSN", v)?),
+                "SENTRY_DSN" => sentry_dsn_fallback = Some(nonempty("SENTRY_DSN", v)?),
+                "OBSERVA_SENTRY_ENVIRONMENT" => {
+                    c.sentry_environment = Some(nonempty("OBSERVA_SENTRY_ENVIRONMENT", v)?)
+                }
+                "OBSERVA_SENTRY_RELEASE" => {
+                    c.sentry_release = Some(nonempty("OBSERVA_SENTRY_RELEASE", v)?)
+                }
+                "OBSERVA_SENTRY_SAMPLE_RATE" => {
+                    let r: f32 = v.trim().parse().map_err(|_| ConfigError {
+                        var: "OBSERVA_SENTRY_SAMPLE_RATE",
+                        reason: format!("expected a number in [0, 1], got `{}`", shown(v)),
+                    })?;
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(ConfigError {
+                            var: "OBSERVA_SENTRY_SAMPLE_RATE",
+                            reason: format!("expected a number in [0, 1], got `{r}`"),
+                        });
+                    }
+                    c.sentry_sample_rate = r;
+                }
+                "OBSERVA_PANIC_BACKTRACE" => {
+                    c.panic_backtrace = match v.trim() {
+                        "1" | "true" | "full" => Some(true),
+                        "0" | "false" => Some(false),
+                        _ => {
+                            return Err(ConfigError {
+                                var: "OBSERVA_PANIC_BACKTRACE",
+                                reason: format!("expected `1` or `0`, got `{}`", shown(v)),
+                            });
+                        }
+                    }
+                }
                 // Read by other parts (audit, HTTP, redaction); unknown names are ignored so
                 // that newer variables do not break older binaries.
                 _ => {}
             }
         }
+        if c.sentry_dsn.is_none() {
+            c.sentry_dsn = sentry_dsn_fallback;
+        }
         if c.is_production() {
             c.log_format = Format::Json;
         }
         Ok(c)
+    }
+
+    /// Sends server errors and panics to Sentry at `dsn` (feature `sentry`).
+    pub fn with_sentry_dsn(mut self, dsn: impl Into<String>) -> Config {
+        self.sentry_dsn = Some(dsn.into());
+        self
+    }
+
+    /// Always (`true`) or never (`false`) puts a bounded backtrace on a panic's ERROR line.
+    pub fn with_panic_backtrace(mut self, on: bool) -> Config {
+        self.panic_backtrace = Some(on);
+        self
     }
 
     /// True when `environment` is `production` (or `prod`).
@@ -372,6 +446,29 @@ mod tests {
         assert_eq!(e.var, "OBSERVA_OTLP_SAMPLE_RATIO");
         let e = Config::from_vars([("OBSERVA_LOG_FORMAT", "\x1b[31mx")]).unwrap_err();
         assert!(!e.to_string().contains('\x1b'));
+    }
+
+    #[test]
+    fn sentry_vars() {
+        let c = Config::from_vars([
+            ("SENTRY_DSN", "http://k@127.0.0.1:1/2"),
+            ("OBSERVA_SENTRY_SAMPLE_RATE", "0.25"),
+            ("OBSERVA_PANIC_BACKTRACE", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.sentry_dsn.as_deref(), Some("http://k@127.0.0.1:1/2"));
+        assert_eq!(c.sentry_sample_rate, 0.25);
+        assert_eq!(c.panic_backtrace, Some(true));
+        // `OBSERVA_SENTRY_DSN` wins whatever the order.
+        let c = Config::from_vars([
+            ("OBSERVA_SENTRY_DSN", "http://a@127.0.0.1:1/2"),
+            ("SENTRY_DSN", "http://b@127.0.0.1:1/2"),
+        ])
+        .unwrap();
+        assert_eq!(c.sentry_dsn.as_deref(), Some("http://a@127.0.0.1:1/2"));
+        let e = Config::from_vars([("OBSERVA_SENTRY_SAMPLE_RATE", "3")]).unwrap_err();
+        assert_eq!(e.var, "OBSERVA_SENTRY_SAMPLE_RATE");
+        assert!(!format!("{c:?}").contains("127.0.0.1"));
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing::Subscriber;
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::{Context as FilterContext, Filter, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static RUNTIME: OnceLock<RuntimeInfo> = OnceLock::new();
@@ -50,7 +53,7 @@ impl fmt::Display for InitError {
         match self {
             InitError::Config(e) => write!(f, "observa configuration: {e}"),
             InitError::AlreadyInitialized => f.write_str(
-                "observa is already initialised in this process; call `observa::init` once and keep its guard",
+                "observa is already installed in this process (by `observa::init` or `observa::layer`); install it once and keep its guard",
             ),
             InitError::SubscriberAlreadySet => f.write_str(
                 "another global `tracing` subscriber is installed; remove it or use `observa::init` alone",
@@ -82,6 +85,8 @@ pub struct Guard {
     workers: Vec<WriterGuard>,
     #[cfg(feature = "otlp")]
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    #[cfg(feature = "sentry")]
+    sentry: Option<crate::sentry::Installed>,
 }
 
 impl fmt::Debug for Guard {
@@ -100,6 +105,12 @@ impl Drop for Guard {
         if let Some(p) = self.tracer.take() {
             let _ = p.shutdown();
         }
+        // Queued Sentry events get a bounded time to leave (never blocks on a dead endpoint
+        // longer than that).
+        #[cfg(feature = "sentry")]
+        if let Some(s) = self.sentry.take() {
+            s.close();
+        }
         // The audit trail records its own stop (`audit.stopped` + a closing checkpoint) when it
         // was opened in this process; a no-op otherwise.
         if let Err(e) = crate::audit::shutdown() {
@@ -114,142 +125,392 @@ impl Drop for Guard {
     }
 }
 
-/// Installs observa: the log pipeline (stdout, optional rotated file), the filter, the metrics
-/// settings, as the global `tracing` subscriber. Returns a guard that flushes on drop.
-///
-/// Fails, with nothing installed, on a rejected configuration value, on a second call, or when
-/// another global subscriber exists.
-pub fn init(config: Config) -> Result<Guard, InitError> {
-    if INSTALLED.load(Ordering::Acquire) {
-        return Err(InitError::AlreadyInitialized);
-    }
-    // Plain directives (`info`, `info,hyper=warn`) use the static `Targets` filter, which does
-    // no per-span bookkeeping; directives that need it (span or field filters) use `EnvFilter`.
-    let filter: Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> =
-        match config
-            .log_level
-            .parse::<tracing_subscriber::filter::Targets>()
-        {
-            Ok(t) => Box::new(t),
-            Err(_) => Box::new(
-                tracing_subscriber::EnvFilter::try_new(&config.log_level).map_err(|e| {
+/// The level filter of observa's pipeline: the static `Targets` filter for plain directives
+/// (`info`, `info,hyper=warn`: no per-span bookkeeping), `EnvFilter` for directives that need it
+/// (span or field filters).
+enum LevelFilter {
+    Targets(tracing_subscriber::filter::Targets),
+    Env(Box<tracing_subscriber::EnvFilter>),
+}
+
+impl LevelFilter {
+    fn parse(directives: &str) -> Result<LevelFilter, InitError> {
+        match directives.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(t) => Ok(LevelFilter::Targets(t)),
+            Err(_) => tracing_subscriber::EnvFilter::try_new(directives)
+                .map(|f| LevelFilter::Env(Box::new(f)))
+                .map_err(|e| {
                     InitError::Config(crate::config::ConfigError {
                         var: "OBSERVA_LOG_LEVEL",
                         reason: format!("not a filter: {e}"),
                     })
-                })?,
-            ),
-        };
-    let production = config.is_production();
-    let mut workers = Vec::new();
-    let mut counters = Vec::new();
-    let mut sinks = Vec::new();
-    // The queue bound is given in lines; the buffer holds about 512 bytes per line.
-    let cap = config.log_queue_lines.saturating_mul(512);
-    let (stdout_writer, guard) = match &config.writer {
-        Some(w) => writer::spawn(Box::new(SharedWrite(w.clone())), cap, "observa-log"),
-        None => writer::spawn(Box::new(std::io::stdout()), cap, "observa-log"),
-    }
-    .map_err(InitError::Io)?;
-    counters.push(stdout_writer.clone());
-    workers.push(guard);
-    let format = if production {
-        Format::Json
-    } else {
-        config.log_format
-    };
-    sinks.push(Sink {
-        format,
-        writer: stdout_writer,
-        color: config
-            .color
-            .unwrap_or_else(|| config.writer.is_none() && std::io::stdout().is_terminal()),
-    });
-    let mut file_error = None;
-    if let Some(path) = &config.log_file {
-        match crate::log::file::RotatingFile::open(
-            path,
-            config.log_file_max_bytes,
-            config.log_file_backups,
-        ) {
-            Ok(f) => {
-                let (w, g) =
-                    writer::spawn(Box::new(f), cap, "observa-log-file").map_err(InitError::Io)?;
-                counters.push(w.clone());
-                workers.push(g);
-                sinks.push(Sink {
-                    format: Format::Json,
-                    writer: w,
-                    color: false,
-                });
-            }
-            Err(e) => {
-                // Fallback: the stdout sink carries on alone, and says so once installed.
-                crate::metrics::internal_error("log_file");
-                file_error = Some(e);
-            }
+                }),
         }
     }
-    crate::log::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
-    let layer = Layer::new(
-        sinks,
-        config.log_max_value_bytes,
-        config.log_max_line_bytes,
-        production,
-    );
-    #[cfg(feature = "otlp")]
-    let tracer = crate::trace::provider(&config)?;
-    #[cfg(feature = "otlp")]
-    let otel = tracer.as_ref().map(crate::trace::layer);
-    #[cfg(not(feature = "otlp"))]
-    let otel: Option<tracing_subscriber::layer::Identity> = None;
-    let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(otel)
-        .with(layer);
-    if INSTALLED
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+
+    /// As a global filter (the `init` path).
+    fn into_layer(self) -> Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> {
+        match self {
+            LevelFilter::Targets(t) => Box::new(t),
+            LevelFilter::Env(e) => e,
+        }
+    }
+
+    /// As a per-layer filter (the [`layer`] path).
+    fn into_filter<S>(self) -> Box<dyn Filter<S> + Send + Sync>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        match self {
+            LevelFilter::Targets(t) => Box::new(t),
+            LevelFilter::Env(e) => Box::new(*e),
+        }
+    }
+}
+
+/// Lines owed once the pipeline is installed (a sink that fell back, a refused key).
+#[derive(Default)]
+struct Notices {
+    file_error: Option<std::io::Error>,
+    redact_key_rejected: bool,
+}
+
+impl Notices {
+    fn emit(&mut self) {
+        if std::mem::take(&mut self.redact_key_rejected) {
+            tracing::warn!(
+                target: "observa",
+                event = "observa.redact_key_rejected",
+                "OBSERVA_REDACT_KEY is set but unusable (too short?); fingerprints use a random per-process key"
+            );
+        }
+        if let Some(e) = self.file_error.take() {
+            tracing::error!(
+                target: "observa",
+                event = "observa.log_file_unavailable",
+                error = %e,
+                "log file could not be opened; logging to stdout only"
+            );
+        }
+    }
+}
+
+/// The pieces both [`init`] and [`layer`] are built from: the level filter, the log layer, and
+/// the rest (exporters, writer guards, settings).
+struct Pieces {
+    #[cfg(feature = "otlp")]
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    #[cfg(feature = "sentry")]
+    sentry: Option<crate::sentry::Installed>,
+    workers: Vec<WriterGuard>,
+    counters: Vec<writer::LineWriter>,
+    notices: Notices,
+    runtime: RuntimeInfo,
+    max_series: usize,
+    panic_backtrace: Option<bool>,
+}
+
+impl Pieces {
+    /// Builds every piece for `config` (sinks started, nothing global touched).
+    fn build(config: &Config) -> Result<(LevelFilter, Layer, Pieces), InitError> {
+        let filter = LevelFilter::parse(&config.log_level)?;
+        let production = config.is_production();
+        let mut workers = Vec::new();
+        let mut counters = Vec::new();
+        let mut sinks = Vec::new();
+        // The queue bound is given in lines; the buffer holds about 512 bytes per line.
+        let cap = config.log_queue_lines.saturating_mul(512);
+        let (stdout_writer, guard) = match &config.writer {
+            Some(w) => writer::spawn(Box::new(SharedWrite(w.clone())), cap, "observa-log"),
+            None => writer::spawn(Box::new(std::io::stdout()), cap, "observa-log"),
+        }
+        .map_err(InitError::Io)?;
+        counters.push(stdout_writer.clone());
+        workers.push(guard);
+        let format = if production {
+            Format::Json
+        } else {
+            config.log_format
+        };
+        sinks.push(Sink {
+            format,
+            writer: stdout_writer,
+            color: config
+                .color
+                .unwrap_or_else(|| config.writer.is_none() && std::io::stdout().is_terminal()),
+        });
+        let mut notices = Notices::default();
+        if let Some(path) = &config.log_file {
+            match crate::log::file::RotatingFile::open(
+                path,
+                config.log_file_max_bytes,
+                config.log_file_backups,
+            ) {
+                Ok(f) => {
+                    let (w, g) = writer::spawn(Box::new(f), cap, "observa-log-file")
+                        .map_err(InitError::Io)?;
+                    counters.push(w.clone());
+                    workers.push(g);
+                    sinks.push(Sink {
+                        format: Format::Json,
+                        writer: w,
+                        color: false,
+                    });
+                }
+                Err(e) => {
+                    // Fallback: the stdout sink carries on alone, and says so once installed.
+                    crate::metrics::internal_error("log_file");
+                    notices.file_error = Some(e);
+                }
+            }
+        }
+        crate::log::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
+        let log = Layer::new(
+            sinks,
+            config.log_max_value_bytes,
+            config.log_max_line_bytes,
+            production,
+        );
+        #[cfg(feature = "otlp")]
+        let tracer = crate::trace::provider(config)?;
+        #[cfg(feature = "sentry")]
+        let sentry = crate::sentry::install(config)?;
+        Ok((
+            filter,
+            log,
+            Pieces {
+                #[cfg(feature = "otlp")]
+                tracer,
+                #[cfg(feature = "sentry")]
+                sentry,
+                workers,
+                counters,
+                notices,
+                runtime: RuntimeInfo {
+                    service_name: config.service_name.clone(),
+                    service_version: config.service_version.clone(),
+                    environment: config.environment.clone(),
+                    production,
+                },
+                max_series: config.metrics_max_series,
+                panic_backtrace: config.panic_backtrace,
+            },
+        ))
+    }
+
+    /// Process-wide settings, once the pipeline is claimed.
+    fn settle(&mut self) {
+        crate::log::install_drop_counters(std::mem::take(&mut self.counters));
+        crate::metrics::set_max_series(self.max_series);
+        let _ = RUNTIME.set(self.runtime.clone());
+        #[cfg(feature = "sentry")]
+        if let Some(s) = &self.sentry {
+            s.activate();
+        }
+        crate::failure::set_backtrace(self.panic_backtrace);
+        crate::failure::install_panic_hook();
+        // Choose the fingerprint key now (installed, `OBSERVA_REDACT_KEY`, or random per
+        // process) so the first redacted line does not pay for it, and say when the variable
+        // was refused.
+        if let crate::redact::KeySource::Random {
+            env_rejected: true, ..
+        } = crate::redact::init_fingerprint_key()
+        {
+            self.notices.redact_key_rejected = true;
+        }
+    }
+}
+
+/// Claims the process for observa's pipeline (one per process: its sinks, drop counters and
+/// settings are process-wide).
+fn claim() -> Result<(), InitError> {
+    INSTALLED
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .map(|_| ())
+        .map_err(|_| InitError::AlreadyInitialized)
+}
+
+/// Installs observa: the log pipeline (stdout, optional rotated file), the filter, the metrics
+/// settings, the OTLP exporter and Sentry when configured, as the global `tracing` subscriber.
+/// Returns a guard that flushes on drop.
+///
+/// Fails, with nothing installed, on a rejected configuration value, on a second call (or a call
+/// after [`layer`]), or when another global subscriber exists. To run observa beside other
+/// layers in a registry of your own, use [`layer`] instead.
+pub fn init(config: Config) -> Result<Guard, InitError> {
+    if INSTALLED.load(Ordering::Acquire) {
         return Err(InitError::AlreadyInitialized);
     }
+    let (filter, log, mut p) = Pieces::build(&config)?;
+    #[cfg(feature = "otlp")]
+    let otel = p.tracer.as_ref().map(crate::trace::layer);
+    #[cfg(not(feature = "otlp"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    #[cfg(feature = "sentry")]
+    let sentry = p.sentry.as_ref().map(crate::sentry::Installed::layer);
+    #[cfg(not(feature = "sentry"))]
+    let sentry: Option<tracing_subscriber::layer::Identity> = None;
+    // The level filter is global here: nothing else is in the stack, and a global filter costs
+    // less per event than a per-layer one.
+    let subscriber = tracing_subscriber::registry()
+        .with(filter.into_layer())
+        .with(otel)
+        .with(sentry)
+        .with(log);
+    claim()?;
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         INSTALLED.store(false, Ordering::Release);
         return Err(InitError::SubscriberAlreadySet);
     }
-    crate::log::install_drop_counters(counters);
-    crate::metrics::set_max_series(config.metrics_max_series);
-    let _ = RUNTIME.set(RuntimeInfo {
-        service_name: config.service_name.clone(),
-        service_version: config.service_version.clone(),
-        environment: config.environment.clone(),
-        production,
-    });
-    // Choose the fingerprint key now (installed, `OBSERVA_REDACT_KEY`, or random per process)
-    // so the first redacted line does not pay for it, and say when the variable was refused.
-    if let crate::redact::KeySource::Random {
-        env_rejected: true, ..
-    } = crate::redact::init_fingerprint_key()
-    {
-        tracing::warn!(
-            target: "observa",
-            event = "observa.redact_key_rejected",
-            "OBSERVA_REDACT_KEY is set but unusable (too short?); fingerprints use a random per-process key"
-        );
+    p.settle();
+    p.notices.emit();
+    Ok(p.into_guard())
+}
+
+/// observa's pipeline as a `tracing_subscriber::Layer` for a registry of your own, beside any
+/// other layer (`sentry-tracing`, `console-subscriber`, a second `fmt` layer, your own
+/// OpenTelemetry layer):
+///
+/// ```ignore
+/// use tracing_subscriber::prelude::*;
+///
+/// let (observa_layer, _guard) = observa::layer(observa::Config::from_env()?)?;
+/// tracing_subscriber::registry()
+///     .with(observa_layer)
+///     .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::WARN))
+///     .init();
+/// ```
+///
+/// It behaves as [`init`] does (same lines: context on every line, key filter, production
+/// allowlist, drops counted; the OTLP exporter and Sentry when configured) with one difference
+/// that composition requires: `OBSERVA_LOG_LEVEL` is a *per-layer* filter, so it decides what
+/// observa writes and exports, not what the other layers see. Spans are created only when some
+/// layer wants them.
+///
+/// One per process, like [`init`]: a second call, or `init` after it, fails with
+/// [`InitError::AlreadyInitialized`]. The guard flushes the writers (and the exporters) on drop;
+/// keep it until the end of `main`. The layer type is opaque; box it
+/// (`Box<dyn Layer<S> + Send + Sync>`) to store it.
+pub fn layer<S>(
+    config: Config,
+) -> Result<
+    (
+        impl tracing_subscriber::Layer<S> + Send + Sync + 'static,
+        Guard,
+    ),
+    InitError,
+>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer as _;
+    if INSTALLED.load(Ordering::Acquire) {
+        return Err(InitError::AlreadyInitialized);
     }
-    if let Some(e) = file_error {
-        tracing::error!(
-            target: "observa",
-            event = "observa.log_file_unavailable",
-            error = %e,
-            "log file could not be opened; logging to stdout only"
-        );
+    let (level, log, mut p) = Pieces::build(&config)?;
+    claim()?;
+    p.settle();
+    #[cfg(feature = "otlp")]
+    let otel = p.tracer.as_ref().map(crate::trace::layer::<S>);
+    #[cfg(not(feature = "otlp"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    #[cfg(feature = "sentry")]
+    let sentry = p.sentry.as_ref().map(crate::sentry::Installed::layer);
+    #[cfg(not(feature = "sentry"))]
+    let sentry: Option<tracing_subscriber::layer::Identity> = None;
+    let filter = PipelineFilter {
+        level: level.into_filter::<S>(),
+    };
+    let notices = NoticeLayer(std::sync::Mutex::new(std::mem::take(&mut p.notices)));
+    let stack = log
+        .and_then(otel)
+        .and_then(sentry)
+        .and_then(notices)
+        .with_filter(filter);
+    Ok((stack, p.into_guard()))
+}
+
+/// The per-layer filter of [`layer`]: the level directives, and no spans unless an exporter
+/// consumes them (observa's log layer reads the context, not spans).
+struct PipelineFilter<S> {
+    level: Box<dyn Filter<S> + Send + Sync>,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Filter<S> for PipelineFilter<S> {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &FilterContext<'_, S>) -> bool {
+        (!meta.is_span() || crate::trace::active()) && self.level.enabled(meta, cx)
     }
-    Ok(Guard {
-        workers,
-        #[cfg(feature = "otlp")]
-        tracer,
-    })
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        if meta.is_span() && !crate::trace::active() {
+            tracing_core::subscriber::Interest::never()
+        } else {
+            self.level.callsite_enabled(meta)
+        }
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, cx: &FilterContext<'_, S>) -> bool {
+        self.level.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing_subscriber::filter::LevelFilter> {
+        self.level.max_level_hint()
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        cx: FilterContext<'_, S>,
+    ) {
+        self.level.on_new_span(attrs, id, cx)
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        cx: FilterContext<'_, S>,
+    ) {
+        self.level.on_record(id, values, cx)
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, cx: FilterContext<'_, S>) {
+        self.level.on_enter(id, cx)
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, cx: FilterContext<'_, S>) {
+        self.level.on_exit(id, cx)
+    }
+
+    fn on_close(&self, id: tracing::span::Id, cx: FilterContext<'_, S>) {
+        self.level.on_close(id, cx)
+    }
+}
+
+/// Emits the start-up notices once the layer is part of a dispatcher.
+struct NoticeLayer(std::sync::Mutex<Notices>);
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for NoticeLayer {
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        let mut n = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        tracing::dispatcher::with_default(dispatch, || n.emit());
+    }
+}
+
+impl Pieces {
+    fn into_guard(self) -> Guard {
+        Guard {
+            workers: self.workers,
+            #[cfg(feature = "otlp")]
+            tracer: self.tracer,
+            #[cfg(feature = "sentry")]
+            sentry: self.sentry,
+        }
+    }
 }
 
 struct SharedWrite(crate::config::SharedWriter);

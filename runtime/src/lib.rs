@@ -20,7 +20,10 @@
 //!   [`redacted`]: compile-time redaction ([`redact`]);
 //! - [`audit`](macro@audit) and the [`audit`](mod@audit) module: a durable, hash-chained audit
 //!   trail (SQLite, or PostgreSQL with feature `postgres`) and its verifier;
-//! - [`init`] / [`Config`]: the runtime (log pipeline, metrics registry, exporters);
+//! - [`init`] / [`Config`]: the runtime (log pipeline, metrics registry, exporters); [`layer`]:
+//!   the same pipeline as a `tracing_subscriber::Layer` for a registry of your own;
+//! - [`failure`]: panic messages and bounded backtraces on the failed call's line;
+//! - [`sentry`](mod@crate::sentry) (feature `sentry`): server errors and panics to Sentry, scrubbed;
 //! - [`context`]: correlation id, tenant and user bound for a scope, carried into tasks
 //!   ([`spawn`]) and jobs ([`carrier`]);
 //! - [`metrics::render`]: the Prometheus text exposition;
@@ -43,6 +46,7 @@ mod callsite;
 pub mod carrier;
 pub mod config;
 pub mod context;
+pub mod failure;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 pub mod http;
 mod init;
@@ -55,13 +59,15 @@ pub mod record;
 pub mod redact;
 mod scrub;
 pub mod sensitive;
+#[cfg(feature = "sentry")]
+pub mod sentry;
 mod site_macro;
 pub mod slo;
 pub mod trace;
 
 pub use config::{Config, ConfigError, MemoryWriter};
 pub use context::{Context, FutureExt, RequestSource, spawn};
-pub use init::{Guard, InitError, RuntimeInfo, init, init_from_env, runtime_info};
+pub use init::{Guard, InitError, RuntimeInfo, init, init_from_env, layer, runtime_info};
 pub use log::Format;
 pub use outcome::{Classify, ErrorClass, Outcome};
 pub use record::{FieldValue, REDACTED, Record, RecordList, RecordObject};

@@ -454,7 +454,15 @@ async fn levels_errors_validation_panics_and_exclusions() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["event"], "request.failed");
     assert_eq!(lines[0]["outcome"], "panic");
-    assert!(!raw_logs().contains("handler exploded"));
+    // The panic message is on the line (issue 10: scrubbed, neutralised and bounded like any
+    // error text), never in the body.
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("handler exploded (at tests/tests/http_layer.rs:"),
+        "{lines:?}"
+    );
 
     // Excluded: an id is still echoed, but no line.
     for p in ["/health", "/metrics"] {

@@ -215,7 +215,10 @@ impl ResponseError {
     /// (`"database"`, `"upstream"`).
     pub fn new(error_type: &'static str, e: &(dyn std::error::Error + 'static)) -> ResponseError {
         ResponseError {
-            chain: crate::outcome::ErrorView::Error(e).to_string().into(),
+            chain: crate::failure::scrub_error_text(
+                &crate::outcome::ErrorView::Error(e).to_string(),
+            )
+            .into(),
             error_type,
         }
     }
@@ -448,6 +451,14 @@ where
                     .map(|v| crate::redact::fingerprint(v).to_string()),
             });
         }
+        // Sentry (when on) keeps the route and the request's breadcrumbs while it runs.
+        #[cfg(feature = "sentry")]
+        if let Some(i) = &info {
+            crate::sentry::request_started(
+                request_id.as_str(),
+                i.route.as_ref().map(|r| r.as_str()),
+            );
+        }
         let state = State {
             ctx,
             request_id,
@@ -536,6 +547,7 @@ where
             // Polled after completion: a caller bug; stay pending rather than panic.
             return Poll::Pending;
         };
+        let panic_report;
         let out = match this.kind.project() {
             KindProj::Rejected => {
                 let resp = json_response(
@@ -556,12 +568,14 @@ where
                     Err(payload) => {
                         // Dropping a payload can itself panic; keep it from unwinding through us.
                         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                        // What the panic hook kept (message, bounded backtrace), for the line.
+                        panic_report = crate::failure::last_panic();
                         let resp = json_response(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "internal_error",
                             &state.request_id,
                         );
-                        Ok((resp, End::Panic))
+                        Ok((resp, End::Panic(panic_report.as_ref())))
                     }
                 }
             }
@@ -592,7 +606,7 @@ where
 enum End<'a> {
     Response,
     Rejected,
-    Panic,
+    Panic(Option<&'a crate::failure::PanicReport>),
     ServiceError(&'a str),
     Cancelled,
 }
@@ -617,7 +631,11 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let error = ext.as_ref().and_then(|e| e.error);
     let validation = ext.as_ref().and_then(|e| e.validation);
     let (outcome, error_text, error_type): (&str, Option<&str>, Option<&str>) = match end {
-        End::Panic => ("panic", Some("handler panicked"), Some("panic")),
+        End::Panic(r) => (
+            "panic",
+            Some(r.map_or("handler panicked", |r| r.message.as_str())),
+            Some("panic"),
+        ),
         End::Cancelled => ("cancelled", None, None),
         End::ServiceError(m) => ("server_error", Some(m), Some("service")),
         End::Rejected => ("client_error", None, Some("invalid_request_id")),
@@ -629,7 +647,12 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Response if status >= 400 => ("client_error", None, None),
         End::Response => ("ok", None, None),
     };
-    let failed = matches!(end, End::Panic | End::Cancelled | End::ServiceError(_)) || status >= 500;
+    let backtrace = match &end {
+        End::Panic(Some(r)) => r.backtrace.as_deref(),
+        _ => None,
+    };
+    let failed =
+        matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_)) || status >= 500;
     let event = if failed {
         "request.failed"
     } else {
@@ -690,6 +713,7 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
                 user_agent = ua,
                 trace_id = trace_id.as_deref(),
                 request_id_replaced = replaced,
+                backtrace = backtrace,
             )
         };
     }
@@ -698,6 +722,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         tracing::Level::INFO => emit!(tracing::Level::INFO),
         _ => emit!(tracing::Level::DEBUG),
     });
+    #[cfg(feature = "sentry")]
+    crate::sentry::request_finished(state.request_id.as_str());
 }
 
 /// The `/metrics` handler: [`crate::metrics::render`] with the Prometheus text content type.

@@ -31,8 +31,12 @@
 //!   errors (400/422 with [`ValidationErrors`], or any 422) INFO with the list, other 4xx DEBUG,
 //!   5xx ERROR with the error chain from [`ResponseError`] when the handler attached one.
 //! - **Panics.** A handler panic is caught at the layer: one `request.failed` line with outcome
-//!   `panic` (the panic message is not logged: it may contain anything) and a 500 JSON body
+//!   `panic`, the panic message (with its location; scrubbed, neutralised and bounded like any
+//!   error text) in `error` and, when `RUST_BACKTRACE` or `OBSERVA_PANIC_BACKTRACE=1` asks, a
+//!   bounded `backtrace` (see [`crate::failure`]); the client gets only a 500 JSON body
 //!   `{"error":"internal_error","request_id":"..."}`.
+//! - **Handler errors.** Return `Result<_, Failure<E>>` ([`Failure`]) and `?` any
+//!   `std::error::Error` into it: the 500's line carries the error chain, no hand wiring.
 //! - **Metrics.** `http_requests_total{method,route,status}`,
 //!   `http_request_duration_seconds{method,route}`, `http_requests_in_flight`. Route labels are
 //!   templates and methods outside the standard nine are `other`, so a client cannot create
@@ -48,6 +52,11 @@ pub use client_ip::{ForwardedHeader, InvalidCidr, IpCidr, ProxyTrust};
 mod layer;
 #[cfg(feature = "tower")]
 pub use layer::*;
+
+#[cfg(feature = "axum")]
+mod failure;
+#[cfg(feature = "axum")]
+pub use failure::Failure;
 
 #[cfg(feature = "reqwest")]
 pub mod outbound;
