@@ -51,6 +51,10 @@ fn service_ops_writes_rules_dashboard_runbooks_and_catalogue() {
             .map(|d| d.join("promtool"))
             .find(|p| p.is_file())
     });
+    assert!(
+        promtool.is_some() || std::env::var_os("OBSERVA_REQUIRE_PROMETHEUS").is_none(),
+        "promtool is required (OBSERVA_REQUIRE_PROMETHEUS is set) but not on PATH"
+    );
     match promtool {
         None => eprintln!(
             "SKIPPED promtool check: promtool not installed (Debian package `prometheus`)"

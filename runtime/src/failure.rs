@@ -14,7 +14,6 @@
 //! A hook installed by other code after observa replaces this one; the lines then say
 //! `panicked` without the message.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -74,7 +73,11 @@ fn record(info: &std::panic::PanicHookInfo<'_>) {
         .or_else(|| any.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any> (a panic payload that is not a string)");
     let mut message = String::with_capacity(payload.len().min(MAX_PANIC_MESSAGE) + 32);
-    push_bounded(&mut message, &scrub_error_text(payload), MAX_PANIC_MESSAGE);
+    push_bounded(
+        &mut message,
+        &crate::scrub::scrub(payload),
+        MAX_PANIC_MESSAGE,
+    );
     if let Some(loc) = info.location() {
         use std::fmt::Write as _;
         let _ = write!(
@@ -185,104 +188,12 @@ fn bound_backtrace(full: &str) -> String {
         }
         out.push_str(t);
     }
-    scrub_error_text(&out).into_owned()
-}
-
-/// Scrubs free error text: URL userinfo (`scheme://user:pass@host` -> `scheme://[REDACTED]@host`)
-/// and the values of sensitive query parameters and `key=value` pairs (`?token=abc` ->
-/// `?token=[REDACTED]`, by the shared sensitive-name rule).
-// TODO(lead): merge with log scrubber
-pub(crate) fn scrub_error_text(s: &str) -> Cow<'_, str> {
-    if !s.contains("://") && !s.contains('=') && !s.contains(':') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut changed = false;
-    let mut rest = s;
-    // URL userinfo: between `://` and the next `@` before any `/`, whitespace, `?` or `#`.
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str(crate::record::REDACTED);
-                rest = &tail[at..];
-                changed = true;
-            }
-            None => rest = tail,
-        }
-    }
-    out.push_str(rest);
-    // `key=value` and `key: value` pairs under sensitive keys.
-    let mut result = String::with_capacity(out.len());
-    let bytes = out.as_bytes();
-    let mut i = 0;
-    let mut last = 0;
-    while i < bytes.len() {
-        let sep = bytes[i];
-        if sep == b'=' || sep == b':' {
-            let mut k = i;
-            while k > 0
-                && (bytes[k - 1].is_ascii_alphanumeric()
-                    || bytes[k - 1] == b'_'
-                    || bytes[k - 1] == b'-')
-            {
-                k -= 1;
-            }
-            let key = &out[k..i];
-            let mut v = i + 1;
-            if sep == b':' {
-                while v < bytes.len() && bytes[v] == b' ' {
-                    v += 1;
-                }
-            }
-            let mut e = v;
-            while e < bytes.len()
-                && !matches!(
-                    bytes[e],
-                    b'&' | b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'#' | b'"' | b'\'' | b')'
-                )
-            {
-                e += 1;
-            }
-            if !key.is_empty() && e > v && crate::sensitive::is_sensitive(key) {
-                result.push_str(&out[last..v]);
-                result.push_str(crate::record::REDACTED);
-                last = e;
-                i = e;
-                changed = true;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    if !changed {
-        return Cow::Borrowed(s);
-    }
-    result.push_str(&out[last..]);
-    Cow::Owned(result)
+    crate::scrub::scrub(&out).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrubs_userinfo_and_sensitive_pairs() {
-        let s = scrub_error_text(
-            "connect postgres://app:hunter2secret@db:5432/x failed; GET https://api/x?id=7&token=abcdef123 -> 500, password: pw0rdpw0rd",
-        );
-        assert!(!s.contains("hunter2secret"), "{s}");
-        assert!(!s.contains("abcdef123"), "{s}");
-        assert!(!s.contains("pw0rdpw0rd"), "{s}");
-        assert!(s.contains("postgres://[REDACTED]@db:5432/x"), "{s}");
-        assert!(s.contains("id=7&token=[REDACTED]"), "{s}");
-        assert!(matches!(scrub_error_text("plain text"), Cow::Borrowed(_)));
-        assert_eq!(scrub_error_text("ratio=0.5 at 10:30"), "ratio=0.5 at 10:30");
-    }
 
     #[test]
     fn bounds_backtraces() {

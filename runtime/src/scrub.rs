@@ -9,12 +9,14 @@
 //!   `code`, `state`, `nonce`, signature-ish and `auth`-ish names) with
 //!   [`REDACTED`](crate::REDACTED),
 //!
-//! and leaves the rest of the text as it is. The log pipeline applies it to every error text
+//! and masks the value of `key=value` / `key: value` pairs whose key is sensitive anywhere in
+//! the text (`password: hunter2`), and leaves the rest of the text as it is. The same function
+//! scrubs panic messages, the error chains of failed requests and every text of a Sentry event. The log pipeline applies it to every error text
 //! (the `error` field of completion lines, with its source chain) and every free-text value of
 //! other code's events (`message`, `error = %e`, ...); audit failure messages go through it too.
 //! Outbound HTTP logging builds its safe URL from the same parameter masking.
 //!
-//! Cost: texts without `://` are returned borrowed after one substring search.
+//! Cost: texts without `://`, `=` or `:` are returned borrowed after three substring searches.
 //!
 //! Limits: only URLs with a scheme are recognised (`host/path?token=x` is not); the authority
 //! ends at the first `/`, so a password with a raw `/` (invalid in a URL) is cut there and its
@@ -36,8 +38,75 @@ pub(crate) fn is_sensitive_param(name: &str) -> bool {
     ) || lower.contains("auth")
 }
 
-/// `text` with every URL scrubbed (see the module docs). Borrows when there is nothing to do.
+/// `text` with every URL scrubbed and every sensitive `key=value` / `key: value` pair masked
+/// (see the module docs). Borrows when there is nothing to do.
 pub(crate) fn scrub(text: &str) -> Cow<'_, str> {
+    match scrub_urls(text) {
+        Cow::Borrowed(t) => scrub_pairs(t),
+        Cow::Owned(t) => Cow::Owned(scrub_pairs(&t).into_owned()),
+    }
+}
+
+/// Masks the value of `key=value` and `key: value` pairs whose key is sensitive (the shared
+/// rule of [`crate::sensitive`]): `password: hunter2` in a driver's message, `token=abc` outside
+/// a URL. A value ends at whitespace or `& , ; # " ' )`.
+fn scrub_pairs(s: &str) -> Cow<'_, str> {
+    if !s.contains('=') && !s.contains(':') {
+        return Cow::Borrowed(s);
+    }
+    let out = s;
+    let mut changed = false;
+    let mut result = String::with_capacity(out.len());
+    let bytes = out.as_bytes();
+    let mut i = 0;
+    let mut last = 0;
+    while i < bytes.len() {
+        let sep = bytes[i];
+        if sep == b'=' || sep == b':' {
+            let mut k = i;
+            while k > 0
+                && (bytes[k - 1].is_ascii_alphanumeric()
+                    || bytes[k - 1] == b'_'
+                    || bytes[k - 1] == b'-')
+            {
+                k -= 1;
+            }
+            let key = &out[k..i];
+            let mut v = i + 1;
+            if sep == b':' {
+                while v < bytes.len() && bytes[v] == b' ' {
+                    v += 1;
+                }
+            }
+            let mut e = v;
+            while e < bytes.len()
+                && !matches!(
+                    bytes[e],
+                    b'&' | b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'#' | b'"' | b'\'' | b')'
+                )
+            {
+                e += 1;
+            }
+            if !key.is_empty() && e > v && crate::sensitive::is_sensitive(key) {
+                result.push_str(&out[last..v]);
+                result.push_str(REDACTED);
+                last = e;
+                i = e;
+                changed = true;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if !changed {
+        return Cow::Borrowed(s);
+    }
+    result.push_str(&out[last..]);
+    Cow::Owned(result)
+}
+
+/// `text` with every URL scrubbed. Borrows when there is nothing to do.
+fn scrub_urls(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
         return Cow::Borrowed(text);
     }
@@ -186,6 +255,20 @@ pub(crate) fn percent_decode(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scrubs_userinfo_and_sensitive_pairs_in_error_text() {
+        let s = scrub(
+            "connect postgres://app:hunter2secret@db:5432/x failed; GET https://api/x?id=7&token=abcdef123 -> 500, password: pw0rdpw0rd",
+        );
+        assert!(!s.contains("hunter2secret"), "{s}");
+        assert!(!s.contains("abcdef123"), "{s}");
+        assert!(!s.contains("pw0rdpw0rd"), "{s}");
+        assert!(s.contains("postgres://db:5432/x"), "{s}");
+        assert!(s.contains("id=7&token=[REDACTED]"), "{s}");
+        assert!(matches!(scrub("plain text"), Cow::Borrowed(_)));
+        assert_eq!(scrub("ratio=0.5 at 10:30"), "ratio=0.5 at 10:30");
+    }
+
     use super::*;
 
     #[test]
@@ -218,7 +301,7 @@ mod tests {
     #[test]
     fn text_without_urls_is_borrowed() {
         assert!(matches!(scrub("no url here: a=b"), Cow::Borrowed(_)));
-        assert_eq!(scrub("odd :// token=x"), "odd :// token=x");
+        assert_eq!(scrub("odd :// token=x"), "odd :// token=[REDACTED]");
         assert_eq!(scrub("ends with https://"), "ends with https://");
     }
 

@@ -46,10 +46,17 @@ fn ops() -> Ops {
 }
 
 fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    // CI installs the package and sets this: there, a missing binary is a failure, not a skip.
+    assert!(
+        found.is_some() || std::env::var_os("OBSERVA_REQUIRE_PROMETHEUS").is_none(),
+        "{name} is required (OBSERVA_REQUIRE_PROMETHEUS is set) but not on PATH"
+    );
+    found
 }
 
 /// A directory removed when dropped.

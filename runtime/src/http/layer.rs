@@ -215,10 +215,7 @@ impl ResponseError {
     /// (`"database"`, `"upstream"`).
     pub fn new(error_type: &'static str, e: &(dyn std::error::Error + 'static)) -> ResponseError {
         ResponseError {
-            chain: crate::failure::scrub_error_text(
-                &crate::outcome::ErrorView::Error(e).to_string(),
-            )
-            .into(),
+            chain: crate::scrub::scrub(&crate::outcome::ErrorView::Error(e).to_string()).into(),
             error_type,
         }
     }

@@ -12,8 +12,8 @@
 //!   its path only), the user's e-mail, user name and IP address removed;
 //! - the server name (the host name) removed.
 
-use crate::failure::scrub_error_text;
 use crate::redact::KeyAction;
+use crate::scrub::scrub as scrub_error_text;
 use sentry::protocol::{Context, Event, Map, Value};
 
 /// Longest text kept in an event value.
