@@ -307,9 +307,8 @@ fn a_failed_request_is_one_event_with_tags_cause_and_breadcrumbs() {
     let value = exc[0]["value"].as_str().unwrap();
     assert_eq!(exc[0]["type"], "StoreError");
     assert!(
-        value.starts_with(
-            "order store failed: GET https://[REDACTED]@store/orders?token=[REDACTED]&id=0: 503"
-        ),
+        value
+            .starts_with("order store failed: GET https://store/orders?token=[REDACTED]&id=0: 503"),
         "{value}"
     );
     // The call's recorded fields (the sensitive one masked at compile time).
