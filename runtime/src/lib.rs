@@ -49,6 +49,7 @@ pub mod outcome;
 mod rand;
 pub mod record;
 pub mod redact;
+pub mod security;
 pub mod sensitive;
 mod site_macro;
 pub mod trace;
