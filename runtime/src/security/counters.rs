@@ -59,6 +59,7 @@ pub(crate) struct Counters {
     ratelimit_blocks: CounterFamily,
     violations: CounterFamily,
     abuse_signals: CounterFamily,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) store_fallbacks: IntCounter,
 }
 

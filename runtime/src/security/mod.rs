@@ -372,6 +372,7 @@ impl Report {
 }
 
 /// What the shared store reports to the owner of the counters and lines.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) trait StoreEvents {
     /// The store has just become unavailable (once per outage).
     fn unavailable(&self, error: &str);
@@ -379,6 +380,7 @@ pub(crate) trait StoreEvents {
     fn recovered(&self);
 }
 
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 struct Events<'c>(&'c counters::Counters);
 
 impl StoreEvents for Events<'_> {
