@@ -6,11 +6,11 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
+use observa::Context;
 use observa::context::RequestSource;
 use observa::security::{
     self, AbuseConfig, Code, Names, RedisConfig, Scope, Security, SecurityConfig, Store,
 };
-use observa::Context;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,8 +32,11 @@ fn by_correlation(event: &'static str, corr: &'static str) -> impl Fn(&Value) ->
     move |v| v["event"] == event && v["correlation_id"] == corr
 }
 
-/// Scrape: family name -> [(labels, value)].
-fn scrape() -> HashMap<String, Vec<(HashMap<String, String>, f64)>> {
+/// Family name -> [(labels, value)].
+type Samples = HashMap<String, Vec<(HashMap<String, String>, f64)>>;
+
+/// The exposition, parsed.
+fn scrape() -> Samples {
     let text = observa::metrics::render();
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let parsed = prometheus_parse::Scrape::parse(lines).expect("exposition parses");
@@ -55,14 +58,13 @@ fn scrape() -> HashMap<String, Vec<(HashMap<String, String>, f64)>> {
     out
 }
 
-fn sample(
-    m: &HashMap<String, Vec<(HashMap<String, String>, f64)>>,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<f64> {
+fn sample(m: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     m.get(name)?.iter().find_map(|(l, v)| {
-        (l.len() == labels.len() && labels.iter().all(|(k, want)| l.get(*k).map(String::as_str) == Some(*want)))
-            .then_some(*v)
+        (l.len() == labels.len()
+            && labels
+                .iter()
+                .all(|(k, want)| l.get(*k).map(String::as_str) == Some(*want)))
+        .then_some(*v)
     })
 }
 
@@ -86,14 +88,24 @@ fn every_code_writes_its_line_at_the_seed_level_with_context() {
         .with_user_id("u-lines")
         .with_source(source("203.0.113.7"));
     ctx.scope(|| {
-        sec.violation(Code::AuthMissing).method("GET").route("/orders").status(401).emit();
+        sec.violation(Code::AuthMissing)
+            .method("GET")
+            .route("/orders")
+            .status(401)
+            .emit();
         sec.violation(Code::AuthInvalidToken)
             .token_id(JTI_CANARY)
             .error_type("signature")
             .status(401)
             .emit();
-        sec.violation(Code::AuthExpired).token_id(JTI_CANARY).status(401).emit();
-        sec.violation(Code::AuthRevoked).token_id(JTI_CANARY).status(401).emit();
+        sec.violation(Code::AuthExpired)
+            .token_id(JTI_CANARY)
+            .status(401)
+            .emit();
+        sec.violation(Code::AuthRevoked)
+            .token_id(JTI_CANARY)
+            .status(401)
+            .emit();
         sec.violation(Code::AuthInvalidSubject).status(401).emit();
         sec.violation(Code::PermissionDenied)
             .permission("orders.delete")
@@ -102,15 +114,25 @@ fn every_code_writes_its_line_at_the_seed_level_with_context() {
             .route("/orders/{id}")
             .status(403)
             .emit();
-        sec.violation(Code::CsrfFailed).method("POST").route("/settings").status(403).emit();
-        sec.violation(Code::RateLimited).scope("ip").status(429).emit();
+        sec.violation(Code::CsrfFailed)
+            .method("POST")
+            .route("/settings")
+            .status(403)
+            .emit();
+        sec.violation(Code::RateLimited)
+            .scope("ip")
+            .status(429)
+            .emit();
         sec.violation(Code::CrossTenantAccess)
             .requested_tenant("globex")
             .route("/events/{tenant}")
             .status(403)
             .emit();
         // A user that is not the context's is bound for the line (one `user_id`, no duplicate).
-        sec.violation(Code::AuthExpired).user("u-other").client_ip("198.51.100.9").emit();
+        sec.violation(Code::AuthExpired)
+            .user("u-other")
+            .client_ip("198.51.100.9")
+            .emit();
     });
     let lines = lines_where(10, by_correlation("security.violation", "sec-lines-1"));
     assert_eq!(lines.len(), 10, "{lines:#?}");
@@ -141,7 +163,10 @@ fn every_code_writes_its_line_at_the_seed_level_with_context() {
     assert_eq!(lines[0]["method"], "GET");
     assert_eq!(lines[0]["route"], "/orders");
     assert_eq!(lines[0]["status"], 401);
-    assert!(lines[0].get("token_fp").is_none(), "absent fields are left out");
+    assert!(
+        lines[0].get("token_fp").is_none(),
+        "absent fields are left out"
+    );
     for l in &lines[1..4] {
         assert_eq!(l["token_fp"], fp.as_str(), "{l}");
     }
@@ -166,22 +191,30 @@ fn every_code_writes_its_line_at_the_seed_level_with_context() {
 #[test]
 fn counters_in_the_seeds_shape_are_parsed_back() {
     setup();
-    let sec = Security::new(SecurityConfig::new().names(Names::with_prefix("sec_counts_"))).unwrap();
-    Context::new().with_correlation_id("sec-counts-1").scope(|| {
-        for _ in 0..3 {
-            sec.violation(Code::AuthInvalidToken).emit();
-        }
-        sec.violation(Code::AuthExpired).emit();
-        sec.violation(Code::AuthMissing).emit();
-        sec.violation(Code::PermissionDenied).permission("orders.delete").role("viewer").emit();
-        sec.violation(Code::PermissionDenied).emit();
-        sec.violation(Code::CsrfFailed).emit();
-        sec.violation(Code::CsrfFailed).emit();
-        sec.violation(Code::RateLimited).scope("session").emit();
-        sec.violation(Code::RateLimited).scope("ip").emit();
-        sec.violation(Code::RateLimited).scope("ip").emit();
-        sec.violation(Code::CrossTenantAccess).requested_tenant("t2").emit();
-    });
+    let sec =
+        Security::new(SecurityConfig::new().names(Names::with_prefix("sec_counts_"))).unwrap();
+    Context::new()
+        .with_correlation_id("sec-counts-1")
+        .scope(|| {
+            for _ in 0..3 {
+                sec.violation(Code::AuthInvalidToken).emit();
+            }
+            sec.violation(Code::AuthExpired).emit();
+            sec.violation(Code::AuthMissing).emit();
+            sec.violation(Code::PermissionDenied)
+                .permission("orders.delete")
+                .role("viewer")
+                .emit();
+            sec.violation(Code::PermissionDenied).emit();
+            sec.violation(Code::CsrfFailed).emit();
+            sec.violation(Code::CsrfFailed).emit();
+            sec.violation(Code::RateLimited).scope("session").emit();
+            sec.violation(Code::RateLimited).scope("ip").emit();
+            sec.violation(Code::RateLimited).scope("ip").emit();
+            sec.violation(Code::CrossTenantAccess)
+                .requested_tenant("t2")
+                .emit();
+        });
     let m = scrape();
     let p = "sec_counts_";
     let auth = format!("{p}api_auth_failures_total");
@@ -190,11 +223,19 @@ fn counters_in_the_seeds_shape_are_parsed_back() {
     assert_eq!(sample(&m, &auth, &[("reason", "missing")]), Some(1.0));
     let denied = format!("{p}api_permission_denied_total");
     assert_eq!(
-        sample(&m, &denied, &[("permission", "orders.delete"), ("role", "viewer")]),
+        sample(
+            &m,
+            &denied,
+            &[("permission", "orders.delete"), ("role", "viewer")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&m, &denied, &[("permission", "unknown"), ("role", "unknown")]),
+        sample(
+            &m,
+            &denied,
+            &[("permission", "unknown"), ("role", "unknown")]
+        ),
         Some(1.0)
     );
     assert_eq!(sample(&m, &format!("{p}csrf_blocks_total"), &[]), Some(2.0));
@@ -202,7 +243,10 @@ fn counters_in_the_seeds_shape_are_parsed_back() {
     assert_eq!(sample(&m, &rl, &[("scope", "ip")]), Some(2.0));
     assert_eq!(sample(&m, &rl, &[("scope", "session")]), Some(1.0));
     let v = format!("{p}security_violations_total");
-    assert_eq!(sample(&m, &v, &[("code", "cross_tenant_access")]), Some(1.0));
+    assert_eq!(
+        sample(&m, &v, &[("code", "cross_tenant_access")]),
+        Some(1.0)
+    );
     assert_eq!(sample(&m, &v, &[("code", "auth_invalid_token")]), Some(3.0));
 }
 
@@ -224,22 +268,44 @@ fn custom_counter_names_are_used_and_the_defaults_are_not() {
             .abuse(AbuseConfig::default().host_threshold(2)),
     )
     .unwrap();
-    Context::new().with_correlation_id("sec-custom-1").scope(|| {
-        sec.violation(Code::AuthExpired).client_ip("192.0.2.55").emit();
-        sec.violation(Code::PermissionDenied).client_ip("192.0.2.55").emit();
-        sec.violation(Code::CsrfFailed).emit();
-        sec.violation(Code::RateLimited).scope("ip").emit();
-    });
+    Context::new()
+        .with_correlation_id("sec-custom-1")
+        .scope(|| {
+            sec.violation(Code::AuthExpired)
+                .client_ip("192.0.2.55")
+                .emit();
+            sec.violation(Code::PermissionDenied)
+                .client_ip("192.0.2.55")
+                .emit();
+            sec.violation(Code::CsrfFailed).emit();
+            sec.violation(Code::RateLimited).scope("ip").emit();
+        });
     let m = scrape();
-    assert_eq!(sample(&m, "gate_login_rejections_total", &[("reason", "expired")]), Some(1.0));
     assert_eq!(
-        sample(&m, "gate_rbac_refusals_total", &[("permission", "unknown"), ("role", "unknown")]),
+        sample(&m, "gate_login_rejections_total", &[("reason", "expired")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "gate_rbac_refusals_total",
+            &[("permission", "unknown"), ("role", "unknown")]
+        ),
         Some(1.0)
     );
     assert_eq!(sample(&m, "gate_forgery_stops_total", &[]), Some(1.0));
-    assert_eq!(sample(&m, "gate_throttle_stops_total", &[("scope", "ip")]), Some(1.0));
-    assert_eq!(sample(&m, "gate_incidents_total", &[("code", "csrf_failed")]), Some(1.0));
-    assert_eq!(sample(&m, "gate_abusers_total", &[("scope", "host")]), Some(1.0));
+    assert_eq!(
+        sample(&m, "gate_throttle_stops_total", &[("scope", "ip")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "gate_incidents_total", &[("code", "csrf_failed")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "gate_abusers_total", &[("scope", "host")]),
+        Some(1.0)
+    );
     assert!(m.contains_key("gate_store_degraded_total"));
     // A name taken with other labels is an error value, not a panic.
     let clash = Names {
@@ -252,13 +318,21 @@ fn custom_counter_names_are_used_and_the_defaults_are_not() {
 #[test]
 fn the_process_wide_instance_uses_the_seed_names() {
     setup();
-    Context::new().with_correlation_id("sec-global-1").scope(|| {
-        security::violation(Code::AuthExpired).emit();
-        security::violation(Code::RateLimited).scope("ip").emit();
-    });
+    Context::new()
+        .with_correlation_id("sec-global-1")
+        .scope(|| {
+            security::violation(Code::AuthExpired).emit();
+            security::violation(Code::RateLimited).scope("ip").emit();
+        });
     let m = scrape();
-    assert_eq!(sample(&m, "api_auth_failures_total", &[("reason", "expired")]), Some(1.0));
-    assert_eq!(sample(&m, "ratelimit_blocks_total", &[("scope", "ip")]), Some(1.0));
+    assert_eq!(
+        sample(&m, "api_auth_failures_total", &[("reason", "expired")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "ratelimit_blocks_total", &[("scope", "ip")]),
+        Some(1.0)
+    );
     let lines = lines_where(2, by_correlation("security.violation", "sec-global-1"));
     assert_eq!(lines.len(), 2);
 }
@@ -294,7 +368,11 @@ fn abuse_escalates_once_per_window_per_host_and_user() {
     };
     assert_eq!(escalated_at(Scope::Host), [3], "host: the 4th hit, once");
     assert_eq!(escalated_at(Scope::User), [2], "user: the 3rd hit, once");
-    assert!(reports.iter().all(|r| r.host.unwrap().store == Store::Memory));
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.host.unwrap().store == Store::Memory)
+    );
     let host = lines_where(1, by_correlation("abuse_signal_host", "sec-abuse-1"));
     let user = lines_where(1, by_correlation("abuse_signal_user", "sec-abuse-1"));
     // Let any straggler lines arrive, then count again.
@@ -303,7 +381,9 @@ fn abuse_escalates_once_per_window_per_host_and_user() {
         log_support::json_lines()
             .iter()
             .filter(|v| v["correlation_id"] == "sec-abuse-1"
-                && v["event"].as_str().is_some_and(|e| e.starts_with("abuse_signal")))
+                && v["event"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("abuse_signal")))
             .count(),
         2
     );
@@ -318,8 +398,22 @@ fn abuse_escalates_once_per_window_per_host_and_user() {
     assert_eq!(user[0]["user_id"], "u-abuse");
     assert_eq!(user[0]["threshold"], 3);
     let m = scrape();
-    assert_eq!(sample(&m, "sec_abuse_security_abuse_signals_total", &[("scope", "host")]), Some(1.0));
-    assert_eq!(sample(&m, "sec_abuse_security_abuse_signals_total", &[("scope", "user")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            "sec_abuse_security_abuse_signals_total",
+            &[("scope", "host")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "sec_abuse_security_abuse_signals_total",
+            &[("scope", "user")]
+        ),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -351,7 +445,13 @@ fn a_window_rearms_once_it_has_passed() {
     assert!(second.escalated, "a new window escalates again");
     assert_eq!(second.count, 1, "the old hit left the window");
     // Users were switched off.
-    assert!(sec.violation(Code::CsrfFailed).user("u").emit().user.is_none());
+    assert!(
+        sec.violation(Code::CsrfFailed)
+            .user("u")
+            .emit()
+            .user
+            .is_none()
+    );
 }
 
 async fn forbidden(sec: &'static Security) -> StatusCode {
@@ -406,12 +506,20 @@ async fn a_handler_behind_the_http_layer_reports_the_client_ip_and_never_the_cre
     assert_eq!(l["status"], 403);
     assert_eq!(
         l["token_fp"],
-        observa::redact::fingerprint(TOKEN_CANARY).to_string().as_str()
+        observa::redact::fingerprint(TOKEN_CANARY)
+            .to_string()
+            .as_str()
     );
     // No credential, cookie, header value or body anywhere: logs or metrics.
     let raw = log_support::raw();
     let metrics = observa::metrics::render();
-    for canary in ["CANARYtoken", "CANARYcookie", "CANARYcsrf", "CANARYbody", "eyJhbGciOiJIUzI1NiJ9"] {
+    for canary in [
+        "CANARYtoken",
+        "CANARYcookie",
+        "CANARYcsrf",
+        "CANARYbody",
+        "eyJhbGciOiJIUzI1NiJ9",
+    ] {
         assert!(!raw.contains(canary), "{canary} reached the logs");
         assert!(!metrics.contains(canary), "{canary} reached the metrics");
     }
@@ -443,30 +551,39 @@ fn redis_hosts(sec: &Security, ip: &str, n: usize) -> Vec<observa::security::Hit
 fn two_replicas_share_a_window_in_redis() {
     setup();
     let prefix = unique("replicas");
-    let replica = || {
-        Security::new(
-            SecurityConfig::new()
-                .names(Names::with_prefix("sec_replicas_"))
-                .abuse(
-                    AbuseConfig::default()
-                        .user_threshold(0)
-                        .redis(RedisConfig::new("redis://127.0.0.1:6379").key_prefix(prefix.clone())),
-                ),
-        )
-        .unwrap()
-    };
+    let replica =
+        || {
+            Security::new(
+                SecurityConfig::new()
+                    .names(Names::with_prefix("sec_replicas_"))
+                    .abuse(AbuseConfig::default().user_threshold(0).redis(
+                        RedisConfig::new("redis://127.0.0.1:6379").key_prefix(prefix.clone()),
+                    )),
+            )
+            .unwrap()
+        };
     let (a, b) = (replica(), replica());
-    let hits = Context::new().with_correlation_id("sec-replicas-1").scope(|| {
-        let mut h = redis_hosts(&a, "198.51.100.20", 5);
-        h.extend(redis_hosts(&b, "198.51.100.20", 5));
-        h.extend(redis_hosts(&a, "198.51.100.20", 5));
-        h
-    });
+    let hits = Context::new()
+        .with_correlation_id("sec-replicas-1")
+        .scope(|| {
+            let mut h = redis_hosts(&a, "198.51.100.20", 5);
+            h.extend(redis_hosts(&b, "198.51.100.20", 5));
+            h.extend(redis_hosts(&a, "198.51.100.20", 5));
+            h
+        });
     assert!(hits.iter().all(|h| h.store == Store::Redis), "{hits:?}");
     let counts: Vec<u32> = hits.iter().map(|h| h.count).collect();
-    assert_eq!(&counts[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "one window, two replicas");
+    assert_eq!(
+        &counts[..10],
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "one window, two replicas"
+    );
     let escalated: Vec<usize> = (0..hits.len()).filter(|i| hits[*i].escalated).collect();
-    assert_eq!(escalated, [9], "exactly one replica escalates, once per window");
+    assert_eq!(
+        escalated,
+        [9],
+        "exactly one replica escalates, once per window"
+    );
     let lines = lines_where(1, by_correlation("abuse_signal_host", "sec-replicas-1"));
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["store"], "redis");
@@ -479,7 +596,11 @@ fn two_replicas_share_a_window_in_redis() {
     assert_eq!(card, 10);
     let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut con).unwrap();
     assert!(ttl > 0 && ttl <= 3_600_000, "{ttl}");
-    let _: () = redis::cmd("DEL").arg(&key).arg(format!("{key}:signaled")).query(&mut con).unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .arg(format!("{key}:signaled"))
+        .query(&mut con)
+        .unwrap();
 
     // Control: the same traffic on two memory-only replicas never reaches the threshold.
     let memory = || {
@@ -504,7 +625,16 @@ struct RedisServer {
 impl RedisServer {
     fn start(port: u16) -> RedisServer {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -568,36 +698,63 @@ fn a_killed_redis_falls_back_to_memory_once_and_recovers() {
     let ctx = Context::new()
         .with_correlation_id("sec-fallback-1")
         .with_user_id("u-fallback");
-    let hit = || ctx.clone().scope(|| sec.violation(Code::AuthExpired).emit().user.unwrap());
+    let hit = || {
+        ctx.clone()
+            .scope(|| sec.violation(Code::AuthExpired).emit().user.unwrap())
+    };
     assert_eq!(hit().store, Store::Redis);
     server.kill();
     // Down: every hit is counted in memory, nothing fails, the threshold still works.
     let down: Vec<_> = (0..5).map(|_| hit()).collect();
     assert!(down.iter().all(|h| h.store == Store::Memory), "{down:?}");
     assert_eq!(down.iter().filter(|h| h.escalated).count(), 1, "{down:?}");
-    let unavailable = lines_where(1, by_correlation("security.abuse_store_unavailable", "sec-fallback-1"));
+    let unavailable = lines_where(
+        1,
+        by_correlation("security.abuse_store_unavailable", "sec-fallback-1"),
+    );
     assert_eq!(unavailable[0]["level"], "warn");
     assert_eq!(unavailable[0]["fallback"], "memory");
-    assert!(unavailable[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
-    assert!(!unavailable[0]["error"].as_str().unwrap().contains("redis://"));
+    assert!(
+        unavailable[0]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert!(
+        !unavailable[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redis://")
+    );
     let m = scrape();
-    assert_eq!(sample(&m, "sec_fallback_security_abuse_store_fallbacks_total", &[]), Some(1.0));
+    assert_eq!(
+        sample(&m, "sec_fallback_security_abuse_store_fallbacks_total", &[]),
+        Some(1.0)
+    );
 
     // Back on the same port: the next hit reconnects and goes to Redis again.
     let _server = RedisServer::start(server.port);
     let back = hit();
     assert_eq!(back.store, Store::Redis);
     assert_eq!(back.count, 1, "a fresh server holds only the new hit");
-    let recovered = lines_where(1, by_correlation("security.abuse_store_recovered", "sec-fallback-1"));
+    let recovered = lines_where(
+        1,
+        by_correlation("security.abuse_store_recovered", "sec-fallback-1"),
+    );
     assert_eq!(recovered[0]["level"], "info");
     std::thread::sleep(Duration::from_millis(100));
     let said: usize = log_support::json_lines()
         .iter()
-        .filter(|v| v["correlation_id"] == "sec-fallback-1" && v["event"] == "security.abuse_store_unavailable")
+        .filter(|v| {
+            v["correlation_id"] == "sec-fallback-1"
+                && v["event"] == "security.abuse_store_unavailable"
+        })
         .count();
     assert_eq!(said, 1, "the outage is announced once");
     let m = scrape();
-    assert_eq!(sample(&m, "sec_fallback_security_abuse_store_fallbacks_total", &[]), Some(1.0));
+    assert_eq!(
+        sample(&m, "sec_fallback_security_abuse_store_fallbacks_total", &[]),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -607,23 +764,30 @@ fn an_unreachable_redis_from_the_start_is_announced_once() {
     let sec = Security::new(
         SecurityConfig::new()
             .names(Names::with_prefix("sec_never_"))
-            .abuse(
-                AbuseConfig::default()
-                    .redis(RedisConfig::new(format!("redis://127.0.0.1:{port}")).retry_after(Duration::ZERO)),
-            ),
+            .abuse(AbuseConfig::default().redis(
+                RedisConfig::new(format!("redis://127.0.0.1:{port}")).retry_after(Duration::ZERO),
+            )),
     )
     .unwrap();
     Context::new().with_correlation_id("sec-never-1").scope(|| {
         for _ in 0..4 {
-            let r = sec.violation(Code::CsrfFailed).client_ip("192.0.2.1").emit();
+            let r = sec
+                .violation(Code::CsrfFailed)
+                .client_ip("192.0.2.1")
+                .emit();
             assert_eq!(r.host.unwrap().store, Store::Memory);
         }
     });
-    lines_where(1, by_correlation("security.abuse_store_unavailable", "sec-never-1"));
+    lines_where(
+        1,
+        by_correlation("security.abuse_store_unavailable", "sec-never-1"),
+    );
     std::thread::sleep(Duration::from_millis(100));
     let n = log_support::json_lines()
         .iter()
-        .filter(|v| v["correlation_id"] == "sec-never-1" && v["event"] == "security.abuse_store_unavailable")
+        .filter(|v| {
+            v["correlation_id"] == "sec-never-1" && v["event"] == "security.abuse_store_unavailable"
+        })
         .count();
     assert_eq!(n, 1);
     // A URL that does not parse is an error value.

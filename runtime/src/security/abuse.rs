@@ -241,18 +241,16 @@ impl Detector {
         }
         let key = super::bounded(key, 256);
         #[cfg(feature = "redis")]
-        if let Some(r) = &self.redis {
-            if let Some((count, escalated)) =
-                r.hit(scope, key, threshold, self.cfg.window, events)
-            {
-                return Some(Hit {
-                    scope,
-                    count,
-                    threshold,
-                    escalated,
-                    store: Store::Redis,
-                });
-            }
+        if let Some(r) = &self.redis
+            && let Some((count, escalated)) = r.hit(scope, key, threshold, self.cfg.window, events)
+        {
+            return Some(Hit {
+                scope,
+                count,
+                threshold,
+                escalated,
+                store: Store::Redis,
+            });
         }
         #[cfg(not(feature = "redis"))]
         let _ = events;

@@ -1,7 +1,7 @@
 //! The security counters: names (configurable) and the registered families.
 
-use super::code::{Code, Counted};
 use super::abuse::Scope;
+use super::code::{Code, Counted};
 use crate::metrics::{CounterFamily, MetricsError};
 use prometheus::IntCounter;
 

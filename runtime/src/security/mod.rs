@@ -332,9 +332,7 @@ impl<'a> Violation<'a> {
             report.host = client_ip
                 .as_deref()
                 .and_then(|ip| d.hit(Scope::Host, ip, &events));
-            report.user = user
-                .as_deref()
-                .and_then(|u| d.hit(Scope::User, u, &events));
+            report.user = user.as_deref().and_then(|u| d.hit(Scope::User, u, &events));
             for hit in [report.host, report.user].into_iter().flatten() {
                 if hit.escalated {
                     sec.inner.counters.abuse_signal(hit.scope);

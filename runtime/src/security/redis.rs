@@ -115,8 +115,9 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     pub(crate) fn new(cfg: RedisConfig) -> Result<RedisStore, super::SecurityError> {
-        let client = redis::Client::open(cfg.url.as_str())
-            .map_err(|e| super::SecurityError::Redis(format!("invalid redis url: {:?}", e.kind())))?;
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
+            super::SecurityError::Redis(format!("invalid redis url: {:?}", e.kind()))
+        })?;
         Ok(RedisStore {
             client,
             cfg,
@@ -132,7 +133,13 @@ impl RedisStore {
         Ok(c)
     }
 
-    fn run(&self, c: &mut redis::Connection, keys: &(String, String), threshold: u32, window_ms: u64) -> redis::RedisResult<(u32, u32)> {
+    fn run(
+        &self,
+        c: &mut redis::Connection,
+        keys: &(String, String),
+        threshold: u32,
+        window_ms: u64,
+    ) -> redis::RedisResult<(u32, u32)> {
         let member = format!("{:032x}", crate::rand::u128());
         self.script
             .key(&keys.0)
@@ -163,10 +170,10 @@ impl RedisStore {
         };
         // An established connection first; on failure one fresh connection (the server may
         // have restarted), then memory.
-        if let Conn::Up(c) = &mut *st {
-            if let Ok((n, fire)) = self.run(c, &keys, threshold, window_ms) {
-                return Some((n, fire == 1));
-            }
+        if let Conn::Up(c) = &mut *st
+            && let Ok((n, fire)) = self.run(c, &keys, threshold, window_ms)
+        {
+            return Some((n, fire == 1));
         }
         let err = match self.connect() {
             Ok(mut c) => match self.run(&mut c, &keys, threshold, window_ms) {
