@@ -7,9 +7,9 @@
 //! (once per window). Each key keeps at most `threshold` timestamps, so memory per key is bounded;
 //! the number of keys held in memory is bounded too ([`AbuseConfig::max_keys`]).
 //!
-//! With feature `redis` and [`AbuseConfig::redis`] the windows live in Redis (one sorted set per
+//! With feature `redis` and `AbuseConfig::redis` the windows live in Redis (one sorted set per
 //! key, updated by one Lua script, so replicas share counts and exactly one of them escalates);
-//! see [`RedisConfig`](super::RedisConfig) for the fallback to memory.
+//! see `RedisConfig` for the fallback to memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -21,7 +21,7 @@
 //!
 //! Never on the line: a token, cookie, header value or body. A token is identified only by
 //! `token_fp`, the 8-hex-character keyed fingerprint of its id
-//! ([`crate::redact::fingerprint`]: HMAC-SHA256 under the process or deployment key), so lines
+//! ([`crate::redact::fingerprint()`]: HMAC-SHA256 under the process or deployment key), so lines
 //! about one token can be correlated without the token being recoverable.
 //!
 //! Counters (names in [`Names`], default as in the seeds, registered in observa's registry
@@ -36,7 +36,7 @@
 //! 5 per user, in 1 hour): reaching a threshold writes one WARN `abuse_signal_host` /
 //! `abuse_signal_user` (fields `violation`, `client_ip`, `count`, `threshold`, `window_s`,
 //! `store`) once per window. In memory by default; with feature `redis` the windows can be
-//! shared by replicas ([`RedisConfig`]), falling back to memory while Redis is unreachable.
+//! shared by replicas (`RedisConfig`), falling back to memory while Redis is unreachable.
 //!
 //! [`violation`] uses the process-wide [`Security`] set with [`install`] (the defaults until
 //! then); a [`Security`] of your own works the same way.
