@@ -120,6 +120,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Jobs: a request enqueues work; the worker continues its correlation id.
     jobs::run().await;
     observa::sentry::flush(std::time::Duration::from_secs(5));
+    // Security signals: a cross-tenant attempt and a burst of bad tokens from one address.
+    security::run();
     drop(guard);
     println!("== log lines ==");
     print!("{}", logs.contents());
@@ -249,5 +251,38 @@ mod jobs {
             .await;
         drop(tx);
         let _ = worker.await;
+    }
+}
+
+/// Security signals: a cross-tenant attempt (WARN `security.violation`), then ten invalid tokens
+/// from one address (DEBUG lines, counted) that escalate once to WARN `abuse_signal_host`
+/// (default: 10 per host in 1 h). The token id appears only as its keyed fingerprint.
+mod security {
+    use observa::security::{self, Code};
+
+    pub(crate) fn run() {
+        observa::Context::new()
+            .with_correlation_id("req-9c1e")
+            .with_tenant_id("acme")
+            .with_user_id("u-42")
+            .scope(|| {
+                security::violation(Code::CrossTenantAccess)
+                    .requested_tenant("globex")
+                    .route("/events/{tenant}")
+                    .status(403)
+                    .emit();
+            });
+        // Unauthenticated requests: no user, so only the host window counts them.
+        for i in 0..10 {
+            observa::Context::new()
+                .with_correlation_id(format!("req-a0{i:02}"))
+                .scope(|| {
+                    security::violation(Code::AuthInvalidToken)
+                        .client_ip("203.0.113.7")
+                        .token_id("jti-0042")
+                        .status(401)
+                        .emit();
+                });
+        }
     }
 }

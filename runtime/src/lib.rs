@@ -58,6 +58,7 @@ mod rand;
 pub mod record;
 pub mod redact;
 mod scrub;
+pub mod security;
 pub mod sensitive;
 #[cfg(feature = "sentry")]
 pub mod sentry;

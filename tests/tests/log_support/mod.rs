@@ -26,6 +26,17 @@ pub fn capture_config(config: observa::Config) -> &'static observa::MemoryWriter
     })
 }
 
+/// Installs observa for this process (once) with `config` and the stdout sink sent to memory
+/// (for tests of a non-default configuration, such as production).
+pub fn capture_with(config: observa::Config) -> &'static observa::MemoryWriter {
+    LOGS.get_or_init(|| {
+        let w = observa::MemoryWriter::new();
+        let guard = observa::init(config.with_writer(w.clone())).expect("init");
+        std::mem::forget(guard);
+        w
+    })
+}
+
 /// Everything written so far.
 pub fn raw() -> String {
     LOGS.get().expect("capture() first").contents()
