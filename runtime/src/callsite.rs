@@ -45,6 +45,9 @@ pub struct Opts {
     pub started: bool,
     /// `err(client)` / `err(server)`: overrides the error class.
     pub class: Option<ErrorClass>,
+    /// `slow_ms = N`: a successful completion that took at least N ms is written at WARN
+    /// (never sampled out) with `slow_threshold_ms`; 0 turns it off.
+    pub slow_ms: u64,
 }
 
 impl Opts {
@@ -57,6 +60,7 @@ impl Opts {
         sample: 1.0,
         started: false,
         class: None,
+        slow_ms: 0,
     };
 }
 
@@ -340,6 +344,8 @@ struct Core {
     span: Span,
     fields: Vec<u8>,
     done: bool,
+    /// Resource use (`crate::resource`), measured over the body's polls when on.
+    meter: crate::resource::Meter,
 }
 
 impl Core {
@@ -394,6 +400,7 @@ impl Core {
             span,
             fields,
             done: false,
+            meter: crate::resource::Meter::for_call(),
         };
         if site.opts.started {
             core.emit(site.opts.level, site.names[2], None, None, "");
@@ -434,12 +441,17 @@ impl Core {
         }
         let f = f.with_class(self.site.opts.class);
         self.done = true;
+        self.meter.pause();
         let c = clock();
         let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
             m.calls[f.outcome.index()].inc();
             m.duration.observe(secs);
+        }
+        if let Some(u) = self.meter.usage() {
+            crate::resource::observe(false, &[site.event], &u);
+            crate::resource::write_fields(&mut self.fields, &u);
         }
         if !self.span.is_disabled() {
             // One `record` for the three trailing fields (`outcome`, `error`,
@@ -468,7 +480,12 @@ impl Core {
                 }
             }
         }
+        let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
         let (level, name) = match f.outcome {
+            Outcome::Ok if slow => {
+                crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
+                (Level::WARN, site.names[0])
+            }
             Outcome::Ok => {
                 if site.opts.sample < 1.0 && crate::rand::unit_f64() >= site.opts.sample {
                     return;
@@ -643,7 +660,8 @@ impl Call {
         // The common top-level call: nothing bound, empty context. `started` emits an event
         // before the context is installed, so it takes the general path.
         if bind.is_empty() && !site.opts.started && context::enter_fresh() {
-            let core = Core::start(site, None, values);
+            let mut core = Core::start(site, None, values);
+            core.meter.resume(false);
             core.enter();
             return Call {
                 core,
@@ -651,7 +669,8 @@ impl Call {
             };
         }
         let mut ctx = call_context(&bind);
-        let core = Core::start(site, ctx.as_mut(), values);
+        let mut core = Core::start(site, ctx.as_mut(), values);
+        core.meter.resume(false);
         let scope = match ctx {
             Some(c) => Scope::Installed(ScopeGuard::install(c)),
             None => Scope::Same,
@@ -790,6 +809,7 @@ impl Drop for PollGuard<'_> {
                 error_type: "panic",
             });
         }
+        self.call.core.meter.pause();
         self.call.core.exit();
         if let Some(scope) = self.scope.take() {
             self.call.ctx = Some(scope.restore());
@@ -805,6 +825,7 @@ impl<F: Future> Future for Bound<'_, F> {
         let this = self.project();
         let scope = this.call.ctx.take().map(ScopeGuard::install);
         this.call.core.enter();
+        this.call.core.meter.resume(false);
         let _guard = PollGuard {
             call: this.call,
             scope,

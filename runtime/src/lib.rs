@@ -25,11 +25,16 @@
 //!   ([`spawn`]) and jobs ([`carrier`]);
 //! - [`metrics::render`]: the Prometheus text exposition;
 //! - [`http`] (features `axum`/`tower`, `reqwest`): the request layer and the outbound client;
-//! - [`trace`] (feature `otlp`): OTLP/HTTP export of spans.
+//! - [`trace`] (feature `otlp`): OTLP/HTTP export of spans;
+//! - [`lifecycle`]: WebSocket connections (axum helper with feature `ws`) and background jobs;
+//! - [`resource`]: per-request CPU, allocation and I/O use (opt-in).
 //!
 //! The default build needs no external service: logs to stdout, metrics in-process, audit in an
 //! embedded SQLite file. Without the default `enabled` feature the attributes validate their
 //! arguments and return the function untouched.
+
+// The one exception: `resource::CountingAlloc` (implementing `GlobalAlloc` needs it).
+#![deny(unsafe_code)]
 
 pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
@@ -43,12 +48,14 @@ pub mod context;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 pub mod http;
 mod init;
+pub mod lifecycle;
 pub mod log;
 pub mod metrics;
 pub mod outcome;
 mod rand;
 pub mod record;
 pub mod redact;
+pub mod resource;
 mod scrub;
 pub mod sensitive;
 mod site_macro;

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
 
 /// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`";
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `slow_ms`";
 
 /// A context binding: `tenant` (from the argument of that name) or `tenant = expr`.
 pub enum BindArg {
@@ -60,6 +60,8 @@ pub struct Args {
     pub buckets: Once<Vec<(f64, Span)>>,
     pub sample: Once<(f64, Span)>,
     pub started: Once<()>,
+    /// `slow_ms = N`: a successful completion slower than N ms is written at WARN.
+    pub slow_ms: Once<(u64, Span)>,
 }
 
 impl Args {
@@ -82,6 +84,7 @@ impl Args {
             buckets: Once::new("buckets"),
             sample: Once::new("sample"),
             started: Once::new("started"),
+            slow_ms: Once::new("slow_ms"),
         }
     }
 
@@ -186,6 +189,29 @@ impl Args {
                     }
                 }
                 "started" => args.started.set(ctx, span, ()),
+                "slow_ms" => {
+                    let e: syn::Expr = meta.value()?.parse()?;
+                    let n = match &e {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(i),
+                            ..
+                        }) if i.suffix().is_empty() || i.suffix() == "u64" => {
+                            i.base10_parse::<u64>().ok()
+                        }
+                        _ => None,
+                    };
+                    match n {
+                        Some(n) => args
+                            .slow_ms
+                            .set(ctx, span, (n, syn::spanned::Spanned::span(&e))),
+                        None => {
+                            return Err(syn::Error::new_spanned(
+                                e,
+                                "`slow_ms` takes a whole number of milliseconds, e.g. `slow_ms = 250`",
+                            ));
+                        }
+                    }
+                }
                 _ => {
                     return Err(meta.error(format!(
                         "unknown `observed` argument `{key}`; expected one of {KEYS}"
@@ -271,6 +297,11 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
     if !m.started.is_set() && base.started.is_set() {
         m.started
             .set(ctx, base.started.span().unwrap_or_else(Span::call_site), ());
+    }
+    if !m.slow_ms.is_set()
+        && let (Some(b), Some(s)) = (base.slow_ms.get(), base.slow_ms.span())
+    {
+        m.slow_ms.set(ctx, s, *b);
     }
     if !m.ret.is_set() && base.ret.is_set() {
         m.ret

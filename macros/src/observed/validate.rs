@@ -43,6 +43,8 @@ pub struct Plan {
     pub buckets: Option<Vec<f64>>,
     pub sample: Option<f64>,
     pub started: bool,
+    /// `slow_ms = N`: successful completions slower than N ms are written at WARN.
+    pub slow_ms: Option<u64>,
 }
 
 /// Names of the function's arguments (simple identifier patterns), with `self` if present.
@@ -324,6 +326,16 @@ pub fn plan(
         v
     });
     let started = args.started.take().is_some();
+    let slow_ms = args.slow_ms.take().and_then(|(v, s)| {
+        if v == 0 {
+            ctx.error_at(
+                s,
+                "`slow_ms` must be at least 1: the duration in milliseconds above which a successful call is logged at WARN",
+            );
+            return None;
+        }
+        Some(v)
+    });
 
     Plan {
         event,
@@ -343,5 +355,6 @@ pub fn plan(
         buckets,
         sample,
         started,
+        slow_ms,
     }
 }

@@ -35,6 +35,8 @@ struct Settings {
     invalid: InvalidRequestId,
     excluded: Vec<String>,
     trust_forwarded_for: bool,
+    /// Per-request resource tracking toggle (see [`crate::resource`]).
+    resource: Option<Arc<crate::resource::http::Toggle>>,
 }
 
 /// The observa request layer. Build it with [`layer()`] and the builder methods; apply it with
@@ -65,6 +67,7 @@ impl RequestLayer {
                 invalid: InvalidRequestId::Replace,
                 excluded: vec!["/health".into(), "/metrics".into()],
                 trust_forwarded_for: true,
+                resource: None,
             }),
         }
     }
@@ -78,6 +81,7 @@ impl RequestLayer {
                     invalid: self.cfg.invalid,
                     excluded: self.cfg.excluded.clone(),
                     trust_forwarded_for: self.cfg.trust_forwarded_for,
+                    resource: self.cfg.resource.clone(),
                 };
                 f(&mut s);
                 self.cfg = Arc::new(s);
@@ -112,6 +116,22 @@ impl RequestLayer {
     /// service directly, since they can write that header.
     pub fn trust_forwarded_for(self, yes: bool) -> RequestLayer {
         self.edit(|s| s.trust_forwarded_for = yes)
+    }
+
+    /// Turns resource tracking ([`crate::resource`]) on for a request that sends `header` with
+    /// `1`, `true`, `on` or `yes` when `allow` (the application's check, e.g. "is this an
+    /// admin") returns true for its headers. Seed 003's `X-Debug-Resource-Tracking`. Requests
+    /// the process-wide [`crate::resource::Policy`] picks are tracked either way.
+    pub fn resource_tracking_header(
+        self,
+        header: HeaderName,
+        allow: impl Fn(&HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> RequestLayer {
+        let t = Arc::new(crate::resource::http::Toggle {
+            header,
+            allow: Box::new(allow),
+        });
+        self.edit(|s| s.resource = Some(t))
     }
 }
 
@@ -264,6 +284,8 @@ struct State {
     start: Instant,
     /// `None` for excluded paths: no line, no metrics.
     info: Option<Info>,
+    /// Resource use over the request's polls (off unless tracked).
+    meter: crate::resource::Meter,
 }
 
 /// The request id to use: `(id, replaced)`; `replaced` when an id was sent but refused.
@@ -348,11 +370,14 @@ where
                     .map(|v| crate::redact::fingerprint(v).to_string()),
             });
         }
+        let meter =
+            crate::resource::http::meter_for(self.cfg.resource.as_deref(), headers, info.is_some());
         let state = State {
             ctx,
             request_id,
             start,
             info,
+            meter,
         };
         let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
             Kind::Rejected
@@ -447,7 +472,9 @@ where
             }
             KindProj::Inner { fut } => {
                 let guard = ScopeGuard::install(std::mem::take(&mut state.ctx));
+                state.meter.resume(true);
                 let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+                state.meter.pause();
                 state.ctx = guard.restore();
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -535,6 +562,10 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     } else {
         "request.completed"
     };
+    let usage = state.meter.usage();
+    if let Some(u) = &usage {
+        crate::resource::observe(true, &[info.method, route], u);
+    }
     let validation_errors = (status == 400 || status == 422)
         .then_some(validation)
         .flatten()
@@ -553,8 +584,17 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
-        String::from_utf8(out).unwrap_or_default()
+        out
     });
+    let fields = match (fields, usage) {
+        (f, Some(u)) => {
+            let mut out = f.unwrap_or_default();
+            crate::resource::write_fields(&mut out, &u);
+            Some(out)
+        }
+        (f, None) => f,
+    }
+    .map(|out| String::from_utf8(out).unwrap_or_default());
     let level = if failed && !matches!(end, End::Cancelled) {
         tracing::Level::ERROR
     } else if matches!(end, End::Cancelled)
