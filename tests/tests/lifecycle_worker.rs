@@ -14,7 +14,10 @@ fn setup() {
 fn metric(line_prefix: &str) -> f64 {
     observa::metrics::render()
         .lines()
-        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix(line_prefix)
+                .and_then(|v| v.trim().parse().ok())
+        })
         .unwrap_or(0.0)
 }
 

@@ -11,10 +11,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use tokio_tungstenite::tungstenite::Message as TMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as TCloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message as TMessage;
 
 mod log_support;
 
@@ -160,7 +160,10 @@ fn connected_with(rid: &str) -> Value {
         .unwrap_or_else(|| panic!("no ws.connected for {rid}:\n{}", log_support::raw()))
 }
 
-async fn connect(path: &str, rid: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn connect(
+    path: &str,
+    rid: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let addr = server();
     let mut req = format!("ws://{addr}{path}")
         .into_client_request()
@@ -233,7 +236,13 @@ async fn a_connection_is_logged_from_connect_to_close_without_content() {
     // authentication, the user and tenant.
     for l in &lines {
         assert_eq!(l["correlation_id"], rid, "{l}");
-        assert_eq!(l["target"].as_str().map(|t| t.starts_with("observa::ws") || t == "lifecycle_ws"), Some(true), "{l}");
+        assert_eq!(
+            l["target"]
+                .as_str()
+                .map(|t| t.starts_with("observa::ws") || t == "lifecycle_ws"),
+            Some(true),
+            "{l}"
+        );
     }
     for l in &lines[2..] {
         assert_eq!(l["user_id"], "user-42", "{l}");
@@ -261,7 +270,8 @@ async fn a_connection_is_logged_from_connect_to_close_without_content() {
 
     assert_eq!(wait_gauge("chat", 0.0).await, Some(0.0));
     assert!(
-        counter_value("ws_messages_total{direction=\"in\",endpoint=\"chat\",type=\"text\"} ") >= 2.0,
+        counter_value("ws_messages_total{direction=\"in\",endpoint=\"chat\",type=\"text\"} ")
+            >= 2.0,
         "{}",
         observa::metrics::render()
     );
@@ -298,7 +308,10 @@ async fn a_bad_token_is_an_auth_failure_without_the_token() {
     assert_eq!(failed["level"], "warn");
     assert_eq!(failed["reason"], "invalid_token");
     assert!(failed.get("user_id").is_none());
-    let closed = lines.iter().find(|l| l["event"] == "ws.closed").expect("closed");
+    let closed = lines
+        .iter()
+        .find(|l| l["event"] == "ws.closed")
+        .expect("closed");
     assert_eq!(closed["close_code"], 4401);
     assert_eq!(closed["closed_by"], "server");
     assert!(!log_support::raw().contains(CANARY));
@@ -311,7 +324,11 @@ async fn rate_limit_hits_are_logged_and_counted() {
     let mut ws = connect("/ws/limited", rid).await;
     let mut code = None;
     for i in 0..6 {
-        if ws.send(TMessage::Text(format!("m{i}").into())).await.is_err() {
+        if ws
+            .send(TMessage::Text(format!("m{i}").into()))
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -335,7 +352,10 @@ async fn rate_limit_hits_are_logged_and_counted() {
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(hit["level"], "warn");
     assert_eq!(hit["scope"], "messages");
-    let closed = lines.iter().find(|l| l["event"] == "ws.closed").expect("closed");
+    let closed = lines
+        .iter()
+        .find(|l| l["event"] == "ws.closed")
+        .expect("closed");
     assert_eq!(closed["close_code"], 1008);
     assert_eq!(closed["closed_by"], "server");
     assert_eq!(
@@ -349,7 +369,9 @@ async fn rate_limit_hits_are_logged_and_counted() {
 async fn a_connection_dropped_without_close_frame_still_closes_and_the_gauge_returns() {
     let rid = "ws-test-drop-1";
     let mut ws = connect("/ws/dropped", rid).await;
-    ws.send(TMessage::Ping(vec![1, 2, 3].into())).await.expect("ping");
+    ws.send(TMessage::Ping(vec![1, 2, 3].into()))
+        .await
+        .expect("ping");
     let conn = connected_with(rid)["connection_id"]
         .as_str()
         .expect("id")

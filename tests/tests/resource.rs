@@ -5,8 +5,8 @@
 //! One test function: the process-wide policy is switched in steps.
 
 use axum::Router;
-use axum::routing::get;
 use axum::http::HeaderName;
+use axum::routing::get;
 use observa::observed;
 use observa::resource::{CountingAlloc, Policy};
 use serde_json::Value;
@@ -61,7 +61,9 @@ fn observa_rand() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn work(axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>) -> String {
+async fn work(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> String {
     let tag = q.get("tag").and_then(|t| t.parse().ok()).unwrap_or(0);
     // Spread over several polls: every poll is measured and summed.
     tokio::task::yield_now().await;
@@ -72,10 +74,10 @@ async fn work(axum::extract::Query(q): axum::extract::Query<std::collections::Ha
 
 async fn start() -> SocketAddr {
     let app = Router::new().route("/work", get(work)).layer(
-        observa::http::layer().resource_tracking_header(
-            HeaderName::from_static("x-debug-resource-tracking"),
-            |h| h.get("x-admin-token").is_some_and(|v| v == "admin-ok"),
-        ),
+        observa::http::layer()
+            .resource_tracking_header(HeaderName::from_static("x-debug-resource-tracking"), |h| {
+                h.get("x-admin-token").is_some_and(|v| v == "admin-ok")
+            }),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -126,7 +128,10 @@ fn assert_tracked(l: &Value) {
     assert!(l["cpu_ms"].as_f64().is_some_and(|v| v > 0.0), "{l}");
     let alloc = l["alloc_bytes"].as_u64().unwrap_or(0);
     assert!(alloc >= MIB as u64, "1 MiB allocated inside: {l}");
-    assert!(l["io_write_bytes"].as_u64().unwrap_or(0) >= IO as u64, "{l}");
+    assert!(
+        l["io_write_bytes"].as_u64().unwrap_or(0) >= IO as u64,
+        "{l}"
+    );
     assert!(l["io_read_bytes"].as_u64().unwrap_or(0) >= IO as u64, "{l}");
 }
 
@@ -162,10 +167,7 @@ async fn tracking_is_off_by_default_on_for_allowed_header_and_by_policy() {
     assert!(untracked(&request_line("res-denied")));
 
     // 3. The header, allowed: the request and the call inside it are measured.
-    let before = histogram_count(
-        "http_request_cpu_seconds",
-        "method=\"GET\",route=\"/work\"",
-    );
+    let before = histogram_count("http_request_cpu_seconds", "method=\"GET\",route=\"/work\"");
     get_work(
         addr,
         3,

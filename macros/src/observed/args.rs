@@ -201,9 +201,10 @@ impl Args {
                         _ => None,
                     };
                     match n {
-                        Some(n) => args
-                            .slow_ms
-                            .set(ctx, span, (n, syn::spanned::Spanned::span(&e))),
+                        Some(n) => {
+                            args.slow_ms
+                                .set(ctx, span, (n, syn::spanned::Spanned::span(&e)))
+                        }
                         None => {
                             return Err(syn::Error::new_spanned(
                                 e,

@@ -270,9 +270,7 @@ impl Connection {
             m.messages
                 .get(&[self.endpoint, direction, ty.as_str()])
                 .inc();
-            m.bytes
-                .get(&[self.endpoint, direction])
-                .inc_by(len as u64);
+            m.bytes.get(&[self.endpoint, direction]).inc_by(len as u64);
         }
         let endpoint = self.endpoint;
         self.line(|| {
