@@ -7,8 +7,14 @@ use std::time::Duration;
 
 mod log_support;
 
+/// Production mode: fields of events observa does not own are filtered to an allowlist there,
+/// so this also proves the lifecycle lines are observa's own (their fields survive).
 fn setup() {
-    log_support::capture("worker-tests", "info");
+    log_support::capture_config(
+        observa::Config::new("worker-tests")
+            .with_environment("production")
+            .with_log_level("info"),
+    );
 }
 
 fn metric(line_prefix: &str) -> f64 {

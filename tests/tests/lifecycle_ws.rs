@@ -25,7 +25,13 @@ const GOOD_TOKEN: &str = "tok-good";
 static ADDR: OnceLock<SocketAddr> = OnceLock::new();
 
 fn server() -> SocketAddr {
-    log_support::capture("ws-tests", "debug");
+    // Production mode: fields of events observa does not own are filtered to an allowlist,
+    // so this also proves the lifecycle lines are observa's own (their fields survive).
+    log_support::capture_config(
+        observa::Config::new("ws-tests")
+            .with_environment("production")
+            .with_log_level("debug"),
+    );
     *ADDR.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

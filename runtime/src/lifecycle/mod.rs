@@ -5,7 +5,8 @@
 //! user, and `connection_id` for a connection), and never the content of a message or a job
 //! payload: sizes, types, codes, counts and durations only. Metric labels come from
 //! `&'static str` values chosen in code (endpoint, job type, message type), so a client cannot
-//! create series.
+//! create series. These are observa's own lines: their fields are kept whole in production,
+//! where fields of other code's events are filtered to the allowlist.
 
 pub(crate) mod slow;
 pub mod worker;

@@ -163,6 +163,7 @@ impl Attempt {
             done: false,
         };
         tracing::info!(
+            name: crate::log::COMPLETION,
             target: "observa::worker",
             event = "worker.job_started",
             job_type = a.job_type,
@@ -193,6 +194,7 @@ impl Attempt {
             m.jobs.get(&[self.job_type, "completed"]).inc();
         }
         tracing::info!(
+            name: crate::log::COMPLETION,
             target: "observa::worker",
             event = "worker.job_completed",
             job_type = self.job_type,
@@ -219,33 +221,35 @@ impl Attempt {
                     m.retries.get(&[self.job_type]).inc();
                 }
                 tracing::warn!(
-                    target: "observa::worker",
-                    event = "worker.job_retried",
-                    job_type = self.job_type,
-                    job_id = self.job_id.as_str(),
-                    attempt = self.attempt,
-                    next_attempt = self.attempt.saturating_add(1),
-                    backoff_ms = backoff.as_millis() as u64,
-                    duration_ms = ms,
-                    error = %error,
-                    error_type = error_type,
-                );
+                        name: crate::log::COMPLETION,
+                target: "observa::worker",
+                        event = "worker.job_retried",
+                        job_type = self.job_type,
+                        job_id = self.job_id.as_str(),
+                        attempt = self.attempt,
+                        next_attempt = self.attempt.saturating_add(1),
+                        backoff_ms = backoff.as_millis() as u64,
+                        duration_ms = ms,
+                        error = %error,
+                        error_type = error_type,
+                    );
             }
             None => {
                 if let Some(m) = metrics() {
                     m.jobs.get(&[self.job_type, "failed"]).inc();
                 }
                 tracing::error!(
-                    target: "observa::worker",
-                    event = "worker.job_failed",
-                    job_type = self.job_type,
-                    job_id = self.job_id.as_str(),
-                    attempt = self.attempt,
-                    attempts = self.attempt,
-                    duration_ms = ms,
-                    error = %error,
-                    error_type = error_type,
-                );
+                        name: crate::log::COMPLETION,
+                target: "observa::worker",
+                        event = "worker.job_failed",
+                        job_type = self.job_type,
+                        job_id = self.job_id.as_str(),
+                        attempt = self.attempt,
+                        attempts = self.attempt,
+                        duration_ms = ms,
+                        error = %error,
+                        error_type = error_type,
+                    );
             }
         }
     }

@@ -200,7 +200,8 @@ impl Connection {
             m.opened.get(&[endpoint]).inc();
         }
         c.line(|| {
-            tracing::info!(target: "observa::ws", event = "ws.connected", endpoint);
+            tracing::info!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.connected", endpoint);
         });
         c
     }
@@ -238,7 +239,8 @@ impl Connection {
         }
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::info!(target: "observa::ws", event = "ws.authenticated", endpoint);
+            tracing::info!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.authenticated", endpoint);
         });
     }
 
@@ -247,7 +249,8 @@ impl Connection {
     pub fn auth_failed(&self, reason: &'static str) {
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::warn!(target: "observa::ws", event = "ws.auth_failed", endpoint, reason);
+            tracing::warn!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.auth_failed", endpoint, reason);
         });
     }
 
@@ -275,7 +278,8 @@ impl Connection {
         let endpoint = self.endpoint;
         self.line(|| {
             tracing::debug!(
-                target: "observa::ws",
+                name: crate::log::COMPLETION,
+            target: "observa::ws",
                 event,
                 endpoint,
                 message_type = ty.as_str(),
@@ -321,7 +325,8 @@ impl Connection {
         }
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::warn!(target: "observa::ws", event = "ws.rate_limited", endpoint, scope);
+            tracing::warn!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.rate_limited", endpoint, scope);
         });
     }
 
@@ -354,7 +359,8 @@ impl Connection {
         );
         self.line(|| {
             tracing::info!(
-                target: "observa::ws",
+                name: crate::log::COMPLETION,
+            target: "observa::ws",
                 event = "ws.closed",
                 endpoint,
                 close_code = code,
