@@ -73,12 +73,17 @@ async fn work(
 }
 
 async fn start() -> SocketAddr {
-    let app = Router::new().route("/work", get(work)).layer(
+    serve(
         observa::http::layer()
             .resource_tracking_header(HeaderName::from_static("x-debug-resource-tracking"), |h| {
                 h.get("x-admin-token").is_some_and(|v| v == "admin-ok")
             }),
-    );
+    )
+    .await
+}
+
+async fn serve(layer: observa::http::RequestLayer) -> SocketAddr {
+    let app = Router::new().route("/work", get(work)).layer(layer);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -165,6 +170,24 @@ async fn tracking_is_off_by_default_on_for_allowed_header_and_by_policy() {
     )
     .await;
     assert!(untracked(&request_line("res-denied")));
+
+    // 2b. The application's check panics: the request is served, untracked.
+    let panicky =
+        serve(observa::http::layer().resource_tracking_header(
+            HeaderName::from_static("x-debug-resource-tracking"),
+            |_| panic!("check failed"),
+        ))
+        .await;
+    get_work(
+        panicky,
+        2,
+        &[
+            ("x-request-id", "res-check-panics"),
+            ("x-debug-resource-tracking", "1"),
+        ],
+    )
+    .await;
+    assert!(untracked(&request_line("res-check-panics")));
 
     // 3. The header, allowed: the request and the call inside it are measured.
     let before = histogram_count("http_request_cpu_seconds", "method=\"GET\",route=\"/work\"");
