@@ -50,6 +50,9 @@ pub struct Opts {
     pub slo: Option<crate::slo::Objective>,
     /// Declared types of the recorded fields (`expr` for expressions), for the catalogue.
     pub field_types: &'static [&'static str],
+    /// `slow_ms = N`: a successful completion that took at least N ms is written at WARN
+    /// (never sampled out) with `slow_threshold_ms`; 0 turns it off.
+    pub slow_ms: u64,
 }
 
 impl Opts {
@@ -64,6 +67,7 @@ impl Opts {
         class: None,
         slo: None,
         field_types: &[],
+        slow_ms: 0,
     };
 }
 
@@ -389,6 +393,8 @@ struct Core {
     begun: bool,
     /// The span is entered on this thread: `exit` is owed.
     entered: bool,
+    /// Resource use (`crate::resource`), measured over the body's polls when on.
+    meter: crate::resource::Meter,
 }
 
 impl Drop for Core {
@@ -414,6 +420,7 @@ impl Core {
             done: true,
             begun: false,
             entered: false,
+            meter: crate::resource::Meter::OFF,
         }
     }
 
@@ -470,6 +477,7 @@ impl Core {
         self.fields = fields;
         // The duration covers the body only, as before: span creation and rendering excluded.
         self.start = clock().raw();
+        self.meter = crate::resource::Meter::for_call();
         if site.opts.started {
             self.emit(site.opts.level, site.names[2], None, None, "");
         }
@@ -537,12 +545,17 @@ impl Core {
         }
         let f = f.with_class(self.site.opts.class);
         self.done = true;
+        self.meter.pause();
         let c = clock();
         let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
             m.calls[f.outcome.index()].inc();
             m.duration.observe(secs);
+        }
+        if let Some(u) = self.meter.usage() {
+            crate::resource::observe(false, &[site.event], &u);
+            crate::resource::write_fields(&mut self.fields, &u);
         }
         if !self.span.is_disabled() {
             // One `record` for the three trailing fields (`outcome`, `error`,
@@ -571,7 +584,12 @@ impl Core {
                 }
             }
         }
+        let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
         let (level, name) = match f.outcome {
+            Outcome::Ok if slow => {
+                crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
+                (Level::WARN, site.names[0])
+            }
             Outcome::Ok => {
                 if site.opts.sample < 1.0 && crate::rand::unit_f64() >= site.opts.sample {
                     return;
@@ -803,6 +821,7 @@ impl Call {
                 call.scope = Scope::Installed(ScopeGuard::install(c));
             }
         }
+        call.core.meter.resume(false);
         call.core.enter();
         call
     }
@@ -960,6 +979,7 @@ struct PollGuard<'a> {
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
         let core = &mut self.call.core;
+        core.meter.pause();
         if !self.returned {
             while_unwinding(|| {
                 if !core.done {
@@ -989,6 +1009,7 @@ impl<F: Future> Future for Bound<'_, F> {
             returned: false,
         };
         guard.call.core.enter();
+        guard.call.core.meter.resume(false);
         let out = this.fut.poll(cx);
         guard.returned = true;
         out

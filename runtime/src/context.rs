@@ -164,6 +164,8 @@ pub struct Context {
     user_id: Option<Id>,
     traceparent: Option<Id>,
     source: Option<Arc<RequestSource>>,
+    /// A long-lived connection (WebSocket) this code serves: on every line as `connection_id`.
+    connection_id: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Context {
@@ -173,6 +175,7 @@ impl fmt::Debug for Context {
             .field("tenant_id", &self.tenant_id)
             .field("user_id", &self.user_id)
             .field("traceparent", &self.traceparent)
+            .field("connection_id", &self.connection_id)
             .finish()
     }
 }
@@ -186,6 +189,7 @@ impl Context {
         user_id: None,
         traceparent: None,
         source: None,
+        connection_id: None,
     };
 
     /// An empty context.
@@ -222,6 +226,18 @@ impl Context {
     pub fn with_source(mut self, source: RequestSource) -> Context {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// This context serving the connection `id` (see [`crate::lifecycle::ws`]): every line
+    /// written in it carries `connection_id`.
+    pub fn with_connection_id(mut self, id: &str) -> Context {
+        self.connection_id = Some(Arc::from(id));
+        self
+    }
+
+    /// The connection id, when a connection is in scope.
+    pub fn connection_id(&self) -> Option<&str> {
+        self.connection_id.as_deref()
     }
 
     /// The request's source, when an HTTP request is in scope.
@@ -338,6 +354,7 @@ fn is_empty_ctx(c: &Context) -> bool {
         && c.user_id.is_none()
         && c.traceparent.is_none()
         && c.source.is_none()
+        && c.connection_id.is_none()
 }
 
 /// A copy of the context of the running code (generating the pending correlation id if owed).

@@ -32,10 +32,15 @@
 //! - [`slo`] and [`ops`]: objectives from `slo(...)` and HTTP routes, and what operations need
 //!   from them: Prometheus recording and burn-rate alerting rules, a Grafana dashboard,
 //!   runbooks and an event catalogue (Markdown and JSON Schema).
+//! - [`lifecycle`]: WebSocket connections (axum helper with feature `ws`) and background jobs;
+//! - [`resource`]: per-request CPU, allocation and I/O use (opt-in).
 //!
 //! The default build needs no external service: logs to stdout, metrics in-process, audit in an
 //! embedded SQLite file. Without the default `enabled` feature the attributes validate their
 //! arguments and return the function untouched.
+
+// The one exception: `resource::CountingAlloc` (implementing `GlobalAlloc` needs it).
+#![deny(unsafe_code)]
 
 pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
@@ -50,6 +55,7 @@ pub mod failure;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 pub mod http;
 mod init;
+pub mod lifecycle;
 pub mod log;
 pub mod metrics;
 pub mod ops;
@@ -57,6 +63,7 @@ pub mod outcome;
 mod rand;
 pub mod record;
 pub mod redact;
+pub mod resource;
 mod scrub;
 pub mod security;
 pub mod sensitive;

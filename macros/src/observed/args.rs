@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
 
 /// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `future`, `slo`";
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `slow_ms`, `future`, `slo`";
 
 /// Keys of `slo(...)`, in the order error messages list them.
 pub const SLO_KEYS: &str = "`success`, `latency_ms`, `percentile`, `window`";
@@ -76,6 +76,8 @@ pub struct Args {
     /// `future`: the function returns a boxed future behind a type alias; instrument it.
     pub future: Once<()>,
     pub slo: Once<SloArg>,
+    /// `slow_ms = N`: a successful completion slower than N ms is written at WARN.
+    pub slow_ms: Once<(u64, Span)>,
 }
 
 impl Args {
@@ -100,6 +102,7 @@ impl Args {
             started: Once::new("started"),
             future: Once::new("future"),
             slo: Once::new("slo"),
+            slow_ms: Once::new("slow_ms"),
         }
     }
 
@@ -206,6 +209,30 @@ impl Args {
                 "started" => args.started.set(ctx, span, ()),
                 "future" => args.future.set(ctx, span, ()),
                 "slo" => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),
+                "slow_ms" => {
+                    let e: syn::Expr = meta.value()?.parse()?;
+                    let n = match &e {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(i),
+                            ..
+                        }) if i.suffix().is_empty() || i.suffix() == "u64" => {
+                            i.base10_parse::<u64>().ok()
+                        }
+                        _ => None,
+                    };
+                    match n {
+                        Some(n) => {
+                            args.slow_ms
+                                .set(ctx, span, (n, syn::spanned::Spanned::span(&e)))
+                        }
+                        None => {
+                            return Err(syn::Error::new_spanned(
+                                e,
+                                "`slow_ms` takes a whole number of milliseconds, e.g. `slow_ms = 250`",
+                            ));
+                        }
+                    }
+                }
                 _ => {
                     return Err(meta.error(format!(
                         "unknown `observed` argument `{key}`; expected one of {KEYS}"
@@ -377,6 +404,11 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
                 window: b.window.clone(),
             },
         );
+    }
+    if !m.slow_ms.is_set()
+        && let (Some(b), Some(s)) = (base.slow_ms.get(), base.slow_ms.span())
+    {
+        m.slow_ms.set(ctx, s, *b);
     }
     if !m.ret.is_set() && base.ret.is_set() {
         m.ret

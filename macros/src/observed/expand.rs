@@ -70,6 +70,10 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         let t = &plan.field_types;
         opts.extend(quote!(field_types: &[#(#t),*],));
     }
+    if let Some(ms) = plan.slow_ms {
+        let ms = proc_macro2::Literal::u64_suffixed(ms);
+        opts.extend(quote!(slow_ms: #ms,));
+    }
     if let Some(c) = plan.err_class {
         let c = match c {
             ErrClass::Client => quote!(Client),

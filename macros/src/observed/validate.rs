@@ -50,6 +50,8 @@ pub struct Plan {
     /// Per recorded field: the declared type of the argument it names (tokens as text), or
     /// `expr` for an expression. Only for the event catalogue.
     pub field_types: Vec<String>,
+    /// `slow_ms = N`: successful completions slower than N ms are written at WARN.
+    pub slow_ms: Option<u64>,
 }
 
 /// A checked `slo(...)`.
@@ -505,6 +507,16 @@ pub fn plan(
             _ => "expr".to_owned(),
         })
         .collect();
+    let slow_ms = args.slow_ms.take().and_then(|(v, s)| {
+        if v == 0 {
+            ctx.error_at(
+                s,
+                "`slow_ms` must be at least 1: the duration in milliseconds above which a successful call is logged at WARN",
+            );
+            return None;
+        }
+        Some(v)
+    });
 
     Plan {
         event,
@@ -527,5 +539,6 @@ pub fn plan(
         future,
         slo,
         field_types,
+        slow_ms,
     }
 }

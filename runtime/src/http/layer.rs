@@ -58,6 +58,8 @@ struct Settings {
     proxies: ProxyTrust,
     forwarded_header: ForwardedHeader,
     trace_context: TraceContextPolicy,
+    /// Per-request resource tracking toggle (see [`crate::resource`]).
+    resource: Option<Arc<crate::resource::http::Toggle>>,
 }
 
 /// The observa request layer. Build it with [`layer()`] and the builder methods; apply it with
@@ -91,6 +93,7 @@ impl RequestLayer {
                 proxies: ProxyTrust::None,
                 forwarded_header: ForwardedHeader::XForwardedFor,
                 trace_context: TraceContextPolicy::Continue,
+                resource: None,
             }),
         }
     }
@@ -180,6 +183,22 @@ impl RequestLayer {
             );
         }
         self
+    }
+
+    /// Turns resource tracking ([`crate::resource`]) on for a request that sends `header` with
+    /// `1`, `true`, `on` or `yes` when `allow` (the application's check, e.g. "is this an
+    /// admin") returns true for its headers. Seed 003's `X-Debug-Resource-Tracking`. Requests
+    /// the process-wide [`crate::resource::Policy`] picks are tracked either way.
+    pub fn resource_tracking_header(
+        self,
+        header: HeaderName,
+        allow: impl Fn(&HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> RequestLayer {
+        let t = Arc::new(crate::resource::http::Toggle {
+            header,
+            allow: Box::new(allow),
+        });
+        self.edit(|s| s.resource = Some(t))
     }
 }
 
@@ -355,6 +374,8 @@ struct State {
     start: Instant,
     /// `None` for excluded paths: no line, no metrics.
     info: Option<Info>,
+    /// Resource use over the request's polls (off unless tracked).
+    meter: crate::resource::Meter,
 }
 
 /// The request id to use: `(id, replaced)`; `replaced` when an id was sent but refused.
@@ -456,11 +477,14 @@ where
                 i.route.as_ref().map(|r| r.as_str()),
             );
         }
+        let meter =
+            crate::resource::http::meter_for(self.cfg.resource.as_deref(), headers, info.is_some());
         let state = State {
             ctx,
             request_id,
             start,
             info,
+            meter,
         };
         let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
             Kind::Rejected
@@ -556,7 +580,9 @@ where
             }
             KindProj::Inner { fut } => {
                 let guard = ScopeGuard::install(std::mem::take(&mut state.ctx));
+                state.meter.resume(true);
                 let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+                state.meter.pause();
                 state.ctx = guard.restore();
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -655,6 +681,10 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     } else {
         "request.completed"
     };
+    let usage = state.meter.usage();
+    if let Some(u) = &usage {
+        crate::resource::observe(true, &[info.method, route], u);
+    }
     let validation_errors = (status == 400 || status == 422)
         .then_some(validation)
         .flatten()
@@ -673,8 +703,17 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
-        String::from_utf8(out).unwrap_or_default()
+        out
     });
+    let fields = match (fields, usage) {
+        (f, Some(u)) => {
+            let mut out = f.unwrap_or_default();
+            crate::resource::write_fields(&mut out, &u);
+            Some(out)
+        }
+        (f, None) => f,
+    }
+    .map(|out| String::from_utf8(out).unwrap_or_default());
     let level = if failed && !matches!(end, End::Cancelled) {
         tracing::Level::ERROR
     } else if matches!(end, End::Cancelled)

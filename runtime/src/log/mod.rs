@@ -2,7 +2,8 @@
 //!
 //! Line shape (JSON; the console format shows the same fields):
 //! `timestamp` (RFC 3339 UTC, µs), `level`, `event`, `target`, then `correlation_id`,
-//! `tenant_id`, `user_id` when bound (never `null` noise), then the event's own fields.
+//! `tenant_id`, `user_id`, `connection_id` when bound (never `null` noise), then the event's own
+//! fields.
 //! Events of `#[observed]` carry `duration_ms`, `outcome`, `error`, `error_type` and the
 //! recorded `fields(...)` as native JSON values (nested objects for `Redact` types). Events from
 //! other code (`tracing::info!(...)`) get `event` from their `event` field if they have one and
@@ -673,14 +674,15 @@ impl Layer {
         let completion = meta.name() == COMPLETION;
         let now = std::time::SystemTime::now();
         // The canonical keys this line carries: no field of the event may take them.
-        let (corr, tenant, user) = context::with_current(|c| {
+        let (corr, tenant, user, conn) = context::with_current(|c| {
             (
                 c.correlation_id().is_some(),
                 c.tenant_id().is_some(),
                 c.user_id().is_some(),
+                c.connection_id().is_some(),
             )
         });
-        let mut reserved = [""; 10];
+        let mut reserved = [""; 11];
         let mut n = 0;
         for (k, on) in [
             ("timestamp", true),
@@ -690,6 +692,7 @@ impl Layer {
             ("correlation_id", corr),
             ("tenant_id", tenant),
             ("user_id", user),
+            ("connection_id", conn),
             ("trace_id", trace.is_some()),
             ("span_id", trace.is_some()),
             (line::TRUNCATED_KEY, true),
@@ -753,6 +756,7 @@ impl Layer {
                             ("correlation_id", ctx.correlation_id()),
                             ("tenant_id", ctx.tenant_id()),
                             ("user_id", ctx.user_id()),
+                            ("connection_id", ctx.connection_id()),
                         ] {
                             if let Some(v) = v {
                                 line.extend_from_slice(b",\"");
@@ -812,6 +816,7 @@ impl Layer {
                             ("correlation_id", ctx.correlation_id()),
                             ("tenant_id", ctx.tenant_id()),
                             ("user_id", ctx.user_id()),
+                            ("connection_id", ctx.connection_id()),
                         ] {
                             if let Some(v) = v {
                                 let _ = write!(VecWriter(text), " {k}=");
