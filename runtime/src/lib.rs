@@ -40,6 +40,7 @@ mod callsite;
 pub mod carrier;
 pub mod config;
 pub mod context;
+pub mod fanout;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 pub mod http;
 mod init;

@@ -1,0 +1,200 @@
+//! Sources and the consume loop: connect, consume, and on failure retry with backoff.
+
+use super::hub::{Hub, Inner, TARGET};
+use super::message::Message;
+use std::future::Future;
+use std::sync::Arc;
+use tracing::Instrument as _;
+
+/// The error type sources return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a source says about itself on the hub's connect, retry and crash lines (never a
+/// credential: no URI).
+#[derive(Clone, Debug, Default)]
+pub struct SourceInfo {
+    /// Kind of source (`amqp`, `memory`, ...).
+    pub kind: &'static str,
+    /// Exchange consumed from, if any.
+    pub exchange: Option<String>,
+    /// Queue consumed from, if any.
+    pub queue: Option<String>,
+    /// Binding key, if any.
+    pub binding_key: Option<String>,
+}
+
+/// A broker consumer the hub can (re)connect.
+pub trait Source: Send + 'static {
+    /// A live consumer.
+    type Consumer: Consumer;
+    /// Exchange, queue, binding key: the fields of the hub's source lines.
+    fn info(&self) -> SourceInfo;
+    /// Connects and starts consuming (declaring what it needs). Called again after each failure.
+    fn connect(&mut self) -> impl Future<Output = Result<Self::Consumer, BoxError>> + Send;
+}
+
+/// A connected consumer.
+pub trait Consumer: Send + 'static {
+    /// The next message; `Ok(None)` when the source has ended for good (the hub stops
+    /// consuming), `Err` when the connection failed (the hub reconnects).
+    fn next_message(&mut self) -> impl Future<Output = Result<Option<Message>, BoxError>> + Send;
+}
+
+/// `error` and every `source()` below it, joined with `": "`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cur = error.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+impl Hub {
+    /// Spawns the consume loop of `source` on the current tokio runtime: connect
+    /// (`fanout.connected`), publish every message, and after a failure (`fanout.crashed` with
+    /// the error chain) retry with exponential backoff (`fanout.retry` per attempt, with the
+    /// backoff and the last error) until connected again, [`Hub::stop`], or
+    /// [`HubConfig::with_max_retries`](super::HubConfig::with_max_retries) consecutive failures
+    /// (`fanout.gave_up`). Must be called inside a tokio runtime.
+    pub fn consume<S: Source>(&self, source: S) {
+        let inner = self.inner.clone();
+        let task = tokio::spawn(run(inner, source));
+        self.set_task(task);
+    }
+}
+
+async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
+    let info = source.info();
+    let cfg = hub.cfg.clone();
+    let mut stop = hub.stop_tx.subscribe();
+    let mut failures: u32 = 0;
+    let mut backoff = cfg.backoff_initial;
+    let mut ever_connected = false;
+    let mut last_error: Option<String> = None;
+    loop {
+        if hub.is_stopped() || *stop.borrow() {
+            return;
+        }
+        if let Some(err) = &last_error {
+            if cfg.max_retries.is_some_and(|max| failures > max) {
+                tracing::error!(
+                    target: TARGET,
+                    event = "fanout.gave_up",
+                    hub = %cfg.name,
+                    source = info.kind,
+                    exchange = info.exchange.as_deref(),
+                    queue = info.queue.as_deref(),
+                    binding_key = info.binding_key.as_deref(),
+                    attempt = failures,
+                    error = %err,
+                    "fan-out source: giving up after repeated failures"
+                );
+                hub.set_disconnected();
+                return;
+            }
+            tracing::warn!(
+                target: TARGET,
+                event = "fanout.retry",
+                hub = %cfg.name,
+                source = info.kind,
+                exchange = info.exchange.as_deref(),
+                queue = info.queue.as_deref(),
+                binding_key = info.binding_key.as_deref(),
+                attempt = failures,
+                backoff_ms = backoff.as_millis() as u64,
+                error = %err,
+                "fan-out source: retrying"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(cfg.backoff_max);
+        }
+        let span = tracing::info_span!(
+            target: TARGET,
+            "fanout.connect",
+            hub = %cfg.name,
+            source = info.kind,
+            exchange = info.exchange.as_deref(),
+            queue = info.queue.as_deref(),
+            binding_key = info.binding_key.as_deref(),
+            attempt = failures,
+        );
+        let connected = tokio::select! {
+            r = source.connect().instrument(span) => r,
+            _ = stop.changed() => return,
+        };
+        let mut consumer = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                let chain = error_chain(&*e);
+                failures = failures.saturating_add(1);
+                hub.set_failed(&chain, true);
+                last_error = Some(chain);
+                continue;
+            }
+        };
+        hub.set_connected(ever_connected);
+        tracing::info!(
+            target: TARGET,
+            event = "fanout.connected",
+            hub = %cfg.name,
+            source = info.kind,
+            exchange = info.exchange.as_deref(),
+            queue = info.queue.as_deref(),
+            binding_key = info.binding_key.as_deref(),
+            attempt = failures,
+            reconnect = ever_connected,
+            "fan-out source connected"
+        );
+        ever_connected = true;
+        backoff = cfg.backoff_initial;
+        loop {
+            let next = tokio::select! {
+                r = consumer.next_message() => r,
+                _ = stop.changed() => return,
+            };
+            match next {
+                Ok(Some(msg)) => {
+                    hub.publish(msg);
+                }
+                Ok(None) => {
+                    hub.set_disconnected();
+                    tracing::info!(
+                        target: TARGET,
+                        event = "fanout.source_ended",
+                        hub = %cfg.name,
+                        source = info.kind,
+                        "fan-out source ended"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    let chain = error_chain(&*e);
+                    hub.set_failed(&chain, false);
+                    tracing::error!(
+                        target: TARGET,
+                        event = "fanout.crashed",
+                        hub = %cfg.name,
+                        source = info.kind,
+                        exchange = info.exchange.as_deref(),
+                        queue = info.queue.as_deref(),
+                        binding_key = info.binding_key.as_deref(),
+                        error = %chain,
+                        "fan-out consumer crashed; reconnecting"
+                    );
+                    failures = 1;
+                    last_error = Some(chain);
+                    break;
+                }
+            }
+        }
+    }
+}
