@@ -347,7 +347,7 @@ impl Inner {
             target: TARGET,
             "fanout.message",
             hub = %self.cfg.name,
-            routing_key = %msg.routing_key(),
+            routing = %msg.routing_key(),
         );
         let _enter = span.enter();
         self.consumed.fetch_add(1, Ordering::Relaxed);
@@ -420,7 +420,7 @@ impl Inner {
                 event = "fanout.dropped",
                 hub = %self.cfg.name,
                 subscriber_id = s.id,
-                routing_key = %b.routing_key,
+                routing = %b.routing_key,
                 job_id = b.job_id.as_deref(),
                 queue_size = b.queue_size as u64,
                 max_size = self.cfg.queue_max as u64,

@@ -21,12 +21,14 @@
 //! name takes the hub's prefix (`with_metric_prefix("sse")` gives `sse_subscribers_active`);
 //! hubs sharing a prefix share the series.
 //!
-//! **Lines** (target `observa::fanout`; the payload is never logged):
+//! **Lines** (target `observa::fanout`; the payload is never logged; the routing and binding
+//! keys are the fields `routing` and `binding`, since the log pipeline masks any field whose
+//! name has the word `key`):
 //! `fanout.started` / `fanout.stopped` (totals), `fanout.subscribed` / `fanout.unsubscribed`
 //! (`subscriber_id`, `subscribers_active`, tenant and job of the filter), `fanout.connected`,
 //! `fanout.retry` (WARN, one per attempt: `attempt`, `backoff_ms`, the last `error`),
 //! `fanout.crashed` (ERROR, the error chain), `fanout.gave_up`, `fanout.source_ended`, and one
-//! `fanout.dropped` WARN per drop burst of a subscriber: `routing_key`, `tenant_id` and `job_id`
+//! `fanout.dropped` WARN per drop burst of a subscriber: `routing` (the routing key), `tenant_id` and `job_id`
 //! of the last dropped message when known, `queue_size`, `max_size`, `drop_reason`, `dropped` (in
 //! the burst), `delivered` and `dropped_total` (the subscriber's totals), `subscribers_active`. A
 //! burst ends when the subscriber empties its queue, unsubscribes, the hub stops, or the burst

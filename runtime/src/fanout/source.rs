@@ -90,7 +90,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                     source = info.kind,
                     exchange = info.exchange.as_deref(),
                     queue = info.queue.as_deref(),
-                    binding_key = info.binding_key.as_deref(),
+                    binding = info.binding_key.as_deref(),
                     attempt = failures,
                     error = %err,
                     "fan-out source: giving up after repeated failures"
@@ -105,7 +105,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 source = info.kind,
                 exchange = info.exchange.as_deref(),
                 queue = info.queue.as_deref(),
-                binding_key = info.binding_key.as_deref(),
+                binding = info.binding_key.as_deref(),
                 attempt = failures,
                 backoff_ms = backoff.as_millis() as u64,
                 error = %err,
@@ -124,7 +124,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
             source = info.kind,
             exchange = info.exchange.as_deref(),
             queue = info.queue.as_deref(),
-            binding_key = info.binding_key.as_deref(),
+            binding = info.binding_key.as_deref(),
             attempt = failures,
         );
         let connected = tokio::select! {
@@ -149,7 +149,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
             source = info.kind,
             exchange = info.exchange.as_deref(),
             queue = info.queue.as_deref(),
-            binding_key = info.binding_key.as_deref(),
+            binding = info.binding_key.as_deref(),
             attempt = failures,
             reconnect = ever_connected,
             "fan-out source connected"
@@ -186,7 +186,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                         source = info.kind,
                         exchange = info.exchange.as_deref(),
                         queue = info.queue.as_deref(),
-                        binding_key = info.binding_key.as_deref(),
+                        binding = info.binding_key.as_deref(),
                         error = %chain,
                         "fan-out consumer crashed; reconnecting"
                     );

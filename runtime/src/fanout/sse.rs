@@ -36,7 +36,7 @@ pub fn default_event(m: &Message) -> Event {
 pub fn stream(
     hub: &Hub,
     filter: Filter,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static + use<>> {
     stream_with(hub, filter, default_event)
 }
 
@@ -45,7 +45,7 @@ pub fn stream_with<F>(
     hub: &Hub,
     filter: Filter,
     to_event: F,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static>
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static + use<F>>
 where
     F: Fn(&Message) -> Event + Send + 'static,
 {
