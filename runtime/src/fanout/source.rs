@@ -198,3 +198,117 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::{Filter, HubConfig};
+    use std::sync::Mutex as StdMutex;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Span names opened while it is the default subscriber.
+    struct Spans(Arc<StdMutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(attrs.metadata().name().to_owned());
+        }
+    }
+
+    #[derive(Debug)]
+    struct Refused;
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("refused")
+        }
+    }
+    impl std::error::Error for Refused {}
+
+    /// Fails its first connect, then yields two messages and ends.
+    struct Flaky(u32);
+    struct Two(u32);
+
+    impl Source for Flaky {
+        type Consumer = Two;
+        fn info(&self) -> SourceInfo {
+            SourceInfo {
+                kind: "test",
+                ..SourceInfo::default()
+            }
+        }
+        async fn connect(&mut self) -> Result<Two, BoxError> {
+            self.0 += 1;
+            if self.0 == 1 {
+                Err(Box::new(Refused))
+            } else {
+                Ok(Two(0))
+            }
+        }
+    }
+
+    impl Consumer for Two {
+        async fn next_message(&mut self) -> Result<Option<Message>, BoxError> {
+            self.0 += 1;
+            Ok((self.0 <= 2).then(|| Message::new("k", vec![self.0 as u8])))
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_then_delivers_inside_connect_and_message_spans() {
+        let names = Arc::new(StdMutex::new(Vec::new()));
+        let _default = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(Spans(names.clone())),
+        );
+        let hub = Hub::new(
+            HubConfig::new("unit")
+                .with_metric_prefix("unit_fanout")
+                .with_backoff(std::time::Duration::from_millis(1), std::time::Duration::from_millis(1)),
+        )
+        .unwrap();
+        let mut sub = hub.subscribe(Filter::all());
+        hub.consume(Flaky(0));
+        assert_eq!(sub.recv().await.unwrap().payload(), [1]);
+        assert_eq!(sub.recv().await.unwrap().payload(), [2]);
+        let st = hub.stats();
+        assert_eq!(st.retries, 1);
+        assert_eq!(st.last_error.as_deref(), Some("refused"));
+        hub.stop().await;
+        assert!(sub.recv().await.is_none(), "a stopped hub closes its subscriptions");
+        let names = names.lock().unwrap().clone();
+        assert_eq!(
+            names.iter().filter(|n| *n == "fanout.connect").count(),
+            2,
+            "{names:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| *n == "fanout.message").count(),
+            2,
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn chain_joins_sources() {
+        #[derive(Debug)]
+        struct Outer(Refused);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("connect failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(error_chain(&Outer(Refused)), "connect failed: refused");
+    }
+}
