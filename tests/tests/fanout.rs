@@ -343,9 +343,7 @@ async fn broker_to_sse_with_counted_drops_and_one_warning_per_burst() {
     let mut n = 0;
     while lines(&name, "sse.client_disconnected").is_empty() {
         assert!(Instant::now() < deadline, "disconnect never noticed");
-        publisher
-            .publish(key, &format!("{canary}-after-{n}"))
-            .await;
+        publisher.publish(key, &format!("{canary}-after-{n}")).await;
         n += 1;
         assert!(a.next_data().await.is_some());
     }

@@ -370,8 +370,7 @@ impl Inner {
                 self.metrics.dropped_full.inc();
                 // A burst that outlasts the window is reported now and a new one begins, so
                 // a subscriber that never catches up still shows up once per window.
-                if q
-                    .burst
+                if q.burst
                     .as_ref()
                     .is_some_and(|b| b.started.elapsed() >= self.cfg.burst_window)
                     && let Some(r) = take_report(&mut q)

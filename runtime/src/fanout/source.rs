@@ -270,7 +270,10 @@ mod tests {
         let hub = Hub::new(
             HubConfig::new("unit")
                 .with_metric_prefix("unit_fanout")
-                .with_backoff(std::time::Duration::from_millis(1), std::time::Duration::from_millis(1)),
+                .with_backoff(
+                    std::time::Duration::from_millis(1),
+                    std::time::Duration::from_millis(1),
+                ),
         )
         .unwrap();
         let mut sub = hub.subscribe(Filter::all());
@@ -281,7 +284,10 @@ mod tests {
         assert_eq!(st.retries, 1);
         assert_eq!(st.last_error.as_deref(), Some("refused"));
         hub.stop().await;
-        assert!(sub.recv().await.is_none(), "a stopped hub closes its subscriptions");
+        assert!(
+            sub.recv().await.is_none(),
+            "a stopped hub closes its subscriptions"
+        );
         let names = names.lock().unwrap().clone();
         assert_eq!(
             names.iter().filter(|n| *n == "fanout.connect").count(),
