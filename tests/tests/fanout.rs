@@ -222,7 +222,8 @@ async fn broker_to_sse_with_counted_drops_and_one_warning_per_burst() {
     )
     .unwrap();
     let publisher = Publisher::new(&exchange).await;
-    hub.consume(AmqpSource::new(AMQP, &exchange, "events.#"));
+    hub.consume(AmqpSource::new(AMQP, &exchange, "events.#"))
+        .unwrap();
     connected(&hub).await;
 
     let addr = serve(hub.clone()).await;
@@ -242,6 +243,10 @@ async fn broker_to_sse_with_counted_drops_and_one_warning_per_burst() {
         assert_eq!(b.next_data().await.as_deref(), Some(payload.as_str()));
     }
     assert_eq!(slow.queued(), 4);
+    // The writer is FIFO: once a marker line written now is there, any warning written before
+    // it would be too. None while the burst is still going on.
+    tracing::info!(event = "test.marker", hub = %name);
+    assert_eq!(wait_for(&name, "test.marker", 1).await.len(), 1);
     assert!(
         lines(&name, "fanout.dropped").is_empty(),
         "the burst is still going on"
@@ -413,7 +418,8 @@ async fn broker_closing_the_connection_is_retried_logged_and_recovered() {
     )
     .unwrap();
     let publisher = Publisher::new(&exchange).await;
-    hub.consume(AmqpSource::new(AMQP, &exchange, "jobs.#"));
+    hub.consume(AmqpSource::new(AMQP, &exchange, "jobs.#"))
+        .unwrap();
     connected(&hub).await;
     let addr = serve(hub.clone()).await;
     let mut client = SseClient::connect(addr, "t1", "j1").await;
@@ -466,7 +472,8 @@ async fn each_failed_connect_is_a_retry_line_with_backoff_and_error_then_gives_u
         "amqp://guest:guest@127.0.0.1:1/%2f",
         "nowhere",
         "#",
-    ));
+    ))
+    .unwrap();
     let gave_up = wait_for(&name, "fanout.gave_up", 1).await;
     assert_eq!(gave_up.len(), 1);
     assert_eq!(gave_up[0]["level"], "error");

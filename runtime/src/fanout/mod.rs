@@ -3,7 +3,7 @@
 //!
 //! ```ignore
 //! let hub = Hub::new(HubConfig::new("events").with_metric_prefix("sse").with_queue_max(64))?;
-//! hub.consume(AmqpSource::new("amqp://127.0.0.1:5672/%2f", "events", "events.#")); // feature `amqp`
+//! hub.consume(AmqpSource::new("amqp://127.0.0.1:5672/%2f", "events", "events.#"))?; // feature `amqp`
 //! // in an axum handler (feature `axum`), after checking the caller may see `tenant`:
 //! fanout::sse::stream(&hub, Filter::all().tenant(tenant).job(job))
 //! ```
@@ -156,6 +156,12 @@ impl std::fmt::Display for FanoutError {
 }
 
 impl std::error::Error for FanoutError {}
+
+impl FanoutError {
+    pub(crate) fn new(msg: &str) -> FanoutError {
+        FanoutError(msg.to_owned())
+    }
+}
 
 impl From<crate::metrics::MetricsError> for FanoutError {
     fn from(e: crate::metrics::MetricsError) -> FanoutError {

@@ -1,5 +1,6 @@
 //! Sources and the consume loop: connect, consume, and on failure retry with backoff.
 
+use super::FanoutError;
 use super::hub::{Hub, Inner, TARGET};
 use super::message::Message;
 use std::future::Future;
@@ -61,11 +62,19 @@ impl Hub {
     /// the error chain) retry with exponential backoff (`fanout.retry` per attempt, with the
     /// backoff and the last error) until connected again, [`Hub::stop`], or
     /// [`HubConfig::with_max_retries`](super::HubConfig::with_max_retries) consecutive failures
-    /// (`fanout.gave_up`). Must be called inside a tokio runtime.
-    pub fn consume<S: Source>(&self, source: S) {
+    /// (`fanout.gave_up`). Outside a tokio runtime it returns an error (and counts
+    /// `observa_internal_errors_total{kind="fanout"}`) instead of panicking.
+    pub fn consume<S: Source>(&self, source: S) -> Result<(), FanoutError> {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            crate::metrics::internal_error("fanout");
+            return Err(FanoutError::new(
+                "`Hub::consume` needs a tokio runtime: call it from async code or inside `Runtime::enter`",
+            ));
+        };
         let inner = self.inner.clone();
-        let task = tokio::spawn(run(inner, source));
+        let task = rt.spawn(run(inner, source));
         self.set_task(task);
+        Ok(())
     }
 }
 
@@ -277,7 +286,7 @@ mod tests {
         )
         .unwrap();
         let mut sub = hub.subscribe(Filter::all());
-        hub.consume(Flaky(0));
+        hub.consume(Flaky(0)).unwrap();
         assert_eq!(sub.recv().await.unwrap().payload(), [1]);
         assert_eq!(sub.recv().await.unwrap().payload(), [2]);
         let st = hub.stats();
@@ -299,6 +308,13 @@ mod tests {
             2,
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn consume_outside_a_runtime_is_an_error_not_a_panic() {
+        let hub =
+            Hub::new(HubConfig::new("unit-nort").with_metric_prefix("unit_fanout_nort")).unwrap();
+        assert!(hub.consume(Flaky(0)).is_err());
     }
 
     #[test]
