@@ -41,6 +41,9 @@
 //! around each connection attempt, `fanout.message` around the delivery of each message,
 //! `fanout.send` around each step of an SSE stream.
 //!
+//! **Shutdown.** The consume loop holds the hub: call [`Hub::stop`] to end it (dropping every
+//! clone of a consuming hub does not).
+//!
 //! **Health.** [`Hub::stats`] and [`Hub::last_error`] give the counters, the connection state
 //! and the last source error for a health endpoint.
 
