@@ -122,6 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     observa::sentry::flush(std::time::Duration::from_secs(5));
     // Security signals: a cross-tenant attempt and a burst of bad tokens from one address.
     security::run();
+    // Fan-out: an in-memory source, a subscriber too slow for its queue of 2, one drop.
+    fanout_demo::run().await;
     drop(guard);
     println!("== log lines ==");
     print!("{}", logs.contents());
@@ -284,5 +286,37 @@ mod security {
                         .emit();
                 });
         }
+    }
+}
+
+/// Fan-out with no broker: messages published in-process to a hub whose subscriber queue holds
+/// two; the third message evicts the oldest, and the subscriber catching up writes the one
+/// `fanout.dropped` warning of the burst (with `--features amqp`, `hub.consume(AmqpSource::new(..))`
+/// feeds the same hub from RabbitMQ).
+mod fanout_demo {
+    use observa::fanout::{Filter, Hub, HubConfig, Message};
+
+    pub(crate) async fn run() {
+        let Ok(hub) = Hub::new(
+            HubConfig::new("events")
+                .with_metric_prefix("demo_sse")
+                .with_queue_max(2),
+        ) else {
+            return;
+        };
+        let mut slow = hub.subscribe(Filter::all().tenant("acme"));
+        for step in 1..=3 {
+            let payload = format!("{{\"step\":{step}}}");
+            hub.publish(
+                Message::new("jobs.tenant.acme.job.42", payload)
+                    .with_tenant_id("acme")
+                    .with_job_id("42"),
+            );
+        }
+        while let Some(m) = slow.try_recv() {
+            println!("subscriber got {} bytes", m.payload().len());
+        }
+        drop(slow);
+        hub.stop().await;
     }
 }

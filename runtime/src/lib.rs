@@ -52,6 +52,7 @@ pub mod carrier;
 pub mod config;
 pub mod context;
 pub mod failure;
+pub mod fanout;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 pub mod http;
 mod init;
