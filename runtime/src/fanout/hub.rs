@@ -160,6 +160,7 @@ impl Hub {
         let metrics = Metrics::new(&cfg.metric_prefix)?;
         let (stop_tx, _) = watch::channel(false);
         tracing::info!(
+            name: crate::log::COMPLETION,
             target: TARGET,
             event = "fanout.started",
             hub = %cfg.name,
@@ -211,6 +212,7 @@ impl Hub {
         inner.metrics.active.inc();
         with_tenant(state.filter.tenant_id(), || {
             tracing::info!(
+                name: crate::log::COMPLETION,
                 target: TARGET,
                 event = "fanout.subscribed",
                 hub = %inner.cfg.name,
@@ -289,6 +291,7 @@ impl Hub {
         }
         let st = self.stats();
         tracing::info!(
+            name: crate::log::COMPLETION,
             target: TARGET,
             event = "fanout.stopped",
             hub = %i.cfg.name,
@@ -415,6 +418,7 @@ impl Inner {
         let b = &r.burst;
         with_tenant(b.tenant_id.as_deref(), || {
             tracing::warn!(
+                name: crate::log::COMPLETION,
                 target: TARGET,
                 event = "fanout.dropped",
                 hub = %self.cfg.name,
@@ -531,6 +535,7 @@ impl Drop for Subscription {
         }
         with_tenant(self.state.filter.tenant_id(), || {
             tracing::info!(
+                name: crate::log::COMPLETION,
                 target: TARGET,
                 event = "fanout.unsubscribed",
                 hub = %hub.cfg.name,

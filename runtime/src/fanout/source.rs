@@ -93,6 +93,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
         if let Some(err) = &last_error {
             if cfg.max_retries.is_some_and(|max| failures > max) {
                 tracing::error!(
+                    name: crate::log::COMPLETION,
                     target: TARGET,
                     event = "fanout.gave_up",
                     hub = %cfg.name,
@@ -108,6 +109,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 return;
             }
             tracing::warn!(
+                name: crate::log::COMPLETION,
                 target: TARGET,
                 event = "fanout.retry",
                 hub = %cfg.name,
@@ -152,6 +154,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
         };
         hub.set_connected(ever_connected);
         tracing::info!(
+            name: crate::log::COMPLETION,
             target: TARGET,
             event = "fanout.connected",
             hub = %cfg.name,
@@ -177,6 +180,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 Ok(None) => {
                     hub.set_disconnected();
                     tracing::info!(
+                        name: crate::log::COMPLETION,
                         target: TARGET,
                         event = "fanout.source_ended",
                         hub = %cfg.name,
@@ -189,6 +193,7 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                     let chain = error_chain(&*e);
                     hub.set_failed(&chain, false);
                     tracing::error!(
+                        name: crate::log::COMPLETION,
                         target: TARGET,
                         event = "fanout.crashed",
                         hub = %cfg.name,

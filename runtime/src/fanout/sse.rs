@@ -120,6 +120,7 @@ impl Lifecycle {
             .then(|| self.started.elapsed().as_secs_f64() * 1000.0);
         self.ctx.clone().scope(|| {
             tracing::info!(
+                name: crate::log::COMPLETION,
                 target: TARGET,
                 event,
                 hub = %self.hub,
