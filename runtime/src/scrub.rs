@@ -185,6 +185,7 @@ fn scrub_url(out: &mut String, url: &str) {
 }
 
 /// `a=1&token=x` with sensitive values masked, keys and other values kept as sent.
+#[cfg(feature = "reqwest")]
 pub(crate) fn mask_pairs(q: &str) -> String {
     let mut out = String::with_capacity(q.len());
     mask_pairs_into(&mut out, q);
