@@ -1260,3 +1260,14 @@ pub fn ret_ok<T: Record, E>(r: &Result<T, E>) -> Option<&dyn Record> {
 pub fn ret_plain<T: Record>(r: &T) -> Option<&dyn Record> {
     Some(r)
 }
+
+/// A value of `bind(...)`: itself, or `[REDACTED]` (never formatted) when its name or
+/// expression is sensitive.
+#[doc(hidden)]
+pub fn bound_value<const SENSITIVE: bool, T: fmt::Display>(v: &T) -> &dyn fmt::Display {
+    if SENSITIVE {
+        &crate::record::REDACTED
+    } else {
+        v
+    }
+}
