@@ -154,6 +154,9 @@ pub struct RequestSource {
     pub session_fingerprint: Option<String>,
 }
 
+/// The named values bound in a context (shared; copied on write).
+pub(crate) type BoundFields = Arc<Vec<(Arc<str>, Arc<str>)>>;
+
 /// The observability context of a request, job or call.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -167,7 +170,7 @@ pub struct Context {
     /// A long-lived connection (WebSocket) this code serves: on every line as `connection_id`.
     connection_id: Option<Arc<str>>,
     /// Named values bound for the scope (`bind(...)`, [`bind_field`]), in binding order.
-    fields: Option<Arc<Vec<(Arc<str>, Arc<str>)>>>,
+    fields: Option<BoundFields>,
 }
 
 impl fmt::Debug for Context {
@@ -259,7 +262,7 @@ impl Context {
         self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
-    pub(crate) fn fields_shared(&self) -> Option<Arc<Vec<(Arc<str>, Arc<str>)>>> {
+    pub(crate) fn fields_shared(&self) -> Option<BoundFields> {
         self.fields.clone()
     }
 

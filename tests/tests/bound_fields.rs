@@ -23,7 +23,12 @@ fn marked(m: &str, n: usize) -> Vec<Value> {
         .lines()
         .filter(|l| l.contains(m))
         .map(|l| parse_unique(l).unwrap_or_else(|e| panic!("{e}")))
-        .filter(|v| v["marker"] == m || v["event"].as_str().is_some_and(|e| e.starts_with("seed001.")))
+        .filter(|v| {
+            v["marker"] == m
+                || v["event"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("seed001."))
+        })
         .collect()
 }
 
@@ -75,7 +80,12 @@ async fn sync_shopify_orders(
     .await
     .expect("task");
     // A field of the event with a bound name is renamed, never a second `job_id` key.
-    tracing::info!(marker = "seed001", job_id = "shadow", event = "worker_task_completed", rows_processed = n);
+    tracing::info!(
+        marker = "seed001",
+        job_id = "shadow",
+        event = "worker_task_completed",
+        rows_processed = n
+    );
     Ok(n)
 }
 
@@ -95,28 +105,67 @@ async fn seed001_worker_fields_are_on_every_line_inside_and_none_outside() {
     tracing::info!(marker = "seed001", event = "after_the_job", "outside");
 
     let lines = marked("seed001", 5);
-    let inside: Vec<&Value> = lines.iter().filter(|v| v["event"] != "after_the_job").collect();
+    let inside: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] != "after_the_job")
+        .collect();
     // started, upserting, rows.completed, spawned, worker_task_completed, sync.completed
     assert!(inside.len() >= 6, "{lines:#?}");
     for v in &inside {
         assert_eq!(v["job_id"], "7c9e6679-7425-40de-944b-e07fc1f90ae7", "{v}");
         assert_eq!(v["job_type"], "shopify_sync", "{v}");
-        assert_eq!(v["connection_id"], "d4f5a678-1234-5678-9abc-def012345678", "{v}");
-        assert_eq!(v["tenant_id"], "550e8400-e29b-41d4-a716-446655440000", "{v}");
-        assert_eq!(v["correlation_id"], "a1b2c3d4e5f67890abcdef1234567890", "{v}");
+        assert_eq!(
+            v["connection_id"], "d4f5a678-1234-5678-9abc-def012345678",
+            "{v}"
+        );
+        assert_eq!(
+            v["tenant_id"], "550e8400-e29b-41d4-a716-446655440000",
+            "{v}"
+        );
+        assert_eq!(
+            v["correlation_id"], "a1b2c3d4e5f67890abcdef1234567890",
+            "{v}"
+        );
         // `celery_task_id` is bound inside the body: on every line after that.
         assert_eq!(v["celery_task_id"], "abc123def456", "{v}");
     }
-    for e in ["worker_task_started", "spawned", "worker_task_completed", "seed001.rows.completed", "seed001.sync_shopify_orders.completed"] {
-        assert!(inside.iter().any(|v| v["event"] == e), "no {e} line in {lines:#?}");
+    for e in [
+        "worker_task_started",
+        "spawned",
+        "worker_task_completed",
+        "seed001.rows.completed",
+        "seed001.sync_shopify_orders.completed",
+    ] {
+        assert!(
+            inside.iter().any(|v| v["event"] == e),
+            "no {e} line in {lines:#?}"
+        );
     }
-    let done = inside.iter().find(|v| v["event"] == "worker_task_completed").unwrap();
-    assert_eq!(done["job_id_1"], "shadow", "the event's own field is renamed: {done}");
+    let done = inside
+        .iter()
+        .find(|v| v["event"] == "worker_task_completed")
+        .unwrap();
+    assert_eq!(
+        done["job_id_1"], "shadow",
+        "the event's own field is renamed: {done}"
+    );
     assert_eq!(done["rows_processed"], 150);
 
-    let after = lines.iter().find(|v| v["event"] == "after_the_job").expect("outside line");
-    for k in ["job_id", "job_type", "connection_id", "celery_task_id", "tenant_id"] {
-        assert!(after.get(k).is_none(), "`{k}` leaked out of the scope: {after}");
+    let after = lines
+        .iter()
+        .find(|v| v["event"] == "after_the_job")
+        .expect("outside line");
+    for k in [
+        "job_id",
+        "job_type",
+        "connection_id",
+        "celery_task_id",
+        "tenant_id",
+    ] {
+        assert!(
+            after.get(k).is_none(),
+            "`{k}` leaked out of the scope: {after}"
+        );
     }
 }
 
@@ -135,18 +184,30 @@ fn bounds_are_counted_and_ignored_never_a_panic() {
         }
         // Rebinding a bound name replaces its value (no new slot).
         context::bind_field("f0", "again").expect("rebinding");
-        assert_eq!(context::bind_field("f_extra", 1), Err(BindFieldError::TooMany));
+        assert_eq!(
+            context::bind_field("f_extra", 1),
+            Err(BindFieldError::TooMany)
+        );
         assert_eq!(
             context::bind_field("f1", "x".repeat(context::MAX_BOUND_VALUE_BYTES + 1)),
             Err(BindFieldError::ValueTooLong)
         );
-        assert_eq!(context::bind_field("tenant_id", "t"), Err(BindFieldError::ReservedName));
-        assert_eq!(context::bind_field("bad name\n", "v"), Err(BindFieldError::InvalidName));
+        assert_eq!(
+            context::bind_field("tenant_id", "t"),
+            Err(BindFieldError::ReservedName)
+        );
+        assert_eq!(
+            context::bind_field("bad name\n", "v"),
+            Err(BindFieldError::InvalidName)
+        );
         tracing::info!(marker = "bounds", "inside");
     });
     let line = &marked("bounds", 1)[0];
     assert_eq!(line["f0"], "again");
-    assert_eq!(line["f1"], "1", "the too-long value left the old one: {line}");
+    assert_eq!(
+        line["f1"], "1",
+        "the too-long value left the old one: {line}"
+    );
     assert_eq!(line["f15"], "15");
     assert!(line.get("f_extra").is_none(), "{line}");
     assert!(line.get("tenant_id").is_none(), "{line}");
@@ -164,7 +225,10 @@ fn bounds_are_counted_and_ignored_never_a_panic() {
         |l| !l.is_empty(),
     );
     assert_eq!(warn[0]["level"], "warn");
-    assert!(!raw().contains("bad name\\n"), "an invalid name is not echoed");
+    assert!(
+        !raw().contains("bad name\\n"),
+        "an invalid name is not echoed"
+    );
 }
 
 #[observed(event = "bound.sensitive", bind(password, note = api_key))]
@@ -182,8 +246,16 @@ fn sensitive_names_and_expressions_are_masked() {
         tracing::info!(marker = "sensitive", "in scope");
     });
     let lines = marked("sensitive", 2);
-    assert!(lines.iter().any(|v| v["password"] == "[REDACTED]" && v["note"] == "[REDACTED]"), "{lines:#?}");
-    assert!(lines.iter().any(|v| v["session_token"] == "[REDACTED]"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["password"] == "[REDACTED]" && v["note"] == "[REDACTED]"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|v| v["session_token"] == "[REDACTED]"),
+        "{lines:#?}"
+    );
     let all = raw();
     for canary in ["canary-pw", "canary-key", "canary-tok"] {
         assert!(!all.contains(canary), "{canary} leaked");
@@ -213,8 +285,7 @@ async fn the_job_carrier_carries_bound_fields() {
         hostile.insert(format!("k{i:02}"), Value::from("v"));
     }
     hostile.insert("event".into(), Value::from("spoofed"));
-    let job: JobContext =
-        serde_json::from_value(serde_json::json!({ "fields": hostile })).unwrap();
+    let job: JobContext = serde_json::from_value(serde_json::json!({ "fields": hostile })).unwrap();
     job.scope_sync(|| tracing::info!(marker = "carrier", hostile = true, "hostile"));
 
     let lines = marked("carrier", 2);

@@ -23,7 +23,7 @@ fn label_sets(s: &prometheus_parse::Scrape, metric: &str) -> BTreeSet<Vec<String
         .iter()
         .filter(|x| x.metric == metric)
         .map(|x| {
-            let mut k: Vec<String> = x.labels.iter().map(|(k, _)| k.clone()).collect();
+            let mut k: Vec<String> = x.labels.keys().cloned().collect();
             k.sort();
             k
         })
@@ -133,16 +133,28 @@ fn seed001_worker_metrics_come_out_exactly() {
         BTreeSet::from([vec!["job_type".to_owned(), "status".to_owned()]])
     );
     assert_eq!(
-        counter(&s, "worker_jobs_total", &[("job_type", "shopify_sync"), ("status", "completed")]),
+        counter(
+            &s,
+            "worker_jobs_total",
+            &[("job_type", "shopify_sync"), ("status", "completed")]
+        ),
         Some(4.0)
     );
     // client error, server error and panic all count as `failed`.
     assert_eq!(
-        counter(&s, "worker_jobs_total", &[("job_type", "shopify_sync"), ("status", "failed")]),
+        counter(
+            &s,
+            "worker_jobs_total",
+            &[("job_type", "shopify_sync"), ("status", "failed")]
+        ),
         Some(3.0)
     );
     assert_eq!(
-        counter(&s, "worker_jobs_total", &[("job_type", "netsuite_sync"), ("status", "completed")]),
+        counter(
+            &s,
+            "worker_jobs_total",
+            &[("job_type", "netsuite_sync"), ("status", "completed")]
+        ),
         Some(1.0)
     );
     let statuses: BTreeSet<&str> = s
@@ -164,21 +176,36 @@ fn seed001_worker_metrics_come_out_exactly() {
         assert_eq!(h.labels.iter().count(), 1, "{:?}", h.labels);
         match &h.value {
             prometheus_parse::Value::Histogram(b) => {
-                let count = b.iter().find(|c| c.less_than == f64::INFINITY).unwrap().count;
-                let want = if h.labels.get("job_type") == Some("shopify_sync") { 7.0 } else { 1.0 };
+                let count = b
+                    .iter()
+                    .find(|c| c.less_than == f64::INFINITY)
+                    .unwrap()
+                    .count;
+                let want = if h.labels.get("job_type") == Some("shopify_sync") {
+                    7.0
+                } else {
+                    1.0
+                };
                 assert_eq!(count, want);
             }
             v => panic!("not a histogram: {v:?}"),
         }
     }
     assert!(
-        !s.samples.iter().any(|x| x.metric == "worker_jobs_duration_seconds"),
+        !s.samples
+            .iter()
+            .any(|x| x.metric == "worker_jobs_duration_seconds"),
         "the default histogram name is not used"
     );
 }
 
 // Only the outcome label renamed: the `event` label stays.
-#[observed(event = "mcp.tool", metric = "mcp_tool_invocations", outcome_label = "status", outcomes(ok = "success", failed = "error"))]
+#[observed(
+    event = "mcp.tool",
+    metric = "mcp_tool_invocations",
+    outcome_label = "status",
+    outcomes(ok = "success", failed = "error")
+)]
 fn tool(fail: bool) -> Result<(), SyncError> {
     if fail { Err(SyncError(false)) } else { Ok(()) }
 }
@@ -194,11 +221,19 @@ fn outcome_label_alone_keeps_the_event_label() {
         BTreeSet::from([vec!["event".to_owned(), "status".to_owned()]])
     );
     assert_eq!(
-        counter(&s, "mcp_tool_invocations_total", &[("event", "mcp.tool"), ("status", "success")]),
+        counter(
+            &s,
+            "mcp_tool_invocations_total",
+            &[("event", "mcp.tool"), ("status", "success")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        counter(&s, "mcp_tool_invocations_total", &[("event", "mcp.tool"), ("status", "error")]),
+        counter(
+            &s,
+            "mcp_tool_invocations_total",
+            &[("event", "mcp.tool"), ("status", "error")]
+        ),
         Some(1.0)
     );
 }
@@ -217,8 +252,16 @@ fn the_default_shape_is_unchanged() {
         BTreeSet::from([vec!["event".to_owned(), "outcome".to_owned()]])
     );
     assert_eq!(
-        counter(&s, "shape_plain_total", &[("event", "plain.call"), ("outcome", "ok")]),
+        counter(
+            &s,
+            "shape_plain_total",
+            &[("event", "plain.call"), ("outcome", "ok")]
+        ),
         Some(1.0)
     );
-    assert!(s.samples.iter().any(|x| x.metric == "shape_plain_duration_seconds"));
+    assert!(
+        s.samples
+            .iter()
+            .any(|x| x.metric == "shape_plain_duration_seconds")
+    );
 }

@@ -249,9 +249,7 @@ impl Args {
                     }
                 }
                 "outcome_label" => args.outcome_label.set(ctx, span, meta.value()?.parse()?),
-                "duration_metric" => args
-                    .duration_metric
-                    .set(ctx, span, meta.value()?.parse()?),
+                "duration_metric" => args.duration_metric.set(ctx, span, meta.value()?.parse()?),
                 "started" => args.started.set(ctx, span, ()),
                 "future" => args.future.set(ctx, span, ()),
                 "slo" => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),

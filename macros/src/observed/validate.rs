@@ -75,7 +75,14 @@ const OUTCOMES: [&str; 5] = ["ok", "client_error", "server_error", "panic", "can
 const RESERVED_LABELS: &[&str] = &["event", "le", "quantile"];
 
 /// Labels whose values are per tenant, user or request: unbounded.
-const PER_REQUEST_LABELS: &[&str] = &["tenant_id", "tenant", "user_id", "user", "correlation_id", "request_id"];
+const PER_REQUEST_LABELS: &[&str] = &[
+    "tenant_id",
+    "tenant",
+    "user_id",
+    "user",
+    "correlation_id",
+    "request_id",
+];
 
 fn valid_label_name(n: &str) -> bool {
     let b = n.as_bytes();
@@ -87,8 +94,11 @@ fn valid_label_name(n: &str) -> bool {
 
 fn valid_metric_name(n: &str) -> bool {
     !n.is_empty()
-        && n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+        && n.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
 }
 
 fn lit_str(e: &syn::Expr) -> Option<&syn::LitStr> {
@@ -106,7 +116,9 @@ fn check_label_name(ctx: &Ctx, n: &str, span: Span) -> bool {
     if !valid_label_name(n) {
         ctx.error_at(
             span,
-            format!("invalid label name `{n}`; use `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`"),
+            format!(
+                "invalid label name `{n}`; use `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`"
+            ),
         );
         return false;
     }
@@ -143,11 +155,19 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
     for (s, n) in spans.iter().zip(names) {
         if let Some(s) = s {
             if !metrics {
-                ctx.error_at(*s, format!("`{n}` conflicts with `metrics = false`; remove one of them"));
+                ctx.error_at(
+                    *s,
+                    format!("`{n}` conflicts with `metrics = false`; remove one of them"),
+                );
                 return out;
             }
             if has_slo {
-                ctx.error_at(*s, format!("`{n}` changes the metric shape `slo` is measured on; remove one of them"));
+                ctx.error_at(
+                    *s,
+                    format!(
+                        "`{n}` changes the metric shape `slo` is measured on; remove one of them"
+                    ),
+                );
                 return out;
             }
         }
@@ -164,7 +184,9 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
         }
         let Some(v) = value.as_ref().and_then(lit_str) else {
             ctx.error_at(
-                value.as_ref().map_or(name.span(), syn::spanned::Spanned::span),
+                value
+                    .as_ref()
+                    .map_or(name.span(), syn::spanned::Spanned::span),
                 format!("label `{n}` needs a constant string value, e.g. `{n} = \"shopify_sync\"`"),
             );
             continue;
@@ -176,7 +198,10 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
         let n = l.value();
         if check_label_name(ctx, &n, l.span()) {
             if seen.contains(&n) {
-                ctx.error(&l, format!("`outcome_label` `{n}` is also a constant label; choose another name"));
+                ctx.error(
+                    &l,
+                    format!("`outcome_label` `{n}` is also a constant label; choose another name"),
+                );
             } else {
                 out.outcome_label = Some(n);
             }
@@ -192,7 +217,12 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
         let mut failed: Option<String> = None;
         for FieldArg { name, value } in list {
             let k = name.to_string();
-            let Some(v) = value.as_ref().and_then(lit_str).map(syn::LitStr::value).filter(|v| !v.is_empty()) else {
+            let Some(v) = value
+                .as_ref()
+                .and_then(lit_str)
+                .map(syn::LitStr::value)
+                .filter(|v| !v.is_empty())
+            else {
                 ctx.error_at(
                     value.as_ref().map_or(name.span(), syn::spanned::Spanned::span),
                     format!("outcome `{k}` needs a non-empty string label value, e.g. `{k} = \"failed\"`"),
@@ -228,7 +258,11 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
         let v = d.value();
         if !valid_metric_name(&v) {
             ctx.error(&d, format!("invalid metric name `{v}`; use `[a-zA-Z_:][a-zA-Z0-9_:]*`, e.g. `worker_job_duration_seconds`"));
-        } else if v.ends_with("_total") || v.ends_with("_bucket") || v.ends_with("_count") || v.ends_with("_sum") {
+        } else if v.ends_with("_total")
+            || v.ends_with("_bucket")
+            || v.ends_with("_count")
+            || v.ends_with("_sum")
+        {
             ctx.error(&d, format!("`duration_metric` `{v}` is a histogram: it must not end in `_total`, `_bucket`, `_count` or `_sum`"));
         } else {
             out.duration_metric = Some(v);
@@ -706,7 +740,9 @@ pub fn plan(
     let bind_span = args.bind.span().unwrap_or_else(Span::call_site);
     for FieldArg { name, value } in args.bind.take().unwrap_or_default() {
         let n = name.to_string();
-        if RESERVED.contains(&n.as_str()) || ["trace_id", "span_id", "line_truncated"].contains(&n.as_str()) {
+        if RESERVED.contains(&n.as_str())
+            || ["trace_id", "span_id", "line_truncated"].contains(&n.as_str())
+        {
             ctx.error(
                 &name,
                 format!("`{n}` is written by observa itself and cannot be bound; use `tenant`, `user` or `correlation` for the ids, or another name"),

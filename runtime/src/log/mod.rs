@@ -705,7 +705,8 @@ impl Layer {
         }
         // Bound fields follow the canonical keys; one that a canonical key already takes (a
         // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
-        let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] = bound.as_deref().map_or(&[], |b| &b[..]);
+        let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] =
+            bound.as_deref().map_or(&[], |b| &b[..]);
         let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
         for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
             if reserved[..n].contains(&&**k) {
