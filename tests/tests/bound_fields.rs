@@ -303,3 +303,16 @@ async fn the_job_carrier_carries_bound_fields() {
     assert_eq!(bound, context::MAX_BOUND_FIELDS, "{hostile}");
     assert_ne!(hostile["event"], "spoofed");
 }
+
+#[test]
+fn a_bound_name_taken_by_a_canonical_key_is_renamed_not_repeated() {
+    setup();
+    // A WebSocket connection's `connection_id` is canonical; a bound one is written `_1`.
+    Context::new()
+        .with_connection_id("conn_0123456789abcdef")
+        .with_field("connection_id", "d4f5a678")
+        .scope(|| tracing::info!(marker = "collide", "both"));
+    let line = &marked("collide", 1)[0];
+    assert_eq!(line["connection_id"], "conn_0123456789abcdef");
+    assert_eq!(line["connection_id_1"], "d4f5a678");
+}
