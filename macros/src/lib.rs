@@ -60,6 +60,26 @@ pub fn derive_classify(input: TokenStream) -> TokenStream {
 /// identifier of what it returns (its tail expression, any `return` expression) is sensitive.
 /// See the crate README for the full table and `observa::sensitive` for the rule.
 ///
+/// # Bound fields
+///
+/// `bind(job_id, job_type = "shopify_sync")` binds named values for the call, structlog's
+/// `bind_contextvars`: every log line, `#[observed]` span and spawned task inside carries them
+/// (bare name: the argument of that name; `= expr`: any `Display` value; masked when the name or
+/// an identifier of the expression is sensitive). `observa::context::bind_field(name, value)`
+/// binds one from inside the body. Limits and rules: `observa::context::bind_field`.
+///
+/// # Metric shapes
+///
+/// `labels(job_type = "shopify_sync")` (constant string labels; they replace the `event` label),
+/// `outcome_label = "status"` (the outcome label's name), `outcomes(ok = "completed", failed =
+/// "failed")` (its values: keys `ok`, `client_error`, `server_error`, `panic`, `cancelled`, and
+/// `failed` for every failure not named) and `duration_metric = "worker_job_duration_seconds"`
+/// (the histogram's full name). So `metric = "worker_jobs"` with the above gives seed 001's
+/// `worker_jobs_total{job_type,status}` and `worker_job_duration_seconds{job_type}`. Label names
+/// `event`, `le`, `quantile`, `__*` and per-request ids (`tenant_id`, `user_id`, ...) are
+/// compile errors; these keys conflict with `metrics = false` and with `slo(...)`. Sites sharing
+/// a family must use the same label names (else the later one runs without metrics, logged).
+///
 /// # Functions that return a future
 ///
 /// A function that is not `async fn` but returns `impl Future<Output = T>` or a spelled-out

@@ -53,6 +53,18 @@ pub struct Opts {
     /// `slow_ms = N`: a successful completion that took at least N ms is written at WARN
     /// (never sampled out) with `slow_threshold_ms`; 0 turns it off.
     pub slow_ms: u64,
+    /// `labels(k = "v", ...)`: constant labels of the call counter and duration histogram. When
+    /// given they replace the `event` label (the team's own shape, e.g.
+    /// `worker_jobs_total{job_type,status}`).
+    pub labels: &'static [(&'static str, &'static str)],
+    /// `outcome_label = "status"`: the name of the counter's outcome label.
+    pub outcome_label: &'static str,
+    /// `outcomes(ok = "completed", failed = "failed")`: the outcome label's value per outcome,
+    /// in [`Outcome::ALL`] order.
+    pub outcomes: [&'static str; 5],
+    /// `duration_metric = "worker_job_duration_seconds"`: the full name of the duration
+    /// histogram (empty: `<metric>_duration_seconds`).
+    pub duration_metric: &'static str,
 }
 
 impl Opts {
@@ -68,6 +80,16 @@ impl Opts {
         slo: None,
         field_types: &[],
         slow_ms: 0,
+        labels: &[],
+        outcome_label: "outcome",
+        outcomes: [
+            Outcome::ALL[0].as_str(),
+            Outcome::ALL[1].as_str(),
+            Outcome::ALL[2].as_str(),
+            Outcome::ALL[3].as_str(),
+            Outcome::ALL[4].as_str(),
+        ],
+        duration_metric: "",
     };
 }
 
@@ -227,18 +249,41 @@ impl Site {
         }
         self.metrics
             .get_or_init(|| {
-                let m = self.opts.metric;
+                let o = &self.opts;
+                let m = o.metric;
+                // The label names and values of both families: `event` (default) or the
+                // constant `labels(...)`.
+                let (mut names, mut values): (Vec<&str>, Vec<&str>) = if o.labels.is_empty() {
+                    (vec!["event"], vec![self.event])
+                } else {
+                    o.labels.iter().copied().unzip()
+                };
+                let duration_name = if o.duration_metric.is_empty() {
+                    format!("{m}_duration_seconds")
+                } else {
+                    o.duration_metric.to_owned()
+                };
+                let duration = crate::metrics::HistogramFamily::new(
+                    &duration_name,
+                    "Duration of instrumented functions in seconds",
+                    &names,
+                    &crate::slo::event_buckets(m, o.buckets),
+                )
+                .map(|d| d.get(&values));
+                names.push(o.outcome_label);
                 let calls = crate::metrics::CounterFamily::new(
                     &format!("{m}_total"),
-                    "Calls of instrumented functions, by event and outcome",
-                    &["event", "outcome"],
-                );
-                let duration = crate::metrics::HistogramFamily::new(
-                    &format!("{m}_duration_seconds"),
-                    "Duration of instrumented functions in seconds, by event",
-                    &["event"],
-                    &crate::slo::event_buckets(m, self.opts.buckets),
-                );
+                    "Calls of instrumented functions, by outcome",
+                    &names,
+                )
+                .map(|c| {
+                    Outcome::ALL.map(|out| {
+                        values.push(o.outcomes[out.index()]);
+                        let h = c.get(&values);
+                        values.pop();
+                        h
+                    })
+                });
                 let in_flight = crate::metrics::computed_gauge(
                     &format!("{m}_in_flight"),
                     "Calls of instrumented functions in progress, by event",
@@ -253,15 +298,26 @@ impl Site {
                             Box::new(move || match this.metrics.get() {
                                 Some(Some(m)) => {
                                     let started = m.started.load(Ordering::Relaxed) as i64;
-                                    let done: i64 = m.calls.iter().map(|c| c.get() as i64).sum();
+                                    // Outcomes mapped to one label value share a series:
+                                    // count each series once.
+                                    let done: i64 = m
+                                        .calls
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(i, _)| {
+                                            !this.opts.outcomes[..*i]
+                                                .contains(&this.opts.outcomes[*i])
+                                        })
+                                        .map(|(_, c)| c.get() as i64)
+                                        .sum();
                                     started - done
                                 }
                                 _ => 0,
                             }),
                         );
                         Some(SiteMetrics {
-                            calls: Outcome::ALL.map(|o| c.get(&[self.event, o.as_str()])),
-                            duration: d.get(&[self.event]),
+                            calls: c,
+                            duration: d,
                             started: AtomicU64::new(0),
                         })
                     }
@@ -316,6 +372,8 @@ pub struct Bind<'a> {
     pub user: Option<&'a dyn fmt::Display>,
     /// `correlation`
     pub correlation: Option<&'a dyn fmt::Display>,
+    /// `bind(name, name = expr, ...)`: named values bound for the call.
+    pub fields: &'a [(&'static str, &'a dyn fmt::Display)],
 }
 
 impl Bind<'_> {
@@ -324,10 +382,14 @@ impl Bind<'_> {
         tenant: None,
         user: None,
         correlation: None,
+        fields: &[],
     };
 
     fn is_empty(&self) -> bool {
-        self.tenant.is_none() && self.user.is_none() && self.correlation.is_none()
+        self.tenant.is_none()
+            && self.user.is_none()
+            && self.correlation.is_none()
+            && self.fields.is_empty()
     }
 }
 
@@ -351,6 +413,10 @@ fn call_context(bind: &Bind<'_>) -> Option<Context> {
     }
     if let Some(k) = bind.correlation {
         c.set_correlation(Id::from_display(k));
+    }
+    for (name, v) in bind.fields {
+        let r = c.set_field(name, *v);
+        context::report(name, r);
     }
     if !c.has_correlation() {
         c.set_correlation_pending();
@@ -689,7 +755,9 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
         for (slot, v) in vals[3..].iter_mut().zip(shown.iter().flatten()) {
             *slot = Some(v.as_value());
         }
-        return Span::new(meta, &fs.value_set_all(&vals[..6 + values.len()]));
+        let span = Span::new(meta, &fs.value_set_all(&vals[..6 + values.len()]));
+        bound_attributes(&span, ctx);
+        return span;
     }
     let shown: Vec<SpanValue<'_>> = values.iter().map(|v| SpanValue::of(v.record())).collect();
     let mut vals: Vec<Option<&dyn Value>> = Vec::with_capacity(6 + values.len());
@@ -698,8 +766,26 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
         vals.push(Some(v.as_value()));
     }
     vals.extend([None, None, None]);
-    Span::new(meta, &fs.value_set_all(&vals))
+    let span = Span::new(meta, &fs.value_set_all(&vals));
+    bound_attributes(&span, ctx);
+    span
 }
+
+/// The bound named values of `ctx` as attributes of an exported span (the exporter masks
+/// sensitive keys like every other attribute).
+#[cfg(feature = "otlp")]
+fn bound_attributes(span: &Span, ctx: &Context) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if span.is_disabled() || !crate::trace::active() {
+        return;
+    }
+    for (k, v) in ctx.fields() {
+        span.set_attribute(k.to_owned(), v.to_owned());
+    }
+}
+
+#[cfg(not(feature = "otlp"))]
+fn bound_attributes(_span: &Span, _ctx: &Context) {}
 
 /// A recorded value as a span attribute: native scalars, everything else as text/JSON.
 enum SpanValue<'a> {
@@ -1173,4 +1259,15 @@ pub fn ret_ok<T: Record, E>(r: &Result<T, E>) -> Option<&dyn Record> {
 #[doc(hidden)]
 pub fn ret_plain<T: Record>(r: &T) -> Option<&dyn Record> {
     Some(r)
+}
+
+/// A value of `bind(...)`: itself, or `[REDACTED]` (never formatted) when its name or
+/// expression is sensitive.
+#[doc(hidden)]
+pub fn bound_value<const SENSITIVE: bool, T: fmt::Display>(v: &T) -> &dyn fmt::Display {
+    if SENSITIVE {
+        &crate::record::REDACTED
+    } else {
+        v
+    }
 }

@@ -28,6 +28,7 @@
 
 use crate::context::{self, Context, Id, WithContext};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
@@ -194,6 +195,11 @@ pub struct JobContext {
     /// The W3C `traceparent` the request continued, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The named values bound when the job was enqueued ([`context::bind_field`]), as a JSON
+    /// object. On the way in they go through the same rules as [`context::bind_field`] (count,
+    /// size, names; sensitive names masked): what breaks them is left out and counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
 }
 
 impl JobContext {
@@ -210,6 +216,10 @@ impl JobContext {
             tenant_id: ctx.tenant_id().map(str::to_owned),
             user_id: ctx.user_id().map(str::to_owned),
             traceparent: ctx.traceparent().map(str::to_owned),
+            fields: ctx
+                .fields()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         }
     }
 
@@ -229,6 +239,9 @@ impl JobContext {
         }
         if let Some(tp) = self.traceparent.as_deref().and_then(TraceParent::parse) {
             ctx = ctx.with_traceparent(Id::from_display(&tp));
+        }
+        for (k, v) in &self.fields {
+            ctx = ctx.with_field(k, v);
         }
         ctx
     }

@@ -154,6 +154,9 @@ pub struct RequestSource {
     pub session_fingerprint: Option<String>,
 }
 
+/// The named values bound in a context (shared; copied on write).
+pub(crate) type BoundFields = Arc<Vec<(Arc<str>, Arc<str>)>>;
+
 /// The observability context of a request, job or call.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -166,6 +169,8 @@ pub struct Context {
     source: Option<Arc<RequestSource>>,
     /// A long-lived connection (WebSocket) this code serves: on every line as `connection_id`.
     connection_id: Option<Arc<str>>,
+    /// Named values bound for the scope (`bind(...)`, [`bind_field`]), in binding order.
+    fields: Option<BoundFields>,
 }
 
 impl fmt::Debug for Context {
@@ -176,6 +181,7 @@ impl fmt::Debug for Context {
             .field("user_id", &self.user_id)
             .field("traceparent", &self.traceparent)
             .field("connection_id", &self.connection_id)
+            .field("fields", &self.fields)
             .finish()
     }
 }
@@ -190,6 +196,7 @@ impl Context {
         traceparent: None,
         source: None,
         connection_id: None,
+        fields: None,
     };
 
     /// An empty context.
@@ -233,6 +240,64 @@ impl Context {
     pub fn with_connection_id(mut self, id: &str) -> Context {
         self.connection_id = Some(Arc::from(id));
         self
+    }
+
+    /// This context with the named value `name` bound (see [`bind_field`] for the rules). A
+    /// name or value that breaks them is left out, counted and logged.
+    pub fn with_field(mut self, name: &str, value: impl fmt::Display) -> Context {
+        let r = self.set_field(name, &value);
+        report(name, r);
+        self
+    }
+
+    /// The bound named values, in binding order (sensitive names masked).
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .flat_map(|f| f.iter().map(|(k, v)| (&**k, &**v)))
+    }
+
+    /// The value bound under `name`, if any.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub(crate) fn fields_shared(&self) -> Option<BoundFields> {
+        self.fields.clone()
+    }
+
+    /// Binds `name = value` in this context (replacing an earlier value of that name).
+    pub(crate) fn set_field(
+        &mut self,
+        name: &str,
+        value: &dyn fmt::Display,
+    ) -> Result<(), BindFieldError> {
+        check_field_name(name)?;
+        let value: Arc<str> = if crate::sensitive::is_sensitive(name) {
+            // Never formatted: a sensitive value is not even rendered.
+            Arc::from(crate::record::REDACTED)
+        } else {
+            let mut s = String::new();
+            let mut w = Capped {
+                out: &mut s,
+                over: false,
+            };
+            let _ = fmt::write(&mut w, format_args!("{value}"));
+            if w.over {
+                return Err(BindFieldError::ValueTooLong);
+            }
+            Arc::from(s)
+        };
+        let list = Arc::make_mut(self.fields.get_or_insert_with(Default::default));
+        if let Some(slot) = list.iter_mut().find(|(k, _)| &**k == name) {
+            slot.1 = value;
+            return Ok(());
+        }
+        if list.len() >= MAX_BOUND_FIELDS {
+            return Err(BindFieldError::TooMany);
+        }
+        list.push((Arc::from(name), value));
+        Ok(())
     }
 
     /// The connection id, when a connection is in scope.
@@ -355,6 +420,7 @@ fn is_empty_ctx(c: &Context) -> bool {
         && c.traceparent.is_none()
         && c.source.is_none()
         && c.connection_id.is_none()
+        && c.fields.is_none()
 }
 
 /// A copy of the context of the running code (generating the pending correlation id if owed).
@@ -426,6 +492,158 @@ pub fn bind(tenant: Option<&str>, user: Option<&str>) {
             }
         }
     })
+}
+
+/// Most named values bound in one scope ([`bind_field`], `bind(...)`): a further name is
+/// left out, counted and logged.
+pub const MAX_BOUND_FIELDS: usize = 16;
+/// Longest value of a bound field, in bytes of its text: a longer one is left out.
+pub const MAX_BOUND_VALUE_BYTES: usize = 256;
+/// Longest name of a bound field, in bytes.
+pub const MAX_BOUND_NAME_BYTES: usize = 64;
+
+/// Names observa writes itself on every line: a bound field may not take them.
+const RESERVED_FIELD_NAMES: &[&str] = &[
+    "timestamp",
+    "level",
+    "event",
+    "target",
+    "message",
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "trace_id",
+    "span_id",
+    "outcome",
+    "error",
+    "error_type",
+    "duration_ms",
+    "fields",
+    "line_truncated",
+];
+
+/// Why a named value was not bound (it is left out; the scope carries on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindFieldError {
+    /// The name is empty, longer than [`MAX_BOUND_NAME_BYTES`] or not `[A-Za-z_][A-Za-z0-9_.]*`.
+    InvalidName,
+    /// The name is one observa writes itself (`tenant_id`, `event`, ...: use [`bind`] for the
+    /// ids).
+    ReservedName,
+    /// [`MAX_BOUND_FIELDS`] names are bound already.
+    TooMany,
+    /// The value's text is longer than [`MAX_BOUND_VALUE_BYTES`].
+    ValueTooLong,
+}
+
+impl BindFieldError {
+    /// The `reason` label of `observa_context_fields_rejected_total`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BindFieldError::InvalidName => "invalid_name",
+            BindFieldError::ReservedName => "reserved_name",
+            BindFieldError::TooMany => "too_many",
+            BindFieldError::ValueTooLong => "value_too_long",
+        }
+    }
+}
+
+impl fmt::Display for BindFieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BindFieldError::InvalidName => "invalid bound field name",
+            BindFieldError::ReservedName => "bound field name is reserved by observa",
+            BindFieldError::TooMany => "too many bound fields in this scope",
+            BindFieldError::ValueTooLong => "bound field value is too long",
+        })
+    }
+}
+
+impl std::error::Error for BindFieldError {}
+
+fn check_field_name(name: &str) -> Result<(), BindFieldError> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= MAX_BOUND_NAME_BYTES
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.');
+    if !ok {
+        return Err(BindFieldError::InvalidName);
+    }
+    if RESERVED_FIELD_NAMES.contains(&name) {
+        return Err(BindFieldError::ReservedName);
+    }
+    Ok(())
+}
+
+/// A `fmt::Write` into a `String` that stops at [`MAX_BOUND_VALUE_BYTES`].
+struct Capped<'a> {
+    out: &'a mut String,
+    over: bool,
+}
+
+impl fmt::Write for Capped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.out.len() + s.len() > MAX_BOUND_VALUE_BYTES {
+            self.over = true;
+            return Err(fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// Counts and logs a rejected bound field (the name only when it is valid, never the value).
+pub(crate) fn report(name: &str, r: Result<(), BindFieldError>) {
+    let Err(e) = r else { return };
+    static REJECTED: std::sync::LazyLock<Option<crate::metrics::CounterFamily>> =
+        std::sync::LazyLock::new(|| {
+            crate::metrics::CounterFamily::new(
+                "observa_context_fields_rejected_total",
+                "Bound context fields left out (invalid or reserved name, too many, value too long), by reason",
+                &["reason"],
+            )
+            .ok()
+        });
+    if let Some(f) = REJECTED.as_ref() {
+        f.get(&[e.as_str()]).inc();
+    }
+    let shown = if check_field_name(name).is_ok() || e == BindFieldError::ReservedName {
+        name
+    } else {
+        "<invalid>"
+    };
+    tracing::warn!(
+        target: "observa",
+        event = "observa.bind_field_rejected",
+        field = shown,
+        reason = e.as_str(),
+        "bound field left out: {e}"
+    );
+}
+
+/// Binds the named value `name = value` for the rest of the current scope (the enclosing
+/// `#[observed]` call, request, job or [`Context::scope`]), structlog's `bind_contextvars`:
+/// every log line, `#[observed]` span and task spawned with [`spawn`] inside it carries it, and
+/// nothing outside does. Binding a name again replaces its value.
+///
+/// Bounds: at most [`MAX_BOUND_FIELDS`] names per scope, values of at most
+/// [`MAX_BOUND_VALUE_BYTES`]; names `[A-Za-z_][A-Za-z0-9_.]*` other than the keys observa writes
+/// itself. A value under a sensitive name (see [`crate::sensitive`]) is stored as
+/// `[REDACTED]` without being formatted. Breaking a rule leaves the value out, counts it in
+/// `observa_context_fields_rejected_total{reason}`, writes a WARN line and returns the error;
+/// it never panics. Outside any scope it changes the thread's base context: prefer a scope.
+pub fn bind_field(name: &str, value: impl fmt::Display) -> Result<(), BindFieldError> {
+    sync_fresh();
+    DIRTY.set(true);
+    let r = CURRENT.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => c.set_field(name, &value),
+        Err(_) => Ok(()),
+    });
+    report(name, r);
+    r
 }
 
 /// Fast path of a call that binds nothing, when the current context is empty (the top-level

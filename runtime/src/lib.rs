@@ -87,7 +87,8 @@ pub use redact::{Redacted, Secret, redacted};
 pub mod __private {
     pub use crate::callsite::{
         AsyncCall, Bind, Bound, Call, Masked, Opts, Site, SiteInfo, SyncCheck, SyncViaAny,
-        SyncViaBoxed, box_future, field, not_a_boxed_future, pinned, ret_ok, ret_plain,
+        SyncViaBoxed, bound_value, box_future, field, not_a_boxed_future, pinned, ret_ok,
+        ret_plain,
     };
     pub use crate::log::{COMPLETION, COMPLETION_FIELDS};
     pub use crate::outcome::probe::{

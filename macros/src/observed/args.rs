@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
 
 /// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `slow_ms`, `future`, `slo`";
+pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `slow_ms`, `future`, `slo`, `bind`, `labels`, `outcome_label`, `outcomes`, `duration_metric`";
 
 /// Keys of `slo(...)`, in the order error messages list them.
 pub const SLO_KEYS: &str = "`success`, `latency_ms`, `percentile`, `window`";
@@ -18,7 +18,8 @@ pub enum BindArg {
     Expr(syn::Expr),
 }
 
-/// One entry of `fields(...)`.
+/// One entry of `fields(...)` (also of `bind(...)`, `labels(...)`, `outcomes(...)`).
+#[derive(Clone)]
 pub struct FieldArg {
     pub name: syn::Ident,
     /// `None`: the argument of that name.
@@ -78,6 +79,16 @@ pub struct Args {
     pub slo: Once<SloArg>,
     /// `slow_ms = N`: a successful completion slower than N ms is written at WARN.
     pub slow_ms: Once<(u64, Span)>,
+    /// `bind(job_id, job_type = "shopify_sync")`: named values bound for the call.
+    pub bind: Once<Vec<FieldArg>>,
+    /// `labels(job_type = "shopify_sync")`: constant metric labels.
+    pub labels: Once<Vec<FieldArg>>,
+    /// `outcome_label = "status"`.
+    pub outcome_label: Once<syn::LitStr>,
+    /// `outcomes(ok = "completed", failed = "failed")`.
+    pub outcomes: Once<Vec<FieldArg>>,
+    /// `duration_metric = "worker_job_duration_seconds"`.
+    pub duration_metric: Once<syn::LitStr>,
 }
 
 impl Args {
@@ -103,6 +114,11 @@ impl Args {
             future: Once::new("future"),
             slo: Once::new("slo"),
             slow_ms: Once::new("slow_ms"),
+            bind: Once::new("bind"),
+            labels: Once::new("labels"),
+            outcome_label: Once::new("outcome_label"),
+            outcomes: Once::new("outcomes"),
+            duration_metric: Once::new("duration_metric"),
         }
     }
 
@@ -206,6 +222,34 @@ impl Args {
                         }
                     }
                 }
+                "bind" | "labels" | "outcomes" => {
+                    if !meta.input.peek(syn::token::Paren) {
+                        return Err(meta.error(format!(
+                            "`{key}` takes a list in parentheses, e.g. {}",
+                            match key.as_str() {
+                                "bind" => "`bind(job_id, job_type = \"shopify_sync\")`",
+                                "labels" => "`labels(job_type = \"shopify_sync\")`",
+                                _ => "`outcomes(ok = \"completed\", failed = \"failed\")`",
+                            }
+                        )));
+                    }
+                    let content;
+                    parenthesized!(content in meta.input);
+                    let list: Vec<FieldArg> =
+                        Punctuated::<FieldArg, Token![,]>::parse_terminated_with(
+                            &content,
+                            parse_field,
+                        )?
+                        .into_iter()
+                        .collect();
+                    match key.as_str() {
+                        "bind" => args.bind.set(ctx, span, list),
+                        "labels" => args.labels.set(ctx, span, list),
+                        _ => args.outcomes.set(ctx, span, list),
+                    }
+                }
+                "outcome_label" => args.outcome_label.set(ctx, span, meta.value()?.parse()?),
+                "duration_metric" => args.duration_metric.set(ctx, span, meta.value()?.parse()?),
                 "started" => args.started.set(ctx, span, ()),
                 "future" => args.future.set(ctx, span, ()),
                 "slo" => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),
@@ -362,7 +406,16 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
             }
         )*};
     }
-    inherit_lit!(level, target, metrics, metric);
+    inherit_lit!(
+        level,
+        target,
+        metrics,
+        metric,
+        labels,
+        outcome_label,
+        outcomes,
+        duration_metric
+    );
     if !m.err.is_set()
         && let (Some(e), Some(s)) = (base.err.get(), base.err.span())
     {

@@ -74,6 +74,20 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         let ms = proc_macro2::Literal::u64_suffixed(ms);
         opts.extend(quote!(slow_ms: #ms,));
     }
+    let sh = &plan.shape;
+    if !sh.labels.is_empty() {
+        let (k, v): (Vec<&String>, Vec<&String>) = sh.labels.iter().map(|(k, v)| (k, v)).unzip();
+        opts.extend(quote!(labels: &[#((#k, #v)),*],));
+    }
+    if let Some(l) = &sh.outcome_label {
+        opts.extend(quote!(outcome_label: #l,));
+    }
+    if let Some(o) = &sh.outcomes {
+        opts.extend(quote!(outcomes: [#(#o),*],));
+    }
+    if let Some(d) = &sh.duration_metric {
+        opts.extend(quote!(duration_metric: #d,));
+    }
     if let Some(c) = plan.err_class {
         let c = match c {
             ErrClass::Client => quote!(Client),
@@ -97,7 +111,11 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         Some(e) => quote!(::core::option::Option::Some(&(#e) as &dyn ::core::fmt::Display)),
         None => quote!(::core::option::Option::None),
     };
-    let bind = if plan.tenant.is_none() && plan.user.is_none() && plan.correlation.is_none() {
+    let bind = if plan.tenant.is_none()
+        && plan.user.is_none()
+        && plan.correlation.is_none()
+        && plan.bind.is_empty()
+    {
         quote!(::observa::__private::Bind::NONE)
     } else {
         let (t, u, c) = (
@@ -105,7 +123,18 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
             bind_one(&plan.user),
             bind_one(&plan.correlation),
         );
-        quote!(::observa::__private::Bind { tenant: #t, user: #u, correlation: #c })
+        let fields = plan.bind.iter().map(|(n, e, sensitive)| {
+            let span = syn::spanned::Spanned::span(e);
+            quote_spanned! {span=>
+                (#n, ::observa::__private::bound_value::<{ #sensitive }, _>(&(#e)))
+            }
+        });
+        quote!(::observa::__private::Bind {
+            tenant: #t,
+            user: #u,
+            correlation: #c,
+            fields: &[#(#fields),*],
+        })
     };
     let values = plan.fields.iter().map(|(n, e)| {
         let span = syn::spanned::Spanned::span(e);

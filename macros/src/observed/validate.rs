@@ -52,6 +52,223 @@ pub struct Plan {
     pub field_types: Vec<String>,
     /// `slow_ms = N`: successful completions slower than N ms are written at WARN.
     pub slow_ms: Option<u64>,
+    /// `bind(...)`: (name, value expression, value is sensitive).
+    pub bind: Vec<(String, syn::Expr, proc_macro2::TokenStream)>,
+    /// Metric shape: `labels(...)`, `outcome_label`, `outcomes(...)`, `duration_metric`.
+    pub shape: Shape,
+}
+
+/// A checked metric shape.
+#[derive(Default)]
+pub struct Shape {
+    pub labels: Vec<(String, String)>,
+    pub outcome_label: Option<String>,
+    /// Label value per outcome, in the runtime's `Outcome::ALL` order, when `outcomes(...)` is given.
+    pub outcomes: Option<[String; 5]>,
+    pub duration_metric: Option<String>,
+}
+
+/// The outcomes, in the runtime's `Outcome::ALL` order.
+const OUTCOMES: [&str; 5] = ["ok", "client_error", "server_error", "panic", "cancelled"];
+
+/// Label names observa or Prometheus use themselves.
+const RESERVED_LABELS: &[&str] = &["event", "le", "quantile"];
+
+/// Labels whose values are per tenant, user or request: unbounded.
+const PER_REQUEST_LABELS: &[&str] = &[
+    "tenant_id",
+    "tenant",
+    "user_id",
+    "user",
+    "correlation_id",
+    "request_id",
+];
+
+fn valid_label_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !n.starts_with("__")
+}
+
+fn valid_metric_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+fn lit_str(e: &syn::Expr) -> Option<&syn::LitStr> {
+    match e {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+/// Checks one label name (of `labels(...)` or `outcome_label`).
+fn check_label_name(ctx: &Ctx, n: &str, span: Span) -> bool {
+    if !valid_label_name(n) {
+        ctx.error_at(
+            span,
+            format!(
+                "invalid label name `{n}`; use `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`"
+            ),
+        );
+        return false;
+    }
+    if RESERVED_LABELS.contains(&n) {
+        ctx.error_at(
+            span,
+            format!("label name `{n}` is reserved (observa writes `event`, Prometheus `le` and `quantile`); choose another name"),
+        );
+        return false;
+    }
+    if PER_REQUEST_LABELS.contains(&n) {
+        ctx.error_at(
+            span,
+            format!("label `{n}` would make one series per {}; `labels(...)` are constants of the call site, so bind the value with `tenant`/`bind(...)` (it is on every line and span) and count per tenant with `observa::metrics::CounterFamily`, which has the cardinality cap", n.trim_end_matches("_id")),
+        );
+        return false;
+    }
+    true
+}
+
+fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
+    let spans = [
+        args.labels.span(),
+        args.outcome_label.span(),
+        args.outcomes.span(),
+        args.duration_metric.span(),
+    ];
+    let names = ["labels", "outcome_label", "outcomes", "duration_metric"];
+    let mut out = Shape::default();
+    let labels = args.labels.take();
+    let outcome_label = args.outcome_label.take();
+    let outcomes = args.outcomes.take();
+    let duration_metric = args.duration_metric.take();
+    for (s, n) in spans.iter().zip(names) {
+        if let Some(s) = s {
+            if !metrics {
+                ctx.error_at(
+                    *s,
+                    format!("`{n}` conflicts with `metrics = false`; remove one of them"),
+                );
+                return out;
+            }
+            if has_slo {
+                ctx.error_at(
+                    *s,
+                    format!(
+                        "`{n}` changes the metric shape `slo` is measured on; remove one of them"
+                    ),
+                );
+                return out;
+            }
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for FieldArg { name, value } in labels.unwrap_or_default() {
+        let n = name.to_string();
+        if !check_label_name(ctx, &n, name.span()) {
+            continue;
+        }
+        if seen.contains(&n) {
+            ctx.error(&name, format!("label `{n}` is given twice; keep one"));
+            continue;
+        }
+        let Some(v) = value.as_ref().and_then(lit_str) else {
+            ctx.error_at(
+                value
+                    .as_ref()
+                    .map_or(name.span(), syn::spanned::Spanned::span),
+                format!("label `{n}` needs a constant string value, e.g. `{n} = \"shopify_sync\"`"),
+            );
+            continue;
+        };
+        seen.push(n.clone());
+        out.labels.push((n, v.value()));
+    }
+    if let Some(l) = outcome_label {
+        let n = l.value();
+        if check_label_name(ctx, &n, l.span()) {
+            if seen.contains(&n) {
+                ctx.error(
+                    &l,
+                    format!("`outcome_label` `{n}` is also a constant label; choose another name"),
+                );
+            } else {
+                out.outcome_label = Some(n);
+            }
+        }
+    } else if seen.iter().any(|n| n == "outcome") {
+        ctx.error_at(
+            spans[0].unwrap_or_else(Span::call_site),
+            "constant label `outcome` collides with the outcome label; rename it or set `outcome_label = \"...\"`",
+        );
+    }
+    if let Some(list) = outcomes {
+        let mut map: [Option<String>; 5] = Default::default();
+        let mut failed: Option<String> = None;
+        for FieldArg { name, value } in list {
+            let k = name.to_string();
+            let Some(v) = value
+                .as_ref()
+                .and_then(lit_str)
+                .map(syn::LitStr::value)
+                .filter(|v| !v.is_empty())
+            else {
+                ctx.error_at(
+                    value.as_ref().map_or(name.span(), syn::spanned::Spanned::span),
+                    format!("outcome `{k}` needs a non-empty string label value, e.g. `{k} = \"failed\"`"),
+                );
+                continue;
+            };
+            let slot = if k == "failed" {
+                &mut failed
+            } else if let Some(i) = OUTCOMES.iter().position(|o| *o == k) {
+                &mut map[i]
+            } else {
+                ctx.error(
+                    &name,
+                    format!("unknown outcome `{k}`; expected `ok`, `client_error`, `server_error`, `panic`, `cancelled` or `failed` (every failure not named)"),
+                );
+                continue;
+            };
+            if slot.replace(v).is_some() {
+                ctx.error(&name, format!("outcome `{k}` is given twice; keep one"));
+            }
+        }
+        let mut done: [String; 5] = Default::default();
+        for (i, o) in OUTCOMES.iter().enumerate() {
+            done[i] = match (&map[i], &failed) {
+                (Some(v), _) => v.clone(),
+                (None, Some(f)) if i > 0 => f.clone(),
+                _ => (*o).to_owned(),
+            };
+        }
+        out.outcomes = Some(done);
+    }
+    if let Some(d) = duration_metric {
+        let v = d.value();
+        if !valid_metric_name(&v) {
+            ctx.error(&d, format!("invalid metric name `{v}`; use `[a-zA-Z_:][a-zA-Z0-9_:]*`, e.g. `worker_job_duration_seconds`"));
+        } else if v.ends_with("_total")
+            || v.ends_with("_bucket")
+            || v.ends_with("_count")
+            || v.ends_with("_sum")
+        {
+            ctx.error(&d, format!("`duration_metric` `{v}` is a histogram: it must not end in `_total`, `_bucket`, `_count` or `_sum`"));
+        } else {
+            out.duration_metric = Some(v);
+        }
+    }
+    out
 }
 
 /// A checked `slo(...)`.
@@ -518,7 +735,48 @@ pub fn plan(
         Some(v)
     });
 
+    let shape = shape(ctx, &mut args, metrics, slo.is_some());
+    let mut bound: Vec<(String, syn::Expr, proc_macro2::TokenStream)> = Vec::new();
+    let bind_span = args.bind.span().unwrap_or_else(Span::call_site);
+    for FieldArg { name, value } in args.bind.take().unwrap_or_default() {
+        let n = name.to_string();
+        if RESERVED.contains(&n.as_str())
+            || ["trace_id", "span_id", "line_truncated"].contains(&n.as_str())
+        {
+            ctx.error(
+                &name,
+                format!("`{n}` is written by observa itself and cannot be bound; use `tenant`, `user` or `correlation` for the ids, or another name"),
+            );
+            continue;
+        }
+        if bound.iter().any(|(b, _, _)| *b == n) {
+            ctx.error(&name, format!("`{n}` is bound twice; keep one"));
+            continue;
+        }
+        let e: syn::Expr = match value {
+            Some(e) => e,
+            None if has_arg(&n) => syn::parse_quote!(#name),
+            None => {
+                ctx.error(
+                    &name,
+                    format!("`bind({n})` needs an argument named `{n}`; write `{n} = <expr>` to bind another value"),
+                );
+                continue;
+            }
+        };
+        let sensitive = crate::common::sensitive_expr::recorded(Some(&n), &e);
+        bound.push((n, e, sensitive));
+    }
+    if bound.len() > 16 {
+        ctx.error_at(
+            bind_span,
+            "`bind(...)` takes at most 16 names (the runtime's bound-field limit)",
+        );
+    }
+
     Plan {
+        bind: bound,
+        shape,
         event,
         name,
         target,

@@ -2,8 +2,8 @@
 //!
 //! Line shape (JSON; the console format shows the same fields):
 //! `timestamp` (RFC 3339 UTC, µs), `level`, `event`, `target`, then `correlation_id`,
-//! `tenant_id`, `user_id`, `connection_id` when bound (never `null` noise), then the event's own
-//! fields.
+//! `tenant_id`, `user_id`, `connection_id` when bound (never `null` noise), then the named
+//! values bound for the scope ([`crate::context::bind_field`]), then the event's own fields.
 //! Events of `#[observed]` carry `duration_ms`, `outcome`, `error`, `error_type` and the
 //! recorded `fields(...)` as native JSON values (nested objects for `Redact` types). Events from
 //! other code (`tracing::info!(...)`) get `event` from their `event` field if they have one and
@@ -674,15 +674,16 @@ impl Layer {
         let completion = meta.name() == COMPLETION;
         let now = std::time::SystemTime::now();
         // The canonical keys this line carries: no field of the event may take them.
-        let (corr, tenant, user, conn) = context::with_current(|c| {
+        let (corr, tenant, user, conn, bound) = context::with_current(|c| {
             (
                 c.correlation_id().is_some(),
                 c.tenant_id().is_some(),
                 c.user_id().is_some(),
                 c.connection_id().is_some(),
+                c.fields_shared(),
             )
         });
-        let mut reserved = [""; 11];
+        let mut reserved = [""; 11 + context::MAX_BOUND_FIELDS];
         let mut n = 0;
         for (k, on) in [
             ("timestamp", true),
@@ -698,6 +699,19 @@ impl Layer {
             (line::TRUNCATED_KEY, true),
         ] {
             if on {
+                reserved[n] = k;
+                n += 1;
+            }
+        }
+        // Bound fields follow the canonical keys; one that a canonical key already takes (a
+        // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
+        let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] =
+            bound.as_deref().map_or(&[], |b| &b[..]);
+        let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
+        for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
+            if reserved[..n].contains(&&**k) {
+                *renamed = true;
+            } else if n < reserved.len() {
                 reserved[n] = k;
                 n += 1;
             }
@@ -766,6 +780,15 @@ impl Layer {
                             }
                         }
                     });
+                    for ((k, v), renamed) in bound.iter().zip(bound_renamed) {
+                        line.extend_from_slice(b",\"");
+                        line.extend_from_slice(k.as_bytes());
+                        if renamed {
+                            line.extend_from_slice(b"_1");
+                        }
+                        line.extend_from_slice(b"\":");
+                        json::write_str(line, v, 256);
+                    }
                     if let Some((t, sp)) = trace {
                         line.extend_from_slice(b",\"trace_id\":");
                         json::write_str(line, t, 64);
@@ -824,6 +847,11 @@ impl Layer {
                             }
                         }
                     });
+                    for ((k, v), renamed) in bound.iter().zip(bound_renamed) {
+                        let suffix = if renamed { "_1" } else { "" };
+                        let _ = write!(VecWriter(text), " {k}{suffix}=");
+                        json::write_console_str(text, v, 256);
+                    }
                     if let Some((t, sp)) = trace {
                         text.extend_from_slice(b" trace_id=");
                         json::write_console_str(text, t, 64);
