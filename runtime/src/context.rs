@@ -164,6 +164,9 @@ pub struct Context {
     user_id: Option<Id>,
     traceparent: Option<Id>,
     source: Option<Arc<RequestSource>>,
+    /// Unique per request served by the HTTP layer (not client-controlled): what per-request
+    /// state (Sentry breadcrumbs) is keyed by.
+    request_key: Option<u64>,
 }
 
 impl fmt::Debug for Context {
@@ -186,6 +189,7 @@ impl Context {
         user_id: None,
         traceparent: None,
         source: None,
+        request_key: None,
     };
 
     /// An empty context.
@@ -272,6 +276,17 @@ impl Context {
             self.correlation_pending = false;
             self.correlation_id = Some(Id::generate());
         }
+    }
+
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) fn request_key(&self) -> Option<u64> {
+        self.request_key
+    }
+
+    #[cfg_attr(not(all(feature = "sentry", feature = "tower")), allow(dead_code))]
+    pub(crate) fn with_request_key(mut self, key: u64) -> Context {
+        self.request_key = Some(key);
+        self
     }
 
     pub(crate) fn has_correlation(&self) -> bool {
