@@ -13,8 +13,7 @@ static DB: OnceLock<std::path::PathBuf> = OnceLock::new();
 
 fn setup() -> &'static std::path::Path {
     DB.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("observa-audit-future-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("observa-audit-future-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("trail.db");
@@ -127,7 +126,10 @@ fn observed_below(
     }
 }
 
-fn outcomes(path: &std::path::Path, action: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+fn outcomes(
+    path: &std::path::Path,
+    action: &str,
+) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut st = c
         .prepare(
@@ -135,10 +137,12 @@ fn outcomes(path: &std::path::Path, action: &str) -> Vec<(String, Option<String>
              WHERE action = ?1 ORDER BY seq",
         )
         .unwrap();
-    st.query_map([action], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    st.query_map([action], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 fn names(rows: &[(String, Option<String>, Option<String>, Option<String>)]) -> Vec<&str> {
@@ -147,7 +151,11 @@ fn names(rows: &[(String, Option<String>, Option<String>, Option<String>)]) -> V
 
 /// The outcome is written by a detached writer when the future is dropped; wait for it
 /// (bounded by a number of tries, no timing assertion).
-async fn eventually(path: &std::path::Path, action: &str, n: usize) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+async fn eventually(
+    path: &std::path::Path,
+    action: &str,
+    n: usize,
+) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
     for _ in 0..500 {
         let r = outcomes(path, action);
         if r.len() >= n {
@@ -168,7 +176,11 @@ where
     let db = setup();
     let (open, gate) = tokio::sync::oneshot::channel();
     let fut = f(5, false, gate);
-    assert_eq!(names(&outcomes(db, action)), ["attempted"], "{action}: written at the call");
+    assert_eq!(
+        names(&outcomes(db, action)),
+        ["attempted"],
+        "{action}: written at the call"
+    );
     open.send(()).unwrap();
     assert_eq!(fut.await.unwrap(), 5);
     let r = outcomes(db, action);
@@ -177,11 +189,18 @@ where
 
     let (open, gate) = tokio::sync::oneshot::channel();
     let fut = f(6, true, gate);
-    assert_eq!(names(&outcomes(db, action)), ["attempted", "success", "attempted"]);
+    assert_eq!(
+        names(&outcomes(db, action)),
+        ["attempted", "success", "attempted"]
+    );
     open.send(()).unwrap();
     assert!(matches!(fut.await, Err(AppError::Denied)));
     let r = outcomes(db, action);
-    assert_eq!(names(&r), ["attempted", "success", "attempted", "failure"], "{action}");
+    assert_eq!(
+        names(&r),
+        ["attempted", "success", "attempted", "failure"],
+        "{action}"
+    );
     assert_eq!(r[3].2.as_deref(), Some("AppError"));
 
     // Dropped before it completes: recorded as a `cancelled` failure.
@@ -190,7 +209,14 @@ where
     let r = eventually(db, action, 6).await;
     assert_eq!(
         names(&r),
-        ["attempted", "success", "attempted", "failure", "attempted", "failure"],
+        [
+            "attempted",
+            "success",
+            "attempted",
+            "failure",
+            "attempted",
+            "failure"
+        ],
         "{action}"
     );
     assert_eq!(r[5].2.as_deref(), Some("cancelled"));
@@ -239,7 +265,11 @@ async fn combined_with_observed_in_either_order() {
             };
         let r = outcomes(db, action);
         assert_eq!(names(&r), ["attempted"], "{action}");
-        assert_eq!(r[0].3.as_deref(), Some("acme"), "{action}: tenant of the call");
+        assert_eq!(
+            r[0].3.as_deref(),
+            Some("acme"),
+            "{action}: tenant of the call"
+        );
         open.send(()).unwrap();
         assert_eq!(fut.await.unwrap(), 11);
         let r = outcomes(db, action);

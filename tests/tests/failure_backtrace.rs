@@ -59,7 +59,11 @@ fn failed_line(mode: &str, env: &[(&str, &str)]) -> Value {
     }
     let out = cmd.output().expect("run child");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("FAILED-LINE ").map(|(_, j)| j))
@@ -67,7 +71,10 @@ fn failed_line(mode: &str, env: &[(&str, &str)]) -> Value {
     let v: Value = serde_json::from_str(line).expect("JSON line");
     assert_eq!(v["level"], "error", "{v}");
     assert_eq!(v["outcome"], "panic", "{v}");
-    assert!(v["error"].as_str().unwrap().contains("compute crashed"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("compute crashed"),
+        "{v}"
+    );
     v
 }
 

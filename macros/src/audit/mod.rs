@@ -8,7 +8,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::Parser;
 
-const KEYS: &str = "`action`, `actor`, `target`, `severity`, `reason`, `category`, `changes`, `policy`, `future`";
+const KEYS: &str =
+    "`action`, `actor`, `target`, `severity`, `reason`, `category`, `changes`, `policy`, `future`";
 
 struct Args {
     action: Once<syn::LitStr>,
