@@ -126,10 +126,10 @@ fn observed_below(
     }
 }
 
-fn outcomes(
-    path: &std::path::Path,
-    action: &str,
-) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+/// `(outcome, target, error_class, tenant)`.
+type Row = (String, Option<String>, Option<String>, Option<String>);
+
+fn outcomes(path: &std::path::Path, action: &str) -> Vec<Row> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut st = c
         .prepare(
@@ -145,17 +145,13 @@ fn outcomes(
     .collect()
 }
 
-fn names(rows: &[(String, Option<String>, Option<String>, Option<String>)]) -> Vec<&str> {
+fn names(rows: &[Row]) -> Vec<&str> {
     rows.iter().map(|r| r.0.as_str()).collect()
 }
 
 /// The outcome is written by a detached writer when the future is dropped; wait for it
 /// (bounded by a number of tries, no timing assertion).
-async fn eventually(
-    path: &std::path::Path,
-    action: &str,
-    n: usize,
-) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+async fn eventually(path: &std::path::Path, action: &str, n: usize) -> Vec<Row> {
     for _ in 0..500 {
         let r = outcomes(path, action);
         if r.len() >= n {
