@@ -26,6 +26,25 @@ use proc_macro::TokenStream;
 /// `changes` are masked when any identifier of their expression is sensitive
 /// (`target = api_token.as_str()`), and maps in `changes` mask the values under sensitive keys.
 /// See the `observa::audit` module.
+///
+/// # Functions that return a future
+///
+/// A function that is not `async fn` but returns `impl Future<Output = T>` or a spelled-out
+/// `Pin<Box<dyn Future<Output = T> + ..>>` (including a hand-written `Box::pin(async move { .. })`)
+/// is audited as the operation its future performs: the `attempted` record is written when the
+/// function is called (before its own code runs; under `fail_closed` a write failure becomes the
+/// future's `Err` and the function's code does not run), and the outcome record when the
+/// returned future completes, from its output `T` (`failure` on `Err`). A poll that panics is
+/// recorded as a `failure` of class `panic`; a future dropped before it completes as a `failure`
+/// of class `cancelled` (written in the background). `#[async_trait]` methods stay `async fn`s:
+/// their `attempted` record is written when the future first runs.
+///
+/// A type alias hides the future (`futures::future::BoxFuture<'a, T>`, aliases of your own):
+/// write `#[audit(future)]`; the alias must stand for `Pin<Box<dyn Future<Output = T> (+ Send
+/// (+ Sync)) + 'a>>`, and the output is read from its last type argument (`BoxFuture<'a,
+/// Result<U, E>>`). Without `future`, such a function fails to compile instead of recording the
+/// creation of its future. Combined with `#[observed]` (either order), each attribute needs its
+/// own `future` for an alias.
 #[proc_macro_attribute]
 pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
     audit::audit(args.into(), item.into()).into()

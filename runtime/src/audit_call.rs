@@ -130,3 +130,123 @@ impl Drop for AuditCall {
 pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
     Outcome::from_result(r)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Functions that return a future without being `async fn`.
+//
+// `impl Future<Output = T>` and a spelled-out `Pin<Box<dyn Future<Output = T> + ..>>` are seen by
+// the macro, which writes the `attempted` record when the function is called and wraps the
+// returned future to write the outcome when it completes. A type alias hides the future: with
+// `#[audit(future)]` it is wrapped like the spelled-out form ([`box_future`]); without it, a
+// function audited as synchronous whose return value is a boxed `dyn Future` fails to compile
+// ([`not_a_boxed_future`]): its outcome would be that of creating the future.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Wraps the return value of a synchronous audited call for the autoref probe below.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct AuditSyncCheck<'a, T: ?Sized>(pub &'a T);
+
+/// The return value of a sync-shaped audited function is a boxed `dyn Future`.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct BoxedFuture;
+
+/// Anything else.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct NotAFuture;
+
+#[doc(hidden)]
+pub trait AuditSyncViaBoxed {
+    fn __observa_audit_sync(&self) -> BoxedFuture;
+}
+
+macro_rules! boxed_dyn {
+    ($($bounds:tt)*) => {
+        impl<'a, 'b, O> AuditSyncViaBoxed
+            for AuditSyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>>
+        {
+            #[inline]
+            fn __observa_audit_sync(&self) -> BoxedFuture {
+                BoxedFuture
+            }
+        }
+    };
+}
+boxed_dyn!();
+boxed_dyn!(+ Send);
+boxed_dyn!(+ Send + Sync);
+
+#[doc(hidden)]
+pub trait AuditSyncViaAny {
+    fn __observa_audit_sync(&self) -> NotAFuture;
+}
+
+impl<T: ?Sized> AuditSyncViaAny for &AuditSyncCheck<'_, T> {
+    #[inline]
+    fn __observa_audit_sync(&self) -> NotAFuture {
+        NotAFuture
+    }
+}
+
+/// The bound a synchronous audited call's return value passes unless it is a boxed future.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[audit]` cannot see that this function returns a future: it would record the creation of the future, not its outcome",
+    label = "a boxed future behind a type alias",
+    note = "write `#[audit(future)]` to record the outcome when the returned future completes"
+)]
+pub trait AuditSyncReturn {}
+
+impl AuditSyncReturn for NotAFuture {}
+
+/// Compile-time check of a synchronous audited call's return value (nothing runs).
+#[doc(hidden)]
+#[inline(always)]
+pub fn not_a_boxed_future<S: AuditSyncReturn>(_: S) {}
+
+/// A future boxed into the declared return type of an `#[audit(future)]` function.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[audit(future)]` needs a function that returns a boxed future, not `{Self}`",
+    label = "not `Pin<Box<dyn Future<Output = _> + Send + '_>>`",
+    note = "`future` is for a type alias of a boxed future such as `BoxFuture<'a, T>`; remove it to audit the call as synchronous"
+)]
+pub trait FromAuditedFuture<F> {
+    fn from_future(f: F) -> Self;
+}
+
+impl<'a, F: Future + 'a> FromAuditedFuture<F> for Pin<Box<dyn Future<Output = F::Output> + 'a>> {
+    #[inline]
+    fn from_future(f: F) -> Self {
+        Box::pin(f)
+    }
+}
+
+impl<'a, F: Future + Send + 'a> FromAuditedFuture<F>
+    for Pin<Box<dyn Future<Output = F::Output> + Send + 'a>>
+{
+    #[inline]
+    fn from_future(f: F) -> Self {
+        Box::pin(f)
+    }
+}
+
+impl<'a, F: Future + Send + Sync + 'a> FromAuditedFuture<F>
+    for Pin<Box<dyn Future<Output = F::Output> + Send + Sync + 'a>>
+{
+    #[inline]
+    fn from_future(f: F) -> Self {
+        Box::pin(f)
+    }
+}
+
+/// Boxes an audited future into the declared (boxed) return type.
+#[doc(hidden)]
+#[inline]
+pub fn box_future<R: FromAuditedFuture<F>, F>(f: F) -> R {
+    R::from_future(f)
+}

@@ -171,6 +171,9 @@ pub struct Context {
     connection_id: Option<Arc<str>>,
     /// Named values bound for the scope (`bind(...)`, [`bind_field`]), in binding order.
     fields: Option<BoundFields>,
+    /// Unique per request served by the HTTP layer (not client-controlled): what per-request
+    /// state (Sentry breadcrumbs) is keyed by.
+    request_key: Option<u64>,
 }
 
 impl fmt::Debug for Context {
@@ -197,6 +200,7 @@ impl Context {
         source: None,
         connection_id: None,
         fields: None,
+        request_key: None,
     };
 
     /// An empty context.
@@ -353,6 +357,17 @@ impl Context {
             self.correlation_pending = false;
             self.correlation_id = Some(Id::generate());
         }
+    }
+
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) fn request_key(&self) -> Option<u64> {
+        self.request_key
+    }
+
+    #[cfg_attr(not(all(feature = "sentry", feature = "tower")), allow(dead_code))]
+    pub(crate) fn with_request_key(mut self, key: u64) -> Context {
+        self.request_key = Some(key);
+        self
     }
 
     pub(crate) fn has_correlation(&self) -> bool {

@@ -105,6 +105,9 @@ pub mod __private {
     pub use tracing_core;
     pub mod audit {
         pub use crate::audit::{AuditError, Outcome};
-        pub use crate::audit_call::{AuditCall, changes, display, outcome_of, policy, record};
+        pub use crate::audit_call::{
+            AuditCall, AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, changes,
+            display, not_a_boxed_future, outcome_of, policy, record,
+        };
     }
 }

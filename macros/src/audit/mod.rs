@@ -9,7 +9,7 @@ use quote::{ToTokens, quote};
 use syn::parse::Parser;
 
 const KEYS: &str =
-    "`action`, `actor`, `target`, `severity`, `reason`, `category`, `changes`, `policy`";
+    "`action`, `actor`, `target`, `severity`, `reason`, `category`, `changes`, `policy`, `future`";
 
 struct Args {
     action: Once<syn::LitStr>,
@@ -20,6 +20,8 @@ struct Args {
     category: Once<syn::LitStr>,
     changes: Once<(syn::Expr, syn::Expr)>,
     policy: Once<syn::LitStr>,
+    /// `future`: the function returns a boxed future behind a type alias.
+    future: Once<()>,
 }
 
 fn parse(ctx: &Ctx, tokens: TokenStream) -> Args {
@@ -32,6 +34,7 @@ fn parse(ctx: &Ctx, tokens: TokenStream) -> Args {
         category: Once::new("category"),
         changes: Once::new("changes"),
         policy: Once::new("policy"),
+        future: Once::new("future"),
     };
     let parser = syn::meta::parser(|meta| {
         let span = meta
@@ -52,6 +55,7 @@ fn parse(ctx: &Ctx, tokens: TokenStream) -> Args {
             "reason" => a.reason.set(ctx, span, meta.value()?.parse()?),
             "category" => a.category.set(ctx, span, meta.value()?.parse()?),
             "policy" => a.policy.set(ctx, span, meta.value()?.parse()?),
+            "future" => a.future.set(ctx, span, ()),
             "changes" => {
                 let t: syn::ExprTuple = meta.value()?.parse()?;
                 if t.elems.len() != 2 {
@@ -159,10 +163,43 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         },
     };
-    let ret_ty = audited_return(&f.sig, &mut f.block);
+    let future_span = args.future.span();
+    let future_flag = args.future.take().is_some();
+    // `#[async_trait]` output (an `async fn` in the source) is audited as one: the `attempted`
+    // record when the future first runs. A hand-written `Box::pin(async move { .. })` is a
+    // returned future like any other: the `attempted` record when the function is called.
+    let is_async = f.sig.asyncness.is_some()
+        || (matches!(
+            fn_shape::shape(&f.sig, &mut f.block),
+            Shape::AsyncTrait { .. }
+        ) && from_async_trait(&f.sig.output));
+    if let (Some(s), true) = (future_span, is_async) {
+        ctx.error_at(
+            s,
+            "`future` is for functions that return a boxed future behind a type alias; an `async fn` is audited when it completes already, remove `future`",
+        );
+    }
+    // A sync function that returns a future: audited when the future completes.
+    let returned = if is_async {
+        None
+    } else {
+        fn_shape::returned_future(&f.sig.output, future_flag)
+    };
+    let ret_ty = match &returned {
+        Some(r) => Some(r.output.clone()),
+        None => audited_return(&f.sig, &mut f.block),
+    };
     let is_result = ret_ty.as_ref().is_some_and(fn_shape::is_result);
     if !is_result {
         match &policy_lit {
+            None if !is_async && returned.is_none() && names_a_future(&f.sig.output) => ctx.error(
+                fn_shape_type_name(&f.sig.output),
+                "`#[audit]` cannot see that this function returns a future: it would record the creation of the future, not its outcome; write `#[audit(future)]` when the type is an alias of `Pin<Box<dyn Future<Output = T> + ..>>`",
+            ),
+            None if returned.as_ref().is_some_and(|r| matches!(r.output, syn::Type::Infer(_))) => ctx.error(
+                fn_shape_type_name(&f.sig.output),
+                "`#[audit(future)]` cannot read the output of this future type; spell it as the last type argument (`BoxFuture<'a, Result<T, E>>`) or add `policy = \"degrade_and_alert\"`",
+            ),
             None => ctx.error(
                 match &f.sig.output {
                     syn::ReturnType::Type(_, t) => t.to_token_stream(),
@@ -238,21 +275,17 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let err_ret = quote::quote_spanned!(err_span=>
         return ::core::result::Result::Err(::core::convert::From::from(__e))
     );
-    let is_async = f.sig.asyncness.is_some()
-        || matches!(
-            fn_shape::shape(&f.sig, &mut f.block),
-            Shape::AsyncTrait { .. }
-        );
-    let (begin, finish_call) = if is_async {
-        (
-            quote!(::observa::__private::audit::AuditCall::begin_async(#record, #policy).await),
-            quote!(.finish_async(__observa_audit_outcome).await),
-        )
+    // A returned future: the `attempted` record is written when the function is called (sync),
+    // the outcome when the future completes (async, inside it).
+    let begin = if is_async {
+        quote!(::observa::__private::audit::AuditCall::begin_async(#record, #policy).await)
     } else {
-        (
-            quote!(::observa::__private::audit::AuditCall::begin(#record, #policy)),
-            quote!(.finish(__observa_audit_outcome)),
-        )
+        quote!(::observa::__private::audit::AuditCall::begin(#record, #policy))
+    };
+    let finish_call = if is_async || returned.is_some() {
+        quote!(.finish_async(__observa_audit_outcome).await)
+    } else {
+        quote!(.finish(__observa_audit_outcome))
     };
     let (start, end, outcome) = if is_result {
         (
@@ -291,13 +324,34 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
             __observa_audit_ret
         }}
     };
+    if let Some(fut) = &returned {
+        let new = future_body(&f, fut, &begin, &end, &outcome, &ann, &err_ret, is_result);
+        f.block = Box::new(syn::parse_quote!(#new));
+        return f.into_token_stream();
+    }
     match fn_shape::shape(&f.sig, &mut f.block) {
-        Shape::Sync => {
+        Shape::Sync | Shape::AsyncTrait { .. } if !is_async => {
             let block = &f.block;
-            let new = body(quote!((move || #block)()));
+            // A boxed future behind an alias would be audited as its creation: refused,
+            // spanned on the return type (compile time only; nothing runs).
+            let check = quote::quote_spanned! {type_name_span(&f.sig.output)=>
+                ::observa::__private::audit::not_a_boxed_future(
+                    (&::observa::__private::audit::AuditSyncCheck(&__observa_audit_ret))
+                        .__observa_audit_sync(),
+                );
+            };
+            let inner = quote! {{
+                #[allow(clippy::redundant_closure_call)]
+                let __observa_audit_ret: #ann = (move || #block)();
+                #[allow(unused_imports)]
+                use ::observa::__private::audit::{AuditSyncViaAny as _, AuditSyncViaBoxed as _};
+                #check
+                __observa_audit_ret
+            }};
+            let new = body(inner);
             f.block = Box::new(syn::parse_quote!(#new));
         }
-        Shape::Async => {
+        Shape::Async | Shape::Sync => {
             let block = &f.block;
             let new = body(quote!(async move #block.await));
             f.block = Box::new(syn::parse_quote!(#new));
@@ -320,4 +374,132 @@ fn audited_return(sig: &syn::Signature, block: &mut syn::Block) -> Option<syn::T
         Shape::AsyncTrait { output, .. } => output,
         _ => declared,
     }
+}
+
+/// The new body of a sync function that returns a future: the `attempted` record is written
+/// when the function is called (under `fail_closed` a failure is the future's `Err`, and the
+/// function's own code does not run); the outcome record when the returned future completes.
+/// Dropped before that, the call is recorded as a `cancelled` failure; a panicking poll as a
+/// `panic` failure.
+#[allow(clippy::too_many_arguments)]
+fn future_body(
+    f: &syn::ItemFn,
+    fut: &fn_shape::ReturnedFuture,
+    begin: &TokenStream,
+    end: &TokenStream,
+    outcome: &TokenStream,
+    ann: &syn::Type,
+    err_ret: &TokenStream,
+    is_result: bool,
+) -> TokenStream {
+    let declared: syn::Type = match &f.sig.output {
+        syn::ReturnType::Type(_, t) => (**t).clone(),
+        syn::ReturnType::Default => syn::parse_quote!(()),
+    };
+    let decl_ann = fn_shape::annotation(&declared);
+    let block = &f.block;
+    let (state, unpack) = if is_result {
+        (
+            quote! {
+                match __observa_begin {
+                    ::core::result::Result::Ok(__a) => ::core::result::Result::Ok(
+                        (__a, (move || -> #decl_ann #block)()),
+                    ),
+                    ::core::result::Result::Err(__e) => ::core::result::Result::Err(__e),
+                }
+            },
+            quote! {
+                let (__observa_audit, __observa_fut) = match __observa_state {
+                    ::core::result::Result::Ok(__v) => __v,
+                    ::core::result::Result::Err(__e) => #err_ret,
+                };
+            },
+        )
+    } else {
+        (
+            quote!((__observa_begin.ok(), (move || -> #decl_ann #block)())),
+            quote!(let (__observa_audit, __observa_fut) = __observa_state;),
+        )
+    };
+    let inner = quote! {
+        async move {
+            #unpack
+            let __observa_audit_ret: #ann = __observa_fut.await;
+            let __observa_audit_outcome = #outcome;
+            #end
+            __observa_audit_ret
+        }
+    };
+    let wrapped = match fut.wrap {
+        fn_shape::Wrap::None => inner,
+        fn_shape::Wrap::Pin => quote!(::observa::__private::pinned(#inner)),
+        fn_shape::Wrap::Dyn => quote::quote_spanned!(type_name_span(&f.sig.output)=>
+            ::observa::__private::audit::box_future(#inner)
+        ),
+    };
+    quote! {{
+        let __observa_begin = #begin;
+        #[allow(clippy::redundant_closure_call)]
+        let __observa_state = #state;
+        #wrapped
+    }}
+}
+
+/// Where an error about the return type points: the name of a path type (`BoxFuture` in
+/// `futures::future::BoxFuture<'a, T>`), else the type's first token.
+fn type_name_span(ret: &syn::ReturnType) -> Span {
+    match ret {
+        syn::ReturnType::Type(_, t) => match &**t {
+            syn::Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .map_or_else(|| syn::spanned::Spanned::span(t), |s| s.ident.span()),
+            t => syn::spanned::Spanned::span(t),
+        },
+        syn::ReturnType::Default => Span::call_site(),
+    }
+}
+
+/// The tokens of the return type's name (what errors about it are spanned on).
+fn fn_shape_type_name(ret: &syn::ReturnType) -> TokenStream {
+    match ret {
+        syn::ReturnType::Type(_, t) => match &**t {
+            syn::Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .map_or_else(|| t.to_token_stream(), |s| s.ident.to_token_stream()),
+            t => t.to_token_stream(),
+        },
+        syn::ReturnType::Default => TokenStream::new(),
+    }
+}
+
+/// A path type whose name ends in `Future` with type arguments (`BoxFuture<'a, T>`,
+/// `LocalBoxFuture<'a, T>`): most likely a boxed future behind an alias.
+fn names_a_future(ret: &syn::ReturnType) -> bool {
+    let syn::ReturnType::Type(_, t) = ret else {
+        return false;
+    };
+    let syn::Type::Path(p) = &**t else {
+        return false;
+    };
+    p.path.segments.last().is_some_and(|s| {
+        s.ident.to_string().ends_with("Future")
+            && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a)
+                if a.args.iter().any(|g| matches!(g, syn::GenericArgument::Type(_))))
+    })
+}
+
+/// The return type of a method `#[async_trait]` rewrote (it names the `'async_trait` lifetime).
+fn from_async_trait(ret: &syn::ReturnType) -> bool {
+    fn has(ts: TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "async_trait",
+            proc_macro2::TokenTree::Group(g) => has(g.stream()),
+            _ => false,
+        })
+    }
+    has(ret.to_token_stream())
 }

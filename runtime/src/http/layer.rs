@@ -470,12 +470,12 @@ where
             });
         }
         // Sentry (when on) keeps the route and the request's breadcrumbs while it runs.
+        // Keyed by a number unique to this request, not by the client-chosen request id.
         #[cfg(feature = "sentry")]
-        if let Some(i) = &info {
-            crate::sentry::request_started(
-                request_id.as_str(),
-                i.route.as_ref().map(|r| r.as_str()),
-            );
+        if let Some(i) = &info
+            && let Some(key) = crate::sentry::request_started(i.route.as_ref().map(|r| r.as_str()))
+        {
+            ctx = ctx.with_request_key(key);
         }
         let meter =
             crate::resource::http::meter_for(self.cfg.resource.as_deref(), headers, info.is_some());
@@ -753,13 +753,17 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
             )
         };
     }
+    #[cfg(feature = "sentry")]
+    let sentry_key = state.ctx.request_key();
     state.ctx.scope(|| match level {
         tracing::Level::ERROR => emit!(tracing::Level::ERROR),
         tracing::Level::INFO => emit!(tracing::Level::INFO),
         _ => emit!(tracing::Level::DEBUG),
     });
     #[cfg(feature = "sentry")]
-    crate::sentry::request_finished(state.request_id.as_str());
+    if let Some(key) = sentry_key {
+        crate::sentry::request_finished(key);
+    }
 }
 
 /// The `/metrics` handler: [`crate::metrics::render`] with the Prometheus text content type.

@@ -183,10 +183,10 @@ pub(crate) fn base_event(level: sentry::Level, trace_id: Option<String>) -> Even
         if let Some(t) = trace_id.or(tp_trace) {
             ev.tags.insert("trace_id".into(), t);
         }
-        c.correlation_id().map(str::to_owned)
+        c.request_key()
     });
     let requests = requests().lock().unwrap_or_else(|p| p.into_inner());
-    match corr.as_deref().and_then(|c| requests.get(c)) {
+    match corr.and_then(|c| requests.get(&c)) {
         Some(r) => {
             if let Some(route) = &r.route {
                 ev.tags.insert("route".into(), route.clone());
@@ -269,9 +269,9 @@ where
                 },
                 ..Default::default()
             };
-            let corr = crate::context::with_current(|c| c.correlation_id().map(str::to_owned));
+            let key = crate::context::with_current(|c| c.request_key());
             let mut reqs = requests().lock().unwrap_or_else(|p| p.into_inner());
-            match corr.as_deref().and_then(|c| reqs.get_mut(c)) {
+            match key.and_then(|c| reqs.get_mut(&c)) {
                 Some(r) => push_crumb(&mut r.crumbs, b),
                 None => {
                     drop(reqs);
@@ -286,10 +286,16 @@ where
         // Trace id: the line's own (HTTP), else the OTLP span's, else the context's.
         #[cfg(feature = "otlp")]
         let otel = if crate::trace::active() {
-            self.dispatch
+            // The dispatcher this layer is part of; a wrapper that does not forward
+            // `on_register_dispatch` (an `Option` layer) leaves it unset: the dispatcher
+            // delivering this event is then the current one.
+            let d = self
+                .dispatch
                 .get()
                 .and_then(|d| d.upgrade())
-                .and_then(|d| crate::trace::ids(&d, &ctx.lookup_current()?.id()))
+                .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
+            ctx.lookup_current()
+                .and_then(|s| crate::trace::ids(&d, &s.id()))
                 .map(|(t, _)| t)
         } else {
             None
@@ -330,32 +336,39 @@ where
                 tags.push((k, v));
             }
         }
-        let corr = crate::context::with_current(|c| c.correlation_id().map(str::to_owned));
+        let corr = crate::context::with_current(|c| c.request_key());
         if !is_request {
             // Inside a request: held for the request's event (one event per failed request,
             // with the first failure as its cause).
             let mut reqs = requests().lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(r) = corr.as_deref().and_then(|c| reqs.get_mut(c)) {
+            if let Some(r) = corr.and_then(|c| reqs.get_mut(&c)) {
                 if r.pending.is_none() {
                     r.pending = Some(Pending {
                         exceptions,
                         tags,
                         extra,
+                        trace_id: otel,
                     });
                 }
                 return;
             }
         }
-        let mut ev = base_event(sentry::Level::Error, f.trace_id.take().or(otel));
         let held: Option<Pending> = if is_request {
-            corr.as_deref().and_then(|c| {
+            corr.and_then(|c| {
                 let mut reqs = requests().lock().unwrap_or_else(|p| p.into_inner());
-                reqs.get_mut(c)
+                reqs.get_mut(&c)
                     .and_then(|r: &mut InFlight| r.pending.take())
             })
         } else {
             None
         };
+        // Trace id: the line's own (a continued `traceparent`), else the OTLP span's, else the
+        // span of the failed call the request's event carries.
+        let cause_trace = held.as_ref().and_then(|p| p.trace_id.clone());
+        let mut ev = base_event(
+            sentry::Level::Error,
+            f.trace_id.take().or(otel).or(cause_trace),
+        );
         ev.message = f.event.clone();
         match held {
             Some(p) => {

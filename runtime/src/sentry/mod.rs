@@ -20,7 +20,10 @@
 //! `outcome` and `error_type`; the error chain as exceptions (root cause first); a panic's
 //! bounded backtrace in `extra.backtrace`; the lines written before it in the same request
 //! (or, outside requests, the process's latest lines) as breadcrumbs, at most
-//! [`MAX_BREADCRUMBS`].
+//! [`MAX_BREADCRUMBS`]. Breadcrumbs and the held cause belong to the request served (a key the
+//! HTTP layer gives each request), not to its `X-Request-ID`: concurrent requests sent with the
+//! same id keep their own. With OTLP export on, `trace_id` is that of the failing call's
+//! exported span when the request did not continue a `traceparent`.
 //!
 //! Redaction: every event goes through `before_send`: key filter, error-text
 //! scrubbing, production allowlist, request cookies, headers, bodies and query removed, user
@@ -42,7 +45,7 @@ use crate::config::Config;
 use crate::init::InitError;
 use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -196,6 +199,8 @@ pub(crate) struct Pending {
     pub(crate) exceptions: Vec<sentry::protocol::Exception>,
     pub(crate) tags: Vec<(&'static str, String)>,
     pub(crate) extra: sentry::protocol::Map<String, sentry::protocol::Value>,
+    /// The trace id of the failing call's OTLP span (for a request without `traceparent`).
+    pub(crate) trace_id: Option<String>,
 }
 
 /// A request in flight (only while Sentry is on).
@@ -206,35 +211,39 @@ pub(crate) struct InFlight {
     pub(crate) crumbs: VecDeque<sentry::protocol::Breadcrumb>,
 }
 
-pub(crate) fn requests() -> &'static Mutex<HashMap<String, InFlight>> {
-    static R: OnceLock<Mutex<HashMap<String, InFlight>>> = OnceLock::new();
+/// Requests in flight, keyed by the context's request key (unique per request, not the
+/// client-chosen correlation id: two requests sent with the same `X-Request-ID` keep their own
+/// breadcrumbs and cause).
+pub(crate) fn requests() -> &'static Mutex<HashMap<u64, InFlight>> {
+    static R: OnceLock<Mutex<HashMap<u64, InFlight>>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
-/// Called by the HTTP layer when a request starts (a no-op when Sentry is off).
+/// Called by the HTTP layer when a request starts: the key its context carries while it runs
+/// (`None`, at no cost, when Sentry is off).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-pub(crate) fn request_started(correlation_id: &str, route: Option<&str>) {
+pub(crate) fn request_started(route: Option<&str>) -> Option<u64> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
     if !is_enabled() {
-        return;
+        return None;
     }
+    let key = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut r = requests().lock().unwrap_or_else(|p| p.into_inner());
     r.insert(
-        correlation_id.to_owned(),
+        key,
         InFlight {
             route: route.map(str::to_owned),
             ..Default::default()
         },
     );
+    Some(key)
 }
 
 /// Called by the HTTP layer once the request's line is written.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-pub(crate) fn request_finished(correlation_id: &str) {
-    if !is_enabled() {
-        return;
-    }
+pub(crate) fn request_finished(key: u64) {
     requests()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .remove(correlation_id);
+        .remove(&key);
 }
