@@ -366,6 +366,10 @@ struct Info {
     user_agent: Option<Box<str>>,
     trace_id: Option<u128>,
     id_replaced: bool,
+    /// gRPC calls (`content-type: application/grpc*`): the method path, bounded.
+    grpc_route: Option<Box<str>>,
+    /// The call's `grpc-status` once known (see [`super::grpc`]).
+    grpc_status: Option<u32>,
 }
 
 struct State {
@@ -457,6 +461,9 @@ where
                 user_agent,
                 trace_id: traceparent.map(|t| t.trace_id),
                 id_replaced: replaced,
+                grpc_route: super::grpc::is_grpc(headers)
+                    .then(|| bounded(req.uri().path(), super::grpc::MAX_METHOD).into()),
+                grpc_status: None,
             }
         });
         if let Some(i) = &info {
@@ -548,6 +555,10 @@ fn json_response<RB: From<String>>(status: StatusCode, error: &str, id: &Id) -> 
     resp
 }
 
+fn is_grpc_call(state: &State) -> bool {
+    state.info.as_ref().is_some_and(|i| i.grpc_route.is_some())
+}
+
 fn echo<RB>(resp: &mut Response<RB>, header: &HeaderName, id: &Id) {
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         resp.headers_mut().insert(header.clone(), v);
@@ -571,11 +582,15 @@ where
         let panic_report;
         let out = match this.kind.project() {
             KindProj::Rejected => {
-                let resp = json_response(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_id",
-                    &state.request_id,
-                );
+                let resp = if is_grpc_call(state) {
+                    super::grpc::trailers_only(super::grpc::INVALID_ARGUMENT, "invalid_request_id")
+                } else {
+                    json_response(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_id",
+                        &state.request_id,
+                    )
+                };
                 Ok((resp, End::Rejected))
             }
             KindProj::Inner { fut } => {
@@ -593,23 +608,30 @@ where
                         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                         // What the panic hook kept (message, bounded backtrace), for the line.
                         panic_report = crate::failure::last_panic();
-                        let resp = json_response(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal_error",
-                            &state.request_id,
-                        );
+                        let resp = if is_grpc_call(state) {
+                            super::grpc::trailers_only(super::grpc::INTERNAL, "internal_error")
+                        } else {
+                            json_response(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "internal_error",
+                                &state.request_id,
+                            )
+                        };
                         Ok((resp, End::Panic(panic_report.as_ref())))
                     }
                 }
             }
         };
-        let Some(state) = this.state.take() else {
+        let Some(mut state) = this.state.take() else {
             return Poll::Pending;
         };
         match out {
             Ok((mut resp, end)) => {
                 echo(&mut resp, this.header, &state.request_id);
                 let status = resp.status().as_u16();
+                if let Some(i) = state.info.as_mut().filter(|i| i.grpc_route.is_some()) {
+                    i.grpc_status = Some(super::grpc::status_of(status, resp.headers()));
+                }
                 let ext = Ext {
                     error: resp.extensions().get::<ResponseError>(),
                     validation: resp.extensions().get::<ValidationErrors>(),
@@ -642,10 +664,31 @@ struct Ext<'a> {
 fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let Some(info) = state.info else { return };
     let elapsed = state.start.elapsed();
-    let route = info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED);
+    // gRPC: the method is the route (unless the server does not know it: a client-chosen path
+    // must not create series), the `grpc-status` code the status label.
+    let grpc = match (&info.grpc_route, &end) {
+        (Some(r), End::Response | End::Rejected | End::Panic(_)) => {
+            let code = info.grpc_status.unwrap_or(match end {
+                End::Rejected => super::grpc::INVALID_ARGUMENT,
+                _ => super::grpc::INTERNAL,
+            });
+            Some((r, code))
+        }
+        (Some(r), End::ServiceError(_)) => Some((r, super::grpc::INTERNAL)),
+        (Some(r), End::Cancelled) => Some((r, super::grpc::CANCELLED)),
+        (None, _) => None,
+    };
+    let route = match grpc {
+        Some((_, super::grpc::UNIMPLEMENTED)) => UNMATCHED,
+        Some((r, _)) => &**r,
+        None => info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED),
+    };
     drop(info.in_flight);
     if let Some(m) = http_metrics() {
-        let code = status.to_string();
+        let code = match grpc {
+            Some((_, c)) => c.to_string(),
+            None => status.to_string(),
+        };
         m.requests.get(&[info.method, route, &code]).inc();
         m.duration
             .get(&[info.method, route])
@@ -662,6 +705,10 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Cancelled => ("cancelled", None, None),
         End::ServiceError(m) => ("server_error", Some(m), Some("service")),
         End::Rejected => ("client_error", None, Some("invalid_request_id")),
+        End::Response if grpc.is_some_and(|(_, c)| c != 0) => {
+            let class = super::grpc::class(grpc.map_or(0, |(_, c)| c));
+            (class, None, None)
+        }
         End::Response if status >= 500 => (
             "server_error",
             error.map(|e| &*e.chain),
@@ -674,8 +721,9 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Panic(Some(r)) => r.backtrace.as_deref(),
         _ => None,
     };
-    let failed =
-        matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_)) || status >= 500;
+    let failed = matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_))
+        || status >= 500
+        || outcome == "server_error";
     let event = if failed {
         "request.failed"
     } else {
@@ -717,7 +765,7 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let level = if failed && !matches!(end, End::Cancelled) {
         tracing::Level::ERROR
     } else if matches!(end, End::Cancelled)
-        || status < 400
+        || (status < 400 && outcome != "client_error")
         || validation_errors.is_some()
         || status == 422
     {
@@ -730,6 +778,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let ip = info.client_ip.map(tracing::field::display);
     let ua = info.user_agent.as_deref();
     let replaced = info.id_replaced.then_some(true);
+    let grpc_status = grpc.map(|(_, c)| u64::from(c));
+    let grpc_code = grpc.map(|(_, c)| super::grpc::code_name(c));
     macro_rules! emit {
         ($lvl:expr) => {
             tracing::event!(
@@ -750,6 +800,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
                 trace_id = trace_id.as_deref(),
                 request_id_replaced = replaced,
                 backtrace = backtrace,
+                grpc_status = grpc_status,
+                grpc_code = grpc_code,
             )
         };
     }

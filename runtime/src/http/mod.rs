@@ -49,6 +49,10 @@ pub mod client_ip;
 #[cfg(feature = "tower")]
 pub use client_ip::{ForwardedHeader, InvalidCidr, IpCidr, ProxyTrust};
 #[cfg(feature = "tower")]
+pub mod grpc;
+#[cfg(feature = "grpc")]
+pub use grpc::{GrpcLayer, grpc_layer};
+#[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "tower")]
 pub use layer::*;
