@@ -69,6 +69,13 @@ mod otlp {
         "busy_ns",
         "idle_ns",
         "exception.message",
+        // The request layer's server span (semantic conventions; `url.path` is left out: a
+        // path can carry ids and is `[FILTERED]` in production, the route template is kept).
+        "http.request.method",
+        "http.route",
+        "http.response.status_code",
+        "rpc.system",
+        "rpc.grpc.status_code",
     ];
 
     /// The sampling decision for a remote parent whose own flag is not trusted: a draw at the

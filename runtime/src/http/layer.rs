@@ -380,6 +380,43 @@ struct State {
     info: Option<Info>,
     /// Resource use over the request's polls (off unless tracked).
     meter: crate::resource::Meter,
+    /// The server span (only when spans are exported and the path is not excluded).
+    span: tracing::Span,
+}
+
+/// The server span of a request: named after the route template (`GET /orders/{id}`, the gRPC
+/// method), with the OpenTelemetry HTTP semantic-convention attributes, continuing the incoming
+/// trace (already validated and, under [`TraceContextPolicy::Continue`], resampled here).
+fn server_span(i: &Info, path: &str, tp: Option<TraceParent>) -> tracing::Span {
+    let route = i
+        .grpc_route
+        .as_deref()
+        .or_else(|| i.route.as_ref().map(|r| r.as_str()));
+    let name = match (route, i.grpc_route.is_some()) {
+        (Some(r), true) => r.to_owned(),
+        (Some(r), false) => format!("{} {r}", i.method),
+        (None, _) => i.method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        target: "observa::http",
+        "http.server",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = i.method,
+        http.route = route,
+        url.path = bounded(path, 512),
+        http.response.status_code = tracing::field::Empty,
+        rpc.system = i.grpc_route.is_some().then_some("grpc"),
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
+    #[cfg(feature = "otlp")]
+    if let Some(tp) = tp {
+        crate::trace::adopt_remote_parent(&span, &tp.to_string());
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = tp;
+    span
 }
 
 /// The request id to use: `(id, replaced)`; `replaced` when an id was sent but refused.
@@ -486,12 +523,17 @@ where
         }
         let meter =
             crate::resource::http::meter_for(self.cfg.resource.as_deref(), headers, info.is_some());
+        let span = match &info {
+            Some(i) if crate::trace::active() => server_span(i, req.uri().path(), traceparent),
+            _ => tracing::Span::none(),
+        };
         let state = State {
             ctx,
             request_id,
             start,
             info,
             meter,
+            span,
         };
         let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
             Kind::Rejected
@@ -595,9 +637,11 @@ where
             }
             KindProj::Inner { fut } => {
                 let guard = ScopeGuard::install(std::mem::take(&mut state.ctx));
+                let entered = state.span.enter();
                 state.meter.resume(true);
                 let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
                 state.meter.pause();
+                drop(entered);
                 state.ctx = guard.restore();
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -805,10 +849,23 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
             )
         };
     }
-    state.ctx.scope(|| match level {
-        tracing::Level::ERROR => emit!(tracing::Level::ERROR),
-        tracing::Level::INFO => emit!(tracing::Level::INFO),
-        _ => emit!(tracing::Level::DEBUG),
+    if !state.span.is_none() {
+        state
+            .span
+            .record("http.response.status_code", u64::from(status));
+        if let Some(c) = grpc_status {
+            state.span.record("rpc.grpc.status_code", c);
+        }
+        if failed && !matches!(end, End::Cancelled) {
+            state.span.record("otel.status_code", "error");
+        }
+    }
+    state.span.in_scope(|| {
+        state.ctx.scope(|| match level {
+            tracing::Level::ERROR => emit!(tracing::Level::ERROR),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            _ => emit!(tracing::Level::DEBUG),
+        })
     });
     #[cfg(feature = "sentry")]
     crate::sentry::request_finished(state.request_id.as_str());
