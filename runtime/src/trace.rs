@@ -76,6 +76,10 @@ mod otlp {
         "http.response.status_code",
         "rpc.system",
         "rpc.grpc.status_code",
+        // The outbound client's span (`url.full` is masked but left out, like `url.path`).
+        "server.address",
+        "server.port",
+        "url.template",
     ];
 
     /// The sampling decision for a remote parent whose own flag is not trusted: a draw at the
@@ -350,6 +354,20 @@ mod otlp {
         }
     }
 
+    /// The `traceparent` naming `span` as parent (its trace, its id, its sampling decision),
+    /// when it has a valid OpenTelemetry context.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn span_traceparent(span: &tracing::Span) -> Option<TraceParent> {
+        let cx = span.context();
+        let s = cx.span();
+        let sc = s.span_context();
+        sc.is_valid().then(|| TraceParent {
+            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
+            parent_id: u64::from_be_bytes(sc.span_id().to_bytes()),
+            flags: sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8(),
+        })
+    }
+
     /// `(trace_id, span_id)` of a span, when it is sampled into a valid trace.
     pub(crate) fn ids(
         dispatch: &tracing::Dispatch,
@@ -369,6 +387,8 @@ pub(crate) use otlp::sample_locally;
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
+#[cfg(all(feature = "otlp", feature = "reqwest"))]
+pub(crate) use otlp::span_traceparent;
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {

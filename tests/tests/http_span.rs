@@ -24,6 +24,17 @@ async fn order(Path(id): Path<u64>) -> String {
     lookup(id).await.to_string()
 }
 
+/// Calls this server's `/orders/{id}` through the outbound client.
+async fn call(Path(port): Path<u16>) -> String {
+    let client = observa::http::outbound::Client::default().provider("self");
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/orders/4"))
+        .send()
+        .await
+        .expect("outbound call");
+    r.text().await.unwrap_or_default()
+}
+
 async fn broken() -> axum::http::StatusCode {
     axum::http::StatusCode::INTERNAL_SERVER_ERROR
 }
@@ -59,6 +70,7 @@ fn server_span_per_request_continues_or_starts_the_trace() {
     let app = Router::new()
         .route("/orders/{id}", get(order))
         .route("/broken", get(broken))
+        .route("/call/{port}", get(call))
         .layer(observa::http::layer());
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -67,6 +79,7 @@ fn server_span_per_request_continues_or_starts_the_trace() {
     rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const T_CALL: &str = "5bf92f3577b34da6a3ce929d0e0e4737";
     let parent = "00f067aa0ba902b7";
     let c = reqwest::Client::new();
     rt.block_on(async {
@@ -92,6 +105,14 @@ fn server_span_per_request_continues_or_starts_the_trace() {
             .await
             .unwrap();
         assert_eq!(r.status(), 500);
+        let r = c
+            .get(format!("http://{addr}/call/{}", addr.port()))
+            .header("traceparent", format!("00-{T_CALL}-{parent}-01"))
+            .header("x-request-id", "span-4")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "8");
     });
     drop(guard); // flushes the batch
     let spans = otlp_support::spans(&bodies);
@@ -136,4 +157,20 @@ fn server_span_per_request_continues_or_starts_the_trace() {
         attr(&server.attributes, "http.response.status_code").as_deref(),
         Some("500")
     );
+
+    // Outbound: a client span under the caller's server span; the callee's server span
+    // continues the client span (the injected traceparent names it).
+    let outer = by_trace(&spans, T_CALL, "GET /call/{port}");
+    let client = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == T_CALL && s.kind == SpanKind::Client as i32)
+        .expect("a client span");
+    assert_eq!(client.parent_span_id, outer.span_id);
+    assert_eq!(attr(&client.attributes, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(
+        attr(&client.attributes, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let callee = by_trace(&spans, T_CALL, "GET /orders/{id}");
+    assert_eq!(callee.parent_span_id, client.span_id);
 }
