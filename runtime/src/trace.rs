@@ -136,10 +136,13 @@ mod otlp {
     /// filtered id is not used.
     pub(crate) fn name_events(span: &mut SpanData) {
         for e in span.events.events.iter_mut() {
-            let id = e.attributes.iter().find_map(|kv| match (&kv.key, &kv.value) {
-                (k, Value::String(v)) if k.as_str() == "event" => Some(v.as_str()),
-                _ => None,
-            });
+            let id = e
+                .attributes
+                .iter()
+                .find_map(|kv| match (&kv.key, &kv.value) {
+                    (k, Value::String(v)) if k.as_str() == "event" => Some(v.as_str()),
+                    _ => None,
+                });
             if let Some(id) = id
                 && !id.is_empty()
                 && id != crate::REDACTED
@@ -383,12 +386,12 @@ mod otlp {
 
 #[cfg(all(feature = "otlp", feature = "tower"))]
 pub(crate) use otlp::sample_locally;
+#[cfg(all(feature = "otlp", feature = "reqwest"))]
+pub(crate) use otlp::span_traceparent;
 #[cfg(feature = "otlp")]
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
-#[cfg(all(feature = "otlp", feature = "reqwest"))]
-pub(crate) use otlp::span_traceparent;
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {

@@ -222,8 +222,18 @@ async fn grpc_calls_get_method_route_grpc_status_and_outcome_classes() {
     // Client errors: DEBUG `request.completed` lines, outcome client_error.
     for (name, id, code, code_name) in [
         ("missing", "grpc-nf-1", tonic::Code::NotFound, "NOT_FOUND"),
-        ("bad", "grpc-ia-1", tonic::Code::InvalidArgument, "INVALID_ARGUMENT"),
-        ("auth", "grpc-ua-1", tonic::Code::Unauthenticated, "UNAUTHENTICATED"),
+        (
+            "bad",
+            "grpc-ia-1",
+            tonic::Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "auth",
+            "grpc-ua-1",
+            tonic::Code::Unauthenticated,
+            "UNAUTHENTICATED",
+        ),
     ] {
         let st = call(addr, METHOD, name, id, None).await.expect_err(name);
         assert_eq!(st.code(), code);
@@ -258,12 +268,23 @@ async fn grpc_calls_get_method_route_grpc_status_and_outcome_classes() {
     let line = request_line("grpc-panic-1");
     assert_eq!(line["outcome"], "panic");
     assert_eq!(line["grpc_code"], "INTERNAL");
-    assert!(line["error"].as_str().unwrap_or("").contains("grpc handler exploded"));
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("grpc handler exploded")
+    );
 
     // An unknown method: UNIMPLEMENTED, and the client-chosen path is not a label.
-    let st = call(addr, "/demo.Greeter/CANARYmethod", "x", "grpc-unimpl-1", None)
-        .await
-        .expect_err("unimplemented");
+    let st = call(
+        addr,
+        "/demo.Greeter/CANARYmethod",
+        "x",
+        "grpc-unimpl-1",
+        None,
+    )
+    .await
+    .expect_err("unimplemented");
     assert_eq!(st.code(), tonic::Code::Unimplemented);
     let line = request_line("grpc-unimpl-1");
     assert_eq!(line["route"], "unmatched");

@@ -122,9 +122,18 @@ fn server_span_per_request_continues_or_starts_the_trace() {
     let server = by_trace(&spans, trace_id, "GET /orders/{id}");
     assert_eq!(server.kind, SpanKind::Server as i32);
     assert_eq!(hex(&server.parent_span_id), parent);
-    assert_eq!(attr(&server.attributes, "http.request.method").as_deref(), Some("GET"));
-    assert_eq!(attr(&server.attributes, "http.route").as_deref(), Some("/orders/{id}"));
-    assert_eq!(attr(&server.attributes, "url.path").as_deref(), Some("/orders/21"));
+    assert_eq!(
+        attr(&server.attributes, "http.request.method").as_deref(),
+        Some("GET")
+    );
+    assert_eq!(
+        attr(&server.attributes, "http.route").as_deref(),
+        Some("/orders/{id}")
+    );
+    assert_eq!(
+        attr(&server.attributes, "url.path").as_deref(),
+        Some("/orders/21")
+    );
     assert_eq!(
         attr(&server.attributes, "http.response.status_code").as_deref(),
         Some("200")
@@ -137,7 +146,10 @@ fn server_span_per_request_continues_or_starts_the_trace() {
 
     // Started here: a root server span, the observed call and the line share its trace id.
     let l = line(&logs, "span-2");
-    let started = l["trace_id"].as_str().expect("a trace id on the line").to_owned();
+    let started = l["trace_id"]
+        .as_str()
+        .expect("a trace id on the line")
+        .to_owned();
     assert_ne!(started, trace_id);
     let server = by_trace(&spans, &started, "GET /orders/{id}");
     assert!(server.parent_span_id.is_empty(), "a root span");
@@ -166,7 +178,10 @@ fn server_span_per_request_continues_or_starts_the_trace() {
         .find(|s| hex(&s.trace_id) == T_CALL && s.kind == SpanKind::Client as i32)
         .expect("a client span");
     assert_eq!(client.parent_span_id, outer.span_id);
-    assert_eq!(attr(&client.attributes, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(
+        attr(&client.attributes, "http.request.method").as_deref(),
+        Some("GET")
+    );
     assert_eq!(
         attr(&client.attributes, "http.response.status_code").as_deref(),
         Some("200")

@@ -21,7 +21,9 @@ fn counter(name: &str) -> f64 {
         .samples
         .iter()
         .filter(|s| s.metric == name)
-        .filter(|s| name != "observa_export_errors_total" || s.labels.get("exporter") == Some("otlp"))
+        .filter(|s| {
+            name != "observa_export_errors_total" || s.labels.get("exporter") == Some("otlp")
+        })
         .map(|s| match s.value {
             prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
             _ => f64::NAN,
@@ -73,7 +75,11 @@ fn outage_is_counted_and_logged_once_at_start_and_once_at_end() {
     });
     assert!(counter("observa_spans_dropped_total") >= 3.0);
     let outage = lines_with(&logs, "observa.export_outage");
-    assert_eq!(outage.len(), 1, "one line per outage, not per batch: {outage:?}");
+    assert_eq!(
+        outage.len(),
+        1,
+        "one line per outage, not per batch: {outage:?}"
+    );
     assert_eq!(outage[0]["level"], "warn");
     assert_eq!(outage[0]["exporter"], "otlp");
     assert!(lines_with(&logs, "observa.export_recovered").is_empty());
