@@ -22,7 +22,15 @@
 //!   or a job) gets that remote parent, so the trace continues across services;
 //! - log lines written inside a span carry its `trace_id` and `span_id`.
 //!
-//! Export errors never reach the application: the exporter retries and drops.
+//! Export errors never reach the application: a batch that cannot be sent is dropped. They are
+//! counted (`observa_export_errors_total{exporter="otlp"}` per failed batch,
+//! `observa_spans_dropped_total` per span in it) and logged once per outage: one WARN
+//! `observa.export_outage` line at the first failure, one WARN `observa.export_recovered` line
+//! (with the failed batches and dropped spans) at the first success after it. Limit: spans the
+//! SDK's queue drops when it is full (2,048 spans waiting) are not counted.
+//!
+//! Span events are named after their event id (the `event` attribute), so a collector shows
+//! `order.created`, not `observa.completion`.
 
 #[cfg(feature = "otlp")]
 mod otlp {
@@ -61,6 +69,17 @@ mod otlp {
         "busy_ns",
         "idle_ns",
         "exception.message",
+        // The request layer's server span (semantic conventions; `url.path` is left out: a
+        // path can carry ids and is `[FILTERED]` in production, the route template is kept).
+        "http.request.method",
+        "http.route",
+        "http.response.status_code",
+        "rpc.system",
+        "rpc.grpc.status_code",
+        // The outbound client's span (`url.full` is masked but left out, like `url.path`).
+        "server.address",
+        "server.port",
+        "url.template",
     ];
 
     /// The sampling decision for a remote parent whose own flag is not trusted: a draw at the
@@ -111,6 +130,103 @@ mod otlp {
         }
     }
 
+    /// Names each span event after its event id: an event carrying an `event` attribute (every
+    /// completion and `#[observed]` event) gets its value as name, instead of the `tracing`
+    /// event name (`observa.completion`) or its message. Runs after [`scrub_span`]: a masked or
+    /// filtered id is not used.
+    pub(crate) fn name_events(span: &mut SpanData) {
+        for e in span.events.events.iter_mut() {
+            let id = e
+                .attributes
+                .iter()
+                .find_map(|kv| match (&kv.key, &kv.value) {
+                    (k, Value::String(v)) if k.as_str() == "event" => Some(v.as_str()),
+                    _ => None,
+                });
+            if let Some(id) = id
+                && !id.is_empty()
+                && id != crate::REDACTED
+                && id != FILTERED
+            {
+                e.name = id.to_owned().into();
+            }
+        }
+    }
+
+    /// Export health: failures and dropped spans counted, one WARN line when an outage starts
+    /// and one when it ends.
+    mod health {
+        use crate::metrics::CounterFamily;
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+        static DOWN: AtomicBool = AtomicBool::new(false);
+        /// Failed batches and dropped spans since the outage started.
+        static FAILED: AtomicU64 = AtomicU64::new(0);
+        static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+        struct Counters {
+            errors: CounterFamily,
+            dropped: CounterFamily,
+        }
+
+        fn counters() -> Option<&'static Counters> {
+            static C: OnceLock<Option<Counters>> = OnceLock::new();
+            C.get_or_init(|| {
+                Some(Counters {
+                    errors: CounterFamily::new(
+                        "observa_export_errors_total",
+                        "Span export batches that failed, by exporter",
+                        &["exporter"],
+                    )
+                    .ok()?,
+                    dropped: CounterFamily::new(
+                        "observa_spans_dropped_total",
+                        "Spans dropped because their export failed",
+                        &[],
+                    )
+                    .ok()?,
+                })
+            })
+            .as_ref()
+        }
+
+        pub(super) fn failed(spans: usize, e: &dyn std::fmt::Display) {
+            let spans = spans as u64;
+            if let Some(c) = counters() {
+                c.errors.get(&["otlp"]).inc();
+                c.dropped.get(&[]).inc_by(spans);
+            }
+            FAILED.fetch_add(1, Ordering::Relaxed);
+            DROPPED.fetch_add(spans, Ordering::Relaxed);
+            if !DOWN.swap(true, Ordering::AcqRel) {
+                let error = crate::scrub::scrub(&e.to_string()).into_owned();
+                tracing::warn!(
+                    target: "observa",
+                    event = "observa.export_outage",
+                    exporter = "otlp",
+                    error = error.as_str(),
+                    "span export failing: spans are dropped until the collector answers"
+                );
+            }
+        }
+
+        pub(super) fn exported() {
+            if DOWN.swap(false, Ordering::AcqRel) {
+                let failed = FAILED.swap(0, Ordering::Relaxed);
+                let dropped = DROPPED.swap(0, Ordering::Relaxed);
+                tracing::warn!(
+                    target: "observa",
+                    event = "observa.export_recovered",
+                    exporter = "otlp",
+                    failed_batches = failed,
+                    dropped_spans = dropped,
+                    "span export recovered"
+                );
+            }
+        }
+    }
+
     /// The exporter wrapper that applies [`scrub_span`] to each batch before it is encoded.
     #[derive(Debug)]
     struct Scrubbing<E> {
@@ -125,8 +241,18 @@ mod otlp {
         ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
             for s in batch.iter_mut() {
                 scrub_span(s, self.production);
+                name_events(s);
             }
-            self.inner.export(batch)
+            let n = batch.len();
+            let sent = self.inner.export(batch);
+            async move {
+                let r = sent.await;
+                match &r {
+                    Ok(()) => health::exported(),
+                    Err(e) => health::failed(n, e),
+                }
+                r
+            }
         }
 
         fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -231,6 +357,20 @@ mod otlp {
         }
     }
 
+    /// The `traceparent` naming `span` as parent (its trace, its id, its sampling decision),
+    /// when it has a valid OpenTelemetry context.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn span_traceparent(span: &tracing::Span) -> Option<TraceParent> {
+        let cx = span.context();
+        let s = cx.span();
+        let sc = s.span_context();
+        sc.is_valid().then(|| TraceParent {
+            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
+            parent_id: u64::from_be_bytes(sc.span_id().to_bytes()),
+            flags: sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8(),
+        })
+    }
+
     /// `(trace_id, span_id)` of a span, when it is sampled into a valid trace.
     pub(crate) fn ids(
         dispatch: &tracing::Dispatch,
@@ -246,6 +386,8 @@ mod otlp {
 
 #[cfg(all(feature = "otlp", feature = "tower"))]
 pub(crate) use otlp::sample_locally;
+#[cfg(all(feature = "otlp", feature = "reqwest"))]
+pub(crate) use otlp::span_traceparent;
 #[cfg(feature = "otlp")]
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]

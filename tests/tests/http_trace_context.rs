@@ -133,7 +133,14 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
     ] {
         let l = lines_of(id);
         assert_eq!(l.len(), 1, "{id}");
-        assert!(l[0].get("trace_id").is_none(), "{id}: {}", l[0]);
+        // The request starts its own trace (its server span's, when spans are on): never the
+        // refused incoming one.
+        let own = l[0]["trace_id"].as_str().unwrap_or("");
+        let upper = T_UPPER.to_ascii_lowercase();
+        for refused in [T_IGNORE, T_DUP, T_FF, upper.as_str()] {
+            assert_ne!(own, refused, "{id}: {}", l[0]);
+        }
+        assert!(!own.starts_with("0000000000000000"), "{id}: {}", l[0]);
     }
     drop(guard); // the provider shuts down: every sampled span is exported
 
@@ -147,7 +154,13 @@ fn incoming_trace_context_is_validated_and_trusted_only_as_configured() {
         .iter()
         .find(|s| s.name == "tc.work" && otlp_support::hex(&s.trace_id) == T_HONOUR)
         .expect("the honoured trace is exported");
-    assert_eq!(otlp_support::hex(&honoured.parent_span_id), PARENT);
+    // Its parent is the request's server span, whose parent is the caller's span.
+    let server = spans
+        .iter()
+        .find(|s| s.span_id == honoured.parent_span_id)
+        .expect("the server span is exported");
+    assert_eq!(otlp_support::hex(&server.trace_id), T_HONOUR);
+    assert_eq!(otlp_support::hex(&server.parent_span_id), PARENT);
     for t in [T_DEFAULT, T_IGNORE, T_DUP, T_FF] {
         assert!(
             !traces.iter().any(|x| x == t),

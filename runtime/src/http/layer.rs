@@ -366,6 +366,10 @@ struct Info {
     user_agent: Option<Box<str>>,
     trace_id: Option<u128>,
     id_replaced: bool,
+    /// gRPC calls (`content-type: application/grpc*`): the method path, bounded.
+    grpc_route: Option<Box<str>>,
+    /// The call's `grpc-status` once known (see [`super::grpc`]).
+    grpc_status: Option<u32>,
 }
 
 struct State {
@@ -376,6 +380,43 @@ struct State {
     info: Option<Info>,
     /// Resource use over the request's polls (off unless tracked).
     meter: crate::resource::Meter,
+    /// The server span (only when spans are exported and the path is not excluded).
+    span: tracing::Span,
+}
+
+/// The server span of a request: named after the route template (`GET /orders/{id}`, the gRPC
+/// method), with the OpenTelemetry HTTP semantic-convention attributes, continuing the incoming
+/// trace (already validated and, under [`TraceContextPolicy::Continue`], resampled here).
+fn server_span(i: &Info, path: &str, tp: Option<TraceParent>) -> tracing::Span {
+    let route = i
+        .grpc_route
+        .as_deref()
+        .or_else(|| i.route.as_ref().map(|r| r.as_str()));
+    let name = match (route, i.grpc_route.is_some()) {
+        (Some(r), true) => r.to_owned(),
+        (Some(r), false) => format!("{} {r}", i.method),
+        (None, _) => i.method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        target: "observa::http",
+        "http.server",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = i.method,
+        http.route = route,
+        url.path = bounded(path, 512),
+        http.response.status_code = tracing::field::Empty,
+        rpc.system = i.grpc_route.is_some().then_some("grpc"),
+        rpc.grpc.status_code = tracing::field::Empty,
+    );
+    #[cfg(feature = "otlp")]
+    if let Some(tp) = tp {
+        crate::trace::adopt_remote_parent(&span, &tp.to_string());
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = tp;
+    span
 }
 
 /// The request id to use: `(id, replaced)`; `replaced` when an id was sent but refused.
@@ -457,6 +498,9 @@ where
                 user_agent,
                 trace_id: traceparent.map(|t| t.trace_id),
                 id_replaced: replaced,
+                grpc_route: super::grpc::is_grpc(headers)
+                    .then(|| bounded(req.uri().path(), super::grpc::MAX_METHOD).into()),
+                grpc_status: None,
             }
         });
         if let Some(i) = &info {
@@ -479,12 +523,17 @@ where
         }
         let meter =
             crate::resource::http::meter_for(self.cfg.resource.as_deref(), headers, info.is_some());
+        let span = match &info {
+            Some(i) if crate::trace::active() => server_span(i, req.uri().path(), traceparent),
+            _ => tracing::Span::none(),
+        };
         let state = State {
             ctx,
             request_id,
             start,
             info,
             meter,
+            span,
         };
         let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
             Kind::Rejected
@@ -548,6 +597,10 @@ fn json_response<RB: From<String>>(status: StatusCode, error: &str, id: &Id) -> 
     resp
 }
 
+fn is_grpc_call(state: &State) -> bool {
+    state.info.as_ref().is_some_and(|i| i.grpc_route.is_some())
+}
+
 fn echo<RB>(resp: &mut Response<RB>, header: &HeaderName, id: &Id) {
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         resp.headers_mut().insert(header.clone(), v);
@@ -571,18 +624,24 @@ where
         let panic_report;
         let out = match this.kind.project() {
             KindProj::Rejected => {
-                let resp = json_response(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_id",
-                    &state.request_id,
-                );
+                let resp = if is_grpc_call(state) {
+                    super::grpc::trailers_only(super::grpc::INVALID_ARGUMENT, "invalid_request_id")
+                } else {
+                    json_response(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_id",
+                        &state.request_id,
+                    )
+                };
                 Ok((resp, End::Rejected))
             }
             KindProj::Inner { fut } => {
                 let guard = ScopeGuard::install(std::mem::take(&mut state.ctx));
+                let entered = state.span.enter();
                 state.meter.resume(true);
                 let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
                 state.meter.pause();
+                drop(entered);
                 state.ctx = guard.restore();
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -593,23 +652,30 @@ where
                         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                         // What the panic hook kept (message, bounded backtrace), for the line.
                         panic_report = crate::failure::last_panic();
-                        let resp = json_response(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal_error",
-                            &state.request_id,
-                        );
+                        let resp = if is_grpc_call(state) {
+                            super::grpc::trailers_only(super::grpc::INTERNAL, "internal_error")
+                        } else {
+                            json_response(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "internal_error",
+                                &state.request_id,
+                            )
+                        };
                         Ok((resp, End::Panic(panic_report.as_ref())))
                     }
                 }
             }
         };
-        let Some(state) = this.state.take() else {
+        let Some(mut state) = this.state.take() else {
             return Poll::Pending;
         };
         match out {
             Ok((mut resp, end)) => {
                 echo(&mut resp, this.header, &state.request_id);
                 let status = resp.status().as_u16();
+                if let Some(i) = state.info.as_mut().filter(|i| i.grpc_route.is_some()) {
+                    i.grpc_status = Some(super::grpc::status_of(status, resp.headers()));
+                }
                 let ext = Ext {
                     error: resp.extensions().get::<ResponseError>(),
                     validation: resp.extensions().get::<ValidationErrors>(),
@@ -642,10 +708,31 @@ struct Ext<'a> {
 fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let Some(info) = state.info else { return };
     let elapsed = state.start.elapsed();
-    let route = info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED);
+    // gRPC: the method is the route (unless the server does not know it: a client-chosen path
+    // must not create series), the `grpc-status` code the status label.
+    let grpc = match (&info.grpc_route, &end) {
+        (Some(r), End::Response | End::Rejected | End::Panic(_)) => {
+            let code = info.grpc_status.unwrap_or(match end {
+                End::Rejected => super::grpc::INVALID_ARGUMENT,
+                _ => super::grpc::INTERNAL,
+            });
+            Some((r, code))
+        }
+        (Some(r), End::ServiceError(_)) => Some((r, super::grpc::INTERNAL)),
+        (Some(r), End::Cancelled) => Some((r, super::grpc::CANCELLED)),
+        (None, _) => None,
+    };
+    let route = match grpc {
+        Some((_, super::grpc::UNIMPLEMENTED)) => UNMATCHED,
+        Some((r, _)) => &**r,
+        None => info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED),
+    };
     drop(info.in_flight);
     if let Some(m) = http_metrics() {
-        let code = status.to_string();
+        let code = match grpc {
+            Some((_, c)) => c.to_string(),
+            None => status.to_string(),
+        };
         m.requests.get(&[info.method, route, &code]).inc();
         m.duration
             .get(&[info.method, route])
@@ -662,6 +749,10 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Cancelled => ("cancelled", None, None),
         End::ServiceError(m) => ("server_error", Some(m), Some("service")),
         End::Rejected => ("client_error", None, Some("invalid_request_id")),
+        End::Response if grpc.is_some_and(|(_, c)| c != 0) => {
+            let class = super::grpc::class(grpc.map_or(0, |(_, c)| c));
+            (class, None, None)
+        }
         End::Response if status >= 500 => (
             "server_error",
             error.map(|e| &*e.chain),
@@ -674,8 +765,9 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         End::Panic(Some(r)) => r.backtrace.as_deref(),
         _ => None,
     };
-    let failed =
-        matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_)) || status >= 500;
+    let failed = matches!(end, End::Panic(_) | End::Cancelled | End::ServiceError(_))
+        || status >= 500
+        || outcome == "server_error";
     let event = if failed {
         "request.failed"
     } else {
@@ -717,7 +809,7 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let level = if failed && !matches!(end, End::Cancelled) {
         tracing::Level::ERROR
     } else if matches!(end, End::Cancelled)
-        || status < 400
+        || (status < 400 && outcome != "client_error")
         || validation_errors.is_some()
         || status == 422
     {
@@ -730,6 +822,8 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let ip = info.client_ip.map(tracing::field::display);
     let ua = info.user_agent.as_deref();
     let replaced = info.id_replaced.then_some(true);
+    let grpc_status = grpc.map(|(_, c)| u64::from(c));
+    let grpc_code = grpc.map(|(_, c)| super::grpc::code_name(c));
     macro_rules! emit {
         ($lvl:expr) => {
             tracing::event!(
@@ -750,15 +844,30 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
                 trace_id = trace_id.as_deref(),
                 request_id_replaced = replaced,
                 backtrace = backtrace,
+                grpc_status = grpc_status,
+                grpc_code = grpc_code,
             )
         };
     }
     #[cfg(feature = "sentry")]
     let sentry_key = state.ctx.request_key();
-    state.ctx.scope(|| match level {
-        tracing::Level::ERROR => emit!(tracing::Level::ERROR),
-        tracing::Level::INFO => emit!(tracing::Level::INFO),
-        _ => emit!(tracing::Level::DEBUG),
+    if !state.span.is_none() {
+        state
+            .span
+            .record("http.response.status_code", u64::from(status));
+        if let Some(c) = grpc_status {
+            state.span.record("rpc.grpc.status_code", c);
+        }
+        if failed && !matches!(end, End::Cancelled) {
+            state.span.record("otel.status_code", "error");
+        }
+    }
+    state.span.in_scope(|| {
+        state.ctx.scope(|| match level {
+            tracing::Level::ERROR => emit!(tracing::Level::ERROR),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            _ => emit!(tracing::Level::DEBUG),
+        })
     });
     #[cfg(feature = "sentry")]
     if let Some(key) = sentry_key {

@@ -41,6 +41,13 @@
 //!   `http_request_duration_seconds{method,route}`, `http_requests_in_flight`. Route labels are
 //!   templates and methods outside the standard nine are `other`, so a client cannot create
 //!   series.
+//! - **Spans.** When spans are exported (OTLP on), each request gets a server span named after
+//!   its route template (`GET /orders/{id}`; `GET` when unmatched; the method path for gRPC)
+//!   with `http.request.method`, `http.route`, `url.path` (`[FILTERED]` in production),
+//!   `http.response.status_code` (and `rpc.system`, `rpc.grpc.status_code`); it continues the
+//!   incoming trace or starts one, and the request line and every `#[observed]` span inside
+//!   belong to it. The outbound client opens a client span per call and injects its id.
+//! - **gRPC.** See [`grpc`].
 //! - `/health` and `/metrics` are excluded from lines and metrics by default (they still get a
 //!   request id).
 
@@ -48,6 +55,10 @@
 pub mod client_ip;
 #[cfg(feature = "tower")]
 pub use client_ip::{ForwardedHeader, InvalidCidr, IpCidr, ProxyTrust};
+#[cfg(feature = "tower")]
+pub mod grpc;
+#[cfg(feature = "grpc")]
+pub use grpc::{GrpcLayer, grpc_layer};
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "tower")]

@@ -408,7 +408,9 @@ async fn send(
     endpoint: Option<&str>,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let ctx = context::current();
-    let tp = TraceParent::for_context(&ctx).child();
+    // A client span per call when spans are exported: its context is what the callee continues.
+    let span = client_span(&ctx, req.method(), req.url(), endpoint);
+    let tp = span_parent(&span).unwrap_or_else(|| TraceParent::for_context(&ctx).child());
     let headers = req.headers_mut();
     if !headers.contains_key("traceparent")
         && let Ok(v) = HeaderValue::from_str(&tp.to_string())
@@ -442,7 +444,7 @@ async fn send(
         String::from_utf8(out).unwrap_or_default()
     });
     let start = Instant::now();
-    let result = client.inner.execute(req).await;
+    let result = tracing::Instrument::instrument(client.inner.execute(req), span.clone()).await;
     let elapsed = start.elapsed();
     let status = result.as_ref().ok().map(|r| r.status().as_u16());
     let code = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
@@ -519,14 +521,75 @@ async fn send(
             )
         };
     }
-    if failed {
-        emit!(tracing::Level::ERROR);
-    } else if status.is_some_and(|s| s >= 400) {
-        emit!(tracing::Level::WARN);
-    } else {
-        emit!(tracing::Level::INFO);
+    if !span.is_none() {
+        if let Some(s) = status {
+            span.record("http.response.status_code", u64::from(s));
+        }
+        if failed {
+            span.record("otel.status_code", "error");
+        }
     }
+    span.in_scope(|| {
+        if failed {
+            emit!(tracing::Level::ERROR);
+        } else if status.is_some_and(|s| s >= 400) {
+            emit!(tracing::Level::WARN);
+        } else {
+            emit!(tracing::Level::INFO);
+        }
+    });
     result
+}
+
+/// The client span of a call (semantic-convention attributes; named `GET` or `GET <endpoint
+/// template>`), child of the current span, or of the context's remote trace when there is no
+/// current span. `Span::none()` when spans are not exported.
+fn client_span(
+    ctx: &context::Context,
+    method: &reqwest::Method,
+    url: &reqwest::Url,
+    endpoint: Option<&str>,
+) -> tracing::Span {
+    if !crate::trace::active() {
+        return tracing::Span::none();
+    }
+    let method = super::method_label(method);
+    let name = match endpoint {
+        Some(e) => format!("{method} {e}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        target: "observa::http::outbound",
+        "http.client",
+        otel.name = name.as_str(),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        server.address = url.host_str(),
+        server.port = url.port_or_known_default().map(u64::from),
+        url.full = safe_url_with(url, endpoint).as_str(),
+        url.template = endpoint,
+        http.response.status_code = tracing::field::Empty,
+    );
+    #[cfg(feature = "otlp")]
+    if tracing::Span::current().is_none()
+        && let Some(tp) = ctx.traceparent()
+    {
+        crate::trace::adopt_remote_parent(&span, tp);
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = ctx;
+    span
+}
+
+#[cfg(feature = "otlp")]
+fn span_parent(span: &tracing::Span) -> Option<TraceParent> {
+    crate::trace::span_traceparent(span)
+}
+
+#[cfg(not(feature = "otlp"))]
+fn span_parent(_: &tracing::Span) -> Option<TraceParent> {
+    None
 }
 
 #[cfg(test)]
