@@ -10,7 +10,7 @@
 //! completion event can be written; durations use `quanta` (TSC where available).
 
 use crate::context::{self, Context, Id, ScopeGuard};
-use crate::log::json::{self, DisplayValue};
+use crate::encode::json::{self, DisplayValue};
 use crate::outcome::{ErrorClass, ErrorView, Finish, Outcome};
 use crate::record::{FieldValue, Record};
 use std::fmt;
@@ -657,7 +657,7 @@ impl Core {
                 (Level::WARN, site.names[0])
             }
             Outcome::Ok => {
-                if site.opts.sample < 1.0 && crate::rand::unit_f64() >= site.opts.sample {
+                if site.opts.sample < 1.0 && crate::encode::rand::unit_f64() >= site.opts.sample {
                     return;
                 }
                 (site.opts.level, site.names[0])

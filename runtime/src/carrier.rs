@@ -86,12 +86,7 @@ impl fmt::Display for TraceParent {
     }
 }
 
-fn hex_u128(s: &str) -> Option<u128> {
-    if s.is_empty() || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    u128::from_str_radix(s, 16).ok()
-}
+use crate::encode::hex::parse_lower_u128 as hex_u128;
 
 impl TraceParent {
     /// Parses a `traceparent` header value. Accepts version `00` exactly, and future versions by
@@ -144,8 +139,8 @@ impl TraceParent {
     /// A new trace (random ids, sampled).
     pub fn generate() -> TraceParent {
         TraceParent {
-            trace_id: crate::rand::u128().max(1),
-            parent_id: (crate::rand::u128() as u64).max(1),
+            trace_id: crate::encode::rand::u128().max(1),
+            parent_id: (crate::encode::rand::u128() as u64).max(1),
             flags: 1,
         }
     }
@@ -153,7 +148,7 @@ impl TraceParent {
     /// The same trace with a fresh parent (span) id: what to send on an outbound call.
     pub fn child(&self) -> TraceParent {
         TraceParent {
-            parent_id: (crate::rand::u128() as u64).max(1),
+            parent_id: (crate::encode::rand::u128() as u64).max(1),
             ..*self
         }
     }

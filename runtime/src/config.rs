@@ -59,7 +59,7 @@ pub struct Config {
     pub log_file_backups: usize,
     /// Bound of one text value in bytes.
     pub log_max_value_bytes: usize,
-    /// Bound of a whole log line in bytes (at least [`crate::log::json::MIN_MAX_LINE_BYTES`]).
+    /// Bound of a whole log line in bytes (at least [`crate::encode::json::MIN_MAX_LINE_BYTES`]).
     pub log_max_line_bytes: usize,
     /// Lines queued before dropping.
     pub log_queue_lines: usize,
@@ -120,8 +120,8 @@ impl Default for Config {
             log_file: None,
             log_file_max_bytes: 10 * 1024 * 1024,
             log_file_backups: 5,
-            log_max_value_bytes: crate::log::json::DEFAULT_MAX_VALUE_BYTES,
-            log_max_line_bytes: crate::log::json::DEFAULT_MAX_LINE_BYTES,
+            log_max_value_bytes: crate::encode::json::DEFAULT_MAX_VALUE_BYTES,
+            log_max_line_bytes: crate::encode::json::DEFAULT_MAX_LINE_BYTES,
             log_queue_lines: 65_536,
             metrics_max_series: 1000,
             audit_url: None,
@@ -158,7 +158,7 @@ impl std::error::Error for ConfigError {}
 fn shown(v: &str) -> String {
     // Rejected values are echoed bounded and neutralised.
     let mut out = Vec::new();
-    crate::log::json::write_console_str(&mut out, v, 64);
+    crate::encode::json::write_console_str(&mut out, v, 64);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -231,7 +231,7 @@ impl Config {
                     c.log_max_line_bytes = number(
                         "OBSERVA_LOG_MAX_LINE_BYTES",
                         v,
-                        crate::log::json::MIN_MAX_LINE_BYTES as u64,
+                        crate::encode::json::MIN_MAX_LINE_BYTES as u64,
                     )? as usize
                 }
                 "OBSERVA_LOG_QUEUE" => {

@@ -60,12 +60,9 @@ impl Id {
     /// A fresh random id: 32 lowercase hex characters (128 bits), the shape of nginx's
     /// `$request_id` and of a W3C trace id.
     pub fn generate() -> Id {
-        let v = crate::rand::u128();
+        let v = crate::encode::rand::u128();
         let mut buf = [0u8; INLINE];
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (i, b) in buf[..32].iter_mut().enumerate() {
-            *b = HEX[((v >> (124 - 4 * i)) & 0xf) as usize];
-        }
+        crate::encode::hex::encode_into(&mut buf[..32], &v.to_be_bytes());
         Id(Repr::Inline { len: 32, buf })
     }
 

@@ -122,24 +122,15 @@ pub(crate) fn append_json_field(obj: &mut Vec<u8>, key: &str, value: &str) {
         obj.pop();
         obj.push(b',');
     }
-    crate::log::json::write_str(obj, key, 64);
+    crate::encode::json::write_str(obj, key, 64);
     obj.push(b':');
-    crate::log::json::write_str(obj, value, MAX_BACKTRACE_BYTES);
+    crate::encode::json::write_str(obj, value, MAX_BACKTRACE_BYTES);
     obj.push(b'}');
 }
 
 /// `s` appended to `out`, cut to `max` bytes on a char boundary with the truncation marker.
 fn push_bounded(out: &mut String, s: &str, max: usize) {
-    if s.len() <= max {
-        out.push_str(s);
-        return;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    out.push_str(&s[..end]);
-    out.push_str(crate::log::json::TRUNCATION_MARKER);
+    crate::encode::text::push_bounded(out, s, max);
 }
 
 /// At most [`MAX_BACKTRACE_FRAMES`] frames and [`MAX_BACKTRACE_BYTES`] bytes of std's rendering.
@@ -180,7 +171,7 @@ fn bound_backtrace(full: &str) -> String {
             }
         }
         if out.len() + t.len() + 1 > MAX_BACKTRACE_BYTES {
-            out.push_str(crate::log::json::TRUNCATION_MARKER);
+            out.push_str(crate::encode::json::TRUNCATION_MARKER);
             break;
         }
         if !out.is_empty() {

@@ -264,7 +264,7 @@ impl Pieces {
                 }
             }
         }
-        crate::log::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
+        crate::encode::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
         let log = Layer::new(
             sinks,
             config.log_max_value_bytes,

@@ -51,6 +51,7 @@ mod callsite;
 pub mod carrier;
 pub mod config;
 pub mod context;
+mod encode;
 pub mod failure;
 pub mod fanout;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -61,7 +62,6 @@ pub mod log;
 pub mod metrics;
 pub mod ops;
 pub mod outcome;
-mod rand;
 pub mod record;
 pub mod redact;
 pub mod resource;

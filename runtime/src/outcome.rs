@@ -107,14 +107,7 @@ impl Classify for std::io::Error {
     }
 }
 
-/// `a::b::C<d::E>` -> `C<d::E>`: the last path segment before any generics.
-pub(crate) fn short_type_name(full: &'static str) -> &'static str {
-    let head = full.split('<').next().unwrap_or(full);
-    match head.rfind("::") {
-        Some(i) => &full[i + 2..],
-        None => full,
-    }
-}
+pub(crate) use crate::encode::text::short_type_name;
 
 /// How a failed call's error is rendered.
 #[allow(missing_debug_implementations)]

@@ -55,7 +55,7 @@ pub const REDACTED: &str = "[REDACTED]";
 impl fmt::Debug for FieldValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Debug of a recorded value is its JSON form: already redacted.
-        f.write_str(&crate::log::json::to_json_string(*self))
+        f.write_str(&crate::encode::json::to_json_string(*self))
     }
 }
 

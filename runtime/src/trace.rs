@@ -13,7 +13,7 @@
 //!   code recorded them and whenever: at creation, `record()` later, events inside the span) goes
 //!   through the same key rules as log fields of unknown origin ([`crate::redact::key_action`]):
 //!   values under sensitive keys become `[REDACTED]` in every environment, and in production
-//!   keys outside the allowlist ([`crate::log::SAFE_FIELDS`] plus the attributes the exporter
+//!   keys outside the allowlist ([`crate::redact::SAFE_FIELDS`] plus the attributes the exporter
 //!   itself adds, [`EXPORT_KEYS`]) become `[FILTERED]`. It is done in the exporter, on the batch
 //!   thread, so nothing reaches the wire without it. Limit: in production this applies to the
 //!   `fields(...)` of `#[observed]` spans too (their values are already redacted, but their
@@ -36,7 +36,6 @@
 mod otlp {
     use crate::carrier::TraceParent;
     use crate::config::Config;
-    use crate::init::InitError;
     use crate::redact::{FILTERED, KeyAction, key_action};
     use opentelemetry::trace::{
         SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
@@ -57,7 +56,7 @@ mod otlp {
 
     /// Attribute keys the exporter pipeline itself adds (`tracing-opentelemetry`'s code
     /// location, thread, level and target, timings, exceptions built from `error` fields), kept
-    /// in production besides [`crate::log::SAFE_FIELDS`].
+    /// in production besides [`crate::redact::SAFE_FIELDS`].
     pub const EXPORT_KEYS: &[&str] = &[
         "code.file.path",
         "code.module.name",
@@ -89,12 +88,12 @@ mod otlp {
         if !active() {
             return incoming;
         }
-        crate::rand::unit_f64() < f64::from_bits(RATIO.load(Ordering::Relaxed))
+        crate::encode::rand::unit_f64() < f64::from_bits(RATIO.load(Ordering::Relaxed))
     }
 
     /// The value that may be exported under `key`, per the key rules.
     fn scrub(kv: &mut KeyValue, production: bool) {
-        let allow: Option<&[&str]> = production.then_some(crate::log::SAFE_FIELDS);
+        let allow: Option<&[&str]> = production.then_some(crate::redact::SAFE_FIELDS);
         let action = match key_action(kv.key.as_str(), allow) {
             KeyAction::Filter if EXPORT_KEYS.contains(&kv.key.as_str()) => KeyAction::Keep,
             a => a,
@@ -284,7 +283,9 @@ mod otlp {
     }
 
     /// Builds the provider for `config`, or `None` when no endpoint is configured.
-    pub(crate) fn provider(config: &Config) -> Result<Option<SdkTracerProvider>, InitError> {
+    pub(crate) fn provider(
+        config: &Config,
+    ) -> Result<Option<SdkTracerProvider>, crate::config::ConfigError> {
         let Some(endpoint) = config.otlp_endpoint.as_deref() else {
             return Ok(None);
         };
@@ -293,11 +294,9 @@ mod otlp {
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(traces_url(endpoint))
             .build()
-            .map_err(|e| {
-                InitError::Config(crate::config::ConfigError {
-                    var: "OBSERVA_OTLP_ENDPOINT",
-                    reason: format!("the OTLP exporter could not be built: {e}"),
-                })
+            .map_err(|e| crate::config::ConfigError {
+                var: "OBSERVA_OTLP_ENDPOINT",
+                reason: format!("the OTLP exporter could not be built: {e}"),
             })?;
         let resource = Resource::builder()
             .with_service_name(config.service_name.clone())

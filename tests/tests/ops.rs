@@ -36,6 +36,10 @@ fn sync_job(job_id: u64, password: &str) -> u64 {
     job_id
 }
 
+/// Held by the tests that register an objective at run time and by those that compare two reads
+/// of the registry, so the one never lands between the other's reads.
+static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn ops() -> Ops {
     // The route objective goes through the layer, as a service declares it.
     let _layer = observa::http::layer().slo(
@@ -144,6 +148,7 @@ fn the_latency_threshold_is_a_bucket_bound_of_the_renamed_family() {
 
 #[test]
 fn a_route_objective_that_is_not_a_bucket_after_the_histogram_exists_is_refused() {
+    let _serial = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     // Creating the HTTP histogram fixes its buckets: a later threshold cannot be counted.
     observa::slo::register_route("/early", Objective::latency(500, 99.0)).expect("before");
     let app: axum::Router = axum::Router::new()
@@ -568,6 +573,8 @@ fn the_schema_accepts_real_lines_and_refuses_wrong_ones() {
 
 #[test]
 fn the_outputs_are_served_over_http() {
+    // Compares a snapshot with what is served: no objective may be registered in between.
+    let _serial = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let ops = ops();
     let files = ops.files();
     let rt = tokio::runtime::Builder::new_current_thread()

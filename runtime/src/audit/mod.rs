@@ -55,6 +55,7 @@ mod error;
 mod fallback;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod read;
 pub mod record;
 mod sqlite;
 #[cfg(feature = "postgres")]

@@ -77,7 +77,7 @@ impl Outcome {
     /// is: pass an error whose `Display` holds no other secrets.
     pub fn from_error<E: fmt::Display + ?Sized>(error: &E) -> Self {
         Self::failure(
-            short_type_name::<E>(),
+            crate::encode::text::short_type_name(std::any::type_name::<E>()).to_owned(),
             crate::scrub::scrub(&error.to_string()).into_owned(),
         )
     }
@@ -110,24 +110,6 @@ impl Outcome {
             Self::Failure { .. } => "failure",
         }
     }
-}
-
-fn short_type_name<T: ?Sized>() -> String {
-    // `core::result::Result<a::B, c::D>` -> `Result<B, D>`: keep the last path segment of each part.
-    let full = std::any::type_name::<T>();
-    let mut out = String::with_capacity(full.len());
-    let mut seg = String::new();
-    for c in full.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            seg.push(c);
-        } else {
-            out.push_str(seg.rsplit("::").next().unwrap_or(""));
-            seg.clear();
-            out.push(c);
-        }
-    }
-    out.push_str(seg.rsplit("::").next().unwrap_or(""));
-    out
 }
 
 /// How much a security reviewer should care. Default `medium`.

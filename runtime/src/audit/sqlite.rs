@@ -9,9 +9,9 @@
 
 use super::config::Durability;
 use super::error::{AuditError, AuditErrorKind};
+use super::read::{RawCheckpoint, RawRow, RowError, TrailReader};
 use super::record::{GENESIS_HASH, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
 use super::util;
-use super::verify::{RawCheckpoint, RawRow, RowError, TrailReader};
 use super::writer::{Backend, Checkpoint, Head};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, ToSql};

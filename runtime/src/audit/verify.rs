@@ -39,47 +39,12 @@
 
 use super::config::StoreUrl;
 use super::error::{AuditError, AuditErrorKind};
+use super::read::{RawCheckpoint, TrailReader};
 use super::record::{CanonicalView, GENESIS_HASH, SCHEMA_VERSION};
 use super::util;
 use super::writer::checkpoint_message;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-
-/// One record row as read back, before any interpretation.
-#[derive(Debug)]
-pub(crate) struct RawRow {
-    pub seq: i64,
-    pub schema_version: i64,
-    pub text: [Option<String>; 26],
-}
-
-/// One checkpoint row as read back.
-#[derive(Debug, Clone)]
-pub(crate) struct RawCheckpoint {
-    pub count: i64,
-    pub trail: String,
-    pub head_hash: String,
-    pub created_at: String,
-    pub public_key: Option<String>,
-    pub signature: Option<String>,
-}
-
-/// A row that could not be read (wrong column type, invalid UTF-8).
-#[derive(Debug)]
-pub(crate) struct RowError {
-    pub seq: Option<i64>,
-    pub detail: String,
-}
-
-/// Read access to one trail, as one consistent snapshot.
-pub(crate) trait TrailReader {
-    fn checkpoints(&mut self) -> Result<Vec<Result<RawCheckpoint, RowError>>, AuditError>;
-    /// Calls `f` for every record ordered by `seq`; stops when `f` returns `false`.
-    fn scan(
-        &mut self,
-        f: &mut dyn FnMut(Result<RawRow, RowError>) -> bool,
-    ) -> Result<(), AuditError>;
-}
 
 /// Options of [`verify_with`].
 #[derive(Debug, Clone, Default)]
@@ -563,46 +528,8 @@ pub fn verify(url: &str) -> Result<VerifyReport, VerifyError> {
 /// [`verify`] with a pinned signing key and/or an external checkpoint.
 pub fn verify_with(url: &str, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let (store, _) = StoreUrl::parse(url)?;
-    match store {
-        StoreUrl::Sqlite { path } => {
-            // Opened without a WAL (`immutable`), the snapshot is the main file alone; a writer
-            // that started meanwhile and checkpointed into it may have changed it under the
-            // reader: read again, now through the WAL.
-            let mut attempts = 0;
-            loop {
-                let mut r = super::sqlite::SqliteReader::open(&path)?;
-                let result = check(&mut r, opts, "sqlite");
-                let immutable = r.immutable();
-                drop(r);
-                attempts += 1;
-                if immutable && super::sqlite::has_wal(&path) && attempts < 3 {
-                    continue;
-                }
-                return result;
-            }
-        }
-        #[cfg(feature = "postgres")]
-        StoreUrl::Postgres { conn, schema } => {
-            let opts = opts.clone();
-            // The sync client must not run inside an async runtime: use a plain thread.
-            std::thread::spawn(move || {
-                let mut r = super::postgres::PostgresReader::open(&conn, &schema)?;
-                check(&mut r, &opts, "postgres")
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(VerifyError::Unreadable(AuditError::new(
-                    AuditErrorKind::Unavailable,
-                    "the verifier thread stopped",
-                )))
-            })
-        }
-        #[cfg(not(feature = "postgres"))]
-        StoreUrl::Postgres { .. } => Err(VerifyError::Unreadable(AuditError::new(
-            AuditErrorKind::Unsupported,
-            "this build of observa has no `postgres` feature",
-        ))),
-    }
+    let opts = opts.clone();
+    super::read::read(store, move |r, backend| check(r, &opts, backend))
 }
 
 fn min_finding(a: Option<Finding>, b: Finding) -> Option<Finding> {

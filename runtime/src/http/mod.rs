@@ -99,12 +99,5 @@ pub fn method_label(m: &http::Method) -> &'static str {
 
 /// `s` cut to at most `max` bytes on a char boundary.
 pub(crate) fn bounded(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    crate::encode::text::prefix(s, max)
 }

@@ -23,7 +23,7 @@ pub(crate) fn push_member(buf: &mut Vec<u8>, key: &str, value: impl FnOnce(&mut 
             buf.push(b',');
         }
     }
-    crate::log::json::write_str(buf, key, 64);
+    crate::encode::json::write_str(buf, key, 64);
     buf.push(b':');
     value(buf);
     buf.push(b'}');

@@ -9,6 +9,6 @@ pub(crate) const THRESHOLD_KEY: &str = "slow_threshold_ms";
 /// Adds `slow_threshold_ms` to the recorded fields of a completion.
 pub(crate) fn mark(fields: &mut Vec<u8>, threshold_ms: u64) {
     super::push_member(fields, THRESHOLD_KEY, |o| {
-        crate::log::json::write_u64(o, threshold_ms)
+        crate::encode::json::write_u64(o, threshold_ms)
     });
 }

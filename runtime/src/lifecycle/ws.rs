@@ -382,7 +382,7 @@ impl Drop for Connection {
 }
 
 fn new_id() -> Id {
-    let v = crate::rand::u64();
+    let v = crate::encode::rand::u64();
     Id::new(&format!("conn_{v:016x}"))
 }
 

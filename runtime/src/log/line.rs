@@ -137,16 +137,7 @@ pub(super) fn line_key(
     }
 }
 
-fn bounded(s: &str, max: usize) -> (&str, bool) {
-    if s.len() <= max {
-        return (s, false);
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&s[..end], true)
-}
+use crate::encode::text::cut as bounded;
 
 /// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`
 /// as line members. Invalid text leaves `out` and `members` as they were and returns false.

@@ -36,9 +36,11 @@
 //! `observa_log_dropped_total`.
 
 pub mod file;
-pub mod json;
+/// The JSON writer of every sink (it lives in the crate's one encoding module).
+pub use crate::encode::json;
 mod line;
-pub mod neutralise;
+/// The one neutraliser of every sink (it lives in the crate's one encoding module).
+pub use crate::encode::neutralise;
 pub(crate) mod writer;
 
 use line::Enc;
@@ -111,8 +113,10 @@ pub(crate) fn install_drop_counters(counters: Vec<writer::LineWriter>) {
     let _ = DROPPED.set(counters);
 }
 
-/// Brings `observa_log_dropped_total` up to date (called by [`crate::metrics::render`]).
-pub(crate) fn sync_dropped_metric() {
+inventory::submit! { crate::metrics::BeforeRender(sync_dropped_metric) }
+
+/// Brings `observa_log_dropped_total` up to date (before every [`crate::metrics::render`]).
+fn sync_dropped_metric() {
     static COUNTER: OnceLock<Option<prometheus::IntCounter>> = OnceLock::new();
     let Some(c) = COUNTER
         .get_or_init(|| {
@@ -294,11 +298,7 @@ impl fmt::Write for Capped<'_> {
         if s.len() <= room {
             self.out.push_str(s);
         } else {
-            let mut end = room;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.out.push_str(&s[..end]);
+            self.out.push_str(crate::encode::text::prefix(s, room));
             self.cut = true;
         }
         Ok(())
@@ -325,10 +325,7 @@ fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
         *dst = s;
     }
     if dst.len() > max || cut {
-        let mut end = max.min(dst.len());
-        while !dst.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = crate::encode::text::prefix(dst, max).len();
         dst.truncate(end);
         dst.push_str(json::TRUNCATION_MARKER);
     }
@@ -409,16 +406,7 @@ impl Collected<'_> {
 /// `dst` = `v` bounded to `max` bytes (with the truncation marker).
 fn set_text(dst: &mut String, v: &str, max: usize) {
     dst.clear();
-    if v.len() <= max {
-        dst.push_str(v);
-    } else {
-        let mut end = max;
-        while !v.is_char_boundary(end) {
-            end -= 1;
-        }
-        dst.push_str(&v[..end]);
-        dst.push_str(json::TRUNCATION_MARKER);
-    }
+    crate::encode::text::push_bounded(dst, v, max);
 }
 
 /// What replaces a value recorded under `key` by code that bypasses observa: [`REDACTED`] for a
@@ -434,41 +422,7 @@ pub fn foreign_key_mask(key: &str, production: bool) -> Option<&'static str> {
     }
 }
 
-/// Keys shown as-is in production for events of unknown origin (the seeds' `SAFE_FIELDS`).
-pub const SAFE_FIELDS: &[&str] = &[
-    "message",
-    "event",
-    "method",
-    "path",
-    "route",
-    "status",
-    "status_code",
-    "duration_ms",
-    "outcome",
-    "error",
-    "error_type",
-    "request_id",
-    "correlation_id",
-    "trace_id",
-    "span_id",
-    "tenant_id",
-    "team_id",
-    "user_id",
-    "job_id",
-    "task_id",
-    "queue",
-    "count",
-    "size",
-    "attempt",
-    "provider",
-    "endpoint",
-    "service",
-    "operation",
-    "component",
-    "reason",
-    "code",
-    "kind",
-];
+pub use crate::redact::SAFE_FIELDS;
 
 impl Visit for Collected<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -926,97 +880,4 @@ fn put_members(
     cut
 }
 
-/// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T04:53:08.123456Z`.
-pub fn write_timestamp(out: &mut Vec<u8>, t: std::time::SystemTime) {
-    // The `YYYY-MM-DDTHH:MM:SS.` prefix changes once a second: cache it per thread and write
-    // only the microseconds (the hot path of every log line).
-    thread_local! {
-        static PREFIX: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
-    }
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let micros = d.subsec_micros();
-    let (cached, prefix) = PREFIX.get();
-    let prefix = if cached == secs {
-        prefix
-    } else {
-        let mut v = Vec::with_capacity(20);
-        write_date_time(&mut v, secs as i64);
-        match <[u8; 20]>::try_from(v.as_slice()) {
-            Ok(p) => {
-                PREFIX.set((secs, p));
-                p
-            }
-            // A year outside 0000..=9999: no cache.
-            Err(_) => {
-                out.extend_from_slice(&v);
-                let _ = write!(VecWriter(out), "{micros:06}Z");
-                return;
-            }
-        }
-    };
-    out.extend_from_slice(&prefix);
-    let mut digits = [b'0'; 7];
-    let mut m = micros;
-    for d in digits[..6].iter_mut().rev() {
-        *d = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    digits[6] = b'Z';
-    out.extend_from_slice(&digits);
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.` for `secs` since the epoch.
-fn write_date_time(out: &mut Vec<u8>, secs: i64) {
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, dd) = civil_from_days(days);
-    let _ = write!(
-        VecWriter(out),
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-}
-
-/// RFC 3339 UTC timestamp with microseconds, as a `String`.
-pub fn timestamp_string(t: std::time::SystemTime) -> String {
-    let mut v = Vec::with_capacity(27);
-    write_timestamp(&mut v, t);
-    String::from_utf8(v).unwrap_or_default()
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_123_456);
-        assert_eq!(timestamp_string(t), "2026-11-18T11:06:40.123456Z");
-        assert_eq!(
-            timestamp_string(std::time::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000000Z"
-        );
-        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
-        assert_eq!(timestamp_string(leap), "2000-02-29T00:00:00.000000Z");
-        // Same second again (cached prefix), other microseconds.
-        let same = leap + std::time::Duration::from_micros(7);
-        assert_eq!(timestamp_string(same), "2000-02-29T00:00:00.000007Z");
-    }
-}
+pub use crate::encode::time::{timestamp_string, write_timestamp};

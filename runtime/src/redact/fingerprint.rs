@@ -145,12 +145,8 @@ impl Fingerprint {
 
     /// The 8 hex characters, without allocating.
     pub fn to_hex(&self) -> [u8; 2 * FINGERPRINT_BYTES] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 2 * FINGERPRINT_BYTES];
-        for (i, b) in self.0.iter().enumerate() {
-            out[2 * i] = HEX[(b >> 4) as usize];
-            out[2 * i + 1] = HEX[(b & 0xf) as usize];
-        }
+        crate::encode::hex::encode_into(&mut out, &self.0);
         out
     }
 }

@@ -11,10 +11,44 @@ use crate::sensitive::is_sensitive;
 /// What the production allowlist writes in place of a field it does not know.
 pub const FILTERED: &str = "[FILTERED]";
 
-/// Field keys that production logs keep as they are for fields of unknown origin (the seeds'
-/// `SAFE_FIELDS`). One list, owned by the log pipeline ([`crate::log::SAFE_FIELDS`]); the
-/// canonical fields the pipeline writes itself (`timestamp`, `level`, ...) are not subject to it.
-pub use crate::log::SAFE_FIELDS;
+/// Field keys that production logs and exported spans keep as they are for fields of unknown
+/// origin (the seeds' `SAFE_FIELDS`). One list, owned here with the rest of the key policy; the
+/// canonical fields the log pipeline writes itself (`timestamp`, `level`, ...) are not subject
+/// to it.
+pub const SAFE_FIELDS: &[&str] = &[
+    "message",
+    "event",
+    "method",
+    "path",
+    "route",
+    "status",
+    "status_code",
+    "duration_ms",
+    "outcome",
+    "error",
+    "error_type",
+    "request_id",
+    "correlation_id",
+    "trace_id",
+    "span_id",
+    "tenant_id",
+    "team_id",
+    "user_id",
+    "job_id",
+    "task_id",
+    "queue",
+    "count",
+    "size",
+    "attempt",
+    "provider",
+    "endpoint",
+    "service",
+    "operation",
+    "component",
+    "reason",
+    "code",
+    "kind",
+];
 
 /// True when values recorded under `key` must be masked whatever their origin: the single
 /// sensitive-name list of [`crate::sensitive`] (`password`, `api_key`, `Authorization`,

@@ -1,6 +1,6 @@
 //! [`Redacted<T>`]: the redacted form of a recordable value, as text or through `serde`.
 
-use crate::log::json;
+use crate::encode::json;
 use crate::record::{FieldValue, REDACTED, Record};
 use std::fmt;
 

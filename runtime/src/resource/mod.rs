@@ -91,7 +91,7 @@ pub(crate) fn picked() -> bool {
     match MODE.load(Ordering::Relaxed) {
         0 => false,
         1 => true,
-        _ => crate::rand::unit_f64() < f64::from_bits(RATE.load(Ordering::Relaxed)),
+        _ => crate::encode::rand::unit_f64() < f64::from_bits(RATE.load(Ordering::Relaxed)),
     }
 }
 
@@ -222,8 +222,8 @@ impl Meter {
 
 /// Appends the measured fields to a JSON object text (the `fields` of a completion event).
 pub(crate) fn write_fields(buf: &mut Vec<u8>, u: &Usage) {
+    use crate::encode::json::{write_f64, write_u64};
     use crate::lifecycle::push_member;
-    use crate::log::json::{write_f64, write_u64};
     if let Some(ns) = u.cpu_ns {
         push_member(buf, "cpu_ms", |o| write_f64(o, ns as f64 / 1e6));
     }

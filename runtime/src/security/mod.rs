@@ -485,14 +485,7 @@ fn abuse_line(code: Code, hit: &Hit, client_ip: Option<&str>, window_s: u64) {
 
 /// `v` cut to at most `max` bytes on a character boundary.
 pub(crate) fn bounded(v: &str, max: usize) -> &str {
-    if v.len() <= max {
-        return v;
-    }
-    let mut end = max;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    &v[..end]
+    crate::encode::text::prefix(v, max)
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ impl RedisStore {
         threshold: u32,
         window_ms: u64,
     ) -> redis::RedisResult<(u32, u32)> {
-        let member = format!("{:032x}", crate::rand::u128());
+        let member = format!("{:032x}", crate::encode::rand::u128());
         self.script
             .key(&keys.0)
             .key(&keys.1)

@@ -43,11 +43,7 @@ pub(crate) fn level(l: &Level) -> sentry::Level {
 }
 
 fn bounded(s: &str) -> String {
-    let mut end = s.len().min(MAX_FIELD);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
+    crate::encode::text::prefix(s, MAX_FIELD).to_owned()
 }
 
 /// The fields of one event, as Sentry wants them.

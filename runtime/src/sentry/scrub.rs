@@ -48,12 +48,12 @@ fn text(s: &str) -> String {
     let mut out = String::with_capacity(scrubbed.len().min(MAX_TEXT) + 16);
     for c in scrubbed.chars() {
         if out.len() >= MAX_TEXT {
-            out.push_str(crate::log::json::TRUNCATION_MARKER);
+            out.push_str(crate::encode::json::TRUNCATION_MARKER);
             break;
         }
         // The sinks' neutraliser: controls and invisible characters escaped, not kept.
         // Newlines and tabs stay (a Sentry event is not a line; backtraces keep their shape).
-        if crate::log::json::is_dangerous(c) && c != '\n' && c != '\t' {
+        if crate::encode::json::is_dangerous(c) && c != '\n' && c != '\t' {
             use std::fmt::Write as _;
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {

@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Default bound for one text value, in bytes (before escaping).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 4096;
 
-/// The marker appended to a value cut at the size bound.
-pub const TRUNCATION_MARKER: &str = "…[truncated]";
+pub use super::text::TRUNCATION_MARKER;
 
 /// Maximum nesting written for objects and lists; deeper values become `"…"`.
 const MAX_DEPTH: usize = 8;
@@ -35,16 +34,7 @@ pub fn write_str_body(out: &mut Vec<u8>, s: &str, max: usize) {
     }
 }
 
-fn bound(s: &str, max: usize) -> (&str, bool) {
-    if s.len() <= max {
-        return (s, false);
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&s[..end], true)
-}
+use super::text::cut as bound;
 
 #[inline]
 fn escape_into(out: &mut Vec<u8>, s: &str) {

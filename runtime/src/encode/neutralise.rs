@@ -89,10 +89,9 @@ pub(crate) fn push_u_escape(out: &mut Vec<u8>, u: u32) {
 }
 
 fn push_u4(out: &mut Vec<u8>, u: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.extend_from_slice(b"\\u");
     for shift in [12, 8, 4, 0] {
-        out.push(HEX[((u >> shift) & 0xf) as usize]);
+        out.push(super::hex::DIGITS[((u >> shift) & 0xf) as usize]);
     }
 }
 

@@ -1,0 +1,121 @@
+//! RFC 3339 time, the one writer of every sink: log lines, audit records, checkpoints.
+
+use super::json::VecWriter;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Writes `t` as RFC 3339 UTC with microseconds: `2026-11-22T04:53:08.123456Z`.
+pub fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
+    // The `YYYY-MM-DDTHH:MM:SS.` prefix changes once a second: cache it per thread and write
+    // only the microseconds (the hot path of every log line).
+    thread_local! {
+        static PREFIX: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+    }
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let (cached, prefix) = PREFIX.get();
+    let prefix = if cached == secs {
+        prefix
+    } else {
+        let mut v = Vec::with_capacity(20);
+        write_date_time(&mut v, secs as i64);
+        match <[u8; 20]>::try_from(v.as_slice()) {
+            Ok(p) => {
+                PREFIX.set((secs, p));
+                p
+            }
+            // A year outside 0000..=9999: no cache.
+            Err(_) => {
+                out.extend_from_slice(&v);
+                let _ = write!(VecWriter(out), "{micros:06}Z");
+                return;
+            }
+        }
+    };
+    out.extend_from_slice(&prefix);
+    let mut digits = [b'0'; 7];
+    let mut m = micros;
+    for d in digits[..6].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    digits[6] = b'Z';
+    out.extend_from_slice(&digits);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` for `secs` since the epoch.
+fn write_date_time(out: &mut Vec<u8>, secs: i64) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, dd) = civil_from_days(days);
+    let _ = write!(
+        VecWriter(out),
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+}
+
+/// RFC 3339 UTC timestamp with microseconds, as a `String`.
+pub fn timestamp_string(t: SystemTime) -> String {
+    let mut v = Vec::with_capacity(27);
+    write_timestamp(&mut v, t);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (RFC 3339, UTC, microseconds) for `t`, as a `String`: the form
+/// of audit record and checkpoint times. Times before the epoch are written as the epoch.
+pub(crate) fn rfc3339_micros(t: SystemTime) -> String {
+    let t = if t < UNIX_EPOCH { UNIX_EPOCH } else { t };
+    timestamp_string(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_000_000_123_456);
+        assert_eq!(timestamp_string(t), "2026-11-18T11:06:40.123456Z");
+        assert_eq!(
+            timestamp_string(std::time::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(timestamp_string(leap), "2000-02-29T00:00:00.000000Z");
+        // Same second again (cached prefix), other microseconds.
+        let same = leap + std::time::Duration::from_micros(7);
+        assert_eq!(timestamp_string(same), "2000-02-29T00:00:00.000007Z");
+    }
+
+    #[test]
+    fn audit_form_of_known_instants() {
+        use std::time::Duration;
+        let t = UNIX_EPOCH + Duration::from_micros(951_782_400_000_001); // 2000-02-29
+        assert_eq!(rfc3339_micros(t), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(rfc3339_micros(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_micros(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_799) + Duration::from_micros(999_999);
+        assert_eq!(rfc3339_micros(t), "2099-12-31T23:59:59.999999Z");
+    }
+}
