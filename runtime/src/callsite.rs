@@ -9,6 +9,7 @@
 //! when a subscriber wants it; recorded fields are rendered once, at start, only when a
 //! completion event can be written; durations use `quanta` (TSC where available).
 
+use crate::completion::{SPAN_HEAD, SPAN_TAIL};
 use crate::context::{self, Context, Id, ScopeGuard};
 use crate::encode::json::{self, DisplayValue};
 use crate::outcome::{ErrorClass, ErrorView, Finish, Outcome};
@@ -162,13 +163,16 @@ const fn event_meta(
     info: &SiteInfo,
 ) -> Metadata<'static> {
     Metadata::new(
-        crate::log::COMPLETION,
+        crate::completion::COMPLETION,
         info.target,
         level,
         Some(info.file),
         Some(info.line),
         Some(info.module),
-        FieldSet::new(crate::log::COMPLETION_FIELDS, Identifier(&this.event_cs[i])),
+        FieldSet::new(
+            crate::completion::COMPLETION_FIELDS,
+            Identifier(&this.event_cs[i]),
+        ),
         Kind::EVENT,
     )
 }
@@ -624,20 +628,21 @@ impl Core {
             crate::resource::write_fields(&mut self.fields, &u);
         }
         if !self.span.is_disabled() {
-            // One `record` for the three trailing fields (`outcome`, `error`,
-            // `otel.status_code`, by position: see `__site!`), instead of a lookup and a
-            // dispatch per field.
+            // One `record` for the trailing fields (outcome, error, status, by position: see
+            // `crate::completion`), instead of a lookup and a dispatch per field.
+            use crate::completion::SPAN_TAIL;
             let fs = site.span_meta.fields();
             let n = fs.len();
             let outcome = f.outcome.as_str();
             let err = f.error.map(tracing::field::display);
             let failed = f.outcome.is_failure();
             let mut vals: [Option<&dyn Value>; 16] = [None; 16];
-            if (3..=vals.len()).contains(&n) {
-                vals[n - 3] = Some(&outcome);
+            if (SPAN_TAIL..=vals.len()).contains(&n) {
+                let tail = n - SPAN_TAIL;
+                vals[tail] = Some(&outcome);
                 if failed {
-                    vals[n - 2] = err.as_ref().map(|e| e as &dyn Value);
-                    vals[n - 1] = Some(&"ERROR");
+                    vals[tail + 1] = err.as_ref().map(|e| e as &dyn Value);
+                    vals[tail + 2] = Some(&"ERROR");
                 }
                 self.span.record_all(&fs.value_set_all(&vals[..n]));
             } else {
@@ -700,23 +705,21 @@ impl Core {
             None => (None, None),
         };
         let err = error.map(tracing::field::display);
-        let values: [Option<&dyn Value>; 6] = [
-            Some(&name),
-            ms.as_ref().map(|v| v as &dyn Value),
-            outcome.as_ref().map(|v| v as &dyn Value),
-            err.as_ref().map(|v| v as &dyn Value),
-            if error_type.is_empty() {
-                None
-            } else {
-                Some(&error_type)
-            },
-            if fields.is_empty() {
-                None
-            } else {
-                Some(&fields)
-            },
-        ];
-        tracing_core::Event::dispatch(meta, &fs.value_set_all(&values));
+        use crate::completion::at;
+        let mut values: [Option<&dyn Value>; at::LEN] = [None; at::LEN];
+        values[at::EVENT] = Some(&name);
+        values[at::DURATION_MS] = ms.as_ref().map(|v| v as &dyn Value);
+        values[at::OUTCOME] = outcome.as_ref().map(|v| v as &dyn Value);
+        values[at::ERROR] = err.as_ref().map(|v| v as &dyn Value);
+        if !error_type.is_empty() {
+            values[at::ERROR_TYPE] = Some(&error_type);
+        }
+        if !fields.is_empty() {
+            values[at::FIELDS] = Some(&fields);
+        }
+        crate::completion::with_trusted_fields(fields, || {
+            tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
+        });
     }
 }
 
@@ -738,7 +741,7 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
     let corr = ctx.correlation_id();
     let tenant = ctx.tenant_id();
     let user = ctx.user_id();
-    let ids = [
+    let ids: [Option<&dyn Value>; SPAN_HEAD] = [
         corr.as_ref().map(|v| v as &dyn Value),
         tenant.as_ref().map(|v| v as &dyn Value),
         user.as_ref().map(|v| v as &dyn Value),
@@ -750,22 +753,24 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
         for (slot, v) in shown.iter_mut().zip(values) {
             *slot = Some(SpanValue::of(v.record()));
         }
-        let mut vals: [Option<&dyn Value>; INLINE + 6] = [None; INLINE + 6];
-        vals[..3].copy_from_slice(&ids);
-        for (slot, v) in vals[3..].iter_mut().zip(shown.iter().flatten()) {
+        const EXTRA: usize = SPAN_HEAD + SPAN_TAIL;
+        let mut vals: [Option<&dyn Value>; INLINE + EXTRA] = [None; INLINE + EXTRA];
+        vals[..SPAN_HEAD].copy_from_slice(&ids);
+        for (slot, v) in vals[SPAN_HEAD..].iter_mut().zip(shown.iter().flatten()) {
             *slot = Some(v.as_value());
         }
-        let span = Span::new(meta, &fs.value_set_all(&vals[..6 + values.len()]));
+        let span = Span::new(meta, &fs.value_set_all(&vals[..EXTRA + values.len()]));
         bound_attributes(&span, ctx);
         return span;
     }
     let shown: Vec<SpanValue<'_>> = values.iter().map(|v| SpanValue::of(v.record())).collect();
-    let mut vals: Vec<Option<&dyn Value>> = Vec::with_capacity(6 + values.len());
+    let mut vals: Vec<Option<&dyn Value>> =
+        Vec::with_capacity(SPAN_HEAD + SPAN_TAIL + values.len());
     vals.extend(ids);
     for v in &shown {
         vals.push(Some(v.as_value()));
     }
-    vals.extend([None, None, None]);
+    vals.extend([None; SPAN_TAIL]);
     let span = Span::new(meta, &fs.value_set_all(&vals));
     bound_attributes(&span, ctx);
     span

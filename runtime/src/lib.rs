@@ -49,6 +49,7 @@ pub mod audit;
 mod audit_call;
 mod callsite;
 pub mod carrier;
+pub mod completion;
 pub mod config;
 pub mod context;
 mod encode;
@@ -90,7 +91,10 @@ pub mod __private {
         SyncViaBoxed, bound_value, box_future, field, not_a_boxed_future, pinned, ret_ok,
         ret_plain,
     };
-    pub use crate::log::{COMPLETION, COMPLETION_FIELDS};
+    pub use crate::completion::{
+        COMPLETION, COMPLETION_FIELDS, SPAN_CORRELATION_ID, SPAN_ERROR, SPAN_OUTCOME, SPAN_STATUS,
+        SPAN_TENANT_ID, SPAN_USER_ID,
+    };
     pub use crate::outcome::probe::{
         Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError,
         ViaResult, debug_error,

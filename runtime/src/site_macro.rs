@@ -26,9 +26,16 @@ macro_rules! __site {
                 file: ::core::file!(),
                 line: ::core::line!(),
                 module: ::core::module_path!(),
+                // The order `crate::completion` defines: `SPAN_HEAD` ids, the recorded fields,
+                // `SPAN_TAIL` trailing fields.
                 span_fields: &[
-                    "correlation_id", "tenant_id", "user_id", $($field,)*
-                    "outcome", "error", "otel.status_code",
+                    $crate::__private::SPAN_CORRELATION_ID,
+                    $crate::__private::SPAN_TENANT_ID,
+                    $crate::__private::SPAN_USER_ID,
+                    $($field,)*
+                    $crate::__private::SPAN_OUTCOME,
+                    $crate::__private::SPAN_ERROR,
+                    $crate::__private::SPAN_STATUS,
                 ],
                 fields: &[$($field),*],
                 names: [

@@ -826,27 +826,30 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
     let grpc_code = grpc.map(|(_, c)| super::grpc::code_name(c));
     macro_rules! emit {
         ($lvl:expr) => {
-            tracing::event!(
-                name: crate::log::COMPLETION,
-                target: "observa::http",
-                $lvl,
-                event = event,
-                duration_ms = duration_ms,
-                outcome = outcome,
-                error = error_text,
-                error_type = error_type,
-                fields = fields.as_deref(),
-                method = info.method,
-                route = route,
-                status = status as u64,
-                client_ip = ip,
-                user_agent = ua,
-                trace_id = trace_id.as_deref(),
-                request_id_replaced = replaced,
-                backtrace = backtrace,
-                grpc_status = grpc_status,
-                grpc_code = grpc_code,
-            )
+            // `fields` is observa's own JSON: marked so the log layer copies it as members.
+            crate::completion::with_trusted_fields(fields.as_deref().unwrap_or_default(), || {
+                tracing::event!(
+                    name: crate::log::COMPLETION,
+                    target: "observa::http",
+                    $lvl,
+                    event = event,
+                    duration_ms = duration_ms,
+                    outcome = outcome,
+                    error = error_text,
+                    error_type = error_type,
+                    fields = fields.as_deref(),
+                    method = info.method,
+                    route = route,
+                    status = status as u64,
+                    client_ip = ip,
+                    user_agent = ua,
+                    trace_id = trace_id.as_deref(),
+                    request_id_replaced = replaced,
+                    backtrace = backtrace,
+                    grpc_status = grpc_status,
+                    grpc_code = grpc_code,
+                )
+            })
         };
     }
     #[cfg(feature = "sentry")]

@@ -503,22 +503,25 @@ async fn send(
     let provider: &str = &client.provider;
     macro_rules! emit {
         ($lvl:expr) => {
-            tracing::event!(
-                name: crate::log::COMPLETION,
-                target: "observa::http::outbound",
-                $lvl,
-                event = event,
-                duration_ms = duration_ms,
-                outcome = outcome,
-                error = error.as_deref(),
-                error_type = error_type,
-                fields = details.as_deref(),
-                method = method,
-                url = url.as_str(),
-                status = status.map(u64::from),
-                provider = provider,
-                endpoint = endpoint.as_str(),
-            )
+            // `fields` is observa's own JSON: marked so the log layer copies it as members.
+            crate::completion::with_trusted_fields(details.as_deref().unwrap_or_default(), || {
+                tracing::event!(
+                    name: crate::log::COMPLETION,
+                    target: "observa::http::outbound",
+                    $lvl,
+                    event = event,
+                    duration_ms = duration_ms,
+                    outcome = outcome,
+                    error = error.as_deref(),
+                    error_type = error_type,
+                    fields = details.as_deref(),
+                    method = method,
+                    url = url.as_str(),
+                    status = status.map(u64::from),
+                    provider = provider,
+                    endpoint = endpoint.as_str(),
+                )
+            })
         };
     }
     if !span.is_none() {

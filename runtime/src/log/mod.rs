@@ -57,18 +57,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;
 
-/// Name of the metadata of observa's own completion events (`<event>.completed` / `.failed`).
-pub const COMPLETION: &str = "observa.completion";
-
-/// Field names of completion events, in order.
-pub const COMPLETION_FIELDS: &[&str] = &[
-    "event",
-    "duration_ms",
-    "outcome",
-    "error",
-    "error_type",
-    "fields",
-];
+pub use crate::completion::{COMPLETION, COMPLETION_FIELDS};
 
 /// Output format of a sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -432,7 +421,10 @@ impl Visit for Collected<'_> {
             self.has_event = true;
             return;
         }
-        if self.completion && name == "fields" {
+        if self.completion
+            && name == crate::completion::FIELDS
+            && crate::completion::trusted_fields(value)
+        {
             // JSON object text written by observa (but checked: see `line`).
             if !line::copy_fields(
                 self.rest,

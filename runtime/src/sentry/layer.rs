@@ -2,7 +2,7 @@
 //! breadcrumbs (see the module docs of [`crate::sentry`]).
 
 use super::{InFlight, MAX_BREADCRUMBS, Pending, requests};
-use crate::log::COMPLETION;
+use crate::completion::COMPLETION;
 use sentry::protocol::{Breadcrumb, Event, Exception, Map, Value};
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
@@ -77,7 +77,6 @@ impl Fields {
             "method" => self.method = Some(v),
             "trace_id" => self.trace_id = Some(v),
             "backtrace" => self.backtrace = Some(v),
-            "fields" => self.recorded = Some(v),
             _ => {
                 if self.data.len() < 64 {
                     self.data.insert(name.to_owned(), Value::String(v));
@@ -89,6 +88,12 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, f: &Field, v: &str) {
+        // Only observa's own `fields` JSON becomes extra members; the same name on any other
+        // event is an ordinary value.
+        if f.name() == crate::completion::FIELDS && crate::completion::trusted_fields(v) {
+            self.recorded = Some(bounded(v));
+            return;
+        }
         self.put(f.name(), v.to_owned());
     }
 
