@@ -63,6 +63,10 @@ pub use grpc::{GrpcLayer, grpc_layer};
 mod layer;
 #[cfg(feature = "tower")]
 pub use layer::*;
+#[cfg(feature = "tower")]
+pub mod metrics;
+#[cfg(feature = "tower")]
+pub use metrics::{HttpMetrics, HttpMetricsError};
 
 #[cfg(feature = "axum")]
 mod failure;
