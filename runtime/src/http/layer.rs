@@ -402,7 +402,7 @@ enum WatchSlot {
     /// The head is not out yet; `armed` once the body is wrapped.
     Open { armed: bool },
     /// The head is out; the request waits for its body's end (HTTP status kept).
-    Waiting(State, u16),
+    Waiting(Box<State>, u16),
     /// The body ended before the head was handed over.
     Ended(BodyEnd),
     /// Finished, or nothing to wait for.
@@ -444,7 +444,7 @@ impl Watch {
         match std::mem::replace(&mut *slot, WatchSlot::Done) {
             WatchSlot::Waiting(state, status) => {
                 drop(slot);
-                finish_after_body(state, status, how);
+                finish_after_body(*state, status, how);
             }
             WatchSlot::Open { .. } => *slot = WatchSlot::Ended(how),
             other => *slot = other,
@@ -457,7 +457,7 @@ impl Watch {
         let mut slot = self.slot();
         match std::mem::replace(&mut *slot, WatchSlot::Done) {
             WatchSlot::Open { armed: true } => {
-                *slot = WatchSlot::Waiting(state, status);
+                *slot = WatchSlot::Waiting(Box::new(state), status);
                 None
             }
             WatchSlot::Ended(how) => Some((state, Some(how))),
