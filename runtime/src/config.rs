@@ -15,7 +15,7 @@
 //! | `OBSERVA_LOG_QUEUE` | lines buffered for the writer thread before dropping (the buffer is bounded at 512 bytes a line) | 65536 |
 //! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
 //! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
-//! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow | 1000 |
+//! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow; set, it also allows per-tenant labels (the HTTP layer's `tenant_label`) | 1000 |
 //! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
 //! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |

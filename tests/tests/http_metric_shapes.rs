@@ -292,8 +292,9 @@ async fn status_on_the_duration_histogram_on_and_off() {
             .without_in_flight_gauge()
             .status_on_duration(on)
     };
+    // The method label renamed too.
     let on = observa::http::layer()
-        .try_metrics(shape("shape_on", true))
+        .try_metrics(shape("shape_on", true).method_label("verb"))
         .expect("on");
     let off = observa::http::layer()
         .try_metrics(shape("shape_off", false))
@@ -307,13 +308,14 @@ async fn status_on_the_duration_histogram_on_and_off() {
 
     let s = scrape();
     let l = |st| [("method", "GET"), ("route", "/s"), ("status", st)];
+    let verb = |st| [("verb", "GET"), ("route", "/s"), ("status", st)];
     assert_eq!(
         label_sets(&s, "shape_on_duration_seconds"),
-        BTreeSet::from([names(&["method", "route", "status"])])
+        BTreeSet::from([names(&["verb", "route", "status"])])
     );
     for st in ["200", "503"] {
         assert_eq!(
-            histogram(&s, "shape_on_duration_seconds", &l(st)).map(|x| x.1),
+            histogram(&s, "shape_on_duration_seconds", &verb(st)).map(|x| x.1),
             Some(1.0)
         );
     }
@@ -330,9 +332,14 @@ async fn status_on_the_duration_histogram_on_and_off() {
     assert_eq!(count, 2.0);
     assert_eq!(les, observa::metrics::DEFAULT_BUCKETS.to_vec());
     // The counters carry the status either way.
-    for name in ["shape_on_requests_total", "shape_off_requests_total"] {
-        assert_eq!(counter(&s, name, &l("503")), Some(1.0), "{name}");
-    }
+    assert_eq!(
+        counter(&s, "shape_on_requests_total", &verb("503")),
+        Some(1.0)
+    );
+    assert_eq!(
+        counter(&s, "shape_off_requests_total", &l("503")),
+        Some(1.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,30 +464,38 @@ fn internal_errors() -> f64 {
     .unwrap_or(0.0)
 }
 
-/// Runs `tenant_label_child` in a child process of this binary, where the cardinality cap is
-/// configured through `OBSERVA_METRICS_MAX_SERIES`.
+/// Runs `tenant_label_child` in child processes of this binary, where the cardinality cap is
+/// configured: through `OBSERVA_METRICS_MAX_SERIES`, and through
+/// `Config::with_metrics_max_series`.
 #[test]
 fn tenant_label_present_with_a_configured_cap() {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
-        .args([
+    for how in ["env", "builder"] {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
             "tenant_label_child",
             "--exact",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD, "1")
-        .env("OBSERVA_METRICS_MAX_SERIES", "3")
-        .output()
-        .expect("child runs");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "the child test ran: {text}");
+        .env(CHILD, how)
+        .env_remove("OBSERVA_METRICS_MAX_SERIES");
+        if how == "env" {
+            cmd.env("OBSERVA_METRICS_MAX_SERIES", "3");
+        }
+        let out = cmd.output().expect("child runs");
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{how}: {text}");
+        assert!(
+            text.contains("1 passed"),
+            "{how}: the child test ran: {text}"
+        );
+    }
 }
 
 async fn tenant_orders(headers: axum::http::HeaderMap) -> &'static str {
@@ -493,10 +508,11 @@ async fn tenant_orders(headers: axum::http::HeaderMap) -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by tenant_label_present_with_a_configured_cap in a child process"]
 async fn tenant_label_child() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    let config = observa::Config::from_env().expect("config from the environment");
+    let config = match std::env::var(CHILD).as_deref() {
+        Ok("env") => observa::Config::from_env().expect("config from the environment"),
+        Ok("builder") => observa::Config::new("http-metric-shapes").with_metrics_max_series(3),
+        _ => return,
+    };
     log_support::capture_config(config.with_log_level("info"));
     assert_eq!(observa::metrics::configured_max_series(), Some(3));
     let layer = observa::http::layer()
