@@ -15,7 +15,7 @@
 //! | `OBSERVA_LOG_QUEUE` | lines buffered for the writer thread before dropping (the buffer is bounded at 512 bytes a line) | 65536 |
 //! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
 //! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
-//! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow | 1000 |
+//! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow; set, it also allows per-tenant labels (the HTTP layer's `tenant_label`) | 1000 |
 //! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
 //! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |
@@ -63,7 +63,9 @@ pub struct Config {
     pub log_max_line_bytes: usize,
     /// Lines queued before dropping.
     pub log_queue_lines: usize,
-    /// Cardinality cap per metric family.
+    /// Cardinality cap per metric family. Set from `OBSERVA_METRICS_MAX_SERIES`,
+    /// [`Config::with_metrics_max_series`] or to a value other than the default, it counts as
+    /// configured ([`crate::metrics::configured_max_series`]).
     pub metrics_max_series: usize,
     /// Audit store URL.
     pub audit_url: Option<String>,
@@ -84,6 +86,8 @@ pub struct Config {
     /// Backtrace on a panic's ERROR line: `Some(true)` always, `Some(false)` never, `None`:
     /// when `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` ask for one.
     pub panic_backtrace: Option<bool>,
+    /// `metrics_max_series` was set (environment or builder), even to the default value.
+    pub(crate) metrics_max_series_set: bool,
     pub(crate) writer: Option<SharedWriter>,
 }
 
@@ -123,7 +127,8 @@ impl Default for Config {
             log_max_value_bytes: crate::encode::json::DEFAULT_MAX_VALUE_BYTES,
             log_max_line_bytes: crate::encode::json::DEFAULT_MAX_LINE_BYTES,
             log_queue_lines: 65_536,
-            metrics_max_series: 1000,
+            metrics_max_series: crate::metrics::DEFAULT_MAX_SERIES,
+            metrics_max_series_set: false,
             audit_url: None,
             otlp_endpoint: None,
             otlp_sample_ratio: 1.0,
@@ -238,7 +243,8 @@ impl Config {
                     c.log_queue_lines = number("OBSERVA_LOG_QUEUE", v, 1)? as usize
                 }
                 "OBSERVA_METRICS_MAX_SERIES" => {
-                    c.metrics_max_series = number("OBSERVA_METRICS_MAX_SERIES", v, 1)? as usize
+                    c.metrics_max_series = number("OBSERVA_METRICS_MAX_SERIES", v, 1)? as usize;
+                    c.metrics_max_series_set = true;
                 }
                 "OBSERVA_AUDIT_URL" => c.audit_url = Some(nonempty("OBSERVA_AUDIT_URL", v)?),
                 "OBSERVA_OTLP_ENDPOINT" => {
@@ -307,6 +313,14 @@ impl Config {
     /// Sends server errors and panics to Sentry at `dsn` (feature `sentry`).
     pub fn with_sentry_dsn(mut self, dsn: impl Into<String>) -> Config {
         self.sentry_dsn = Some(dsn.into());
+        self
+    }
+
+    /// Sets the cardinality cap (label sets per metric family, at least 1); a cap set here
+    /// counts as configured, which metric labels with per-tenant values require.
+    pub fn with_metrics_max_series(mut self, n: usize) -> Config {
+        self.metrics_max_series = n.max(1);
+        self.metrics_max_series_set = true;
         self
     }
 

@@ -207,6 +207,7 @@ struct Pieces {
     notices: Notices,
     runtime: RuntimeInfo,
     max_series: usize,
+    max_series_set: bool,
     panic_backtrace: Option<bool>,
 }
 
@@ -293,6 +294,8 @@ impl Pieces {
                     production,
                 },
                 max_series: config.metrics_max_series,
+                max_series_set: config.metrics_max_series_set
+                    || config.metrics_max_series != crate::metrics::DEFAULT_MAX_SERIES,
                 panic_backtrace: config.panic_backtrace,
             },
         ))
@@ -301,7 +304,11 @@ impl Pieces {
     /// Process-wide settings, once the pipeline is claimed.
     fn settle(&mut self) {
         crate::log::install_drop_counters(std::mem::take(&mut self.counters));
-        crate::metrics::set_max_series(self.max_series);
+        if self.max_series_set {
+            crate::metrics::set_max_series(self.max_series);
+        } else {
+            crate::metrics::set_default_max_series(self.max_series);
+        }
         let _ = RUNTIME.set(self.runtime.clone());
         #[cfg(feature = "sentry")]
         if let Some(s) = &self.sentry {

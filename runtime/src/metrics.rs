@@ -17,7 +17,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 /// Label value of the overflow series.
@@ -28,7 +28,13 @@ pub const DEFAULT_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-static MAX_SERIES: AtomicUsize = AtomicUsize::new(1000);
+/// The cardinality cap when none is configured.
+pub const DEFAULT_MAX_SERIES: usize = 1000;
+
+static MAX_SERIES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_SERIES);
+/// Whether the cap was configured (not left at its default): labels with per-tenant values
+/// are accepted only then.
+static MAX_SERIES_SET: AtomicBool = AtomicBool::new(false);
 
 struct State {
     registry: Registry,
@@ -47,6 +53,8 @@ enum FamilyKind {
 struct Family {
     kind: FamilyKind,
     labels: Vec<String>,
+    /// A histogram's bucket bounds.
+    buckets: Option<Vec<f64>>,
     seen: HashSet<Vec<String>>,
 }
 
@@ -83,9 +91,26 @@ pub fn registry() -> &'static Registry {
     &STATE.registry
 }
 
-/// Sets the cardinality cap (label sets per family).
+/// Sets the cardinality cap (label sets per family), as `OBSERVA_METRICS_MAX_SERIES` or
+/// `Config::metrics_max_series` do at [`crate::init`]. A cap set this way counts as configured
+/// (see [`configured_max_series`]).
 pub fn set_max_series(n: usize) {
     MAX_SERIES.store(n.max(1), Ordering::Relaxed);
+    MAX_SERIES_SET.store(true, Ordering::Relaxed);
+}
+
+/// `init` with the cap left at its default: the value, not the "configured" mark.
+pub(crate) fn set_default_max_series(n: usize) {
+    MAX_SERIES.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The cardinality cap when one was configured (`OBSERVA_METRICS_MAX_SERIES`,
+/// `Config::with_metrics_max_series`, [`set_max_series`]); `None` while it is the default.
+/// Metric labels whose values are per tenant are accepted only with a configured cap.
+pub fn configured_max_series() -> Option<usize> {
+    MAX_SERIES_SET
+        .load(Ordering::Relaxed)
+        .then(|| MAX_SERIES.load(Ordering::Relaxed))
 }
 
 /// Counts an internal error of `kind` (`log`, `metrics`, `audit`, ...).
@@ -125,9 +150,19 @@ impl std::fmt::Display for MetricsError {
 
 impl std::error::Error for MetricsError {}
 
+/// How a histogram's buckets must compare with those of a family registered earlier.
+#[derive(Clone, Copy)]
+enum Buckets<'a> {
+    /// Not a histogram, or the earlier family's buckets are kept.
+    Any(Option<&'a [f64]>),
+    /// The earlier family must have exactly these buckets.
+    Exact(&'a [f64]),
+}
+
 fn family_of(
     name: &str,
     labels: &[&str],
+    buckets: Buckets<'_>,
     make: impl FnOnce() -> prometheus::Result<FamilyKind>,
     same_kind: impl Fn(&FamilyKind) -> bool,
 ) -> Result<FamilyKind, MetricsError> {
@@ -141,6 +176,15 @@ fn family_of(
             return Err(MetricsError(format!(
                 "metric family `{name}` is already registered with another type or labels ({:?})",
                 f.labels
+            )));
+        }
+        if let Buckets::Exact(b) = buckets
+            && f.buckets.as_deref() != Some(b)
+        {
+            internal_error("metrics");
+            return Err(MetricsError(format!(
+                "metric family `{name}` is already registered with other buckets ({:?})",
+                f.buckets.as_deref().unwrap_or_default()
             )));
         }
         return Ok(f.kind.clone());
@@ -160,6 +204,10 @@ fn family_of(
         Family {
             kind: kind.clone(),
             labels: labels.iter().map(|s| (*s).to_owned()).collect(),
+            buckets: match buckets {
+                Buckets::Any(b) => b.map(<[f64]>::to_vec),
+                Buckets::Exact(b) => Some(b.to_vec()),
+            },
             seen: HashSet::new(),
         },
     );
@@ -206,6 +254,7 @@ impl CounterFamily {
         let kind = family_of(
             name,
             labels,
+            Buckets::Any(None),
             || IntCounterVec::new(Opts::new(name, help), labels).map(FamilyKind::Counter),
             |k| matches!(k, FamilyKind::Counter(_)),
         )?;
@@ -238,6 +287,7 @@ impl GaugeFamily {
         let kind = family_of(
             name,
             labels,
+            Buckets::Any(None),
             || IntGaugeVec::new(Opts::new(name, help), labels).map(FamilyKind::Gauge),
             |k| matches!(k, FamilyKind::Gauge(_)),
         )?;
@@ -273,9 +323,31 @@ impl HistogramFamily {
         labels: &[&str],
         buckets: &[f64],
     ) -> Result<HistogramFamily, MetricsError> {
+        HistogramFamily::make(name, help, labels, buckets, Buckets::Any(Some(buckets)))
+    }
+
+    /// Like [`HistogramFamily::new`], but a family registered earlier with other buckets is
+    /// an error rather than kept.
+    pub fn new_exact(
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Result<HistogramFamily, MetricsError> {
+        HistogramFamily::make(name, help, labels, buckets, Buckets::Exact(buckets))
+    }
+
+    fn make(
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+        rule: Buckets<'_>,
+    ) -> Result<HistogramFamily, MetricsError> {
         let kind = family_of(
             name,
             labels,
+            rule,
             || {
                 HistogramVec::new(
                     HistogramOpts::new(name, help).buckets(buckets.to_vec()),

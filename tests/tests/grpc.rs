@@ -1,7 +1,8 @@
 //! The request layer on a real tonic server (127.0.0.1, port 0) called by a real tonic client.
 //! The service is hand-written (prost message derived in code, `tonic::server::Grpc` with the
 //! prost codec): no protoc. Lines are parsed back as JSON, the exposition with a Prometheus
-//! parser.
+//! parser. A server-streaming method sends its status in the trailers (after a message), which
+//! the layer reads from the watched response body.
 
 use serde_json::Value;
 use std::convert::Infallible;
@@ -56,6 +57,39 @@ impl tonic::server::UnaryService<HelloRequest> for SayHello {
     }
 }
 
+type ReplyStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<HelloReply, tonic::Status>> + Send>>;
+
+/// `demo.Greeter/StreamHellos`: one message, then the name picks the end: `fail` a `DATA_LOSS`
+/// status (in the trailers), `endless` never ends, anything else a second message and `OK`.
+struct StreamHellos;
+
+impl tonic::server::ServerStreamingService<HelloRequest> for StreamHellos {
+    type Response = HelloReply;
+    type ResponseStream = ReplyStream;
+    type Future = BoxFut<Result<tonic::Response<ReplyStream>, tonic::Status>>;
+
+    fn call(&mut self, req: tonic::Request<HelloRequest>) -> Self::Future {
+        use futures_util::StreamExt;
+        let name = req.into_inner().name;
+        Box::pin(async move {
+            let reply = |n: &str| HelloReply {
+                correlation_id: n.to_owned(),
+                traceparent: String::new(),
+            };
+            let first = futures_util::stream::iter([Ok(reply("first"))]);
+            let stream: ReplyStream = match name.as_str() {
+                "fail" => Box::pin(first.chain(futures_util::stream::iter([Err(
+                    tonic::Status::data_loss("stream broke"),
+                )]))),
+                "endless" => Box::pin(first.chain(futures_util::stream::pending())),
+                _ => Box::pin(first.chain(futures_util::stream::iter([Ok(reply("second"))]))),
+            };
+            Ok(tonic::Response::new(stream))
+        })
+    }
+}
+
 #[derive(Clone)]
 struct Greeter;
 
@@ -74,11 +108,15 @@ impl tower::Service<http::Request<tonic::body::Body>> for Greeter {
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         Box::pin(async move {
-            if req.uri().path() == "/demo.Greeter/SayHello" {
-                let codec = tonic_prost::ProstCodec::<HelloReply, HelloRequest>::default();
-                Ok(tonic::server::Grpc::new(codec).unary(SayHello, req).await)
-            } else {
-                Ok(tonic::Status::unimplemented("no such method").into_http())
+            let codec = tonic_prost::ProstCodec::<HelloReply, HelloRequest>::default();
+            match req.uri().path() {
+                "/demo.Greeter/SayHello" => {
+                    Ok(tonic::server::Grpc::new(codec).unary(SayHello, req).await)
+                }
+                STREAM => Ok(tonic::server::Grpc::new(codec)
+                    .server_streaming(StreamHellos, req)
+                    .await),
+                _ => Ok(tonic::Status::unimplemented("no such method").into_http()),
             }
         })
     }
@@ -86,6 +124,48 @@ impl tower::Service<http::Request<tonic::body::Body>> for Greeter {
 
 static LOGS: OnceLock<observa::MemoryWriter> = OnceLock::new();
 static SERVER: OnceLock<SocketAddr> = OnceLock::new();
+static STREAM_SERVER: OnceLock<SocketAddr> = OnceLock::new();
+
+/// A second server whose layer has its own metric names (so its in-flight gauge is its own).
+fn stream_server() -> SocketAddr {
+    setup();
+    *STREAM_SERVER.get_or_init(|| {
+        let layer = observa::http::layer()
+            .try_metrics(
+                observa::http::HttpMetrics::new()
+                    .requests_total("grpc_stream_requests_total")
+                    .duration_histogram("grpc_stream_duration_seconds")
+                    .in_flight_gauge("grpc_stream_in_flight"),
+            )
+            .expect("metric shape")
+            .grpc();
+        serve_grpc(layer)
+    })
+}
+
+fn serve_grpc(layer: observa::http::GrpcLayer) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(l.local_addr().expect("addr")).expect("send");
+            tonic::transport::Server::builder()
+                .layer(layer)
+                .add_service(Greeter)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
+                .await
+                .expect("serve");
+        });
+    });
+    rx.recv().expect("server")
+}
 
 fn setup() -> SocketAddr {
     LOGS.get_or_init(|| {
@@ -99,29 +179,7 @@ fn setup() -> SocketAddr {
         std::mem::forget(guard);
         w
     });
-    *SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                tx.send(l.local_addr().expect("addr")).expect("send");
-                tonic::transport::Server::builder()
-                    .layer(observa::http::grpc_layer())
-                    .add_service(Greeter)
-                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
-                    .await
-                    .expect("serve");
-            });
-        });
-        rx.recv().expect("server")
-    })
+    *SERVER.get_or_init(|| serve_grpc(observa::http::grpc_layer()))
 }
 
 async fn call(
@@ -178,6 +236,10 @@ fn request_line(id: &str) -> Value {
 }
 
 fn requests_total(route: &str, status: &str) -> f64 {
+    family_total("http_requests_total", route, status)
+}
+
+fn family_total(family: &str, route: &str, status: &str) -> f64 {
     let text = observa::metrics::render();
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("exposition parses");
@@ -185,7 +247,7 @@ fn requests_total(route: &str, status: &str) -> f64 {
         .samples
         .iter()
         .filter(|s| {
-            s.metric == "http_requests_total"
+            s.metric == family
                 && s.labels.get("route") == Some(route)
                 && s.labels.get("status") == Some(status)
         })
@@ -197,6 +259,93 @@ fn requests_total(route: &str, status: &str) -> f64 {
 }
 
 const METHOD: &str = "/demo.Greeter/SayHello";
+const STREAM: &str = "/demo.Greeter/StreamHellos";
+
+/// Opens `StreamHellos` with `name`; returns the client's stream.
+async fn open_stream(
+    addr: SocketAddr,
+    name: &str,
+    request_id: &str,
+) -> tonic::Streaming<HelloReply> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.expect("ready");
+    let mut req = tonic::Request::new(HelloRequest { name: name.into() });
+    req.metadata_mut()
+        .insert("x-request-id", request_id.parse().expect("ascii"));
+    let codec = tonic_prost::ProstCodec::<HelloRequest, HelloReply>::default();
+    client
+        .server_streaming(req, http::uri::PathAndQuery::from_static(STREAM), codec)
+        .await
+        .expect("stream opens")
+        .into_inner()
+}
+
+fn stream_in_flight() -> f64 {
+    let text = observa::metrics::render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("exposition parses");
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "grpc_stream_in_flight")
+        .map_or(f64::NAN, |s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_status_in_the_trailers_is_read_when_the_body_ends() {
+    let addr = stream_server();
+    let count = |status| family_total("grpc_stream_requests_total", STREAM, status);
+
+    // One message, then DATA_LOSS in the trailers (the response head said nothing).
+    let mut s = open_stream(addr, "fail", "grpc-trailers-fail").await;
+    let first = s.message().await.expect("first message").expect("some");
+    assert_eq!(first.correlation_id, "first");
+    let st = s.message().await.expect_err("the stream fails");
+    assert_eq!(st.code(), tonic::Code::DataLoss);
+    let line = request_line("grpc-trailers-fail");
+    assert_eq!(line["event"], "request.failed", "{line}");
+    assert_eq!(line["outcome"], "server_error", "{line}");
+    assert_eq!(line["level"], "error", "{line}");
+    assert_eq!(line["grpc_status"], 15, "{line}");
+    assert_eq!(line["grpc_code"], "DATA_LOSS", "{line}");
+    assert_eq!(line["route"], STREAM, "{line}");
+    assert_eq!(count("15"), 1.0);
+    assert_eq!(count("0"), 0.0, "not counted as OK at the head");
+
+    // Two messages and OK in the trailers.
+    let mut s = open_stream(addr, "ok", "grpc-trailers-ok").await;
+    assert!(s.message().await.expect("first").is_some());
+    assert!(s.message().await.expect("second").is_some());
+    assert!(s.message().await.expect("end").is_none());
+    let line = request_line("grpc-trailers-ok");
+    assert_eq!(line["event"], "request.completed", "{line}");
+    assert_eq!(line["outcome"], "ok", "{line}");
+    assert_eq!(line["grpc_code"], "OK", "{line}");
+    assert_eq!(count("0"), 1.0);
+
+    // The client goes away after the first message of an endless stream: the body is dropped,
+    // the call ends CANCELLED, one line, and the in-flight gauge comes back to 0.
+    let mut s = open_stream(addr, "endless", "grpc-trailers-gone").await;
+    assert!(s.message().await.expect("first").is_some());
+    assert_eq!(stream_in_flight(), 1.0, "the stream is in flight");
+    drop(s);
+    let line = request_line("grpc-trailers-gone");
+    assert_eq!(line["outcome"], "cancelled", "{line}");
+    assert_eq!(line["grpc_code"], "CANCELLED", "{line}");
+    assert_eq!(line["route"], STREAM, "{line}");
+    assert_eq!(stream_in_flight(), 0.0);
+    assert_eq!(count("1"), 1.0);
+    let statuses: f64 = ["0", "1", "15"].iter().map(|s| count(s)).sum();
+    assert_eq!(statuses, 3.0, "each call counted once");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_calls_get_method_route_grpc_status_and_outcome_classes() {

@@ -1,10 +1,10 @@
 //! The tower layer (see the module docs of [`crate::http`]).
 
 use super::client_ip::{ForwardedHeader, IpCidr, ProxyTrust, resolve};
+use super::metrics::{Families, HttpMetrics, HttpMetricsError};
 use super::{CORRELATION_ID_HEADER, REQUEST_ID_HEADER, UNMATCHED, bounded, method_label};
 use crate::carrier::{TraceParent, is_valid_request_id};
 use crate::context::{Context, Id, ScopeGuard};
-use crate::metrics::{CounterFamily, DEFAULT_BUCKETS, GaugeFamily, HistogramFamily};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use std::fmt;
 use std::future::Future;
@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 use tower_service::Service;
@@ -60,6 +60,8 @@ struct Settings {
     trace_context: TraceContextPolicy,
     /// Per-request resource tracking toggle (see [`crate::resource`]).
     resource: Option<Arc<crate::resource::http::Toggle>>,
+    /// The metrics' families; `None`: the default shape, registered on first use.
+    metrics: Option<Arc<Families>>,
 }
 
 /// The observa request layer. Build it with [`layer()`] and the builder methods; apply it with
@@ -94,6 +96,7 @@ impl RequestLayer {
                 forwarded_header: ForwardedHeader::XForwardedFor,
                 trace_context: TraceContextPolicy::Continue,
                 resource: None,
+                metrics: None,
             }),
         }
     }
@@ -163,6 +166,41 @@ impl RequestLayer {
     /// What to do with an incoming `traceparent` (default [`TraceContextPolicy::Continue`]).
     pub fn trace_context(self, policy: TraceContextPolicy) -> RequestLayer {
         self.edit(|s| s.trace_context = policy)
+    }
+
+    /// The names, labels and buckets of the layer's metrics (see [`HttpMetrics`]), checked and
+    /// registered now: a refused shape is an error and the layer is not built.
+    ///
+    /// ```ignore
+    /// let layer = observa::http::layer().try_metrics(
+    ///     HttpMetrics::new()
+    ///         .duration_histogram("portal_request_duration_seconds")
+    ///         .status_on_duration(true)
+    ///         .buckets([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+    /// )?;
+    /// ```
+    pub fn try_metrics(self, shape: HttpMetrics) -> Result<RequestLayer, HttpMetricsError> {
+        let families = Arc::new(shape.register()?);
+        Ok(self.edit(|s| s.metrics = Some(families)))
+    }
+
+    /// [`RequestLayer::try_metrics`] for builder chains: a refused shape is logged (one ERROR
+    /// line `observa.metrics_error` with the reason) and counted
+    /// (`observa_internal_errors_total{kind="metrics"}`), and the layer keeps the metrics it had.
+    pub fn metrics(self, shape: HttpMetrics) -> RequestLayer {
+        match shape.register() {
+            Ok(f) => self.edit(|s| s.metrics = Some(Arc::new(f))),
+            Err(e) => {
+                crate::metrics::internal_error("metrics");
+                tracing::error!(
+                    target: "observa",
+                    event = "observa.metrics_error",
+                    error = %e,
+                    "request layer metrics refused; the layer keeps its previous metrics"
+                );
+                self
+            }
+        }
     }
 
     /// Declares the service level objective of a route template (as written in the router,
@@ -274,41 +312,6 @@ impl ValidationErrors {
     }
 }
 
-struct HttpMetrics {
-    requests: CounterFamily,
-    duration: HistogramFamily,
-    in_flight: prometheus::IntGauge,
-}
-
-fn http_metrics() -> Option<&'static HttpMetrics> {
-    static M: OnceLock<Option<HttpMetrics>> = OnceLock::new();
-    M.get_or_init(|| {
-        Some(HttpMetrics {
-            requests: CounterFamily::new(
-                "http_requests_total",
-                "HTTP requests by method, route template and status",
-                &["method", "route", "status"],
-            )
-            .ok()?,
-            duration: HistogramFamily::new(
-                "http_request_duration_seconds",
-                "HTTP request duration by method and route template",
-                &["method", "route"],
-                &crate::slo::http_buckets(DEFAULT_BUCKETS),
-            )
-            .ok()?,
-            in_flight: GaugeFamily::new(
-                "http_requests_in_flight",
-                "HTTP requests being served",
-                &[],
-            )
-            .ok()?
-            .get(&[]),
-        })
-    })
-    .as_ref()
-}
-
 #[cfg(feature = "axum")]
 type RouteTag = axum::extract::MatchedPath;
 
@@ -335,15 +338,15 @@ fn connect_ip<B>(_: &Request<B>) -> Option<IpAddr> {
     None
 }
 
-/// One request counted in `http_requests_in_flight` until dropped: when the line is written,
-/// or while unwinding when the inner service panics inside `call`.
-struct InFlight(Option<&'static HttpMetrics>);
+/// One request counted in the in-flight gauge until dropped: when the line is written, or
+/// while unwinding when the inner service panics inside `call`.
+struct InFlight(Option<Arc<Families>>);
 
 impl InFlight {
-    fn enter() -> InFlight {
-        let m = http_metrics();
-        if let Some(m) = m {
-            m.in_flight.inc();
+    fn enter(cfg: &Settings) -> InFlight {
+        let m = cfg.metrics.clone().or_else(Families::default_shape);
+        if let Some(m) = &m {
+            m.enter();
         }
         InFlight(m)
     }
@@ -351,8 +354,8 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(m) = self.0 {
-            m.in_flight.dec();
+        if let Some(m) = &self.0 {
+            m.leave();
         }
     }
 }
@@ -382,6 +385,104 @@ struct State {
     meter: crate::resource::Meter,
     /// The server span (only when spans are exported and the path is not excluded).
     span: tracing::Span,
+    /// gRPC calls: where the response body reports its end (see [`Watch`]).
+    #[cfg(feature = "grpc")]
+    watch: Option<Arc<Watch>>,
+}
+
+/// A gRPC call whose status comes in the trailers: its line and metrics wait for the end of the
+/// response body, which [`super::grpc`]'s body wrapper reports. Either side may come first (the
+/// head handed over, the body ended); the request is finished exactly once, by whichever comes
+/// second.
+#[cfg(feature = "grpc")]
+pub(crate) struct Watch(std::sync::Mutex<WatchSlot>);
+
+#[cfg(feature = "grpc")]
+enum WatchSlot {
+    /// The head is not out yet; `armed` once the body is wrapped.
+    Open { armed: bool },
+    /// The head is out; the request waits for its body's end (HTTP status kept).
+    Waiting(Box<State>, u16),
+    /// The body ended before the head was handed over.
+    Ended(BodyEnd),
+    /// Finished, or nothing to wait for.
+    Done,
+}
+
+/// How a watched response body ended.
+#[cfg(feature = "grpc")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BodyEnd {
+    /// The call's `grpc-status` (from the trailers; `INTERNAL` when they carry none or the body
+    /// failed).
+    Status(u32),
+    /// Dropped before its end: the client went away.
+    Dropped,
+}
+
+#[cfg(feature = "grpc")]
+impl Watch {
+    fn new() -> Watch {
+        Watch(std::sync::Mutex::new(WatchSlot::Open { armed: false }))
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, WatchSlot> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The response body is wrapped: its end will be reported.
+    pub(crate) fn arm(&self) {
+        let mut slot = self.slot();
+        if let WatchSlot::Open { .. } = *slot {
+            *slot = WatchSlot::Open { armed: true };
+        }
+    }
+
+    /// The body ended (or was dropped): finishes the request if it waits.
+    pub(crate) fn end(&self, how: BodyEnd) {
+        let mut slot = self.slot();
+        match std::mem::replace(&mut *slot, WatchSlot::Done) {
+            WatchSlot::Waiting(state, status) => {
+                drop(slot);
+                finish_after_body(*state, status, how);
+            }
+            WatchSlot::Open { .. } => *slot = WatchSlot::Ended(how),
+            other => *slot = other,
+        }
+    }
+
+    /// Hands the request over to the body. Gives it back when the body is not watched, or
+    /// with how it ended when it already has.
+    fn defer(&self, state: State, status: u16) -> Option<(State, Option<BodyEnd>)> {
+        let mut slot = self.slot();
+        match std::mem::replace(&mut *slot, WatchSlot::Done) {
+            WatchSlot::Open { armed: true } => {
+                *slot = WatchSlot::Waiting(Box::new(state), status);
+                None
+            }
+            WatchSlot::Ended(how) => Some((state, Some(how))),
+            _ => Some((state, None)),
+        }
+    }
+
+    /// The request finished at its head: nothing to wait for.
+    fn close(&self) {
+        *self.slot() = WatchSlot::Done;
+    }
+}
+
+/// The request line and metrics of a gRPC call whose body ended `how`.
+#[cfg(feature = "grpc")]
+fn finish_after_body(mut state: State, status: u16, how: BodyEnd) {
+    match how {
+        BodyEnd::Status(code) => {
+            if let Some(i) = state.info.as_mut() {
+                i.grpc_status = Some(code);
+            }
+            finish(state, status, End::Response, None);
+        }
+        BodyEnd::Dropped => finish(state, 499, End::Cancelled, None),
+    }
 }
 
 /// The server span of a request: named after the route template (`GET /orders/{id}`, the gRPC
@@ -491,7 +592,7 @@ where
                 .and_then(|v| v.to_str().ok())
                 .map(|s| bounded(s, MAX_USER_AGENT).into());
             Info {
-                in_flight: InFlight::enter(),
+                in_flight: InFlight::enter(cfg),
                 method: method_label(req.method()),
                 route: req.extensions().get::<RouteTag>().cloned(),
                 client_ip,
@@ -527,6 +628,11 @@ where
             Some(i) if crate::trace::active() => server_span(i, req.uri().path(), traceparent),
             _ => tracing::Span::none(),
         };
+        #[cfg(feature = "grpc")]
+        let watch = info
+            .as_ref()
+            .filter(|i| i.grpc_route.is_some())
+            .map(|_| Arc::new(Watch::new()));
         let state = State {
             ctx,
             request_id,
@@ -534,10 +640,20 @@ where
             info,
             meter,
             span,
+            #[cfg(feature = "grpc")]
+            watch: watch.clone(),
         };
         let kind = if replaced && self.cfg.invalid == InvalidRequestId::Reject {
             Kind::Rejected
         } else {
+            #[cfg(feature = "grpc")]
+            let req = {
+                let mut req = req;
+                if let Some(w) = watch {
+                    req.extensions_mut().insert(super::grpc::WatchHandle(w));
+                }
+                req
+            };
             Kind::Inner {
                 fut: self.inner.call(req),
             }
@@ -676,6 +792,25 @@ where
                 if let Some(i) = state.info.as_mut().filter(|i| i.grpc_route.is_some()) {
                     i.grpc_status = Some(super::grpc::status_of(status, resp.headers()));
                 }
+                // A gRPC call whose status follows in the trailers: finished when the body ends.
+                #[cfg(feature = "grpc")]
+                if let Some(w) = state.watch.take() {
+                    let in_trailers = matches!(end, End::Response)
+                        && status == 200
+                        && super::grpc::code_in(resp.headers()).is_none();
+                    if !in_trailers {
+                        w.close();
+                    } else {
+                        match w.defer(state, status) {
+                            None => return Poll::Ready(Ok(resp)),
+                            Some((s, Some(how))) => {
+                                finish_after_body(s, status, how);
+                                return Poll::Ready(Ok(resp));
+                            }
+                            Some((s, None)) => state = s,
+                        }
+                    }
+                }
                 let ext = Ext {
                     error: resp.extensions().get::<ResponseError>(),
                     validation: resp.extensions().get::<ValidationErrors>(),
@@ -727,16 +862,20 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
         Some((r, _)) => &**r,
         None => info.route.as_ref().map(|r| r.as_str()).unwrap_or(UNMATCHED),
     };
+    let families = info.in_flight.0.clone();
     drop(info.in_flight);
-    if let Some(m) = http_metrics() {
+    if let Some(m) = families {
         let code = match grpc {
             Some((_, c)) => c.to_string(),
             None => status.to_string(),
         };
-        m.requests.get(&[info.method, route, &code]).inc();
-        m.duration
-            .get(&[info.method, route])
-            .observe(elapsed.as_secs_f64());
+        m.observe(
+            info.method,
+            route,
+            &code,
+            state.ctx.tenant_id(),
+            elapsed.as_secs_f64(),
+        );
     }
     let error = ext.as_ref().and_then(|e| e.error);
     let validation = ext.as_ref().and_then(|e| e.validation);

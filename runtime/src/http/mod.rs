@@ -40,7 +40,10 @@
 //! - **Metrics.** `http_requests_total{method,route,status}`,
 //!   `http_request_duration_seconds{method,route}`, `http_requests_in_flight`. Route labels are
 //!   templates and methods outside the standard nine are `other`, so a client cannot create
-//!   series.
+//!   series. Names, label names, buckets, the status on the histogram and a tenant label (only
+//!   with a configured cardinality cap) are settings: [`HttpMetrics`] with
+//!   [`RequestLayer::try_metrics`] (errors at build) or [`RequestLayer::metrics`] (errors
+//!   logged and counted); see [`metrics`].
 //! - **Spans.** When spans are exported (OTLP on), each request gets a server span named after
 //!   its route template (`GET /orders/{id}`; `GET` when unmatched; the method path for gRPC)
 //!   with `http.request.method`, `http.route`, `url.path` (`[FILTERED]` in production),
@@ -63,6 +66,10 @@ pub use grpc::{GrpcLayer, grpc_layer};
 mod layer;
 #[cfg(feature = "tower")]
 pub use layer::*;
+#[cfg(feature = "tower")]
+pub mod metrics;
+#[cfg(feature = "tower")]
+pub use metrics::{HttpMetrics, HttpMetricsError};
 
 #[cfg(feature = "axum")]
 mod failure;
