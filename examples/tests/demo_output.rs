@@ -1,7 +1,8 @@
 //! What the README's first command shows, asserted on the demo's real output (the binary run as
 //! a child process): the masked form of `#[derive(Redact)]` with a `Secret`, the `#[audit]`
 //! trail verified (and verified again here, independently, from the same file), and the metrics
-//! summary, which counts exactly the series of the full exposition (`--full-metrics`).
+//! summary, which counts exactly the series of the full exposition (`--full-metrics`), and the
+//! Sentry events received by the demo's stand-in endpoint.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -251,7 +252,16 @@ fn demo_prints_a_short_summary_and_no_exposition_by_default() {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let (counts, rest) = summary(&stdout);
     assert!(counts.len() >= 10, "{counts:?}");
-    assert!(counts["observa_calls_total"] >= 7, "{counts:?}");
+    // Seven sites in the `observa_calls` families (`sync_job` has its own, `worker_jobs`): a
+    // counter series per outcome (five), one histogram and one in-flight gauge each. The
+    // README quotes the first line.
+    assert!(
+        stdout.contains("\nobserva_calls_total: 35 series (counter)\n"),
+        "{counts:?}"
+    );
+    assert_eq!(counts["observa_calls_duration_seconds"], 7);
+    assert_eq!(counts["observa_calls_in_flight"], 7);
+    assert_eq!(counts["worker_jobs_total"], 5);
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert!(rest[0].ends_with("-- --full-metrics"), "{}", rest[0]);
     assert!(!stdout.contains("== metrics exposition =="));
@@ -263,6 +273,32 @@ fn demo_prints_a_short_summary_and_no_exposition_by_default() {
         stdout.lines().count() < 120,
         "{} lines",
         stdout.lines().count()
+    );
+}
+
+#[test]
+fn demo_shows_the_sentry_events_of_server_errors_and_panics_only() {
+    let out = demo(&[], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut events: Vec<(String, String)> = section(&stdout, "sentry events")
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(|e| {
+            (
+                e["tags"]["event"].as_str().unwrap_or_default().to_owned(),
+                e["tags"]["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    events.sort();
+    // Not the client errors (`orders.get` not found, the refused `users.suspend`), nor the
+    // cancelled upload.
+    assert_eq!(
+        events,
+        [
+            ("orders.get.failed".to_owned(), "server_error".to_owned()),
+            ("reports.render.failed".to_owned(), "panic".to_owned())
+        ]
     );
 }
 
