@@ -5,8 +5,9 @@
 //! - `#[derive(Redact)]`: a login form with a `Secret<String>` API key, as its `Debug` and as the
 //!   line its `#[observed]` call wrote, both masked;
 //! - `#[audit]`: the trail written to a SQLite file (a temporary one, or `OBSERVA_AUDIT_URL` when
-//!   set, which is then kept), verified with `observa::audit::verify` as `observa-audit verify`
-//!   would;
+//!   set, which is then kept), verified with `observa::audit::verify_with` as `observa-audit
+//!   verify --witness` would, with the demo's own `audit.checkpoint` lines as the witness; a
+//!   trail that does not verify fails the run;
 //! - the metrics as series per family (`demo --full-metrics` prints the whole Prometheus
 //!   exposition after it);
 //! - the Sentry events it sent.
@@ -307,7 +308,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .lines()
         .filter_map(observa::audit::WitnessCheckpoint::parse_line);
     let options = observa::audit::VerifyOptions::default().witness(witness);
-    match observa::audit::verify_with(&trail.url, &options) {
+    let verified = observa::audit::verify_with(&trail.url, &options);
+    match &verified {
         Ok(report) => println!("verify: {report}"),
         Err(e) => println!("verify: FAILED: {e}"),
     }
@@ -338,6 +340,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for e in ingest.events() {
         println!("{e}");
     }
+    // Like `observa-audit verify`, a trail that does not verify fails the run.
+    verified.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -315,3 +315,46 @@ fn demo_refuses_an_unknown_argument_naming_the_valid_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn demo_fails_on_a_tampered_trail_and_says_which_record() {
+    let dir = temp_dir("tampered");
+    let url = format!("sqlite:{}", dir.join("trail.db").display());
+    demo(&[], &[("OBSERVA_AUDIT_URL", &url)]);
+    // Someone with write access rewrites who suspended the user (record 2, `attempted`).
+    let db = rusqlite::Connection::open(dir.join("trail.db")).expect("open the trail");
+    db.execute_batch(
+        "DROP TRIGGER audit_records_no_update;
+         UPDATE audit_records SET actor = 'mallory' WHERE seq = 2;",
+    )
+    .expect("tamper");
+    drop(db);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .env("OBSERVA_AUDIT_URL", &url)
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "a tampered trail must fail the run:\n{stdout}"
+    );
+    let shown = section(&stdout, "audit trail ==");
+    assert!(
+        shown[1].starts_with(
+            "verify: FAILED: audit trail NOT intact: first bad record 2: record modified"
+        ),
+        "{}",
+        shown[1]
+    );
+    assert!(
+        stderr.contains("audit trail NOT intact: first bad record 2"),
+        "{stderr}"
+    );
+    // The run itself went on to the end: every section is there.
+    for title in ["metrics ==", "sentry events"] {
+        section(&stdout, title);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
