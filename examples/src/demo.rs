@@ -1,19 +1,38 @@
 //! observa end to end on embedded defaults: an instrumented mini service and worker, driven
-//! through every outcome, then the JSON lines it wrote, the metrics exposition and the Sentry
-//! events it sent.
+//! through every outcome, then what each part produced:
+//!
+//! - the JSON lines written by `#[observed]` calls (and by security signals, fan-out, audit);
+//! - `#[derive(Redact)]`: a login form with a `Secret<String>` API key, as its `Debug` and as the
+//!   line its `#[observed]` call wrote, both masked;
+//! - `#[audit]`: the trail written to a SQLite file (a temporary one, or `OBSERVA_AUDIT_URL` when
+//!   set, which is then kept), verified with `observa::audit::verify_with` as `observa-audit
+//!   verify --witness` would, with the demo's own `audit.checkpoint` lines as the witness; a
+//!   trail that does not verify fails the run;
+//! - the metrics as series per family (`demo --full-metrics` prints the whole Prometheus
+//!   exposition after it);
+//! - the Sentry events it sent.
 //!
 //! observa runs as a layer in the demo's own `tracing_subscriber` registry, beside a plain
 //! `fmt` layer that prints warnings and errors to stderr (any other layer fits the same way).
 //! Sentry is on against a stand-in ingest endpoint on 127.0.0.1 started by the demo itself
 //! (or the DSN in `OBSERVA_SENTRY_DSN` / `SENTRY_DSN` when set).
 
-use observa::observed;
+use observa::{Redact, Secret, audit, observed};
 use std::fmt;
 
 #[derive(Debug)]
 enum ApiError {
     NotFound(u64),
     Database(std::io::Error),
+    Denied,
+    Audit(observa::audit::AuditError),
+}
+
+// `#[audit]` under the default `fail_closed` policy returns the store's error through this.
+impl From<observa::audit::AuditError> for ApiError {
+    fn from(e: observa::audit::AuditError) -> Self {
+        ApiError::Audit(e)
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -21,6 +40,8 @@ impl fmt::Display for ApiError {
         match self {
             ApiError::NotFound(id) => write!(f, "order {id} not found"),
             ApiError::Database(_) => f.write_str("database unavailable"),
+            ApiError::Denied => f.write_str("permission denied"),
+            ApiError::Audit(e) => write!(f, "audit trail unavailable: {e}"),
         }
     }
 }
@@ -29,7 +50,8 @@ impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ApiError::Database(e) => Some(e),
-            ApiError::NotFound(_) => None,
+            ApiError::Audit(e) => Some(e),
+            ApiError::NotFound(_) | ApiError::Denied => None,
         }
     }
 }
@@ -37,8 +59,8 @@ impl std::error::Error for ApiError {
 impl observa::Classify for ApiError {
     fn error_class(&self) -> observa::ErrorClass {
         match self {
-            ApiError::NotFound(_) => observa::ErrorClass::Client,
-            ApiError::Database(_) => observa::ErrorClass::Server,
+            ApiError::NotFound(_) | ApiError::Denied => observa::ErrorClass::Client,
+            ApiError::Database(_) | ApiError::Audit(_) => observa::ErrorClass::Server,
         }
     }
 }
@@ -76,12 +98,137 @@ async fn slow_upload(tenant: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A login form: `#[derive(Redact)]` gives it a masked `Debug` and lets `#[observed]` record it
+/// (as a nested JSON object, masked the same way). `password` is masked by its name alone; the
+/// API key is a `Secret`, which has no `Display`, no `Deref` and no `Serialize` at all.
+#[derive(Redact)]
+struct LoginForm {
+    #[redact(email)]
+    email: String,
+    password: String,
+    api_key: Secret<String>,
+    remember_me: bool,
+}
+
+#[observed(event = "auth.login", tenant, fields(form))]
+fn login(tenant: &str, form: &LoginForm) -> Result<String, ApiError> {
+    if form.api_key.expose().starts_with("sk_live_") {
+        Ok(format!("session for {tenant}"))
+    } else {
+        Err(ApiError::Denied)
+    }
+}
+
+struct Admin {
+    id: String,
+}
+
+/// Audited: a durable `attempted` record before the body, the outcome after it, hash-chained.
+#[observed(event = "users.suspend", tenant)]
+#[audit(action = "user.suspend", actor = admin.id, target = user_id, severity = "high",
+        reason = "terms of service")]
+async fn suspend_user(tenant: &str, admin: &Admin, user_id: u64) -> Result<(), ApiError> {
+    if user_id == 1 {
+        // The account owner cannot be suspended: recorded as a `failure`.
+        return Err(ApiError::Denied);
+    }
+    Ok(())
+}
+
+/// Where the demo writes its audit trail: `OBSERVA_AUDIT_URL` when set (kept afterwards), else
+/// a SQLite file in a fresh temporary directory (removed at the end).
+struct Trail {
+    url: String,
+    temp_dir: Option<std::path::PathBuf>,
+}
+
+impl Trail {
+    fn open() -> Result<Trail, Box<dyn std::error::Error>> {
+        let trail = match std::env::var("OBSERVA_AUDIT_URL") {
+            Ok(url) if !url.is_empty() => Trail {
+                url,
+                temp_dir: None,
+            },
+            _ => {
+                let dir = std::env::temp_dir().join(format!(
+                    "observa-demo-{}-{}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                ));
+                std::fs::create_dir_all(&dir)?;
+                Trail {
+                    url: format!("sqlite:{}", dir.join("audit.db").display()),
+                    temp_dir: Some(dir),
+                }
+            }
+        };
+        // The rest of the audit settings (signing key, checkpoint interval, ...) from the
+        // environment, as `observa::init` would.
+        let mut config = observa::audit::AuditConfig::from_env()?;
+        config.url = trail.url.clone();
+        observa::audit::install(config)?;
+        Ok(trail)
+    }
+}
+
+impl Drop for Trail {
+    fn drop(&mut self) {
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Series per metric family of a Prometheus text exposition, in exposition order: one per
+/// sample line of a counter or gauge, one per `_count` line of a histogram or summary.
+fn series_per_family(exposition: &str) -> Vec<(String, String, usize)> {
+    let mut families: Vec<(String, String, usize)> = Vec::new();
+    for line in exposition.lines() {
+        if let Some(decl) = line.strip_prefix("# TYPE ") {
+            let mut parts = decl.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                families.push((name.to_owned(), kind.to_owned(), 0));
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        let Some((family, kind, n)) = families.last_mut() else {
+            continue;
+        };
+        let counted = match kind.as_str() {
+            "histogram" | "summary" => name.strip_suffix("_count") == Some(family.as_str()),
+            _ => name == family.as_str(),
+        };
+        if counted {
+            *n += 1;
+        }
+    }
+    families
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::args().nth(1).as_deref() == Some("schema") {
-        // The JSON Schema of the lines below, from the same inventory (`observa::ops`).
-        println!("{:#}", observa::ops::Ops::new("demo").schema());
-        return Ok(());
+    let mut full_metrics = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "schema" => {
+                // The JSON Schema of the lines below, from the same inventory (`observa::ops`).
+                println!("{:#}", observa::ops::Ops::new("demo").schema());
+                return Ok(());
+            }
+            "--full-metrics" => full_metrics = true,
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; expected `schema` or `--full-metrics`"
+                )
+                .into());
+            }
+        }
     }
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -104,6 +251,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
     );
     tracing::subscriber::set_global_default(subscriber)?;
+    let trail = Trail::open()?;
 
     let _ = get_order("acme", 7).await;
     let _ = get_order("acme", 0).await;
@@ -124,15 +272,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     security::run();
     // Fan-out: an in-memory source, a subscriber too slow for its queue of 2, one drop.
     fanout_demo::run().await;
+    // Redaction: the form's secrets never reach a line, whatever prints it.
+    let form = LoginForm {
+        email: "jane.doe@example.com".into(),
+        password: "correct horse battery".into(),
+        api_key: Secret::new("sk_live_51HxDemoKey".into()),
+        remember_me: true,
+    };
+    let _ = login("acme", &form);
+    // Audit: one suspension that succeeds, one refused (`attempted`, then `failure`).
+    let admin = Admin {
+        id: "admin-7".into(),
+    };
+    let _ = suspend_user("acme", &admin, 42).await;
+    let _ = suspend_user("acme", &admin, 1).await;
+    // Flushes the lines and closes the audit trail (`audit.stopped` + a closing checkpoint).
     drop(guard);
+    let lines = logs.contents();
     println!("== log lines ==");
-    print!("{}", logs.contents());
+    print!("{lines}");
+
+    println!("== redaction ==");
+    println!("Debug: {form:?}");
+    match lines.lines().find(|l| l.contains("auth.login.completed")) {
+        Some(line) => println!("line:  {line}"),
+        None => println!("line:  (no auth.login.completed line: is OBSERVA_LOG_LEVEL above info?)"),
+    }
+
+    println!("== audit trail ==");
+    println!("trail: {}", trail.url);
+    // The same check as `observa-audit verify <url> --witness <log file>` (exit 0 intact,
+    // 1 tampered, 2 unreadable): the hash chain, the checkpoints, and the `audit.checkpoint`
+    // lines above as the witness that left the host with the logs.
+    let witness = lines
+        .lines()
+        .filter_map(observa::audit::WitnessCheckpoint::parse_line);
+    let options = observa::audit::VerifyOptions::default().witness(witness);
+    let verified = observa::audit::verify_with(&trail.url, &options);
+    match &verified {
+        Ok(report) => println!("verify: {report}"),
+        Err(e) => println!("verify: FAILED: {e}"),
+    }
+    if trail.temp_dir.is_none() {
+        println!(
+            "kept; check it again with: cargo run -p observa --bin observa-audit -- verify {}",
+            trail.url
+        );
+    }
+    drop(trail);
+
+    let exposition = observa::metrics::render();
+    let families = series_per_family(&exposition);
     println!("== metrics ==");
-    print!("{}", observa::metrics::render());
+    for (name, kind, n) in &families {
+        println!("{name}: {n} series ({kind})");
+    }
+    println!(
+        "{} families, {} series; the full Prometheus exposition: cargo run -p examples --bin demo -- --full-metrics",
+        families.len(),
+        families.iter().map(|f| f.2).sum::<usize>()
+    );
+    if full_metrics {
+        println!("== metrics exposition ==");
+        print!("{exposition}");
+    }
     println!("== sentry events (as received by the local endpoint) ==");
     for e in ingest.events() {
         println!("{e}");
     }
+    // Like `observa-audit verify`, a trail that does not verify fails the run.
+    verified.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `#[derive(Classify)]`: client or server error per variant.
 //!
-//! ```ignore
+//! ```text
 //! #[derive(observa::Classify)]
 //! #[classify(server)]            // default for unmarked variants (the default default)
 //! enum ApiError {
@@ -9,7 +9,9 @@
 //!     Database(std::io::Error),
 //! }
 //! ```
-//! `error_type` is the variant name (`NotFound`), or the type name for structs.
+//! `error_type` is the variant name (`NotFound`), or the type name for structs. (A `text` block:
+//! this crate cannot depend on `observa`; the same example is compiled and asserted on the
+//! `observa::Classify` trait.)
 
 use crate::common::{Ctx, Once};
 use proc_macro2::{Span, TokenStream};

@@ -10,10 +10,14 @@ use proc_macro::TokenStream;
 
 /// Writes a durable, tamper-evident audit record around a function.
 ///
-/// ```ignore
+/// ```text
 /// #[audit(action = "user.suspend", actor = admin.id, target = user_id, severity = "high")]
 /// async fn suspend_user(admin: &Admin, user_id: UserId) -> Result<(), AppError>
 /// ```
+///
+/// (A `text` block: this crate cannot depend on `observa`, which its examples need. The
+/// complete, compiled example is the `observa` crate's front page, section "Audit": a doctest
+/// that writes and verifies a trail.)
 ///
 /// `action` (a dotted name) and `actor` are required; optional `target`, `severity`
 /// (`low`, `medium`, `high`, `critical`), `reason`, `category`, `changes = (before, after)`
@@ -52,7 +56,8 @@ pub fn audit(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Implements `observa::Classify` for an error type: `#[classify(client)]` on variants that are
 /// the caller's fault (4xx), unmarked variants take the container's `#[classify(...)]` (server
-/// by default); `error_type` is the variant name.
+/// by default); `error_type` is the variant name. The compiled example is on the
+/// `observa::Classify` trait (a doctest of `observa`).
 #[proc_macro_derive(Classify, attributes(classify))]
 pub fn derive_classify(input: TokenStream) -> TokenStream {
     classify::derive(input.into()).into()
@@ -60,10 +65,14 @@ pub fn derive_classify(input: TokenStream) -> TokenStream {
 
 /// Instruments a function, a method or every method of an `impl` block.
 ///
-/// ```ignore
+/// ```text
 /// #[observed(event = "sync_job", tenant, fields(job_id, rows = batch.len()))]
 /// async fn sync_orders(tenant: TenantId, job_id: JobId, batch: Vec<Order>) -> Result<u64, SyncError>
 /// ```
+///
+/// (A `text` block: this crate cannot depend on `observa`, which its examples need. The
+/// complete, compiled example is the `observa` crate's front page, section "Quickstart", a
+/// doctest.)
 ///
 /// Arguments: `event`, `name`, `level`, `target`, `tenant` / `user` / `correlation` (bare: the
 /// argument of that name; `= expr`: any `Display` value), `fields(a, b = expr)` (each value must

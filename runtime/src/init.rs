@@ -378,7 +378,8 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
 /// other layer (`sentry-tracing`, `console-subscriber`, a second `fmt` layer, your own
 /// OpenTelemetry layer):
 ///
-/// ```ignore
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use tracing_subscriber::prelude::*;
 ///
 /// let (observa_layer, _guard) = observa::layer(observa::Config::from_env()?)?;
@@ -386,6 +387,8 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
 ///     .with(observa_layer)
 ///     .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::WARN))
 ///     .init();
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// It behaves as [`init`] does (same lines: context on every line, key filter, production

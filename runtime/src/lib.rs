@@ -1,17 +1,10 @@
-//! observa: observability for Rust backends, from one attribute per function.
+// The README is the crate's front page, and its Rust blocks are doctests of this crate, so none
+// can drift from the API (`runtime/README.md` links to the workspace README, and is what
+// `cargo package` ships, so the path resolves in the workspace and in the published crate).
+#![doc = include_str!("../README.md")]
 //!
-//! ```ignore
-//! use observa::observed;
+//! ## The crate's public surface
 //!
-//! #[observed(event = "sync_job", tenant, fields(job_id, rows = batch.len()))]
-//! async fn sync_orders(tenant: TenantId, job_id: JobId, batch: Vec<Order>) -> Result<u64, SyncError> {
-//!     // ...
-//! }
-//!
-//! let _guard = observa::init(observa::Config::from_env()?)?; // flushes on drop
-//! ```
-//!
-//! The public surface:
 //! - [`observed`]: per call, a span (when something consumes spans), stable log events
 //!   (`<event>.completed` / `<event>.failed` with `duration_ms`, `outcome`, `error`), a call
 //!   counter by outcome, a duration histogram, an in-flight gauge, and the tenant, user and

@@ -91,6 +91,24 @@ impl ErrorClass {
 ///     }
 /// }
 /// ```
+///
+/// The derive (`observa::Classify`, from the macro crate):
+///
+/// ```
+/// use observa::{Classify, ErrorClass};
+///
+/// #[derive(Classify)]
+/// #[classify(server)]            // default for unmarked variants (the default default)
+/// enum ApiError {
+///     #[classify(client)] NotFound(u64),
+///     #[classify(client)] Invalid { field: &'static str },
+///     Database(std::io::Error),
+/// }
+///
+/// assert_eq!(ApiError::NotFound(7).error_class(), ErrorClass::Client);
+/// assert_eq!(ApiError::Invalid { field: "email" }.error_type(), "Invalid");
+/// assert_eq!(ApiError::Database(std::io::Error::other("reset")).error_class(), ErrorClass::Server);
+/// ```
 pub trait Classify {
     /// Client or server.
     fn error_class(&self) -> ErrorClass;

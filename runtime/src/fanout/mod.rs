@@ -1,11 +1,22 @@
 //! Messaging fan-out: a broker consumer feeding many subscribers (SSE clients, websockets,
 //! in-process tasks), with the visibility seed 000's phase 6 asks for.
 //!
-//! ```ignore
+//! ```no_run
+//! # use observa::fanout::{self, Filter, Hub, HubConfig};
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let hub = Hub::new(HubConfig::new("events").with_metric_prefix("sse").with_queue_max(64))?;
+//! # #[cfg(feature = "amqp")] {
+//! # use observa::fanout::AmqpSource;
 //! hub.consume(AmqpSource::new("amqp://127.0.0.1:5672/%2f", "events", "events.#"))?; // feature `amqp`
+//! # }
+//! # #[cfg(feature = "axum")]
+//! # fn handler(hub: &Hub, tenant: String, job: String) -> impl axum::response::IntoResponse {
 //! // in an axum handler (feature `axum`), after checking the caller may see `tenant`:
 //! fanout::sse::stream(&hub, Filter::all().tenant(tenant).job(job))
+//! # }
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! **Delivery.** [`Hub::publish`] (or the consume loop of a [`Source`]) puts each message in the

@@ -1,12 +1,20 @@
 //! Server-sent events from a hub (feature `axum`).
 //!
-//! ```ignore
+//! ```
+//! use axum::extract::{Path, State};
+//! use axum::response::IntoResponse;
+//! use observa::fanout::{Filter, Hub};
+//!
 //! async fn events(State(hub): State<Hub>, Path((tenant, job)): Path<(String, String)>)
 //!     -> impl IntoResponse
 //! {
 //!     // check here that the caller may read `tenant`
 //!     observa::fanout::sse::stream(&hub, Filter::all().tenant(tenant).job(job))
 //! }
+//! # fn main() {
+//! #     let _: axum::Router<Hub> =
+//! #         axum::Router::new().route("/events/{tenant}/{job}", axum::routing::get(events));
+//! # }
 //! ```
 //!
 //! Each stream is one hub subscription. Lines (target `observa::fanout`, with the request's

@@ -9,10 +9,26 @@ use std::fmt;
 /// A handler error turned into a response: return `Result<T, Failure<E>>` from an axum handler
 /// and `?` any `E: std::error::Error` into it.
 ///
-/// ```ignore
+/// ```
+/// use axum::{Json, extract::Path};
+/// # #[derive(serde::Serialize)]
+/// # struct Order { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # impl std::fmt::Display for DbError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("db down") }
+/// # }
+/// # impl std::error::Error for DbError {}
+/// # mod db {
+/// #     pub fn load(id: u64) -> Result<super::Order, super::DbError> { Ok(super::Order { id }) }
+/// # }
+///
 /// async fn get_order(Path(id): Path<u64>) -> Result<Json<Order>, observa::http::Failure<DbError>> {
 ///     Ok(Json(db::load(id)?)) // a DbError becomes a 500 whose chain is on the request's line
 /// }
+/// # fn main() {
+/// #     let _: axum::Router = axum::Router::new().route("/orders/{id}", axum::routing::get(get_order));
+/// # }
 /// ```
 ///
 /// The response is `{"error":"internal_error","request_id":"..."}` with status 500 (or the

@@ -1,14 +1,21 @@
 //! HTTP integration: the tower/axum request layer (features `tower`, `axum`) and an
 //! instrumented outbound client (feature `reqwest`).
 //!
-//! ```ignore
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # fn main() {
 //! use axum::{Router, routing::get};
+//! # async fn list_orders() -> &'static str { "[]" }
 //!
-//! let app = Router::new()
+//! let app: Router = Router::new()
 //!     .route("/tenants/{tenant}/orders", get(list_orders))
 //!     .route("/metrics", get(observa::http::metrics_handler))
 //!     // `Router::layer` (not a layer around the router) so the route template is known.
 //!     .layer(observa::http::layer());
+//! # let _ = app;
+//! # }
+//! # #[cfg(not(feature = "axum"))]
+//! # fn main() {}
 //! ```
 //!
 //! What the layer does per request, and why:

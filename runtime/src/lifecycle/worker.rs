@@ -1,12 +1,20 @@
 //! Background jobs: started / completed / failed / retried, with the attempt number.
 //!
-//! ```ignore
+//! ```
 //! use observa::lifecycle::worker::{self, Retry};
+//! # struct Job { id: String }
+//! # async fn sync(job: &Job) -> Result<u64, std::io::Error> { Ok(3) }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let job = &Job { id: "job-42".into() };
 //!
 //! let rows = worker::run("shopify_sync", &job.id, Retry::attempts(3), |attempt| async move {
 //!     sync(&job).await
 //! })
 //! .await?;
+//! # assert_eq!(rows, 3);
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Lines (target `observa::worker`, with `job_type`, `job_id`, `attempt`):

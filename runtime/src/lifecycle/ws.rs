@@ -3,7 +3,9 @@
 //!
 //! With feature `ws` (axum's WebSocket), [`upgrade`] does it all around an axum handler:
 //!
-//! ```ignore
+//! ```
+//! # #[cfg(feature = "ws")]
+//! # mod app {
 //! async fn chat(ws: axum::extract::WebSocketUpgrade) -> axum::response::Response {
 //!     observa::lifecycle::ws::upgrade(ws, "chat", |mut socket| async move {
 //!         while let Some(Ok(msg)) = socket.recv().await {      // ws.message_received
@@ -11,6 +13,14 @@
 //!         }
 //!     })                                                       // ws.closed when it ends
 //! }
+//! # pub fn router() -> axum::Router {
+//! #     axum::Router::new().route("/chat", axum::routing::get(chat))
+//! # }
+//! # }
+//! # fn main() {
+//! #     #[cfg(feature = "ws")]
+//! #     let _ = app::router();
+//! # }
 //! ```
 //!
 //! Without axum, a [`Connection`] is the same lifecycle for any WebSocket library: call

@@ -20,9 +20,13 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// A global allocator that counts the bytes each thread allocates, so observa can report
 /// `alloc_bytes` per request and per `#[observed]` call. Opt-in: install it in the binary.
 ///
-/// ```ignore
+/// ```standalone_crate
 /// #[global_allocator]
 /// static ALLOC: observa::resource::CountingAlloc = observa::resource::CountingAlloc;
+/// # fn main() {
+/// #     let v: Vec<u8> = Vec::with_capacity(4096);
+/// #     assert!(v.capacity() >= 4096);
+/// # }
 /// ```
 ///
 /// Cost: one thread-local add per allocation. It counts bytes requested by `alloc`,
