@@ -91,9 +91,9 @@ pub fn derive_classify(input: TokenStream) -> TokenStream {
 /// # Bound fields
 ///
 /// `bind(job_id, job_type = "shopify_sync")` binds named values for the call, structlog's
-/// `bind_contextvars`: every log line, `#[observed]` span and spawned task inside carries them
-/// (bare name: the argument of that name; `= expr`: any `Display` value; masked when the name or
-/// an identifier of the expression is sensitive). `observa::context::bind_field(name, value)`
+/// `bind_contextvars`: every log line, `#[observed]` span, audit record and spawned task inside
+/// carries them (bare name: the argument of that name; `= expr`: any `Display` value; masked when
+/// the name or an identifier of the expression is sensitive). `observa::context::bind_field(name, value)`
 /// binds one from inside the body. Limits and rules: `observa::context::bind_field`.
 ///
 /// # Metric shapes

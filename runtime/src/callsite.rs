@@ -548,10 +548,15 @@ impl Core {
         // The duration covers the body only, as before: span creation and rendering excluded.
         self.start = clock().raw();
         self.meter = crate::resource::Meter::for_call();
-        if site.opts.started {
-            self.emit(site.opts.level, site.names[2], None, None, "");
-        }
         self.begun = true;
+    }
+
+    /// `<event>.started` (the attribute's `started`). Written once the call's context is
+    /// installed, so the line carries the call's tenant, correlation id and bound fields.
+    fn started(&self) {
+        if self.site.opts.started {
+            self.emit(self.site.opts.level, self.site.names[2], None, None, "");
+        }
     }
 
     /// Adds the `return` field (the attribute's `ret`).
@@ -899,8 +904,8 @@ impl Call {
             scope: Scope::Same,
             core: Core::idle(site),
         };
-        // The common top-level call: nothing bound, empty context. `started` emits an event
-        // before the context is installed, so it takes the general path.
+        // The common top-level call: nothing bound, empty context. `started` writes a line
+        // with the call's context, so it takes the general path (the context installed).
         if bind.is_empty() && !site.opts.started && context::enter_fresh() {
             call.scope = Scope::Fresh(FreshGuard);
             call.core.begin(None, values);
@@ -914,6 +919,7 @@ impl Call {
         }
         call.core.meter.resume(false);
         call.core.enter();
+        call.core.started();
         call
     }
 
@@ -979,6 +985,18 @@ impl AsyncCall {
         };
         call.ctx = call_context(&bind);
         call.core.begin(call.ctx.as_mut(), values);
+        if site.opts.started {
+            // Inside the call's context and span, as a poll is.
+            let scope = call.ctx.take().map(ScopeGuard::install);
+            let mut guard = PollGuard {
+                call: &mut call,
+                scope,
+                returned: false,
+            };
+            guard.call.core.enter();
+            guard.call.core.started();
+            guard.returned = true;
+        }
         call
     }
 

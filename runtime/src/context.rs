@@ -638,8 +638,9 @@ pub(crate) fn report(name: &str, r: Result<(), BindFieldError>) {
 
 /// Binds the named value `name = value` for the rest of the current scope (the enclosing
 /// `#[observed]` call, request, job or [`Context::scope`]), structlog's `bind_contextvars`:
-/// every log line, `#[observed]` span and task spawned with [`spawn`] inside it carries it, and
-/// nothing outside does. Binding a name again replaces its value.
+/// every log line, `#[observed]` span, audit record (inside its `changes` text, under `"bound"`)
+/// and task spawned with [`spawn`] inside it carries it, and nothing outside does. Binding a name
+/// again replaces its value.
 ///
 /// Bounds: at most [`MAX_BOUND_FIELDS`] names per scope, values of at most
 /// [`MAX_BOUND_VALUE_BYTES`]; names `[A-Za-z_][A-Za-z0-9_.]*` other than the keys observa writes

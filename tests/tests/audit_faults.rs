@@ -199,6 +199,15 @@ fn degrade_and_alert_writes_to_the_fallback_and_fail_closed_refuses() {
     assert_eq!(lines[0]["outcome"]["outcome"], "attempted");
     assert_eq!(lines[0]["error_kind"], "unavailable");
     assert_eq!(lines[1]["outcome"]["outcome"], "success");
+    // The fields bound in the scope go with the record, the sensitive one masked.
+    for l in &lines {
+        assert_eq!(
+            l["bound"],
+            serde_json::json!({"job_id": "job-99", "api_key": observa::REDACTED}),
+            "{l}"
+        );
+    }
+    assert!(!text.contains("fallback-canary"), "{text}");
     let mode = std::fs::metadata(&fallback).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }

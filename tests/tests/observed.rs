@@ -384,7 +384,7 @@ fn success_events_are_sampled_but_always_counted() {
     assert!((250..=750).contains(&n), "{n} of 2000 logged at 0.25");
 }
 
-#[observed(event = "t.metrics", metric = "t_metered", buckets = [0.001, 0.01, 1.0])]
+#[observed(event = "t.metrics", metric = "t_metered", buckets = [0.0042, 0.137, 3.3])]
 fn metered(fail: bool) -> Result<(), String> {
     if fail { Err("nope".into()) } else { Ok(()) }
 }
@@ -429,7 +429,26 @@ fn exposition_parses_and_counts_by_outcome() {
         value("t_metered_in_flight", &[("event", "t.metrics")]),
         Some(0.0)
     );
-    assert!(text.contains("t_metered_duration_seconds_bucket{event=\"t.metrics\",le=\"0.01\"}"));
+    // The custom bounds (none of them a default bound), and only those, plus `+Inf`.
+    let bounds: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "t_metered_duration_seconds")
+        .flat_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.less_than).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(bounds, [0.0042, 0.137, 3.3, f64::INFINITY], "{text}");
+    for le in ["0.0042", "0.137", "3.3", "+Inf"] {
+        assert!(
+            text.contains(&format!(
+                "t_metered_duration_seconds_bucket{{event=\"t.metrics\",le=\"{le}\"}}"
+            )),
+            "{le}: {text}"
+        );
+    }
+    assert!(!text.contains("t_metered_duration_seconds_bucket{event=\"t.metrics\",le=\"0.005\"}"));
     assert!(text.contains("t_metered_duration_seconds_count{event=\"t.metrics\"} 10"));
 }
 

@@ -84,6 +84,11 @@ pub(crate) fn degrade(
         "correlation": record.correlation,
         "tenant": record.tenant,
         "changes": record.changes,
+        "bound": record
+            .bound
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "severity": record.severity,
         "attempt_id": attempt_id,
     });

@@ -190,7 +190,8 @@ impl fmt::Debug for Auditor {
 /// CONTEXT HOOK: the single place where the ambient context ([`crate::context::with_current`])
 /// fills a record: correlation id, tenant, user, the trace id of the `traceparent` being
 /// continued, and the request source (client ip, user agent, session fingerprint) when an HTTP
-/// request is in scope. Only empty fields are filled: explicit values win.
+/// request is in scope, and the bound named values (`bind(...)`, `bind_field`; sensitive names
+/// masked by the context). Only empty fields are filled: explicit values win.
 fn fill_from_context(record: &mut NewRecord) {
     fn fill(slot: &mut Option<String>, value: Option<&str>) {
         if slot.is_none()
@@ -209,6 +210,12 @@ fn fill_from_context(record: &mut NewRecord) {
             .and_then(crate::carrier::TraceParent::parse)
             .map(|tp| tp.trace_id_hex());
         fill(&mut record.correlation.trace_id, trace_id.as_deref());
+        if record.bound.is_empty() {
+            record.bound = ctx
+                .fields()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        }
         if let Some(src) = ctx.source() {
             fill(&mut record.source.ip, src.client_ip.as_deref());
             fill(&mut record.source.user_agent, src.user_agent.as_deref());

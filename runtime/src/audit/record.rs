@@ -18,7 +18,12 @@
 //! ```
 //!
 //! `changes` is a JSON *string* holding the compact JSON text `{"before":…,"after":…}` exactly as
-//! stored, so that re-parsing (float formatting, key order) can never change the bytes. Anyone can
+//! stored, so that re-parsing (float formatting, key order) can never change the bytes. When
+//! named values were bound in the context of the call ([`NewRecord::bound`]), the same text ends
+//! with a `"bound"` object of them, in binding order: `{"before":…,"after":…,"bound":{"job_id":
+//! "42"}}`, or `{"bound":{…}}` for a record without changes. The canonical form is unchanged (the
+//! text is hashed as stored), and a record without bound fields is stored and hashed exactly as
+//! before they existed. Anyone can
 //! re-implement the verifier from this paragraph and the table layout: the keys are the columns
 //! of the `audit_records` table, in table order, except the last one, `record_hash`.
 
@@ -224,6 +229,11 @@ pub struct NewRecord {
     pub changes: Option<Changes>,
     /// Severity.
     pub severity: Severity,
+    /// Named values bound in the context of the call (`#[observed(bind(...))]`,
+    /// `observa::context::bind_field`), in binding order, as `(name, value)`; filled from the
+    /// context when empty, sensitive names already masked there. Stored inside the `changes`
+    /// text under `"bound"` (module docs).
+    pub bound: Vec<(String, String)>,
 }
 
 impl NewRecord {
@@ -242,6 +252,7 @@ impl NewRecord {
             tenant: None,
             changes: None,
             severity: Severity::default(),
+            bound: Vec::new(),
         }
     }
 
@@ -572,6 +583,35 @@ pub(crate) struct Prepared {
     mid: Vec<u8>,
 }
 
+/// The `changes` text with the bound fields appended under `"bound"` (module docs): the text is
+/// left untouched when nothing is bound.
+fn with_bound(changes: Option<String>, bound: &[(String, String)]) -> Option<String> {
+    if bound.is_empty() {
+        return changes;
+    }
+    let mut obj = String::from("{");
+    for (i, (k, v)) in bound.iter().enumerate() {
+        if i > 0 {
+            obj.push(',');
+        }
+        // Serialising a `&str` cannot fail.
+        obj.push_str(&serde_json::to_string(k).unwrap_or_default());
+        obj.push(':');
+        obj.push_str(
+            &serde_json::to_string(&util::bound(v.clone(), MAX_FIELD_BYTES)).unwrap_or_default(),
+        );
+    }
+    obj.push('}');
+    Some(match changes {
+        // Every `changes` text is a non-empty JSON object (`{"before":…,"after":…}` or the
+        // truncation marker): insert before its closing brace.
+        Some(c) if c.len() > 2 && c.starts_with('{') && c.ends_with('}') => {
+            format!("{},\"bound\":{obj}}}", &c[..c.len() - 1])
+        }
+        _ => format!("{{\"bound\":{obj}}}"),
+    })
+}
+
 fn opt(v: Option<String>) -> Option<String> {
     v.map(|s| util::bound(s, MAX_FIELD_BYTES))
 }
@@ -629,6 +669,7 @@ impl Prepared {
                 })
             }
         };
+        let changes = with_bound(changes, &r.bound);
         let now = SystemTime::now();
         let mut p = Self {
             id: util::uuid_v7(now),
@@ -799,6 +840,39 @@ mod tests {
         let mut m = r.clone();
         m.actor.push('x');
         assert_ne!(m.view().hash(), r.record_hash);
+    }
+
+    #[test]
+    fn bound_fields_go_inside_changes_and_nothing_else_moves() {
+        let plain = NewRecord::new("job.run", "worker")
+            .changes(serde_json::json!({"a": 1}), serde_json::Value::Null);
+        let mut bound = plain.clone();
+        bound.bound = vec![
+            ("job_id".into(), "42".into()),
+            ("job_type".into(), "shop\"ify".into()),
+        ];
+        let p = Prepared::new(plain, Origin::default(), None).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some(r#"{"before":{"a":1},"after":null}"#)
+        );
+        let p = Prepared::new(bound.clone(), Origin::default(), None).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some(
+                r#"{"before":{"a":1},"after":null,"bound":{"job_id":"42","job_type":"shop\"ify"}}"#
+            )
+        );
+        let r = p.seal("t", 1, GENESIS_HASH);
+        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
+        bound.changes = None;
+        let p = Prepared::new(bound, Origin::default(), None).unwrap();
+        assert_eq!(
+            p.changes.as_deref(),
+            Some(r#"{"bound":{"job_id":"42","job_type":"shop\"ify"}}"#)
+        );
+        let p = Prepared::new(NewRecord::new("job.run", "w"), Origin::default(), None).unwrap();
+        assert_eq!(p.changes, None);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! audit_child open <url>
 //!     prints `opened` or `error <kind>`.
 //! audit_child degrade
-//!     uses the global auditor (from OBSERVA_AUDIT_URL) with both policies and prints what it got.
+//!     uses the global auditor (from OBSERVA_AUDIT_URL) with both policies (the degrading one
+//!     inside a scope with bound fields) and prints what it got.
 //! audit_child witness <n>
 //!     installs observa from the environment (`observa::init_from_env`, so `OBSERVA_LOG_FILE`
 //!     receives the `audit.checkpoint` lines), opens the auditor from the environment, appends
@@ -117,20 +118,25 @@ fn degrade() -> ExitCode {
         Ok(_) => out("fail_closed begin ok"),
         Err(e) => out(&format!("fail_closed begin error {}", e.kind())),
     }
-    match audit::begin(rec(), Policy::DegradeAndAlert) {
-        Ok(attempt) => {
-            out(&format!(
-                "degrade begin ok stored={}",
-                attempt.attempted().is_some()
-            ));
-            match attempt.finish(Outcome::Success) {
-                Ok(Receipt::Degraded) => out("degrade finish degraded"),
-                Ok(_) => out("degrade finish stored"),
-                Err(e) => out(&format!("degrade finish error {}", e.kind())),
+    // Inside a scope with bound fields (one under a sensitive name): the fallback keeps them.
+    observa::Context::new().scope(|| {
+        let _ = observa::context::bind_field("job_id", "job-99");
+        let _ = observa::context::bind_field("api_key", "fallback-canary-key");
+        match audit::begin(rec(), Policy::DegradeAndAlert) {
+            Ok(attempt) => {
+                out(&format!(
+                    "degrade begin ok stored={}",
+                    attempt.attempted().is_some()
+                ));
+                match attempt.finish(Outcome::Success) {
+                    Ok(Receipt::Degraded) => out("degrade finish degraded"),
+                    Ok(_) => out("degrade finish stored"),
+                    Err(e) => out(&format!("degrade finish error {}", e.kind())),
+                }
             }
+            Err(e) => out(&format!("degrade begin error {}", e.kind())),
         }
-        Err(e) => out(&format!("degrade begin error {}", e.kind())),
-    }
+    });
     out(&format!(
         "counts degraded={} lost={}",
         audit::degraded_count(),
