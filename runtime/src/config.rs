@@ -712,6 +712,93 @@ mod tests {
     }
 
     #[test]
+    fn log_file_settings_and_their_precedence() {
+        let plan = |c: &Config| {
+            c.log_files()
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.path, p.targets))
+                .collect::<Vec<_>>()
+        };
+        // Defaults: no file; backups 10.
+        assert!(plan(&Config::default()).is_empty());
+        assert_eq!(Config::default().log_file_backups, 10);
+        // The directory alone: `app.jsonl` in it.
+        let c = Config::from_vars([("OBSERVA_LOG_DIR", "/var/log/svc")]).unwrap();
+        assert_eq!(plan(&c), [(PathBuf::from("/var/log/svc/app.jsonl"), vec![])]);
+        // The name alone: in the working directory, sanitised.
+        let c = Config::from_vars([("OBSERVA_LOG_FILE_NAME", "my api.jsonl")]).unwrap();
+        assert_eq!(plan(&c), [(PathBuf::from("my_api.jsonl"), vec![])]);
+        // `OBSERVA_LOG_FILE` wins for the main file; routes go to `OBSERVA_LOG_DIR`.
+        let c = Config::from_vars([
+            ("OBSERVA_LOG_FILE", "/srv/main.jsonl"),
+            ("OBSERVA_LOG_DIR", "/var/log/svc"),
+            ("OBSERVA_LOG_FILE_NAME", "ignored.jsonl"),
+            (
+                "OBSERVA_LOG_ROUTES",
+                " publish_sync=sync.log, wordpress_api , webhooks=sync.log",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            plan(&c),
+            [
+                (PathBuf::from("/srv/main.jsonl"), vec![]),
+                (
+                    PathBuf::from("/var/log/svc/sync.log"),
+                    vec!["publish_sync".to_owned(), "webhooks".to_owned()]
+                ),
+                (
+                    PathBuf::from("/var/log/svc/wordpress_api.jsonl"),
+                    vec!["wordpress_api".to_owned()]
+                ),
+            ]
+        );
+        // Without a directory, routes go beside the main file.
+        let c = Config::default()
+            .with_log_file("/srv/logs/main.jsonl", 4096, 2)
+            .with_log_route("webhooks", "hooks.log");
+        assert_eq!(
+            plan(&c)[1],
+            (PathBuf::from("/srv/logs/hooks.log"), vec!["webhooks".to_owned()])
+        );
+        // A route on the main file, or a bad target, is refused.
+        let c = Config::default()
+            .with_log_dir("/x")
+            .with_log_route("webhooks", "app.jsonl");
+        assert_eq!(c.log_files().unwrap_err().var, "OBSERVA_LOG_ROUTES");
+        let c = Config::default().with_log_route("bad target", "b.log");
+        assert!(c.log_files().is_err());
+        for bad in ["", " , ", "=x.log", "a b=x.log", "webhooks="] {
+            let e = Config::from_vars([("OBSERVA_LOG_ROUTES", bad)]).unwrap_err();
+            assert_eq!(e.var, "OBSERVA_LOG_ROUTES", "{bad:?}");
+        }
+        assert_eq!(
+            Config::from_vars([("OBSERVA_LOG_DIR", " ")]).unwrap_err().var,
+            "OBSERVA_LOG_DIR"
+        );
+    }
+
+    #[test]
+    fn max_age_units() {
+        let age = |v: &str| {
+            Config::from_vars([("OBSERVA_LOG_FILE_MAX_AGE", v)])
+                .map(|c| c.log_file_max_age.unwrap().as_secs())
+        };
+        assert_eq!(age("30d"), Ok(30 * 86_400));
+        assert_eq!(age("7"), Ok(7 * 86_400));
+        assert_eq!(age("12h"), Ok(12 * 3_600));
+        assert_eq!(age("90m"), Ok(90 * 60));
+        assert_eq!(age(" 45s "), Ok(45));
+        for bad in ["0", "0d", "d", "1w", "-1d", "1.5d", ""] {
+            let e = age(bad).unwrap_err();
+            assert_eq!(e.var, "OBSERVA_LOG_FILE_MAX_AGE", "{bad:?}");
+            assert!(e.reason.contains("`30d`"), "{}", e.reason);
+        }
+        assert_eq!(Config::default().log_file_max_age, None);
+    }
+
+    #[test]
     fn production_forces_json() {
         let c = Config::from_vars([
             ("OBSERVA_ENV", "production"),
