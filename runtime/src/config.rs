@@ -725,7 +725,10 @@ mod tests {
         assert_eq!(Config::default().log_file_backups, 10);
         // The directory alone: `app.jsonl` in it.
         let c = Config::from_vars([("OBSERVA_LOG_DIR", "/var/log/svc")]).unwrap();
-        assert_eq!(plan(&c), [(PathBuf::from("/var/log/svc/app.jsonl"), vec![])]);
+        assert_eq!(
+            plan(&c),
+            [(PathBuf::from("/var/log/svc/app.jsonl"), vec![])]
+        );
         // The name alone: in the working directory, sanitised.
         let c = Config::from_vars([("OBSERVA_LOG_FILE_NAME", "my api.jsonl")]).unwrap();
         assert_eq!(plan(&c), [(PathBuf::from("my_api.jsonl"), vec![])]);
@@ -760,7 +763,10 @@ mod tests {
             .with_log_route("webhooks", "hooks.log");
         assert_eq!(
             plan(&c)[1],
-            (PathBuf::from("/srv/logs/hooks.log"), vec!["webhooks".to_owned()])
+            (
+                PathBuf::from("/srv/logs/hooks.log"),
+                vec!["webhooks".to_owned()]
+            )
         );
         // A route on the main file, or a bad target, is refused.
         let c = Config::default()
@@ -774,7 +780,9 @@ mod tests {
             assert_eq!(e.var, "OBSERVA_LOG_ROUTES", "{bad:?}");
         }
         assert_eq!(
-            Config::from_vars([("OBSERVA_LOG_DIR", " ")]).unwrap_err().var,
+            Config::from_vars([("OBSERVA_LOG_DIR", " ")])
+                .unwrap_err()
+                .var,
             "OBSERVA_LOG_DIR"
         );
     }

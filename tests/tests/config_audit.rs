@@ -106,7 +106,10 @@ fn audit_url_and_service_set_in_code_reach_the_store() {
         &[("OBSERVA_SERVICE_NAME", "name-from-env".to_owned())],
     );
     // Nothing at the default store (`sqlite:observa-audit.db` in the working directory).
-    assert!(!dir.join(audit::DEFAULT_URL.trim_start_matches("sqlite:")).exists());
+    assert!(
+        !dir.join(audit::DEFAULT_URL.trim_start_matches("sqlite:"))
+            .exists()
+    );
     let recs = records(&dir.join("trail.db"));
     let void: Vec<_> = recs.iter().filter(|r| r.0 == "invoice.void").collect();
     assert_eq!(void.len(), 2, "attempted + success: {recs:?}");

@@ -173,7 +173,12 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
     let ps = file_lines(&dir.join("publish_sync.log"));
     let ps: Vec<(&str, &str)> = ps
         .iter()
-        .map(|v| (v["target"].as_str().unwrap(), v["message"].as_str().unwrap()))
+        .map(|v| {
+            (
+                v["target"].as_str().unwrap(),
+                v["message"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         ps,
@@ -253,7 +258,12 @@ fn child_retention() {
     for gone in ["main.jsonl.2", "main.jsonl.7", "ps.log.1"] {
         assert!(!logs.join(gone).exists(), "{gone} outlived its age");
     }
-    for kept in ["main.jsonl.1", "main.jsonl.9", "notes.txt", "main.jsonl.old"] {
+    for kept in [
+        "main.jsonl.1",
+        "main.jsonl.9",
+        "notes.txt",
+        "main.jsonl.old",
+    ] {
         assert!(logs.join(kept).exists(), "{kept} was removed");
     }
     // The first backup ages past the limit while the process runs: the next rotation removes it
@@ -275,9 +285,21 @@ fn rotated_files_older_than_the_max_age_are_removed_at_start_and_at_rotation() {
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     aged_file(&logs.join("main.jsonl.1"), "{\"mark\":\"young-1\"}\n", DAY);
-    aged_file(&logs.join("main.jsonl.2"), "{\"mark\":\"old-2\"}\n", 3 * DAY);
-    aged_file(&logs.join("main.jsonl.7"), "{\"mark\":\"old-7\"}\n", 10 * DAY);
-    aged_file(&logs.join("main.jsonl.9"), "{\"mark\":\"young-9\"}\n", Duration::ZERO);
+    aged_file(
+        &logs.join("main.jsonl.2"),
+        "{\"mark\":\"old-2\"}\n",
+        3 * DAY,
+    );
+    aged_file(
+        &logs.join("main.jsonl.7"),
+        "{\"mark\":\"old-7\"}\n",
+        10 * DAY,
+    );
+    aged_file(
+        &logs.join("main.jsonl.9"),
+        "{\"mark\":\"young-9\"}\n",
+        Duration::ZERO,
+    );
     aged_file(&logs.join("ps.log.1"), "{\"mark\":\"old-ps\"}\n", 3 * DAY);
     aged_file(&logs.join("notes.txt"), "not a backup", 10 * DAY);
     aged_file(&logs.join("main.jsonl.old"), "not numbered", 10 * DAY);
@@ -299,7 +321,11 @@ fn rotated_files_older_than_the_max_age_are_removed_at_start_and_at_rotation() {
             assert!(age < 2 * DAY, "{name}");
         }
     }
-    assert!(rotated >= 2, "the child's lines rotated: {:?}", names_in(&logs));
+    assert!(
+        rotated >= 2,
+        "the child's lines rotated: {:?}",
+        names_in(&logs)
+    );
     assert!(logs.join("notes.txt").exists() && logs.join("main.jsonl.old").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
