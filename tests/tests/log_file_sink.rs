@@ -103,6 +103,7 @@ fn child_env_sinks() {
     tracing::warn!(target: "wordpress_api", status = 502u64, "wp line");
     tracing::info!(target: "webhooks.shopify", "hook line");
     tracing::info!(target: "publish_syncer", "not routed");
+    tracing::info!(target: "publish_sync::media::upload", "media line");
     drop(guard);
 }
 
@@ -126,7 +127,8 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
             ("OBSERVA_LOG_FILE_MAX_AGE", "2d".to_owned()),
             (
                 "OBSERVA_LOG_ROUTES",
-                "publish_sync=publish_sync.log,wordpress_api=wordpress-api.log,webhooks".to_owned(),
+                "publish_sync=publish_sync.log,wordpress_api=wordpress-api.log,webhooks,publish_sync::media=media.log"
+                    .to_owned(),
             ),
         ],
     );
@@ -143,6 +145,7 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
     assert_eq!(
         names_in(&dir),
         [
+            "media.log",
             "publish_sync.log",
             "svc.jsonl",
             "svc.jsonl.1",
@@ -187,6 +190,10 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
             ("publish_sync::pages", "ps child line")
         ]
     );
+    // The longest matching route wins: `publish_sync::media` over `publish_sync`.
+    let media = file_lines(&dir.join("media.log"));
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0]["message"], "media line");
     let wp = file_lines(&dir.join("wordpress-api.log"));
     assert_eq!(wp.len(), 1);
     assert_eq!(wp[0]["level"], "warn");
@@ -203,6 +210,7 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
         "wp line",
         "hook line",
         "not routed",
+        "media line",
     ] {
         assert!(out.iter().any(|v| v["message"] == m), "{m}: {stdout}");
     }
@@ -215,7 +223,7 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
         .iter()
         .filter(|v| v["event"] == "observa.log_sink")
         .collect();
-    assert_eq!(sinks.len(), 4, "{sinks:?}");
+    assert_eq!(sinks.len(), 5, "{sinks:?}");
     let sink = |file: &str| {
         sinks
             .iter()
@@ -227,6 +235,7 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
         ("publish_sync.log", "publish_sync"),
         ("wordpress-api.log", "wordpress_api"),
         ("webhooks.jsonl", "webhooks"),
+        ("media.log", "publish_sync::media"),
     ] {
         let s = sink(file);
         assert_eq!(s["level"], "info");
