@@ -444,7 +444,7 @@ fn claim() -> Result<(), InitError> {
         .map_err(|_| InitError::AlreadyInitialized)
 }
 
-/// Installs observa: the log pipeline (stdout, optional rotated file), the filter, the metrics
+/// Installs observa: the log pipeline (stdout, optional rotated files, main and per target), the filter, the metrics
 /// settings, the OTLP exporter and Sentry when configured, as the global `tracing` subscriber.
 /// Returns a guard that flushes on drop.
 ///

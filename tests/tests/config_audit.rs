@@ -63,8 +63,11 @@ fn run_child(name: &str, cwd: &Path, envs: &[(&str, String)]) {
     );
 }
 
-/// (action, service, version, changes) of every record.
-fn records(db: &Path) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+/// (action, service, version, changes) of one record.
+type Row = (String, Option<String>, Option<String>, Option<String>);
+
+/// Every record of the trail at `db`, in order.
+fn records(db: &Path) -> Vec<Row> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
     let mut q = c

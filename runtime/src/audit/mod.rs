@@ -8,7 +8,8 @@
 //! - [`NewRecord`] → [`Auditor::append`] → [`StoredRecord`]: a record gets the next gap-free
 //!   sequence number of its trail, a UUID v7 id, an RFC 3339 UTC time (µs) and a SHA-256 hash
 //!   chained to the previous record ([`record`] documents the canonical bytes).
-//! - Stores, chosen by URL (`OBSERVA_AUDIT_URL`, default [`DEFAULT_URL`]):
+//! - Stores, chosen by URL (`Config::audit_url` given to `init`, else `OBSERVA_AUDIT_URL`, default
+//!   [`DEFAULT_URL`]):
 //!   `sqlite:PATH` (embedded, WAL, `synchronous=FULL`, append-only triggers, unique `seq` index) and,
 //!   with the `postgres` feature, `postgres://…?schema=NAME` for several replicas writing one
 //!   trail (a head row locked `FOR UPDATE` in every transaction keeps `seq` and the chain
