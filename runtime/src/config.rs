@@ -272,9 +272,7 @@ impl Config {
                         }
                     }
                 }
-                "OBSERVA_LOG_FILE" => {
-                    c.log_file = Some(PathBuf::from(nonempty("OBSERVA_LOG_FILE", v)?))
-                }
+                "OBSERVA_LOG_FILE" => c.log_file = Some(PathBuf::from(v)),
                 "OBSERVA_LOG_DIR" => c.log_dir = Some(PathBuf::from(nonempty("OBSERVA_LOG_DIR", v)?)),
                 "OBSERVA_LOG_FILE_NAME" => {
                     c.log_file_name = Some(nonempty("OBSERVA_LOG_FILE_NAME", v)?)
