@@ -257,13 +257,16 @@ impl Notices {
                 "OBSERVA_REDACT_KEY is set but unusable (too short?); fingerprints use a random per-process key"
             );
         }
+        // The facts are in the message too: production's allowlist keeps the message (and
+        // `path`, `error`) but filters the other keys.
         for (dir, e) in std::mem::take(&mut self.dir_errors) {
             tracing::warn!(
                 target: "observa",
                 event = "observa.log_dir_unavailable",
                 dir = %dir.display(),
                 error = %e,
-                "log directory could not be created; its files are off and every line goes to stdout"
+                "log directory {} could not be created ({e}); its files are off and every line goes to stdout",
+                dir.display()
             );
         }
         for (path, e) in std::mem::take(&mut self.file_errors) {
@@ -289,7 +292,11 @@ impl Notices {
                 backups = f.backups as u64,
                 max_age = %age_text(f.max_age),
                 targets = %targets,
-                "log file sink"
+                "log file sink: path={} max_bytes={} backups={} max_age={} targets={targets}",
+                f.path.display(),
+                f.max_bytes,
+                f.backups,
+                age_text(f.max_age)
             );
         }
     }

@@ -243,6 +243,14 @@ fn dir_file_name_size_backups_age_and_routes_come_from_the_environment() {
         assert_eq!(s["backups"], 3, "{s}");
         assert_eq!(s["max_age"], "2d", "{s}");
         assert_eq!(s["targets"], targets, "{s}");
+        // The same facts in the message, which production's allowlist keeps.
+        assert_eq!(
+            s["message"],
+            format!(
+                "log file sink: path={} max_bytes=2048 backups=3 max_age=2d targets={targets}",
+                dir.join(file).display()
+            )
+        );
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -370,7 +378,36 @@ fn a_directory_that_cannot_be_created_is_a_warning_and_stdout_keeps_every_line()
         ],
     );
     assert!(ok, "no panic, init succeeds: {stdout}\n{stderr}");
+    check_dir_unavailable(&dir, &stdout);
+    // In production the allowlist filters `dir`; the message still names it.
+    let (ok, stdout, stderr) = run_child(
+        "child_dir_unavailable",
+        &root,
+        &[
+            ("OBSERVA_ENV", "production".to_owned()),
+            ("OBSERVA_LOG_DIR", dir.display().to_string()),
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
     let out = json_lines(&stdout);
+    let warn = out
+        .iter()
+        .find(|v| v["event"] == "observa.log_dir_unavailable")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(warn["dir"], "[FILTERED]");
+    let m = warn["message"].as_str().unwrap();
+    assert!(
+        m.starts_with(&format!(
+            "log directory {} could not be created (",
+            dir.display()
+        )),
+        "{m}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn check_dir_unavailable(dir: &Path, stdout: &str) {
+    let out = json_lines(stdout);
     // One structured warning for the directory (not one per file)...
     let warns: Vec<&serde_json::Value> = out
         .iter()
@@ -402,7 +439,6 @@ fn a_directory_that_cannot_be_created_is_a_warning_and_stdout_keeps_every_line()
         stdout.contains("observa_internal_errors_total{kind=\"log_file\"} 2"),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Child: a route that names the main file.
