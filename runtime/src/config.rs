@@ -20,7 +20,7 @@
 //! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
 //! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
 //! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow | 1000 |
-//! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
+//! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) that `#[audit]` writes to; the field is [`Config::audit_url`] | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
 //! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |
 //! | `OBSERVA_SENTRY_DSN` (or `SENTRY_DSN`) | Sentry DSN (feature `sentry`; `OBSERVA_SENTRY_DSN` wins) | none (off) |
@@ -31,6 +31,11 @@
 //!
 //! A variable that is set but invalid is an error naming the variable and what it accepts; it
 //! is never silently replaced by a default.
+//!
+//! What [`crate::init`] (or [`crate::layer`]) is given is what every subsystem uses, whether it
+//! came from code or from the environment: the audit store opened on first use is
+//! [`Config::audit_url`] when set, and audit records carry [`Config::service_name`] and
+//! [`Config::service_version`] (the environment's `OBSERVA_SERVICE_*` only before `init`).
 
 use crate::log::Format;
 use std::fmt;
