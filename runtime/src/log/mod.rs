@@ -31,9 +31,9 @@
 //! `<key>_2`, ... and counted in `observa_log_fields_renamed_total` (dropped and counted in
 //! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too).
 //!
-//! Sinks: stdout takes every line; the main file ([`file`](mod@file)) every line whose target is not
-//! routed; a routed file (`OBSERVA_LOG_ROUTES`) the lines of its targets and their children
-//! (`target::x`, `target.x`), the longest matching route winning.
+//! Sinks: stdout takes every line; the main file ([`file`](mod@file)) every line whose target
+//! is not routed; a routed file (`OBSERVA_LOG_ROUTES`) the lines of its targets and their
+//! children (`target::x`, `target.x`), the longest matching route winning.
 //!
 //! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
