@@ -7,16 +7,20 @@
 //! | `OBSERVA_ENV` | environment; `production` turns on the allowlist and disables body logging | `development` |
 //! | `OBSERVA_LOG_LEVEL` | `tracing` filter directives (`info`, `info,hyper=warn`; span and field directives such as `[request{id}]=debug` are accepted too and switch to `EnvFilter`, which costs more per span) | `info` |
 //! | `OBSERVA_LOG_FORMAT` | `json` or `console` (production forces `json`) | `json` |
-//! | `OBSERVA_LOG_FILE` | path of a size-rotated JSONL file written besides stdout | none |
-//! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size | 10 MiB |
-//! | `OBSERVA_LOG_FILE_BACKUPS` | rotated files kept | 5 |
+//! | `OBSERVA_LOG_FILE` | whole path of a size-rotated JSONL file written besides stdout; when set, it wins over `OBSERVA_LOG_DIR` / `OBSERVA_LOG_FILE_NAME` for the main file | none |
+//! | `OBSERVA_LOG_DIR` | directory of the log files (created, mode 0750, when missing); setting it turns the file sink on | none |
+//! | `OBSERVA_LOG_FILE_NAME` | file name in `OBSERVA_LOG_DIR` (the working directory when the directory is unset); setting it turns the file sink on | `app.jsonl` |
+//! | `OBSERVA_LOG_FILE_MAX_BYTES` | rotation size (of every log file) | 10 MiB |
+//! | `OBSERVA_LOG_FILE_BACKUPS` | rotated files kept (of every log file) | 10 |
+//! | `OBSERVA_LOG_FILE_MAX_AGE` | rotated files older than this (by last write) are removed at start and at every rotation: `30d`, `12h`, `90m`, `45s`, or a bare number of days | none (kept until `BACKUPS` pushes them out) |
+//! | `OBSERVA_LOG_ROUTES` | targets written to files of their own instead of the main file: `publish_sync=publish_sync.log,webhooks` (a bare target gets `<target>.jsonl`); a target matches itself and its children (`publish_sync::x`, `publish_sync.x`) | none |
 //! | `OBSERVA_LOG_MAX_VALUE_BYTES` | bound for one text value (message, field, recorded string) | 4096 |
 //! | `OBSERVA_LOG_MAX_LINE_BYTES` | bound for a whole line (at least 16384); fields that do not fit are cut with a `line_truncated` marker | 65536 |
 //! | `OBSERVA_LOG_QUEUE` | lines buffered for the writer thread before dropping (the buffer is bounded at 512 bytes a line) | 65536 |
 //! | `OBSERVA_REDACT_KEY` | key of `#[redact(fingerprint)]` pseudonyms (16+ bytes) | random per process |
 //! | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed that signs audit checkpoints | unsigned |
 //! | `OBSERVA_METRICS_MAX_SERIES` | label sets per metric family before overflow; set, it also allows per-tenant labels (the HTTP layer's `tenant_label`) | 1000 |
-//! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) | `sqlite:observa-audit.db` |
+//! | `OBSERVA_AUDIT_URL` | audit store (`sqlite:PATH`, `postgres://...`) that `#[audit]` writes to; the field is [`Config::audit_url`] | `sqlite:observa-audit.db` |
 //! | `OBSERVA_OTLP_ENDPOINT` | OTLP/HTTP endpoint (feature `otlp`) | none (off) |
 //! | `OBSERVA_OTLP_SAMPLE_RATIO` | trace sampling ratio in `[0, 1]` | 1.0 |
 //! | `OBSERVA_SENTRY_DSN` (or `SENTRY_DSN`) | Sentry DSN (feature `sentry`; `OBSERVA_SENTRY_DSN` wins) | none (off) |
@@ -27,12 +31,39 @@
 //!
 //! A variable that is set but invalid is an error naming the variable and what it accepts; it
 //! is never silently replaced by a default.
+//!
+//! What [`crate::init`] (or [`crate::layer`]) is given is what every subsystem uses, whether it
+//! came from code or from the environment: the audit store opened on first use is
+//! [`Config::audit_url`] when set, and audit records carry [`Config::service_name`] and
+//! [`Config::service_version`] (the environment's `OBSERVA_SERVICE_*` only before `init`).
 
 use crate::log::Format;
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Name of the main log file when only `OBSERVA_LOG_DIR` is set (the seeds' `LOG_FILE_NAME`
+/// default).
+pub const DEFAULT_LOG_FILE_NAME: &str = "app.jsonl";
+
+/// Default number of rotated files kept per log file (the seeds' `LOG_FILE_BACKUP_COUNT`).
+pub const DEFAULT_LOG_FILE_BACKUPS: usize = 10;
+
+/// A target routed to a log file of its own ([`Config::with_log_route`], `OBSERVA_LOG_ROUTES`).
+///
+/// Lines whose target is `target`, or starts with `target` followed by `::` or `.`, go to
+/// `file_name` in the log directory (rotated like the main file) and to stdout, and not to the
+/// main file (the seeds' non-propagating loggers). When several routes match, the longest
+/// target wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRoute {
+    /// Target (or target prefix) routed.
+    pub target: String,
+    /// File name in the log directory (sanitised like the main file's name).
+    pub file_name: String,
+}
 
 /// A writer that replaces stdout (tests, embedding).
 pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -51,12 +82,22 @@ pub struct Config {
     pub log_level: String,
     /// Format of the stdout sink.
     pub log_format: Format,
-    /// Optional rotated JSONL file.
+    /// Optional rotated JSONL file (the whole path; wins over `log_dir` / `log_file_name` for
+    /// the main file).
     pub log_file: Option<PathBuf>,
-    /// Rotation size of the file.
+    /// Directory of the log files (main file and routed files); created when missing.
+    pub log_dir: Option<PathBuf>,
+    /// Name of the main file in `log_dir` (default [`DEFAULT_LOG_FILE_NAME`]).
+    pub log_file_name: Option<String>,
+    /// Rotation size of every log file.
     pub log_file_max_bytes: u64,
-    /// Rotated files kept.
+    /// Rotated files kept, per log file.
     pub log_file_backups: usize,
+    /// Rotated files older than this (by their last write) are removed at start and at every
+    /// rotation; `None`: only `log_file_backups` bounds them.
+    pub log_file_max_age: Option<Duration>,
+    /// Targets written to a file of their own (in the log directory) instead of the main file.
+    pub log_routes: Vec<LogRoute>,
     /// Bound of one text value in bytes.
     pub log_max_value_bytes: usize,
     /// Bound of a whole log line in bytes (at least [`crate::encode::json::MIN_MAX_LINE_BYTES`]).
@@ -67,7 +108,8 @@ pub struct Config {
     /// [`Config::with_metrics_max_series`] or to a value other than the default, it counts as
     /// configured ([`crate::metrics::configured_max_series`]).
     pub metrics_max_series: usize,
-    /// Audit store URL.
+    /// Audit store URL: the store the process-wide auditor (`#[audit]`) opens on first use;
+    /// `None`: `OBSERVA_AUDIT_URL`, else [`crate::audit::DEFAULT_URL`].
     pub audit_url: Option<String>,
     /// OTLP endpoint.
     pub otlp_endpoint: Option<String>,
@@ -100,6 +142,12 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("log_file", &self.log_file)
+            .field("log_dir", &self.log_dir)
+            .field("log_file_name", &self.log_file_name)
+            .field("log_file_max_bytes", &self.log_file_max_bytes)
+            .field("log_file_backups", &self.log_file_backups)
+            .field("log_file_max_age", &self.log_file_max_age)
+            .field("log_routes", &self.log_routes)
             .field("metrics_max_series", &self.metrics_max_series)
             // URLs may carry credentials.
             .field("audit_url", &self.audit_url.as_ref().map(|_| "[set]"))
@@ -122,8 +170,12 @@ impl Default for Config {
             log_level: "info".to_owned(),
             log_format: Format::Json,
             log_file: None,
+            log_dir: None,
+            log_file_name: None,
             log_file_max_bytes: 10 * 1024 * 1024,
-            log_file_backups: 5,
+            log_file_backups: DEFAULT_LOG_FILE_BACKUPS,
+            log_file_max_age: None,
+            log_routes: Vec::new(),
             log_max_value_bytes: crate::encode::json::DEFAULT_MAX_VALUE_BYTES,
             log_max_line_bytes: crate::encode::json::DEFAULT_MAX_LINE_BYTES,
             log_queue_lines: 65_536,
@@ -141,6 +193,14 @@ impl Default for Config {
             writer: None,
         }
     }
+}
+
+/// One log file to open: the main file (no targets) or a routed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogFilePlan {
+    pub(crate) path: PathBuf,
+    /// Targets routed to this file; empty for the main file.
+    pub(crate) targets: Vec<String>,
 }
 
 /// A configuration value that was rejected.
@@ -223,6 +283,20 @@ impl Config {
                     }
                 }
                 "OBSERVA_LOG_FILE" => c.log_file = Some(PathBuf::from(v)),
+                "OBSERVA_LOG_DIR" => c.log_dir = Some(PathBuf::from(nonempty("OBSERVA_LOG_DIR", v)?)),
+                "OBSERVA_LOG_FILE_NAME" => {
+                    c.log_file_name = Some(nonempty("OBSERVA_LOG_FILE_NAME", v)?)
+                }
+                "OBSERVA_LOG_FILE_MAX_AGE" => {
+                    c.log_file_max_age = Some(parse_age(v).ok_or_else(|| ConfigError {
+                        var: "OBSERVA_LOG_FILE_MAX_AGE",
+                        reason: format!(
+                            "expected a duration above zero such as `30d`, `12h`, `90m`, `45s` or a number of days, got `{}`",
+                            shown(v)
+                        ),
+                    })?)
+                }
+                "OBSERVA_LOG_ROUTES" => c.log_routes = parse_routes(v)?,
                 "OBSERVA_LOG_FILE_MAX_BYTES" => {
                     c.log_file_max_bytes = number("OBSERVA_LOG_FILE_MAX_BYTES", v, 1024)?
                 }
@@ -330,6 +404,72 @@ impl Config {
         self
     }
 
+    /// The log files to open. The main file: [`Config::log_file`] when set (a whole path),
+    /// else `log_dir` / `log_file_name` when either is set. Routed files: in `log_dir`, else in
+    /// the main file's directory, else in the working directory; routes naming the same file
+    /// share it. File names are sanitised as [`crate::log::file::RotatingFile::open`] does.
+    pub(crate) fn log_files(&self) -> Result<Vec<LogFilePlan>, ConfigError> {
+        use crate::log::file::sanitize_file_name;
+        let sanitized = |p: &std::path::Path| match p.file_name() {
+            Some(n) => p.with_file_name(sanitize_file_name(&n.to_string_lossy())),
+            None => p.join(sanitize_file_name("")),
+        };
+        let mut out: Vec<LogFilePlan> = Vec::new();
+        let main = match (&self.log_file, &self.log_dir, &self.log_file_name) {
+            (Some(p), _, _) => Some(p.clone()),
+            (None, None, None) => None,
+            (None, dir, name) => Some(dir.clone().unwrap_or_default().join(sanitize_file_name(
+                name.as_deref().unwrap_or(DEFAULT_LOG_FILE_NAME),
+            ))),
+        };
+        if let Some(p) = main {
+            out.push(LogFilePlan {
+                path: sanitized(&p),
+                targets: Vec::new(),
+            });
+        }
+        let dir = self
+            .log_dir
+            .clone()
+            .or_else(|| {
+                self.log_file
+                    .as_ref()
+                    .and_then(|p| p.parent())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_default();
+        for r in &self.log_routes {
+            if !valid_target(&r.target) {
+                return Err(ConfigError {
+                    var: "OBSERVA_LOG_ROUTES",
+                    reason: format!(
+                        "`{}` is not a target (letters, digits, `_`, `-`, `.`, `::`)",
+                        shown(&r.target)
+                    ),
+                });
+            }
+            let path = dir.join(sanitize_file_name(&r.file_name));
+            match out.iter_mut().find(|f| f.path == path) {
+                Some(f) if f.targets.is_empty() => {
+                    return Err(ConfigError {
+                        var: "OBSERVA_LOG_ROUTES",
+                        reason: format!(
+                            "route `{}` names the main log file `{}`; give it a file of its own",
+                            shown(&r.target),
+                            shown(&path.to_string_lossy())
+                        ),
+                    });
+                }
+                Some(f) => f.targets.push(r.target.clone()),
+                None => out.push(LogFilePlan {
+                    path,
+                    targets: vec![r.target.clone()],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
     /// True when `environment` is `production` (or `prod`).
     pub fn is_production(&self) -> bool {
         matches!(
@@ -362,7 +502,56 @@ impl Config {
         self
     }
 
-    /// Adds a rotated JSONL file sink.
+    /// Writes the log files in `dir` (created when missing): the main file
+    /// (`log_file_name`, default [`DEFAULT_LOG_FILE_NAME`], unless [`Config::log_file`] gives a
+    /// whole path) and the routed files.
+    pub fn with_log_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Names the main log file in the log directory.
+    pub fn with_log_file_name(mut self, name: impl Into<String>) -> Config {
+        self.log_file_name = Some(name.into());
+        self
+    }
+
+    /// Removes rotated files older than `age` (by their last write) at start and at every
+    /// rotation.
+    pub fn with_log_file_max_age(mut self, age: Duration) -> Config {
+        self.log_file_max_age = Some(age);
+        self
+    }
+
+    /// Writes lines of `target` (and its children) to `file_name` in the log directory instead
+    /// of the main file (see [`LogRoute`]).
+    pub fn with_log_route(
+        mut self,
+        target: impl Into<String>,
+        file_name: impl Into<String>,
+    ) -> Config {
+        self.log_routes.push(LogRoute {
+            target: target.into(),
+            file_name: file_name.into(),
+        });
+        self
+    }
+
+    /// Sets the audit store URL (`sqlite:PATH`, `postgres://...`): the store the process-wide
+    /// auditor opens (what `#[audit]` writes to).
+    pub fn with_audit_url(mut self, url: impl Into<String>) -> Config {
+        self.audit_url = Some(url.into());
+        self
+    }
+
+    /// Sets the service version.
+    pub fn with_service_version(mut self, version: impl Into<String>) -> Config {
+        self.service_version = version.into();
+        self
+    }
+
+    /// Adds a rotated JSONL file sink at `path` (a whole path: it wins over `log_dir` /
+    /// `log_file_name` for the main file), rotated at `max_bytes`, keeping `backups` files.
     pub fn with_log_file(
         mut self,
         path: impl Into<PathBuf>,
@@ -384,6 +573,60 @@ fn nonempty(var: &'static str, v: &str) -> Result<String, ConfigError> {
         });
     }
     Ok(v.to_owned())
+}
+
+/// `30d`, `12h`, `90m`, `45s`, or a bare number of days; above zero.
+pub(crate) fn parse_age(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "d" => n.checked_mul(86_400)?,
+        "h" => n.checked_mul(3_600)?,
+        "m" => n.checked_mul(60)?,
+        "s" => n,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// `target=file,target2=file2,target3` (a bare target gets `<target>.jsonl`).
+fn parse_routes(v: &str) -> Result<Vec<LogRoute>, ConfigError> {
+    let bad = |why: String| ConfigError {
+        var: "OBSERVA_LOG_ROUTES",
+        reason: format!(
+            "{why}; expected `target=file_name` pairs separated by commas, such as `publish_sync=publish_sync.log,webhooks`"
+        ),
+    };
+    let mut routes = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (target, file) = match item.split_once('=') {
+            Some((t, f)) => (t.trim(), f.trim().to_owned()),
+            None => (item, format!("{item}.jsonl")),
+        };
+        if !valid_target(target) {
+            return Err(bad(format!("`{}` is not a target", shown(target))));
+        }
+        if file.is_empty() {
+            return Err(bad(format!("no file name for `{}`", shown(target))));
+        }
+        routes.push(LogRoute {
+            target: target.to_owned(),
+            file_name: file,
+        });
+    }
+    if routes.is_empty() {
+        return Err(bad("is set but names no target".to_owned()));
+    }
+    Ok(routes)
+}
+
+/// A target: letters, digits, `_`, `-`, `.` and `::` separators.
+pub(crate) fn valid_target(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 fn number(var: &'static str, v: &str, min: u64) -> Result<u64, ConfigError> {
@@ -483,6 +726,101 @@ mod tests {
         let e = Config::from_vars([("OBSERVA_SENTRY_SAMPLE_RATE", "3")]).unwrap_err();
         assert_eq!(e.var, "OBSERVA_SENTRY_SAMPLE_RATE");
         assert!(!format!("{c:?}").contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn log_file_settings_and_their_precedence() {
+        let plan = |c: &Config| {
+            c.log_files()
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.path, p.targets))
+                .collect::<Vec<_>>()
+        };
+        // Defaults: no file; backups 10.
+        assert!(plan(&Config::default()).is_empty());
+        assert_eq!(Config::default().log_file_backups, 10);
+        // The directory alone: `app.jsonl` in it.
+        let c = Config::from_vars([("OBSERVA_LOG_DIR", "/var/log/svc")]).unwrap();
+        assert_eq!(
+            plan(&c),
+            [(PathBuf::from("/var/log/svc/app.jsonl"), vec![])]
+        );
+        // The name alone: in the working directory, sanitised.
+        let c = Config::from_vars([("OBSERVA_LOG_FILE_NAME", "my api.jsonl")]).unwrap();
+        assert_eq!(plan(&c), [(PathBuf::from("my_api.jsonl"), vec![])]);
+        // `OBSERVA_LOG_FILE` wins for the main file; routes go to `OBSERVA_LOG_DIR`.
+        let c = Config::from_vars([
+            ("OBSERVA_LOG_FILE", "/srv/main.jsonl"),
+            ("OBSERVA_LOG_DIR", "/var/log/svc"),
+            ("OBSERVA_LOG_FILE_NAME", "ignored.jsonl"),
+            (
+                "OBSERVA_LOG_ROUTES",
+                " publish_sync=sync.log, wordpress_api , webhooks=sync.log",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            plan(&c),
+            [
+                (PathBuf::from("/srv/main.jsonl"), vec![]),
+                (
+                    PathBuf::from("/var/log/svc/sync.log"),
+                    vec!["publish_sync".to_owned(), "webhooks".to_owned()]
+                ),
+                (
+                    PathBuf::from("/var/log/svc/wordpress_api.jsonl"),
+                    vec!["wordpress_api".to_owned()]
+                ),
+            ]
+        );
+        // Without a directory, routes go beside the main file.
+        let c = Config::default()
+            .with_log_file("/srv/logs/main.jsonl", 4096, 2)
+            .with_log_route("webhooks", "hooks.log");
+        assert_eq!(
+            plan(&c)[1],
+            (
+                PathBuf::from("/srv/logs/hooks.log"),
+                vec!["webhooks".to_owned()]
+            )
+        );
+        // A route on the main file, or a bad target, is refused.
+        let c = Config::default()
+            .with_log_dir("/x")
+            .with_log_route("webhooks", "app.jsonl");
+        assert_eq!(c.log_files().unwrap_err().var, "OBSERVA_LOG_ROUTES");
+        let c = Config::default().with_log_route("bad target", "b.log");
+        assert!(c.log_files().is_err());
+        for bad in ["", " , ", "=x.log", "a b=x.log", "webhooks="] {
+            let e = Config::from_vars([("OBSERVA_LOG_ROUTES", bad)]).unwrap_err();
+            assert_eq!(e.var, "OBSERVA_LOG_ROUTES", "{bad:?}");
+        }
+        assert_eq!(
+            Config::from_vars([("OBSERVA_LOG_DIR", " ")])
+                .unwrap_err()
+                .var,
+            "OBSERVA_LOG_DIR"
+        );
+    }
+
+    #[test]
+    fn max_age_units() {
+        let age = |v: &str| {
+            Config::from_vars([("OBSERVA_LOG_FILE_MAX_AGE", v)])
+                .map(|c| c.log_file_max_age.unwrap().as_secs())
+        };
+        assert_eq!(age("30d"), Ok(30 * 86_400));
+        assert_eq!(age("7"), Ok(7 * 86_400));
+        assert_eq!(age("12h"), Ok(12 * 3_600));
+        assert_eq!(age("90m"), Ok(90 * 60));
+        assert_eq!(age(" 45s "), Ok(45));
+        for bad in ["0", "0d", "d", "1w", "-1d", "1.5d", ""] {
+            let e = age(bad).unwrap_err();
+            assert_eq!(e.var, "OBSERVA_LOG_FILE_MAX_AGE", "{bad:?}");
+            assert!(e.reason.contains("`30d`"), "{}", e.reason);
+        }
+        assert_eq!(Config::default().log_file_max_age, None);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! [`init`]: installs the log pipeline, the metrics settings and the global subscriber.
 
-use crate::config::Config;
+use crate::config::{Config, LogFilePlan};
+use crate::log::file::RotatingFile;
 use crate::log::writer::{self, WriterGuard};
-use crate::log::{Format, Layer, Sink};
+use crate::log::{Format, Layer, Route, Sink};
 use std::fmt;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::Subscriber;
@@ -168,10 +170,81 @@ impl LevelFilter {
     }
 }
 
-/// Lines owed once the pipeline is installed (a sink that fell back, a refused key).
+/// Opens one log file of the plan: its directory first (created when missing; a failure is
+/// noted once per directory), then the file, with the configured rotation and retention.
+fn open_log_file(
+    plan: &LogFilePlan,
+    config: &Config,
+    notices: &mut Notices,
+) -> std::io::Result<RotatingFile> {
+    let path = plan.path.as_path();
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o750);
+        }
+        if let Err(e) = b.create(dir) {
+            if !notices.dir_errors.iter().any(|(d, _)| d == dir) {
+                notices.dir_errors.push((
+                    dir.to_path_buf(),
+                    std::io::Error::new(e.kind(), e.to_string()),
+                ));
+            }
+            return Err(e);
+        }
+    }
+    let f = RotatingFile::open(path, config.log_file_max_bytes, config.log_file_backups)?;
+    let f = match config.log_file_max_age {
+        Some(age) => f.with_max_age(age),
+        None => f,
+    };
+    notices.opened.push(OpenedFile {
+        path: f.path().to_path_buf(),
+        max_bytes: f.max_bytes(),
+        backups: f.backups(),
+        max_age: config.log_file_max_age,
+        targets: plan.targets.clone(),
+    });
+    Ok(f)
+}
+
+/// A log file that opened, for the start-up line that states the resolved sink.
+struct OpenedFile {
+    path: PathBuf,
+    max_bytes: u64,
+    backups: usize,
+    max_age: Option<std::time::Duration>,
+    /// Empty: the main file.
+    targets: Vec<String>,
+}
+
+/// `2d`, `12h`, `90m`, `45s` (the largest unit that divides it), or `none`.
+fn age_text(age: Option<std::time::Duration>) -> String {
+    let Some(age) = age else {
+        return "none".to_owned();
+    };
+    let s = age.as_secs();
+    match s {
+        _ if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        _ if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// Lines owed once the pipeline is installed (the resolved file sinks, a sink that fell back, a
+/// refused key).
 #[derive(Default)]
 struct Notices {
-    file_error: Option<std::io::Error>,
+    opened: Vec<OpenedFile>,
+    dir_errors: Vec<(PathBuf, std::io::Error)>,
+    file_errors: Vec<(PathBuf, std::io::Error)>,
     redact_key_rejected: bool,
 }
 
@@ -184,12 +257,46 @@ impl Notices {
                 "OBSERVA_REDACT_KEY is set but unusable (too short?); fingerprints use a random per-process key"
             );
         }
-        if let Some(e) = self.file_error.take() {
+        // The facts are in the message too: production's allowlist keeps the message (and
+        // `path`, `error`) but filters the other keys.
+        for (dir, e) in std::mem::take(&mut self.dir_errors) {
+            tracing::warn!(
+                target: "observa",
+                event = "observa.log_dir_unavailable",
+                dir = %dir.display(),
+                error = %e,
+                "log directory {} could not be created ({e}); its files are off and every line goes to stdout",
+                dir.display()
+            );
+        }
+        for (path, e) in std::mem::take(&mut self.file_errors) {
             tracing::error!(
                 target: "observa",
                 event = "observa.log_file_unavailable",
+                path = %path.display(),
                 error = %e,
                 "log file could not be opened; logging to stdout only"
+            );
+        }
+        for f in std::mem::take(&mut self.opened) {
+            let targets = if f.targets.is_empty() {
+                "*".to_owned()
+            } else {
+                f.targets.join(",")
+            };
+            tracing::info!(
+                target: "observa",
+                event = "observa.log_sink",
+                path = %f.path.display(),
+                max_bytes = f.max_bytes,
+                backups = f.backups as u64,
+                max_age = %age_text(f.max_age),
+                targets = %targets,
+                "log file sink: path={} max_bytes={} backups={} max_age={} targets={targets}",
+                f.path.display(),
+                f.max_bytes,
+                f.backups,
+                age_text(f.max_age)
             );
         }
     }
@@ -209,6 +316,7 @@ struct Pieces {
     max_series: usize,
     max_series_set: bool,
     panic_backtrace: Option<bool>,
+    audit_url: Option<String>,
 }
 
 impl Pieces {
@@ -239,14 +347,20 @@ impl Pieces {
             color: config
                 .color
                 .unwrap_or_else(|| config.writer.is_none() && std::io::stdout().is_terminal()),
+            route: Route::All,
         });
         let mut notices = Notices::default();
-        if let Some(path) = &config.log_file {
-            match crate::log::file::RotatingFile::open(
-                path,
-                config.log_file_max_bytes,
-                config.log_file_backups,
-            ) {
+        let mut routes = Vec::new();
+        for (i, plan) in config.log_files()?.into_iter().enumerate() {
+            let route = if plan.targets.is_empty() {
+                Route::Unrouted
+            } else {
+                // Kept even when the file cannot be opened: the target's lines then go to stdout
+                // only, never to the main file.
+                routes.extend(plan.targets.iter().map(|t| (t.clone(), i)));
+                Route::Routed(i)
+            };
+            match open_log_file(&plan, config, &mut notices) {
                 Ok(f) => {
                     let (w, g) = writer::spawn(Box::new(f), cap, "observa-log-file")
                         .map_err(InitError::Io)?;
@@ -256,18 +370,21 @@ impl Pieces {
                         format: Format::Json,
                         writer: w,
                         color: false,
+                        route,
                     });
                 }
                 Err(e) => {
-                    // Fallback: the stdout sink carries on alone, and says so once installed.
+                    // Fallback: the stdout sink carries on with every line, and says so once
+                    // installed.
                     crate::metrics::internal_error("log_file");
-                    notices.file_error = Some(e);
+                    notices.file_errors.push((plan.path.clone(), e));
                 }
             }
         }
         crate::encode::json::set_limits(config.log_max_value_bytes, config.log_max_line_bytes);
         let log = Layer::new(
             sinks,
+            routes,
             config.log_max_value_bytes,
             config.log_max_line_bytes,
             production,
@@ -297,6 +414,7 @@ impl Pieces {
                 max_series_set: config.metrics_max_series_set
                     || config.metrics_max_series != crate::metrics::DEFAULT_MAX_SERIES,
                 panic_backtrace: config.panic_backtrace,
+                audit_url: config.audit_url.clone(),
             },
         ))
     }
@@ -310,6 +428,9 @@ impl Pieces {
             crate::metrics::set_default_max_series(self.max_series);
         }
         let _ = RUNTIME.set(self.runtime.clone());
+        // The process-wide auditor (opened on first use) takes its store from the Config and its
+        // service name and version from the runtime info.
+        crate::audit::set_configured_url(self.audit_url.take());
         #[cfg(feature = "sentry")]
         if let Some(s) = &self.sentry {
             s.activate();
@@ -337,7 +458,7 @@ fn claim() -> Result<(), InitError> {
         .map_err(|_| InitError::AlreadyInitialized)
 }
 
-/// Installs observa: the log pipeline (stdout, optional rotated file), the filter, the metrics
+/// Installs observa: the log pipeline (stdout, optional rotated files, main and per target), the filter, the metrics
 /// settings, the OTLP exporter and Sentry when configured, as the global `tracing` subscriber.
 /// Returns a guard that flushes on drop.
 ///

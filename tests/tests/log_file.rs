@@ -61,6 +61,14 @@ fn rotates_by_size_keeps_backups_and_sanitises_the_name() {
         }
         for line in std::fs::read_to_string(&p).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            // The start-up line that states the resolved sink (tests/tests/log_file_sink.rs).
+            if v["event"] == "observa.log_sink" {
+                assert_eq!(v["backups"], 2);
+                assert_eq!(v["max_bytes"], 4096);
+                assert_eq!(v["max_age"], "none");
+                assert_eq!(v["targets"], "*");
+                continue;
+            }
             assert_eq!(v["event"], "t.file.completed");
             last_seen.push(v["i"].as_u64().unwrap());
         }

@@ -25,12 +25,15 @@ fn a_zero_sample_rate_sends_nothing() {
             );
         }
     });
-    let config = observa::Config::from_vars([
-        ("OBSERVA_SENTRY_DSN", format!("http://k@{addr}/3")),
-        ("OBSERVA_SENTRY_SAMPLE_RATE", "0".to_owned()),
-    ])
-    .unwrap()
-    .with_writer(observa::MemoryWriter::new());
+    // Read from the process environment, as a deployment sets it.
+    // SAFETY: this test binary has one test; nothing else reads the environment concurrently.
+    unsafe {
+        std::env::set_var("OBSERVA_SENTRY_DSN", format!("http://k@{addr}/3"));
+        std::env::set_var("OBSERVA_SENTRY_SAMPLE_RATE", "0");
+    }
+    let config = observa::Config::from_env()
+        .unwrap()
+        .with_writer(observa::MemoryWriter::new());
     assert_eq!(config.sentry_sample_rate, 0.0);
     let guard = observa::init(config).expect("init");
     assert!(observa::sentry::is_enabled());

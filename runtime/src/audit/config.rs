@@ -132,7 +132,10 @@ pub struct AuditConfig {
 
 impl AuditConfig {
     /// A configuration for `url` with defaults: durable, checkpoint every 1000 records, no
-    /// signing key, origin from the environment, fallback to standard error.
+    /// signing key, fallback to standard error; origin: the service name and version of the
+    /// [`crate::Config`] given to [`crate::init`] (or [`crate::layer`]) when it ran, else
+    /// `OBSERVA_SERVICE_NAME` / `OBSERVA_SERVICE_VERSION`; host from `HOSTNAME` or
+    /// `/etc/hostname`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -154,7 +157,7 @@ impl AuditConfig {
     /// | `OBSERVA_AUDIT_CHECKPOINT_EVERY` | records between checkpoints | 1000 |
     /// | `OBSERVA_AUDIT_SIGNING_KEY` | Ed25519 seed, 64 hex digits or base64 | unsigned |
     /// | `OBSERVA_AUDIT_FALLBACK` | fallback JSONL file for `degrade_and_alert` | stderr |
-    /// | `OBSERVA_SERVICE_NAME`, `OBSERVA_SERVICE_VERSION` | the record's service and version | unset |
+    /// | `OBSERVA_SERVICE_NAME`, `OBSERVA_SERVICE_VERSION` | the record's service and version when [`crate::init`] has not run (after it: the `Config`'s) | unset |
     /// | `HOSTNAME` | the record's host (else `/etc/hostname`) | unset |
     ///
     /// A variable set to an unusable value is an error, never silently ignored.
@@ -215,6 +218,8 @@ fn parse_checkpoint_every(s: &str) -> Result<u64, AuditError> {
     })
 }
 
+/// The record's "where": the installed runtime's service name and version, else the
+/// environment's.
 fn origin_from_env() -> Origin {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let host = var("HOSTNAME").or_else(|| {
@@ -223,10 +228,17 @@ fn origin_from_env() -> Origin {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
     });
-    Origin {
-        service: var("OBSERVA_SERVICE_NAME"),
-        version: var("OBSERVA_SERVICE_VERSION"),
-        host,
+    match crate::runtime_info() {
+        Some(rt) => Origin {
+            service: Some(rt.service_name.clone()),
+            version: Some(rt.service_version.clone()),
+            host,
+        },
+        None => Origin {
+            service: var("OBSERVA_SERVICE_NAME"),
+            version: var("OBSERVA_SERVICE_VERSION"),
+            host,
+        },
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`NewRecord`] → [`Auditor::append`] → [`StoredRecord`]: a record gets the next gap-free
 //!   sequence number of its trail, a UUID v7 id, an RFC 3339 UTC time (µs) and a SHA-256 hash
 //!   chained to the previous record ([`record`] documents the canonical bytes).
-//! - Stores, chosen by URL (`OBSERVA_AUDIT_URL`, default [`DEFAULT_URL`]):
+//! - Stores, chosen by URL (`Config::audit_url` given to `init`, else `OBSERVA_AUDIT_URL`, default
+//!   [`DEFAULT_URL`]):
 //!   `sqlite:PATH` (embedded, WAL, `synchronous=FULL`, append-only triggers, unique `seq` index) and,
 //!   with the `postgres` feature, `postgres://…?schema=NAME` for several replicas writing one
 //!   trail (a head row locked `FOR UPDATE` in every transaction keeps `seq` and the chain
@@ -567,14 +568,39 @@ impl Drop for Attempt {
 // The process-wide auditor.
 
 static GLOBAL: RwLock<Option<Auditor>> = RwLock::new(None);
+static CONFIGURED_URL: RwLock<Option<String>> = RwLock::new(None);
+
+/// The store URL of the installed [`crate::Config`] ([`crate::Config::audit_url`]), used by
+/// the lazy open of [`global`] instead of `OBSERVA_AUDIT_URL`.
+pub(crate) fn set_configured_url(url: Option<String>) {
+    match CONFIGURED_URL.write() {
+        Ok(mut g) => *g = url,
+        Err(p) => *p.into_inner() = url,
+    }
+}
+
+/// [`AuditConfig::from_env`], with the store URL of the installed [`crate::Config`] when it
+/// names one.
+fn lazy_config() -> Result<AuditConfig, AuditError> {
+    let mut c = AuditConfig::from_env()?;
+    let configured = match CONFIGURED_URL.read() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if let Some(url) = configured {
+        c.url = url;
+    }
+    Ok(c)
+}
 static OPENING: Mutex<Option<(Instant, AuditError)>> = Mutex::new(None);
 
 /// After a failed lazy open, [`global`] returns the same error for this long before trying again,
 /// so a broken store does not cost a connection attempt per audited call.
 pub const REOPEN_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The process-wide auditor: the one [`install`]ed, or else opened lazily from the environment
-/// ([`AuditConfig::from_env`]) on first use. A failed open is retried after [`REOPEN_BACKOFF`].
+/// The process-wide auditor: the one [`install`]ed, or else opened lazily on first use from the
+/// environment ([`AuditConfig::from_env`]), with the store URL of the [`crate::Config`] given to
+/// [`crate::init`] when it sets [`crate::Config::audit_url`] (code or `OBSERVA_AUDIT_URL`). A failed open is retried after [`REOPEN_BACKOFF`].
 pub fn global() -> Result<Auditor, AuditError> {
     if let Some(a) = GLOBAL.read().ok().and_then(|g| g.clone()) {
         return Ok(a);
@@ -591,7 +617,7 @@ pub fn global() -> Result<Auditor, AuditError> {
     {
         return Err(e.clone());
     }
-    let opened = AuditConfig::from_env().and_then(|c| {
+    let opened = lazy_config().and_then(|c| {
         fallback::set_fallback_sink(c.fallback.clone());
         Auditor::open(c)
     });

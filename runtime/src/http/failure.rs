@@ -101,10 +101,10 @@ impl<E: StdError + 'static> IntoResponse for Failure<E> {
         };
         let mut body = Vec::with_capacity(96);
         body.extend_from_slice(b"{\"error\":");
-        crate::log::json::write_str(&mut body, &code, 64);
+        crate::encode::json::write_str(&mut body, &code, 64);
         if let Some(id) = crate::context::correlation_id() {
             body.extend_from_slice(b",\"request_id\":");
-            crate::log::json::write_str(&mut body, id.as_str(), 128);
+            crate::encode::json::write_str(&mut body, id.as_str(), 128);
         }
         body.push(b'}');
         let mut resp = (

@@ -928,9 +928,9 @@ fn finish(state: State, status: u16, end: End<'_>, ext: Option<Ext<'_>>) {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"field\":");
-            crate::log::json::write_str(&mut out, &x.field, 128);
+            crate::encode::json::write_str(&mut out, &x.field, 128);
             out.extend_from_slice(b",\"code\":");
-            crate::log::json::write_str(&mut out, &x.code, 128);
+            crate::encode::json::write_str(&mut out, &x.code, 128);
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");

@@ -352,13 +352,13 @@ fn headers_json(out: &mut Vec<u8>, h: &HeaderMap) {
         if i > 0 {
             out.push(b',');
         }
-        crate::log::json::write_str(out, k.as_str(), 128);
+        crate::encode::json::write_str(out, k.as_str(), 128);
         out.push(b':');
         let name = k.as_str();
         if is_sensitive_param(name) || name == "proxy-authorization" {
-            crate::log::json::write_str(out, REDACTED, 16);
+            crate::encode::json::write_str(out, REDACTED, 16);
         } else {
-            crate::log::json::write_str(out, v.to_str().unwrap_or("<binary>"), 256);
+            crate::encode::json::write_str(out, v.to_str().unwrap_or("<binary>"), 256);
         }
     }
     out.push(b'}');
@@ -438,7 +438,7 @@ async fn send(
             && !b.is_empty()
         {
             out.extend_from_slice(b",\"request_body\":");
-            crate::log::json::write_str(&mut out, &body_preview(b), MAX_BODY_PREVIEW + 8);
+            crate::encode::json::write_str(&mut out, &body_preview(b), MAX_BODY_PREVIEW + 8);
         }
         out.push(b'}');
         String::from_utf8(out).unwrap_or_default()

@@ -6,6 +6,10 @@
 //! the directory (0750) when it is missing. The file name is sanitised (only `[A-Za-z0-9._-]`, no
 //! leading dot).
 //!
+//! Retention by age ([`RotatingFile::with_max_age`], `OBSERVA_LOG_FILE_MAX_AGE`): rotated files
+//! (`app.jsonl.N`, whatever `N`) whose last write is older than the age are removed when the
+//! sink opens and after every rotation. The current file is never removed.
+//!
 //! Failures never take the application down and never cost a backup:
 //! - the file removed or replaced under the writer (by hand, by an external logrotate) is noticed
 //!   at the next batch of lines and a new one is created at the path (the directory too);
@@ -18,6 +22,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 /// A rotating file writer. Used behind the non-blocking queue, so it runs on the writer thread.
 #[derive(Debug)]
@@ -25,6 +30,7 @@ pub struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     backups: usize,
+    max_age: Option<Duration>,
     file: Option<File>,
     written: u64,
     /// Device and inode of the open file, to notice a removed or replaced file.
@@ -64,12 +70,73 @@ impl RotatingFile {
             path,
             max_bytes: max_bytes.max(1024),
             backups,
+            max_age: None,
             file: None,
             written: 0,
             id: None,
         };
         f.reopen()?;
         Ok(f)
+    }
+
+    /// Removes rotated files older than `age` (by their last write) now and after every
+    /// rotation.
+    #[must_use]
+    pub fn with_max_age(mut self, age: Duration) -> RotatingFile {
+        self.max_age = Some(age);
+        self.prune();
+        self
+    }
+
+    /// Rotated files kept (`app.jsonl.N` kept up to `N = backups`).
+    pub fn backups(&self) -> usize {
+        self.backups
+    }
+
+    /// Rotation size in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Removes the rotated files (`<name>.<digits>`) whose last write is older than the
+    /// retention age. A file that cannot be read or removed stays (and is counted).
+    fn prune(&self) {
+        let Some(age) = self.max_age else { return };
+        let Some(cutoff) = SystemTime::now().checked_sub(age) else {
+            return;
+        };
+        let Some(name) = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            return;
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let fname = e.file_name();
+            let fname = fname.to_string_lossy();
+            let numbered = fname
+                .strip_prefix(name.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !numbered {
+                continue;
+            }
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff);
+            if old && std::fs::remove_file(e.path()).is_err() {
+                crate::metrics::internal_error("log_file");
+            }
+        }
     }
 
     /// (Re)opens the file at the path, creating the directory when missing.
@@ -143,6 +210,7 @@ impl RotatingFile {
                 return Err(e);
             }
         }
+        self.prune();
         self.reopen()
     }
 

@@ -31,6 +31,10 @@
 //! `<key>_2`, ... and counted in `observa_log_fields_renamed_total` (dropped and counted in
 //! `observa_log_fields_dropped_total` when `_1` to `_8` are taken too).
 //!
+//! Sinks: stdout takes every line; the main file ([`file`](mod@file)) every line whose target
+//! is not routed; a routed file (`OBSERVA_LOG_ROUTES`) the lines of its targets and their
+//! children (`target::x`, `target.x`), the longest matching route winning.
+//!
 //! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
 //! `observa_log_dropped_total`.
@@ -73,12 +77,37 @@ pub(crate) struct Sink {
     pub(crate) format: Format,
     pub(crate) writer: writer::LineWriter,
     pub(crate) color: bool,
+    pub(crate) route: Route,
+}
+
+/// Which lines a sink takes, by the route of their target ([`Layer::route_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Every line (stdout).
+    All,
+    /// Lines of no routed target (the main file).
+    Unrouted,
+    /// Lines of the routed targets with this file index.
+    Routed(usize),
+}
+
+impl Route {
+    #[inline]
+    fn takes(self, routed: Option<usize>) -> bool {
+        match self {
+            Route::All => true,
+            Route::Unrouted => routed.is_none(),
+            Route::Routed(i) => routed == Some(i),
+        }
+    }
 }
 
 /// The observa `tracing` layer.
 pub struct Layer {
     dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
     sinks: Vec<Sink>,
+    /// Routed targets and their file index, longest target first.
+    routes: Vec<(String, usize)>,
     max_value: usize,
     max_line: usize,
     production: bool,
@@ -88,6 +117,7 @@ impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Layer")
             .field("sinks", &self.sinks.len())
+            .field("routes", &self.routes)
             .field("max_value", &self.max_value)
             .field("max_line", &self.max_line)
             .field("production", &self.production)
@@ -182,17 +212,32 @@ fn sync_line_counters() {
 impl Layer {
     pub(crate) fn new(
         sinks: Vec<Sink>,
+        mut routes: Vec<(String, usize)>,
         max_value: usize,
         max_line: usize,
         production: bool,
     ) -> Layer {
+        routes.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         Layer {
             dispatch: OnceLock::new(),
             sinks,
+            routes,
             max_value,
             max_line: max_line.max(json::MIN_MAX_LINE_BYTES),
             production,
         }
+    }
+}
+
+impl Layer {
+    /// The file index of the route `target` belongs to: the longest routed target equal to it
+    /// or followed in it by `::` or `.`.
+    #[inline]
+    fn route_of(&self, target: &str) -> Option<usize> {
+        self.routes.iter().find_map(|(t, i)| {
+            let rest = target.strip_prefix(t.as_str())?;
+            (rest.is_empty() || rest.starts_with("::") || rest.starts_with('.')).then_some(*i)
+        })
     }
 }
 
@@ -663,7 +708,15 @@ impl Layer {
             }
         }
         let reserved = &reserved[..n];
+        let routed = if self.routes.is_empty() {
+            None
+        } else {
+            self.route_of(meta.target())
+        };
         for sink in &self.sinks {
+            if !sink.route.takes(routed) {
+                continue;
+            }
             let Scratch {
                 line,
                 rest,
