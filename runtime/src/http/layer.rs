@@ -171,13 +171,19 @@ impl RequestLayer {
     /// The names, labels and buckets of the layer's metrics (see [`HttpMetrics`]), checked and
     /// registered now: a refused shape is an error and the layer is not built.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # fn build() -> Result<(), observa::http::HttpMetricsError> {
+    /// use observa::http::HttpMetrics;
+    ///
     /// let layer = observa::http::layer().try_metrics(
     ///     HttpMetrics::new()
     ///         .duration_histogram("portal_request_duration_seconds")
     ///         .status_on_duration(true)
     ///         .buckets([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
     /// )?;
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn try_metrics(self, shape: HttpMetrics) -> Result<RequestLayer, HttpMetricsError> {
         let families = Arc::new(shape.register()?);

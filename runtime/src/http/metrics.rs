@@ -5,7 +5,8 @@
 //! latency threshold) and `http_requests_in_flight`. A team that already alerts on other names
 //! keeps them:
 //!
-//! ```ignore
+//! ```no_run
+//! # fn build() -> Result<(), observa::http::HttpMetricsError> {
 //! use observa::http::{HttpMetrics, layer};
 //!
 //! // Seed 001: api_requests_total{method,path,status_code} and
@@ -19,6 +20,9 @@
 //!         .status_on_duration(true)
 //!         .buckets([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
 //! )?;
+//! # let _ = layer;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! [`RequestLayer::try_metrics`](super::RequestLayer::try_metrics) checks the shape and
