@@ -4,34 +4,47 @@ mod args;
 mod expand;
 mod validate;
 
-use crate::common::{Ctx, with_errors};
+use crate::common::attr_path::{AUDIT, OBSERVED};
+use crate::common::fn_shape::{is_result, value_type};
+use crate::common::item_fn::MaybeItemFn;
+use crate::common::{Ctxt, with_errors};
 use args::Args;
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
 pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let ctx = Ctx::default();
+    let ctx = Ctxt::new();
     let args = Args::parse(&ctx, attr.clone());
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
-        // Half-typed code: give the item back untouched so the IDE keeps working.
-        Err(e) => return with_errors(item, e),
+        // A function whose body does not parse: rustc reports it; the item goes back untouched
+        // with only the attribute's own errors, so the syntax error is not reported twice.
+        Err(e) => {
+            return match MaybeItemFn::parse(item.clone()) {
+                Ok(_) => ctx.finish(item),
+                Err(_) => {
+                    let _ = ctx.check();
+                    with_errors(item, e)
+                }
+            };
+        }
     };
     let out = match parsed {
         syn::Item::Fn(mut f) => {
             if args.skip_fn.is_set() {
-                return finish(&ctx, f.into_token_stream());
+                return ctx.finish(f.into_token_stream());
             }
             // `#[observed]` above `#[audit]`: let `#[audit]` expand first so the audit record is
             // written inside the call's context (tenant, correlation), whatever the order.
             if !ctx.has_errors()
-                && let Some(i) = f.attrs.iter().position(is_audit)
+                && let Some(i) = f.attrs.iter().position(|a| AUDIT.is(a))
             {
+                let _ = ctx.check();
                 let audit_attr = f.attrs.remove(i);
                 return quote::quote!(#audit_attr #[::observa::observed(#attr)] #f);
             }
             let name = f.sig.ident.to_string();
-            let ret = return_type(&f.sig, &mut f.block, args.future.is_set());
+            let ret = value_type(&f.sig, &mut f.block, args.future.is_set());
             let mut plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
             plan.ret_names = crate::common::sensitive_expr::returned(&f.sig, &f.block);
             if enabled() && !ctx.has_errors() {
@@ -51,61 +64,16 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
             other.into_token_stream()
         }
     };
-    finish(&ctx, out)
-}
-
-fn finish(ctx: &Ctx, out: TokenStream) -> TokenStream {
-    match ctx.take() {
-        Some(e) => with_errors(out, e),
-        None => out,
-    }
+    ctx.finish(out)
 }
 
 fn enabled() -> bool {
     cfg!(feature = "enabled")
 }
 
-/// The value type a call returns (`None` for `()`), looking through `#[async_trait]` and
-/// returned futures (`future`: the attribute's opt-in for a future behind a type alias).
-fn return_type(sig: &syn::Signature, block: &mut syn::Block, future: bool) -> Option<syn::Type> {
-    use crate::common::fn_shape::{Shape, returned_future, shape};
-    let declared = match &sig.output {
-        syn::ReturnType::Default => None,
-        syn::ReturnType::Type(_, t) => Some((**t).clone()),
-    };
-    match shape(sig, block) {
-        Shape::AsyncTrait { output, .. } => output.filter(|t| !is_unit(t)),
-        Shape::Sync => match returned_future(&sig.output, future) {
-            Some(f) => Some(f.output).filter(|t| !is_unit(t)),
-            None => declared.filter(|t| !is_unit(t)),
-        },
-        Shape::Async => declared.filter(|t| !is_unit(t)),
-    }
-}
-
-fn is_unit(t: &syn::Type) -> bool {
-    matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty())
-}
-
-fn is_audit(attr: &syn::Attribute) -> bool {
-    let p = attr.path();
-    p.is_ident("audit")
-        || (p.segments.len() == 2
-            && p.segments[0].ident == "observa"
-            && p.segments[1].ident == "audit")
-}
-
-fn is_observed(attr: &syn::Attribute) -> bool {
-    let p = attr.path();
-    p.is_ident("observed")
-        || (p.segments.len() == 2
-            && p.segments[0].ident == "observa"
-            && p.segments[1].ident == "observed")
-}
-
 /// `#[observed]` on an `impl` block: every method, with per-method arguments (or `skip`).
 /// An impl-level `event = "x"` is a prefix: methods get `x.<method>`.
-fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
+fn impl_block(ctx: &Ctxt, mut base: Args, imp: &mut syn::ItemImpl) {
     let prefix = base.event.take().map(|l| l.value());
     if let Some(s) = base.future.span() {
         ctx.error_at(
@@ -136,7 +104,7 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         let syn::ImplItem::Fn(m) = item else { continue };
         let mut own = None;
         m.attrs.retain(|a| {
-            if is_observed(a) {
+            if OBSERVED.is(a) {
                 own = Some(a.clone());
                 false
             } else {
@@ -160,8 +128,8 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         if margs.skip_fn.is_set() {
             continue;
         }
-        let ret = return_type(&m.sig, &mut m.block, margs.future.is_set());
-        let is_result = ret.as_ref().is_some_and(crate::common::fn_shape::is_result);
+        let ret = value_type(&m.sig, &mut m.block, margs.future.is_set());
+        let is_result = ret.as_ref().is_some_and(is_result);
         let own_err = margs.err.is_set();
         let mut merged = args::merge(&base, margs, ctx);
         if !is_result && !own_err {

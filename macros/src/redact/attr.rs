@@ -1,10 +1,10 @@
 //! The `#[redact(...)]` attribute: keywords and their spans, nothing decided yet.
 
-use super::ctx::Ctx;
+use crate::common::Ctxt;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-pub const REDACT: &str = "redact";
+pub use crate::common::attr_path::REDACT;
 
 /// Every keyword `#[redact(...)]` accepts somewhere.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -77,7 +77,7 @@ pub struct Arg {
 
 /// Parses every `#[redact]` attribute in `attrs` (in order). Malformed ones are reported and
 /// skipped.
-pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
+pub fn parse(ctx: &Ctxt, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
     let mut args = Vec::new();
     for attr in attrs {
         if !attr.path().is_ident(REDACT) {
@@ -89,7 +89,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                 span: path.span(),
                 with: None,
             }),
-            syn::Meta::NameValue(nv) => ctx.error(
+            syn::Meta::NameValue(nv) => ctx.error_at(
                 nv.eq_token.span,
                 format!("expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {FIELD_POLICIES}"),
             ),
@@ -103,13 +103,13 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                         .and_then(|i| Kw::from_ident(&i.to_string()));
                     let Some(kw) = kw else {
                         let shown = path_string(&meta.path);
-                        ctx.error(span, unknown_message(&shown, place));
+                        ctx.error_at(span, unknown_message(&shown, place));
                         skip_value(&meta);
                         return Ok(());
                     };
                     if kw == Kw::With {
                         if !meta.input.peek(syn::Token![=]) {
-                            ctx.error(
+                            ctx.error_at(
                                 span,
                                 "`with` needs a function: `#[redact(with = path::to::function)]`",
                             );
@@ -124,7 +124,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                                 with: Some(path),
                             }),
                             Err(_) => {
-                                ctx.error(
+                                ctx.error_at(
                                     value.span(),
                                     "`with` needs a function path: `#[redact(with = path::to::function)]`",
                                 );
@@ -134,7 +134,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                         return Ok(());
                     }
                     if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                        ctx.error(
+                        ctx.error_at(
                             span,
                             format!("`{}` takes no value: write `{}`", kw.name(), kw.spelled()),
                         );
@@ -150,7 +150,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                 });
                 match parsed {
                     Err(e) => ctx.push(e),
-                    Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error(
+                    Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error_at(
                         list.delimiter.span().join(),
                         "empty `#[redact()]`; write `#[redact]` for a full mask, or name one of `email`, `last4`, `fingerprint`, `len`, `with = path`, `public`",
                     ),
