@@ -135,7 +135,8 @@ pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // The audited call around a body: what the expansion of `#[audit]` calls. Two families:
 // the body returns `Result` (its outcome is read from it; an audit failure under `fail_closed`
-// becomes the `Err` through `from`, the expansion's `From::from` spanned on the return type),
+// becomes the `Err` through `from`, the expansion's `From::from` spanned on the return type, a
+// function pointer so a missing `From<AuditError>` is reported once, there),
 // or anything else (`degrade_and_alert` only: the outcome is a success, audit failures are
 // handled by the policy).
 
@@ -146,7 +147,7 @@ pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
 pub fn call<T, E: fmt::Display>(
     r: NewRecord,
     policy: Policy,
-    from: impl Fn(AuditError) -> E,
+    from: fn(AuditError) -> E,
     body: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
     let call = match AuditCall::begin(r, policy) {
@@ -178,7 +179,7 @@ pub fn call_plain<R>(r: NewRecord, policy: Policy, body: impl FnOnce() -> R) -> 
 pub async fn call_async<T, E: fmt::Display>(
     r: NewRecord,
     policy: Policy,
-    from: impl Fn(AuditError) -> E,
+    from: fn(AuditError) -> E,
     body: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let call = match AuditCall::begin_async(r, policy).await {
@@ -212,7 +213,7 @@ pub async fn call_plain_async<F: Future>(r: NewRecord, policy: Policy, body: F) 
 pub fn call_future<T, E: fmt::Display, F: IntoFuture<Output = Result<T, E>>>(
     r: NewRecord,
     policy: Policy,
-    from: impl Fn(AuditError) -> E,
+    from: fn(AuditError) -> E,
     body: impl FnOnce() -> F,
 ) -> impl Future<Output = Result<T, E>> {
     let state = match AuditCall::begin(r, policy) {

@@ -1,0 +1,11 @@
+//! A body being typed (`let y = x +;`): one syntax error, rustc's, not a second copy from the
+//! attribute.
+use observa::observed;
+
+#[observed(fields(x))]
+fn f(x: u64) -> u64 {
+    let y = x +;
+    y
+}
+
+fn main() {}
