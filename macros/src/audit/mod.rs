@@ -35,9 +35,16 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let plan = validate::plan(&ctx, args, &mut f);
     if let Some(plan) = plan
         && !ctx.has_errors()
-        && cfg!(feature = "enabled")
     {
-        expand::expand(&plan, &mut f);
+        if cfg!(feature = "enabled") {
+            expand::expand(&plan, &mut f);
+        } else {
+            let exprs = [Some(&plan.actor), plan.target.as_ref(), plan.reason.as_ref()]
+                .into_iter()
+                .flatten()
+                .chain(plan.changes.iter().flat_map(|(b, a)| [b, a]));
+            crate::common::mention_when_disabled(&mut f.block, exprs);
+        }
     }
     ctx.finish(f.into_token_stream())
 }

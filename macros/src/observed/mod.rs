@@ -47,8 +47,8 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
             let ret = value_type(&f.sig, &mut f.block, args.future.is_set());
             let mut plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
             plan.ret_names = crate::common::sensitive_expr::returned(&f.sig, &f.block);
-            if enabled() && !ctx.has_errors() {
-                expand::instrument(&plan, &f.sig, &mut f.block);
+            if !ctx.has_errors() {
+                apply(&plan, &f.sig, &mut f.block);
             }
             f.into_token_stream()
         }
@@ -67,8 +67,18 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
     ctx.finish(out)
 }
 
-fn enabled() -> bool {
-    cfg!(feature = "enabled")
+/// Instruments the body, or, with instrumentation off, only names what the attribute reads.
+fn apply(plan: &validate::Plan, sig: &syn::Signature, block: &mut syn::Block) {
+    if cfg!(feature = "enabled") {
+        expand::instrument(plan, sig, block);
+    } else {
+        let exprs = [&plan.tenant, &plan.user, &plan.correlation]
+            .into_iter()
+            .flatten()
+            .chain(plan.fields.iter().map(|(_, e)| e))
+            .chain(plan.bind.iter().map(|(_, e, _)| e));
+        crate::common::mention_when_disabled(block, exprs);
+    }
 }
 
 /// `#[observed]` on an `impl` block: every method, with per-method arguments (or `skip`).
@@ -143,8 +153,8 @@ fn impl_block(ctx: &Ctxt, mut base: Args, imp: &mut syn::ItemImpl) {
         };
         let mut plan = validate::plan(ctx, merged, &m.sig, ret.as_ref(), default_event);
         plan.ret_names = crate::common::sensitive_expr::returned(&m.sig, &m.block);
-        if enabled() && !ctx.has_errors() {
-            expand::instrument(&plan, &m.sig, &mut m.block);
+        if !ctx.has_errors() {
+            apply(&plan, &m.sig, &mut m.block);
         }
     }
 }
