@@ -28,7 +28,8 @@ pub fn fail_cases(dir: &str, enabled_only: &[&str]) -> (Vec<PathBuf>, Vec<PathBu
     let all = cases(dir);
     for name in enabled_only {
         assert!(
-            all.iter().any(|p| p.file_name().is_some_and(|f| f == *name)),
+            all.iter()
+                .any(|p| p.file_name().is_some_and(|f| f == *name)),
             "{dir}/{name} does not exist"
         );
     }

@@ -64,7 +64,8 @@ fn call(plan: &Plan, kind: &str, body: TokenStream) -> TokenStream {
         let name = quote::format_ident!("call{}", kind);
         // Spanned on the return type: a missing `From<AuditError>` points there.
         let value = plan.value.clone().unwrap_or_else(|| syn::parse_quote!(()));
-        let from = quote_spanned!(syn::spanned::Spanned::span(&value)=> ::core::convert::From::from);
+        let from =
+            quote_spanned!(syn::spanned::Spanned::span(&value)=> ::core::convert::From::from);
         quote!(::observa::__private::audit::#name(#record, #policy, #from, #body))
     } else {
         let name = quote::format_ident!("call_plain{}", kind);

@@ -39,10 +39,14 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
         if cfg!(feature = "enabled") {
             expand::expand(&plan, &mut f);
         } else {
-            let exprs = [Some(&plan.actor), plan.target.as_ref(), plan.reason.as_ref()]
-                .into_iter()
-                .flatten()
-                .chain(plan.changes.iter().flat_map(|(b, a)| [b, a]));
+            let exprs = [
+                Some(&plan.actor),
+                plan.target.as_ref(),
+                plan.reason.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(plan.changes.iter().flat_map(|(b, a)| [b, a]));
             crate::common::mention_when_disabled(&mut f.block, exprs);
         }
     }

@@ -91,10 +91,7 @@ pub fn plan(ctx: &Ctxt, mut args: Args, f: &mut syn::ItemFn) -> Option<Plan> {
             _ => {
                 ctx.error(
                     p,
-                    format!(
-                        "unknown policy; expected {}",
-                        kw::or_list(k::policy::ALL)
-                    ),
+                    format!("unknown policy; expected {}", kw::or_list(k::policy::ALL)),
                 );
                 false
             }

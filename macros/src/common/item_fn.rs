@@ -49,7 +49,9 @@ mod tests {
 
     #[test]
     fn half_typed_body_keeps_its_signature() {
-        let t: TokenStream = "pub async fn f(x: u8) -> u8 { let y = x +; y }".parse().unwrap();
+        let t: TokenStream = "pub async fn f(x: u8) -> u8 { let y = x +; y }"
+            .parse()
+            .unwrap();
         assert!(matches!(MaybeItemFn::parse(t), Ok(MaybeItemFn::Raw)));
         let t: TokenStream = "fn f() -> u8 { 1 }".parse().unwrap();
         assert!(matches!(MaybeItemFn::parse(t), Ok(MaybeItemFn::Fn(_))));

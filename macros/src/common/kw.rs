@@ -106,7 +106,8 @@ pub mod observed {
     /// `failed` (every failure not named).
     pub mod outcome {
         pub const FAILED: &str = "failed";
-        pub const OUTCOMES: [&str; 5] = ["ok", "client_error", "server_error", "panic", "cancelled"];
+        pub const OUTCOMES: [&str; 5] =
+            ["ok", "client_error", "server_error", "panic", "cancelled"];
         pub const ALL: &[&str] = &[
             OUTCOMES[0],
             OUTCOMES[1],

@@ -498,6 +498,11 @@ mod tests {
         }
         let ctx = Ctxt::new();
         let _ = Args::parse(&ctx, "nope".parse().unwrap());
-        assert!(ctx.check().unwrap_err().to_string().contains("expected one of `event`"));
+        assert!(
+            ctx.check()
+                .unwrap_err()
+                .to_string()
+                .contains("expected one of `event`")
+        );
     }
 }

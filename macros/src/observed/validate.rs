@@ -2,8 +2,8 @@
 
 use super::args::{Args, BindArg, ErrClass, ErrRender, FieldArg, SloArg};
 use crate::common::Ctxt;
-use crate::common::kw::{self, observed as keys};
 use crate::common::fn_shape;
+use crate::common::kw::{self, observed as keys};
 use proc_macro2::Span;
 
 /// Names observa writes itself; a recorded field may not shadow them.

@@ -1,8 +1,8 @@
 //! The typed model of a `#[derive(Redact)]` input.
 
 use super::attr::{self, Place};
-use crate::common::Ctxt;
 use super::valid;
+use crate::common::Ctxt;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 

@@ -43,17 +43,34 @@ impl Kw {
         }
     }
 
+    /// The keywords a field accepts, in the order messages list them.
+    pub const FIELD: [Kw; 6] = [
+        Kw::Email,
+        Kw::Last4,
+        Kw::Fingerprint,
+        Kw::Len,
+        Kw::With,
+        Kw::Public,
+    ];
+
+    /// A keyword written inside `#[redact(...)]` (match arms and messages share [`Kw::name`]).
     fn from_ident(s: &str) -> Option<Kw> {
-        Some(match s {
-            "email" => Kw::Email,
-            "last4" => Kw::Last4,
-            "fingerprint" => Kw::Fingerprint,
-            "len" => Kw::Len,
-            "with" => Kw::With,
-            "public" => Kw::Public,
-            "all" => Kw::All,
-            _ => return None,
-        })
+        Kw::FIELD
+            .into_iter()
+            .chain([Kw::All])
+            .find(|k| k.name() == s)
+    }
+
+    /// `` `email`, `last4`, `fingerprint`, `len`, `with = path`, `public` ``
+    fn field_list() -> String {
+        Kw::FIELD
+            .iter()
+            .map(|k| match k {
+                Kw::With => "`with = path`".to_owned(),
+                k => format!("`{}`", k.name()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -65,7 +82,13 @@ pub enum Place {
     Field,
 }
 
-pub const FIELD_POLICIES: &str = "`email`, `last4`, `fingerprint`, `len`, `with = path`, `public`, or a bare `#[redact]` for a full mask";
+/// The field policies, for messages.
+pub fn field_policies() -> String {
+    format!(
+        "{}, or a bare `#[redact]` for a full mask",
+        Kw::field_list()
+    )
+}
 
 /// One keyword as written.
 pub struct Arg {
@@ -91,7 +114,10 @@ pub fn parse(ctx: &Ctxt, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
             }),
             syn::Meta::NameValue(nv) => ctx.error_at(
                 nv.eq_token.span,
-                format!("expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {FIELD_POLICIES}"),
+                format!(
+                    "expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {}",
+                    field_policies()
+                ),
             ),
             syn::Meta::List(list) => {
                 let before = args.len();
@@ -152,7 +178,10 @@ pub fn parse(ctx: &Ctxt, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                     Err(e) => ctx.push(e),
                     Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error_at(
                         list.delimiter.span().join(),
-                        "empty `#[redact()]`; write `#[redact]` for a full mask, or name one of `email`, `last4`, `fingerprint`, `len`, `with = path`, `public`",
+                        format!(
+                            "empty `#[redact()]`; write `#[redact]` for a full mask, or name one of {}",
+                            Kw::field_list()
+                        ),
                     ),
                     Ok(()) => {}
                 }
@@ -168,7 +197,10 @@ fn unknown_message(shown: &str, place: Place) -> String {
             "unknown `redact` container policy `{shown}`; expected `all` (mask every field not marked `#[redact(public)]`)"
         ),
         Place::Field | Place::Variant => {
-            format!("unknown `redact` policy `{shown}`; expected one of {FIELD_POLICIES}")
+            format!(
+                "unknown `redact` policy `{shown}`; expected one of {}",
+                field_policies()
+            )
         }
     }
 }
@@ -208,4 +240,21 @@ fn skip_rest(input: syn::parse::ParseStream<'_>) {
         }
         Ok(((), rest))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_list_every_field_policy() {
+        assert_eq!(
+            field_policies(),
+            "`email`, `last4`, `fingerprint`, `len`, `with = path`, `public`, or a bare `#[redact]` for a full mask"
+        );
+        for k in Kw::FIELD.into_iter().chain([Kw::All]) {
+            assert_eq!(Kw::from_ident(k.name()), Some(k));
+        }
+        assert_eq!(Kw::from_ident("redact"), None);
+    }
 }
