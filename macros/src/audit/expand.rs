@@ -91,7 +91,7 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
                 quote_spanned!(span=> ::observa::__private::audit::box_future(#audited))
             }
         };
-        f.block = Box::new(syn::parse_quote!({ #wrapped }));
+        *f.block = syn::parse_quote!({ #wrapped });
         return;
     }
     match fn_shape::shape(&f.sig, &mut f.block) {
@@ -114,15 +114,15 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
                 #check
                 __observa_audit_ret
             }};
-            f.block = Box::new(syn::parse_quote!(#new));
+            *f.block = syn::parse_quote!(#new);
         }
         Shape::Async | Shape::Sync => {
             let block = &f.block;
             let audited = call(plan, "_async", quote!(async move #block));
-            f.block = Box::new(syn::parse_quote!({
+            *f.block = syn::parse_quote!({
                 let __observa_audit_ret: #ann = #audited.await;
                 __observa_audit_ret
-            }));
+            });
         }
         Shape::AsyncTrait { block: inner, .. } => {
             let capture = inner.capture;

@@ -20,7 +20,7 @@ pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let ctx = Ctxt::new();
     let args = Args::parse(&ctx, attr);
     let mut f = match MaybeItemFn::parse(item.clone()) {
-        Ok(MaybeItemFn::Fn(f)) => f,
+        Ok(MaybeItemFn::Fn(f)) => *f,
         // The body does not parse: rustc reports it; the item goes back untouched with only the
         // attribute's own errors, so the syntax error is not reported twice.
         Ok(MaybeItemFn::Raw) => return ctx.finish(item),

@@ -24,7 +24,7 @@ impl Parse for RawFn {
 
 /// A function item: parsed, or, when only its body fails to parse, its signature.
 pub enum MaybeItemFn {
-    Fn(syn::ItemFn),
+    Fn(Box<syn::ItemFn>),
     /// The signature parses but the body does not; rustc reports that, the attribute leaves
     /// the item alone.
     Raw,
@@ -34,7 +34,7 @@ impl MaybeItemFn {
     /// `Err` when the tokens are not a function at all (not even its signature and a block).
     pub fn parse(item: TokenStream) -> syn::Result<MaybeItemFn> {
         match syn::parse2::<syn::ItemFn>(item.clone()) {
-            Ok(f) => Ok(MaybeItemFn::Fn(f)),
+            Ok(f) => Ok(MaybeItemFn::Fn(Box::new(f))),
             Err(e) => match syn::parse2::<RawFn>(item) {
                 Ok(RawFn) => Ok(MaybeItemFn::Raw),
                 Err(_) => Err(e),
