@@ -4,6 +4,7 @@
 
 use super::validate::Plan;
 use crate::common::fn_shape::{self, Shape, Wrap};
+use crate::common::item_fn;
 use crate::common::sensitive_expr;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -91,7 +92,7 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
                 quote_spanned!(span=> ::observa::__private::audit::box_future(#audited))
             }
         };
-        *f.block = syn::parse_quote!({ #wrapped });
+        *f.block = item_fn::block(quote!({ #wrapped }));
         return;
     }
     match fn_shape::shape(&f.sig, &mut f.block) {
@@ -101,11 +102,15 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
             // A boxed future behind an alias would be audited as its creation: refused,
             // spanned on the return type (compile time only; nothing runs).
             let span = fn_shape::type_name_span(&fn_shape::declared(&f.sig));
-            let check = quote_spanned! {span=>
-                ::observa::__private::audit::not_a_boxed_future(
-                    (&::observa::__private::audit::AuditSyncCheck(&__observa_audit_ret))
-                        .__observa_audit_sync(),
-                );
+            let check = if item_fn::is_raw(&f.block) {
+                TokenStream::new()
+            } else {
+                quote_spanned! {span=>
+                    ::observa::__private::audit::not_a_boxed_future(
+                        (&::observa::__private::audit::AuditSyncCheck(&__observa_audit_ret))
+                            .__observa_audit_sync(),
+                    );
+                }
             };
             let new = quote! {{
                 let __observa_audit_ret: #ann = #audited;
@@ -114,15 +119,15 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
                 #check
                 __observa_audit_ret
             }};
-            *f.block = syn::parse_quote!(#new);
+            *f.block = item_fn::block(new);
         }
         Shape::Async | Shape::Sync => {
             let block = &f.block;
             let audited = call(plan, "_async", quote!(async move #block));
-            *f.block = syn::parse_quote!({
+            *f.block = item_fn::block(quote!({
                 let __observa_audit_ret: #ann = #audited.await;
                 __observa_audit_ret
-            });
+            }));
         }
         Shape::AsyncTrait { block: inner, .. } => {
             let capture = inner.capture;

@@ -19,11 +19,9 @@ use quote::ToTokens;
 pub fn audit(attr: TokenStream, item: TokenStream) -> TokenStream {
     let ctx = Ctxt::new();
     let args = Args::parse(&ctx, attr);
+    // A body that does not parse is kept as raw tokens (`common::item_fn`).
     let mut f = match MaybeItemFn::parse(item.clone()) {
-        Ok(MaybeItemFn::Fn(f)) => *f,
-        // The body does not parse: rustc reports it; the item goes back untouched with only the
-        // attribute's own errors, so the syntax error is not reported twice.
-        Ok(MaybeItemFn::Raw) => return ctx.finish(item),
+        Ok(f) => f.into_inner(),
         Err(_) => {
             ctx.error_at(
                 Span::call_site(),

@@ -1,33 +1,42 @@
 //! A function whose body does not parse (half-typed code: `let y = x +;`).
 //!
-//! tracing-attributes' fallback: the signature is parsed, the body is kept as raw tokens. The
-//! attribute then gives the item back untouched and reports only its own arguments' errors, so
-//! the user and the IDE see rustc's one syntax error, not a second copy from the macro.
+//! tracing-attributes' fallback: the signature is parsed and the body is kept as raw tokens
+//! (one `Expr::Verbatim` statement). The attribute expands around it as usual and adds no
+//! error of its own, so the user and the IDE see rustc's one syntax error, not a second copy
+//! from the macro; a body that rustc accepts and syn does not is still instrumented.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
 
-/// `attrs vis sig { raw tokens }`: a parsed signature and a body kept as tokens.
-struct RawFn;
+/// `attrs vis sig { raw tokens }`.
+struct RawFn(syn::ItemFn);
 
 impl Parse for RawFn {
     fn parse(input: ParseStream<'_>) -> syn::Result<RawFn> {
-        input.call(syn::Attribute::parse_outer)?;
-        input.parse::<syn::Visibility>()?;
-        input.parse::<syn::Signature>()?;
+        let attrs = input.call(syn::Attribute::parse_outer)?;
+        let vis: syn::Visibility = input.parse()?;
+        let sig: syn::Signature = input.parse()?;
         let body;
-        syn::braced!(body in input);
-        body.parse::<TokenStream>()?;
-        Ok(RawFn)
+        let brace_token = syn::braced!(body in input);
+        let raw: TokenStream = body.parse()?;
+        Ok(RawFn(syn::ItemFn {
+            attrs,
+            vis,
+            modifiers: syn::FnModifiers::default(),
+            sig,
+            block: Box::new(syn::Block {
+                brace_token,
+                stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(raw), None)],
+            }),
+        }))
     }
 }
 
-/// A function item: parsed, or, when only its body fails to parse, its signature.
+/// A function item, its body parsed or kept as raw tokens.
 pub enum MaybeItemFn {
     Fn(Box<syn::ItemFn>),
-    /// The signature parses but the body does not; rustc reports that, the attribute leaves
-    /// the item alone.
-    Raw,
+    /// The signature parses but the body does not: rustc reports that.
+    Raw(Box<syn::ItemFn>),
 }
 
 impl MaybeItemFn {
@@ -36,10 +45,40 @@ impl MaybeItemFn {
         match syn::parse2::<syn::ItemFn>(item.clone()) {
             Ok(f) => Ok(MaybeItemFn::Fn(Box::new(f))),
             Err(e) => match syn::parse2::<RawFn>(item) {
-                Ok(RawFn) => Ok(MaybeItemFn::Raw),
+                Ok(RawFn(f)) => Ok(MaybeItemFn::Raw(Box::new(f))),
                 Err(_) => Err(e),
             },
         }
+    }
+
+    pub fn into_inner(self) -> syn::ItemFn {
+        match self {
+            MaybeItemFn::Fn(f) | MaybeItemFn::Raw(f) => *f,
+        }
+    }
+}
+
+/// A body kept as raw tokens by [`MaybeItemFn::parse`]. Its value has no type when rustc
+/// recovers from the syntax error, so the compile-time checks on the returned type are left
+/// out (they would add a second, misleading error).
+pub fn is_raw(block: &syn::Block) -> bool {
+    block
+        .stmts
+        .iter()
+        .any(|s| matches!(s, syn::Stmt::Expr(syn::Expr::Verbatim(_), _)))
+}
+
+/// A generated body, kept as tokens: never re-parsed, so a body kept raw reaches rustc as
+/// written. `tokens` is one `{ .. }` group.
+pub fn block(tokens: TokenStream) -> syn::Block {
+    let mut it = tokens.clone().into_iter();
+    let inner = match (it.next(), it.next()) {
+        (Some(TokenTree::Group(g)), None) if g.delimiter() == Delimiter::Brace => g.stream(),
+        _ => tokens,
+    };
+    syn::Block {
+        brace_token: syn::token::Brace::default(),
+        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(inner), None)],
     }
 }
 
@@ -52,7 +91,14 @@ mod tests {
         let t: TokenStream = "pub async fn f(x: u8) -> u8 { let y = x +; y }"
             .parse()
             .unwrap();
-        assert!(matches!(MaybeItemFn::parse(t), Ok(MaybeItemFn::Raw)));
+        match MaybeItemFn::parse(t) {
+            Ok(MaybeItemFn::Raw(f)) => {
+                assert_eq!(f.sig.ident, "f");
+                let body = quote::ToTokens::to_token_stream(&f.block).to_string();
+                assert_eq!(body, "{ let y = x +; y }");
+            }
+            _ => panic!("expected the raw fallback"),
+        }
         let t: TokenStream = "fn f() -> u8 { 1 }".parse().unwrap();
         assert!(matches!(MaybeItemFn::parse(t), Ok(MaybeItemFn::Fn(_))));
         let t: TokenStream = "struct S;".parse().unwrap();

@@ -172,10 +172,14 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
     let mutability = if plan.ret { quote!(mut) } else { quote!() };
     // A boxed future behind a type alias would be timed as its creation: refused, spanned on
     // the return type (compile time only; nothing runs).
-    let check = quote_spanned! {fn_shape::type_name_span(ret)=>
-        ::observa::__private::not_a_boxed_future(
-            (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
-        );
+    let check = if crate::common::item_fn::is_raw(block) {
+        TokenStream::new()
+    } else {
+        quote_spanned! {fn_shape::type_name_span(ret)=>
+            ::observa::__private::not_a_boxed_future(
+                (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
+            );
+        }
     };
     quote! {{
         let __observa_site = #site;
@@ -286,11 +290,5 @@ pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
             return;
         }
     };
-    match syn::parse2::<syn::Block>(new) {
-        Ok(b) => *block = b,
-        Err(e) => block.stmts.push(syn::Stmt::Expr(
-            syn::Expr::Verbatim(e.to_compile_error()),
-            None,
-        )),
-    }
+    *block = crate::common::item_fn::block(new);
 }

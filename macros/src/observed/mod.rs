@@ -17,17 +17,15 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = Args::parse(&ctx, attr.clone());
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
-        // A function whose body does not parse: rustc reports it; the item goes back untouched
-        // with only the attribute's own errors, so the syntax error is not reported twice.
-        Err(e) => {
-            return match MaybeItemFn::parse(item.clone()) {
-                Ok(_) => ctx.finish(item),
-                Err(_) => {
-                    let _ = ctx.check();
-                    with_errors(item, e)
-                }
-            };
-        }
+        // A function whose body does not parse: the body is kept as raw tokens
+        // (`common::item_fn`), so rustc reports its syntax error once.
+        Err(e) => match MaybeItemFn::parse(item.clone()) {
+            Ok(f) => syn::Item::Fn(f.into_inner()),
+            Err(_) => {
+                let _ = ctx.check();
+                return with_errors(item, e);
+            }
+        },
     };
     let out = match parsed {
         syn::Item::Fn(mut f) => {

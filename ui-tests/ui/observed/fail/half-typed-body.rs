@@ -1,10 +1,16 @@
 //! A body being typed (`let y = x +;`): one syntax error, rustc's, not a second copy from the
-//! attribute.
+//! attribute, one per body.
 use observa::observed;
 
 #[observed(fields(x))]
 fn f(x: u64) -> u64 {
     let y = x +;
+    y
+}
+
+#[observed(fields(x))]
+async fn g(x: u64) -> u64 {
+    let y = x *;
     y
 }
 
