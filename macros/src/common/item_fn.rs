@@ -58,6 +58,50 @@ impl MaybeItemFn {
     }
 }
 
+/// An `impl` block one of whose methods has a body that does not parse: the header and every
+/// other item parsed, each such method with its body kept as raw tokens. `None` when the
+/// tokens are not that.
+pub fn parse_impl(item: TokenStream) -> Option<syn::ItemImpl> {
+    use syn::parse::discouraged::Speculative;
+    let tts: Vec<TokenTree> = item.into_iter().collect();
+    let (TokenTree::Group(body), head) = tts.split_last()? else {
+        return None;
+    };
+    if body.delimiter() != Delimiter::Brace {
+        return None;
+    }
+    let empty = proc_macro2::Group::new(Delimiter::Brace, TokenStream::new());
+    let header: TokenStream = head
+        .iter()
+        .cloned()
+        .chain([TokenTree::Group(empty)])
+        .collect();
+    let mut imp: syn::ItemImpl = syn::parse2(header).ok()?;
+    imp.brace_token = syn::token::Brace(body.delim_span());
+    let items = |input: ParseStream<'_>| -> syn::Result<Vec<syn::ImplItem>> {
+        let mut items = Vec::new();
+        while !input.is_empty() {
+            let fork = input.fork();
+            if let Ok(i) = fork.parse::<syn::ImplItem>() {
+                input.advance_to(&fork);
+                items.push(i);
+                continue;
+            }
+            let RawFn(f) = input.parse()?;
+            items.push(syn::ImplItem::Fn(syn::ImplItemFn {
+                attrs: f.attrs,
+                vis: f.vis,
+                modifiers: syn::FnModifiers::default(),
+                sig: f.sig,
+                block: *f.block,
+            }));
+        }
+        Ok(items)
+    };
+    imp.items = syn::parse::Parser::parse2(items, body.stream()).ok()?;
+    Some(imp)
+}
+
 /// A body kept as raw tokens by [`MaybeItemFn::parse`]. Its value has no type when rustc
 /// recovers from the syntax error, so the compile-time checks on the returned type are left
 /// out (they would add a second, misleading error).
@@ -103,5 +147,20 @@ mod tests {
         assert!(matches!(MaybeItemFn::parse(t), Ok(MaybeItemFn::Fn(_))));
         let t: TokenStream = "struct S;".parse().unwrap();
         assert!(MaybeItemFn::parse(t).is_err());
+    }
+
+    #[test]
+    fn impl_with_a_half_typed_method() {
+        let t: TokenStream =
+            "impl<T> S<T> { const N: u8 = 1; fn a(&self) -> u8 { 1 } fn b(&self) -> u8 { let y = 1 +; y } }"
+                .parse()
+                .unwrap();
+        let imp = parse_impl(t).expect("the impl");
+        assert_eq!(imp.items.len(), 3);
+        let syn::ImplItem::Fn(b) = &imp.items[2] else {
+            panic!("a method")
+        };
+        assert!(is_raw(&b.block));
+        assert!(parse_impl("struct S { a: }".parse().unwrap()).is_none());
     }
 }

@@ -17,14 +17,17 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = Args::parse(&ctx, attr.clone());
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
-        // A function whose body does not parse: the body is kept as raw tokens
-        // (`common::item_fn`), so rustc reports its syntax error once.
+        // A function (or a method of an `impl` block) whose body does not parse: the body is
+        // kept as raw tokens (`common::item_fn`), so rustc reports its syntax error once.
         Err(e) => match MaybeItemFn::parse(item.clone()) {
             Ok(f) => syn::Item::Fn(f.into_inner()),
-            Err(_) => {
-                let _ = ctx.check();
-                return with_errors(item, e);
-            }
+            Err(_) => match crate::common::item_fn::parse_impl(item.clone()) {
+                Some(imp) => syn::Item::Impl(imp),
+                None => {
+                    let _ = ctx.check();
+                    return with_errors(item, e);
+                }
+            },
         },
     };
     let out = match parsed {

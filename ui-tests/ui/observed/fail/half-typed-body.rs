@@ -14,4 +14,18 @@ async fn g(x: u64) -> u64 {
     y
 }
 
+pub struct Repo;
+
+#[observed]
+impl Repo {
+    pub fn ok(&self) -> u8 {
+        1
+    }
+
+    pub fn typing(&self, x: u8) -> u8 {
+        let y = x -;
+        y
+    }
+}
+
 fn main() {}
