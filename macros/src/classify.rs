@@ -12,8 +12,14 @@
 //! `error_type` is the variant name (`NotFound`), or the type name for structs. (A `text` block:
 //! this crate cannot depend on `observa`; the same example is compiled and asserted on the
 //! `observa::Classify` trait.)
+//!
+//! On bad input the derive emits the errors plus a fallback impl (every value `server`, the
+//! type's name), so the user sees the real mistake and not a cascade of "`X` does not
+//! implement `Classify`" wherever the type is used.
 
-use crate::common::{Ctx, Once};
+use crate::common::attr_path::CLASSIFY;
+use crate::common::kw::{self, classify as k};
+use crate::common::{Ctxt, Once};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
@@ -23,21 +29,25 @@ enum Class {
     Server,
 }
 
-fn class_of(ctx: &Ctx, attrs: &[syn::Attribute]) -> Option<Class> {
-    let mut class = Once::new("classify");
-    for a in attrs.iter().filter(|a| a.path().is_ident("classify")) {
+fn class_of(ctx: &Ctxt, attrs: &[syn::Attribute]) -> Option<Class> {
+    let mut class = Once::new(CLASSIFY);
+    for a in attrs.iter().filter(|a| a.path().is_ident(CLASSIFY)) {
         let r = a.parse_nested_meta(|m| {
             let span = m
                 .path
                 .segments
                 .first()
                 .map_or_else(Span::call_site, |s| s.ident.span());
-            if m.path.is_ident("client") {
-                class.set(ctx, span, Class::Client);
-            } else if m.path.is_ident("server") {
-                class.set(ctx, span, Class::Server);
-            } else {
-                return Err(m.error("unknown `classify` option; expected `client` or `server`"));
+            let key = m.path.get_ident().map(ToString::to_string);
+            match key.as_deref() {
+                Some(k::CLIENT) => class.set(ctx, span, Class::Client),
+                Some(k::SERVER) => class.set(ctx, span, Class::Server),
+                _ => {
+                    return Err(m.error(format!(
+                        "unknown `classify` option; expected {}",
+                        kw::or_list(k::ALL)
+                    )));
+                }
             }
             Ok(())
         });
@@ -60,10 +70,9 @@ pub fn derive(input: TokenStream) -> TokenStream {
         Ok(i) => i,
         Err(e) => return e.to_compile_error(),
     };
-    let ctx = Ctx::default();
+    let ctx = Ctxt::new();
     let default = class_of(&ctx, &input.attrs).unwrap_or(Class::Server);
     let name = &input.ident;
-    let (imp, ty, wh) = input.generics.split_for_impl();
     let (class_body, type_body) = match &input.data {
         syn::Data::Enum(e) => {
             let mut class_arms = Vec::new();
@@ -96,16 +105,30 @@ pub fn derive(input: TokenStream) -> TokenStream {
             (quote!(), quote!())
         }
     };
-    if let Some(e) = ctx.take() {
-        return e.to_compile_error();
+    match ctx.check() {
+        Ok(()) => implementation(&input, class_body, type_body),
+        Err(e) => {
+            // The errors, and an impl that reads nothing from the value, so uses of the type
+            // as an error do not add "`Classify` is not implemented" to the real mistake.
+            let s = name.to_string();
+            let fallback = implementation(&input, tokens(Class::Server), quote!(#s));
+            let e = e.to_compile_error();
+            quote!(#e #fallback)
+        }
     }
+}
+
+fn implementation(input: &syn::DeriveInput, class: TokenStream, ty: TokenStream) -> TokenStream {
+    let name = &input.ident;
+    let (imp, generics, wh) = input.generics.split_for_impl();
     quote! {
-        impl #imp ::observa::Classify for #name #ty #wh {
+        #[automatically_derived]
+        impl #imp ::observa::Classify for #name #generics #wh {
             fn error_class(&self) -> ::observa::ErrorClass {
-                #class_body
+                #class
             }
             fn error_type(&self) -> &'static str {
-                #type_body
+                #ty
             }
         }
     }

@@ -1,5 +1,20 @@
 //! Procedural macros of observa. Depend on `observa`, not on this crate: it re-exports them,
 //! and the generated code reaches the runtime only through `::observa::__private`.
+//!
+//! Every macro is parse -> validate -> expand, with the same parts:
+//!
+//! - `common/`: `ctxt` (the one error context, checked before drop), `kw` (keyword constants:
+//!   match arms and "expected one of" lists), `attr_path` (recognising `observed`,
+//!   `observa::observed`, ...), `fn_shape` (sync, async, `#[async_trait]`, returned futures, and
+//!   the return-type helpers), `item_fn` (a body that does not parse, kept as raw tokens),
+//!   `sensitive_expr` (the identifiers a recorded value is judged by);
+//! - `observed/` and `audit/`: `args` (the attribute's keys), `validate` (the rules between them
+//!   and the function, into a `Plan`), `expand` (tokens only; the logic they call lives in the
+//!   runtime);
+//! - `redact/`: the same split for `#[derive(Redact)]`; `classify.rs` for `#[derive(Classify)]`.
+//!
+//! Generated code names everything by absolute path (`::core::..`, `::observa::..`), so it
+//! compiles under `#![no_implicit_prelude]` and with prelude names shadowed (ui-tests).
 
 mod audit;
 mod classify;

@@ -4,6 +4,7 @@
 use crate::audit::{self, Attempt, AuditError, NewRecord, Outcome, Policy, Severity};
 use crate::record::Record;
 use std::fmt;
+use std::future::{Future, IntoFuture};
 
 /// Builds the record of an audited call. Every value is formatted with `Display` here, once;
 /// arguments are not stored unless the attribute lists them.
@@ -132,6 +133,125 @@ pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The audited call around a body: what the expansion of `#[audit]` calls. Two families:
+// the body returns `Result` (its outcome is read from it; an audit failure under `fail_closed`
+// becomes the `Err` through `from`, the expansion's `From::from` spanned on the return type, a
+// function pointer so a missing `From<AuditError>` is reported once, there),
+// or anything else (`degrade_and_alert` only: the outcome is a success, audit failures are
+// handled by the policy).
+
+/// A synchronous audited call that returns `Result`: the `attempted` record, the body (not run
+/// when that record fails under `fail_closed`), the outcome record.
+#[doc(hidden)]
+#[inline]
+pub fn call<T, E: fmt::Display>(
+    r: NewRecord,
+    policy: Policy,
+    from: fn(AuditError) -> E,
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    let call = match AuditCall::begin(r, policy) {
+        Ok(c) => c,
+        Err(e) => return Err(from(e)),
+    };
+    let ret = body();
+    if let Err(e) = call.finish(outcome_of(&ret)) {
+        return Err(from(e));
+    }
+    ret
+}
+
+/// A synchronous audited call that does not return `Result`.
+#[doc(hidden)]
+#[inline]
+pub fn call_plain<R>(r: NewRecord, policy: Policy, body: impl FnOnce() -> R) -> R {
+    let call = AuditCall::begin(r, policy).ok();
+    let ret = body();
+    if let Some(call) = call {
+        let _ = call.finish(Outcome::Success);
+    }
+    ret
+}
+
+/// An `async fn` audited call that returns `Result`: the `attempted` record when the future
+/// first runs.
+#[doc(hidden)]
+pub async fn call_async<T, E: fmt::Display>(
+    r: NewRecord,
+    policy: Policy,
+    from: fn(AuditError) -> E,
+    body: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let call = match AuditCall::begin_async(r, policy).await {
+        Ok(c) => c,
+        Err(e) => return Err(from(e)),
+    };
+    let ret = body.await;
+    if let Err(e) = call.finish_async(outcome_of(&ret)).await {
+        return Err(from(e));
+    }
+    ret
+}
+
+/// An `async fn` audited call that does not return `Result`.
+#[doc(hidden)]
+pub async fn call_plain_async<F: Future>(r: NewRecord, policy: Policy, body: F) -> F::Output {
+    let call = AuditCall::begin_async(r, policy).await.ok();
+    let ret = body.await;
+    if let Some(call) = call {
+        let _ = call.finish_async(Outcome::Success).await;
+    }
+    ret
+}
+
+/// A function that returns a future of a `Result`: the `attempted` record now, when the
+/// function is called (under `fail_closed` a failure is the future's `Err`, and `body`, the
+/// function's own code, does not run); the outcome record when the returned future completes.
+/// Dropped before that, the attempt is recorded as a `cancelled` failure; a panicking poll as
+/// a `panic` failure.
+#[doc(hidden)]
+pub fn call_future<T, E: fmt::Display, F: IntoFuture<Output = Result<T, E>>>(
+    r: NewRecord,
+    policy: Policy,
+    from: fn(AuditError) -> E,
+    body: impl FnOnce() -> F,
+) -> impl Future<Output = Result<T, E>> {
+    let state = match AuditCall::begin(r, policy) {
+        Ok(call) => Ok((call, body())),
+        Err(e) => Err(e),
+    };
+    async move {
+        let (call, fut) = match state {
+            Ok(v) => v,
+            Err(e) => return Err(from(e)),
+        };
+        let ret = fut.await;
+        if let Err(e) = call.finish_async(outcome_of(&ret)).await {
+            return Err(from(e));
+        }
+        ret
+    }
+}
+
+/// A function that returns a future of anything else.
+#[doc(hidden)]
+pub fn call_plain_future<F: IntoFuture>(
+    r: NewRecord,
+    policy: Policy,
+    body: impl FnOnce() -> F,
+) -> impl Future<Output = F::Output> {
+    let state = (AuditCall::begin(r, policy).ok(), body());
+    async move {
+        let (call, fut) = state;
+        let ret = fut.await;
+        if let Some(call) = call {
+            let _ = call.finish_async(Outcome::Success).await;
+        }
+        ret
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Functions that return a future without being `async fn`.
 //
 // `impl Future<Output = T>` and a spelled-out `Pin<Box<dyn Future<Output = T> + ..>>` are seen by
@@ -141,7 +261,6 @@ pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
 // function audited as synchronous whose return value is a boxed `dyn Future` fails to compile
 // ([`not_a_boxed_future`]): its outcome would be that of creating the future.
 
-use std::future::Future;
 use std::pin::Pin;
 
 /// Wraps the return value of a synchronous audited call for the autoref probe below.

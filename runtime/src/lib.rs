@@ -101,10 +101,10 @@ pub mod __private {
     pub use tracing::Level;
     pub use tracing_core;
     pub mod audit {
-        pub use crate::audit::{AuditError, Outcome};
         pub use crate::audit_call::{
-            AuditCall, AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, changes,
-            display, not_a_boxed_future, outcome_of, policy, record,
+            AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, call, call_async,
+            call_future, call_plain, call_plain_async, call_plain_future, changes, display,
+            not_a_boxed_future, policy, record,
         };
     }
 }

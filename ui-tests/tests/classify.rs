@@ -1,6 +1,9 @@
-//! Compile-fail cases of `#[derive(Classify)]` (pass cases live in tests/tests/observed.rs).
+//! Compile-fail and compile-pass cases of `#[derive(Classify)]` (behaviour is tested in
+//! tests/tests/observed.rs).
 
 #[test]
 fn ui() {
-    trybuild::TestCases::new().compile_fail("ui/classify/fail/*.rs");
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/classify/fail/*.rs");
+    t.pass("ui/classify/pass/*.rs");
 }

@@ -209,16 +209,76 @@ pub fn is_result(ty: &syn::Type) -> bool {
     }
 }
 
-/// The `T` of `Result<T, ..>`.
-#[allow(dead_code)]
-pub fn result_ok_type(ty: &syn::Type) -> Option<syn::Type> {
-    let syn::Type::Path(p) = ty else { return None };
-    let seg = p.path.segments.last()?;
-    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else {
-        return None;
+// ---------------------------------------------------------------------------------------------
+// Return types: the one helper every attribute uses.
+
+/// The declared return type, `()` when there is none.
+pub fn declared(sig: &syn::Signature) -> syn::Type {
+    match &sig.output {
+        syn::ReturnType::Default => syn::parse_quote!(()),
+        syn::ReturnType::Type(_, t) => (**t).clone(),
+    }
+}
+
+/// The value type a call produces (`None` for `()`), looking through `#[async_trait]` and
+/// returned futures (`future`: the attribute's opt-in for a future behind a type alias).
+pub fn value_type(sig: &syn::Signature, block: &mut syn::Block, future: bool) -> Option<syn::Type> {
+    let declared = match &sig.output {
+        syn::ReturnType::Default => None,
+        syn::ReturnType::Type(_, t) => Some((**t).clone()),
     };
-    args.args.iter().find_map(|a| match a {
-        syn::GenericArgument::Type(t) => Some(t.clone()),
-        _ => None,
+    let value = match shape(sig, block) {
+        Shape::AsyncTrait { output, .. } => output,
+        Shape::Sync => match returned_future(&sig.output, future) {
+            Some(f) => Some(f.output),
+            None => declared,
+        },
+        Shape::Async => declared,
+    };
+    value.filter(|t| !is_unit(t))
+}
+
+fn is_unit(t: &syn::Type) -> bool {
+    matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty())
+}
+
+/// Where an error about a return type points: the name of a path type (`BoxFuture` in
+/// `futures::future::BoxFuture<'a, T>`), else the type's first token.
+pub fn type_name_span(ty: &syn::Type) -> proc_macro2::Span {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| syn::spanned::Spanned::span(ty), |s| s.ident.span()),
+        _ => syn::spanned::Spanned::span(ty),
+    }
+}
+
+/// A path type whose name ends in `Future` with type arguments (`BoxFuture<'a, T>`,
+/// `LocalBoxFuture<'a, T>`): most likely a boxed future behind an alias.
+pub fn names_a_future(ret: &syn::ReturnType) -> bool {
+    let syn::ReturnType::Type(_, t) = ret else {
+        return false;
+    };
+    let syn::Type::Path(p) = &**t else {
+        return false;
+    };
+    p.path.segments.last().is_some_and(|s| {
+        s.ident.to_string().ends_with("Future")
+            && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a)
+                if a.args.iter().any(|g| matches!(g, syn::GenericArgument::Type(_))))
     })
+}
+
+/// The return type of a method `#[async_trait]` rewrote (it names the `'async_trait` lifetime).
+pub fn from_async_trait(ret: &syn::ReturnType) -> bool {
+    fn has(ts: proc_macro2::TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "async_trait",
+            proc_macro2::TokenTree::Group(g) => has(g.stream()),
+            _ => false,
+        })
+    }
+    has(quote::ToTokens::to_token_stream(ret))
 }

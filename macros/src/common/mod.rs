@@ -1,52 +1,16 @@
-//! Shared by every macro: error collection, set-once arguments, fn shapes.
+//! Shared by every macro: the error context, set-once arguments, attribute paths, keywords,
+//! fn shapes and return types, and the fn whose body does not parse.
 
+pub mod attr_path;
+mod ctxt;
 pub mod fn_shape;
+pub mod item_fn;
+pub mod kw;
 pub mod sensitive_expr;
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
-use std::cell::RefCell;
 
-/// Collects every error so the user sees all mistakes at once (serde_derive's `Ctxt`).
-#[derive(Default)]
-pub struct Ctx {
-    errors: RefCell<Vec<syn::Error>>,
-}
-
-impl Ctx {
-    pub fn error(&self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
-        self.errors
-            .borrow_mut()
-            .push(syn::Error::new_spanned(tokens.into_token_stream(), msg));
-    }
-
-    pub fn error_at(&self, span: Span, msg: impl std::fmt::Display) {
-        self.errors.borrow_mut().push(syn::Error::new(span, msg));
-    }
-
-    pub fn push(&self, e: syn::Error) {
-        self.errors.borrow_mut().push(e);
-    }
-
-    pub fn has_errors(&self) -> bool {
-        !self.errors.borrow().is_empty()
-    }
-
-    /// All errors combined, or `None`.
-    pub fn take(&self) -> Option<syn::Error> {
-        let mut errs = self
-            .errors
-            .borrow_mut()
-            .drain(..)
-            .collect::<Vec<_>>()
-            .into_iter();
-        let mut first = errs.next()?;
-        for e in errs {
-            first.combine(e);
-        }
-        Some(first)
-    }
-}
+pub use ctxt::Ctxt;
 
 /// An argument that may be given once. The second occurrence is the one error reported.
 pub struct Once<T> {
@@ -59,7 +23,7 @@ impl<T> Once<T> {
         Once { name, value: None }
     }
 
-    pub fn set(&mut self, ctx: &Ctx, span: Span, v: T) {
+    pub fn set(&mut self, ctx: &Ctxt, span: Span, v: T) {
         if self.value.is_some() {
             ctx.error_at(
                 span,
@@ -92,4 +56,24 @@ pub fn with_errors(item: TokenStream, err: syn::Error) -> TokenStream {
     let mut out = item;
     out.extend(err.to_compile_error());
     out
+}
+
+/// Instrumentation off (`observa` without `enabled`): the item keeps its body, plus one
+/// statement naming every expression the attribute would record, inside a closure that is
+/// never called. Nothing runs; an argument read only by the attribute (`correlation =
+/// request_id`) is not reported unused, and the expressions type-check in both builds.
+pub fn mention_when_disabled<'a>(
+    block: &mut syn::Block,
+    exprs: impl IntoIterator<Item = &'a syn::Expr>,
+) {
+    let exprs: Vec<&syn::Expr> = exprs.into_iter().collect();
+    if exprs.is_empty() {
+        return;
+    }
+    let stmt: syn::Stmt = syn::parse_quote! {
+        let _ = || {
+            #( let _ = &(#exprs); )*
+        };
+    };
+    block.stmts.insert(0, stmt);
 }

@@ -144,6 +144,13 @@ impl Collector {
 }
 
 impl VisitMut for Collector {
+    /// A body kept as raw tokens (it does not parse): every identifier in it counts.
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        match e {
+            syn::Expr::Verbatim(ts) => self.tokens(ts.clone()),
+            e => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
     fn visit_ident_mut(&mut self, i: &mut syn::Ident) {
         self.push(&i.to_string());
     }
@@ -173,6 +180,19 @@ mod tests {
         assert_eq!(of("format!(\"{token:?}-{}\", a)"), ["format", "token", "a"]);
         assert_eq!(of("r#type.len()"), ["type", "len"]);
         assert_eq!(of("Vec::<Password>::new()"), ["Vec", "new"]);
+    }
+
+    /// A body kept as raw tokens (it does not parse) is judged on every identifier in it.
+    #[test]
+    fn raw_body_counts_every_identifier() {
+        let t: TokenStream = "fn get() -> String { let a = api_token +; a }"
+            .parse()
+            .unwrap();
+        let f = match crate::common::item_fn::MaybeItemFn::parse(t) {
+            Ok(crate::common::item_fn::MaybeItemFn::Raw(f)) => f,
+            _ => panic!("expected the raw fallback"),
+        };
+        assert_eq!(returned(&f.sig, &f.block), ["get", "let", "a", "api_token"]);
     }
 
     #[test]

@@ -1,16 +1,11 @@
 //! Parsing `#[observed(...)]` arguments into [`Args`].
 
-use crate::common::{Ctx, Once};
+use crate::common::kw::{self, observed as k};
+use crate::common::{Ctxt, Once};
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Token, parenthesized};
-
-/// Every key, in the order error messages list them.
-pub const KEYS: &str = "`event`, `name`, `level`, `target`, `tenant`, `user`, `correlation`, `fields`, `skip`, `err`, `ret`, `metrics`, `metric`, `buckets`, `sample`, `started`, `slow_ms`, `future`, `slo`, `bind`, `labels`, `outcome_label`, `outcomes`, `duration_metric`";
-
-/// Keys of `slo(...)`, in the order error messages list them.
-pub const SLO_KEYS: &str = "`success`, `latency_ms`, `percentile`, `window`";
 
 /// A context binding: `tenant` (from the argument of that name) or `tenant = expr`.
 pub enum BindArg {
@@ -94,36 +89,36 @@ pub struct Args {
 impl Args {
     pub fn empty() -> Args {
         Args {
-            event: Once::new("event"),
-            name: Once::new("name"),
-            level: Once::new("level"),
-            target: Once::new("target"),
-            tenant: Once::new("tenant"),
-            user: Once::new("user"),
-            correlation: Once::new("correlation"),
-            fields: Once::new("fields"),
-            skip_fn: Once::new("skip"),
-            skip: Once::new("skip"),
-            err: Once::new("err"),
-            ret: Once::new("ret"),
-            metrics: Once::new("metrics"),
-            metric: Once::new("metric"),
-            buckets: Once::new("buckets"),
-            sample: Once::new("sample"),
-            started: Once::new("started"),
-            future: Once::new("future"),
-            slo: Once::new("slo"),
-            slow_ms: Once::new("slow_ms"),
-            bind: Once::new("bind"),
-            labels: Once::new("labels"),
-            outcome_label: Once::new("outcome_label"),
-            outcomes: Once::new("outcomes"),
-            duration_metric: Once::new("duration_metric"),
+            event: Once::new(k::EVENT),
+            name: Once::new(k::NAME),
+            level: Once::new(k::LEVEL),
+            target: Once::new(k::TARGET),
+            tenant: Once::new(k::TENANT),
+            user: Once::new(k::USER),
+            correlation: Once::new(k::CORRELATION),
+            fields: Once::new(k::FIELDS),
+            skip_fn: Once::new(k::SKIP),
+            skip: Once::new(k::SKIP),
+            err: Once::new(k::ERR),
+            ret: Once::new(k::RET),
+            metrics: Once::new(k::METRICS),
+            metric: Once::new(k::METRIC),
+            buckets: Once::new(k::BUCKETS),
+            sample: Once::new(k::SAMPLE),
+            started: Once::new(k::STARTED),
+            future: Once::new(k::FUTURE),
+            slo: Once::new(k::SLO),
+            slow_ms: Once::new(k::SLOW_MS),
+            bind: Once::new(k::BIND),
+            labels: Once::new(k::LABELS),
+            outcome_label: Once::new(k::OUTCOME_LABEL),
+            outcomes: Once::new(k::OUTCOMES),
+            duration_metric: Once::new(k::DURATION_METRIC),
         }
     }
 
     /// Parses the attribute's tokens; errors go to `ctx`.
-    pub fn parse(ctx: &Ctx, tokens: TokenStream) -> Args {
+    pub fn parse(ctx: &Ctxt, tokens: TokenStream) -> Args {
         let mut args = Args::empty();
         let parser = syn::meta::parser(|meta| {
             let span = meta
@@ -133,18 +128,19 @@ impl Args {
                 .map_or_else(Span::call_site, |s| s.ident.span());
             let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
                 return Err(meta.error(format!(
-                    "unknown `observed` argument; expected one of {KEYS}"
+                    "unknown `observed` argument; expected one of {}",
+                    kw::list(k::ALL)
                 )));
             };
             match key.as_str() {
-                "event" => args.event.set(ctx, span, meta.value()?.parse()?),
-                "name" => args.name.set(ctx, span, meta.value()?.parse()?),
-                "level" => args.level.set(ctx, span, meta.value()?.parse()?),
-                "target" => args.target.set(ctx, span, meta.value()?.parse()?),
-                "tenant" => args.tenant.set(ctx, span, bind(&meta, span)?),
-                "user" => args.user.set(ctx, span, bind(&meta, span)?),
-                "correlation" => args.correlation.set(ctx, span, bind(&meta, span)?),
-                "fields" => {
+                k::EVENT => args.event.set(ctx, span, meta.value()?.parse()?),
+                k::NAME => args.name.set(ctx, span, meta.value()?.parse()?),
+                k::LEVEL => args.level.set(ctx, span, meta.value()?.parse()?),
+                k::TARGET => args.target.set(ctx, span, meta.value()?.parse()?),
+                k::TENANT => args.tenant.set(ctx, span, bind(&meta, span)?),
+                k::USER => args.user.set(ctx, span, bind(&meta, span)?),
+                k::CORRELATION => args.correlation.set(ctx, span, bind(&meta, span)?),
+                k::FIELDS => {
                     let content;
                     parenthesized!(content in meta.input);
                     let list = Punctuated::<FieldArg, Token![,]>::parse_terminated_with(
@@ -153,7 +149,7 @@ impl Args {
                     )?;
                     args.fields.set(ctx, span, list.into_iter().collect());
                 }
-                "skip" => {
+                k::SKIP => {
                     if meta.input.peek(syn::token::Paren) {
                         let content;
                         parenthesized!(content in meta.input);
@@ -163,7 +159,7 @@ impl Args {
                         args.skip_fn.set(ctx, span, ());
                     }
                 }
-                "err" => {
+                k::ERR => {
                     let mut e = ErrArg {
                         span,
                         render: ErrRender::Display,
@@ -173,14 +169,15 @@ impl Args {
                         meta.parse_nested_meta(|inner| {
                             let what = inner.path.get_ident().map(ToString::to_string);
                             match what.as_deref() {
-                                Some("Display") => e.render = ErrRender::Display,
-                                Some("Debug") => e.render = ErrRender::Debug,
-                                Some("client") => e.class = Some(ErrClass::Client),
-                                Some("server") => e.class = Some(ErrClass::Server),
+                                Some(k::err::DISPLAY) => e.render = ErrRender::Display,
+                                Some(k::err::DEBUG) => e.render = ErrRender::Debug,
+                                Some(k::err::CLIENT) => e.class = Some(ErrClass::Client),
+                                Some(k::err::SERVER) => e.class = Some(ErrClass::Server),
                                 _ => {
-                                    return Err(inner.error(
-                                        "unknown `err` option; expected `Display`, `Debug`, `client` or `server`",
-                                    ));
+                                    return Err(inner.error(format!(
+                                        "unknown `err` option; expected {}",
+                                        kw::or_list(k::err::ALL)
+                                    )));
                                 }
                             }
                             Ok(())
@@ -188,10 +185,10 @@ impl Args {
                     }
                     args.err.set(ctx, span, e);
                 }
-                "ret" => args.ret.set(ctx, span, ()),
-                "metrics" => args.metrics.set(ctx, span, meta.value()?.parse()?),
-                "metric" => args.metric.set(ctx, span, meta.value()?.parse()?),
-                "buckets" => {
+                k::RET => args.ret.set(ctx, span, ()),
+                k::METRICS => args.metrics.set(ctx, span, meta.value()?.parse()?),
+                k::METRIC => args.metric.set(ctx, span, meta.value()?.parse()?),
+                k::BUCKETS => {
                     let v = meta.value()?;
                     let arr: syn::ExprArray = v.parse()?;
                     let mut out = Vec::new();
@@ -208,7 +205,7 @@ impl Args {
                     }
                     args.buckets.set(ctx, span, out);
                 }
-                "sample" => {
+                k::SAMPLE => {
                     let e: syn::Expr = meta.value()?.parse()?;
                     match number(&e) {
                         Some(n) => args
@@ -222,13 +219,13 @@ impl Args {
                         }
                     }
                 }
-                "bind" | "labels" | "outcomes" => {
+                k::BIND | k::LABELS | k::OUTCOMES => {
                     if !meta.input.peek(syn::token::Paren) {
                         return Err(meta.error(format!(
                             "`{key}` takes a list in parentheses, e.g. {}",
                             match key.as_str() {
-                                "bind" => "`bind(job_id, job_type = \"shopify_sync\")`",
-                                "labels" => "`labels(job_type = \"shopify_sync\")`",
+                                k::BIND => "`bind(job_id, job_type = \"shopify_sync\")`",
+                                k::LABELS => "`labels(job_type = \"shopify_sync\")`",
                                 _ => "`outcomes(ok = \"completed\", failed = \"failed\")`",
                             }
                         )));
@@ -243,17 +240,17 @@ impl Args {
                         .into_iter()
                         .collect();
                     match key.as_str() {
-                        "bind" => args.bind.set(ctx, span, list),
-                        "labels" => args.labels.set(ctx, span, list),
+                        k::BIND => args.bind.set(ctx, span, list),
+                        k::LABELS => args.labels.set(ctx, span, list),
                         _ => args.outcomes.set(ctx, span, list),
                     }
                 }
-                "outcome_label" => args.outcome_label.set(ctx, span, meta.value()?.parse()?),
-                "duration_metric" => args.duration_metric.set(ctx, span, meta.value()?.parse()?),
-                "started" => args.started.set(ctx, span, ()),
-                "future" => args.future.set(ctx, span, ()),
-                "slo" => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),
-                "slow_ms" => {
+                k::OUTCOME_LABEL => args.outcome_label.set(ctx, span, meta.value()?.parse()?),
+                k::DURATION_METRIC => args.duration_metric.set(ctx, span, meta.value()?.parse()?),
+                k::STARTED => args.started.set(ctx, span, ()),
+                k::FUTURE => args.future.set(ctx, span, ()),
+                k::SLO => args.slo.set(ctx, span, parse_slo(ctx, &meta, span)?),
+                k::SLOW_MS => {
                     let e: syn::Expr = meta.value()?.parse()?;
                     let n = match &e {
                         syn::Expr::Lit(syn::ExprLit {
@@ -279,7 +276,8 @@ impl Args {
                 }
                 _ => {
                     return Err(meta.error(format!(
-                        "unknown `observed` argument `{key}`; expected one of {KEYS}"
+                        "unknown `observed` argument `{key}`; expected one of {}",
+                        kw::list(k::ALL)
                     )));
                 }
             }
@@ -300,7 +298,7 @@ fn bind(meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<BindAr
     }
 }
 
-fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<SloArg> {
+fn parse_slo(ctx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> syn::Result<SloArg> {
     let mut slo = SloArg {
         span,
         success: None,
@@ -310,7 +308,8 @@ fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> sy
     };
     if !meta.input.peek(syn::token::Paren) {
         return Err(meta.error(format!(
-            "`slo` takes objectives in parentheses, e.g. `slo(success = 99.9, latency_ms = 250, percentile = 99)`; keys: {SLO_KEYS}"
+            "`slo` takes objectives in parentheses, e.g. `slo(success = 99.9, latency_ms = 250, percentile = 99)`; keys: {}",
+            kw::list(k::slo::ALL)
         )));
     }
     meta.parse_nested_meta(|inner| {
@@ -335,25 +334,25 @@ fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> sy
             ctx.error_at(kspan, format!("`{k}` is given twice in `slo`; keep one"));
         };
         match key.as_deref() {
-            Some("success") => {
+            Some(k::slo::SUCCESS) => {
                 let v = num(&inner, "success")?;
                 if slo.success.replace(v).is_some() {
                     dup("success");
                 }
             }
-            Some("latency_ms") => {
+            Some(k::slo::LATENCY_MS) => {
                 let v = num(&inner, "latency_ms")?;
                 if slo.latency_ms.replace(v).is_some() {
                     dup("latency_ms");
                 }
             }
-            Some("percentile") => {
+            Some(k::slo::PERCENTILE) => {
                 let v = num(&inner, "percentile")?;
                 if slo.percentile.replace(v).is_some() {
                     dup("percentile");
                 }
             }
-            Some("window") => {
+            Some(k::slo::WINDOW) => {
                 let v: syn::LitStr = inner.value()?.parse()?;
                 if slo.window.replace(v).is_some() {
                     dup("window");
@@ -362,7 +361,8 @@ fn parse_slo(ctx: &Ctx, meta: &syn::meta::ParseNestedMeta<'_>, span: Span) -> sy
             other => {
                 let shown = other.map(|k| format!(" `{k}`")).unwrap_or_default();
                 return Err(inner.error(format!(
-                    "unknown `slo` key{shown}; expected one of {SLO_KEYS}"
+                    "unknown `slo` key{shown}; expected one of {}",
+                    kw::list(k::slo::ALL)
                 )));
             }
         }
@@ -394,7 +394,7 @@ fn number(e: &syn::Expr) -> Option<f64> {
 }
 
 /// Applies `method` over `base` (impl-level arguments): every key given on the method wins.
-pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
+pub fn merge(base: &Args, method: Args, ctx: &Ctxt) -> Args {
     let _ = ctx;
     let mut m = method;
     macro_rules! inherit_lit {
@@ -468,4 +468,41 @@ pub fn merge(base: &Args, method: Args, ctx: &Ctx) -> Args {
             .set(ctx, base.ret.span().unwrap_or_else(Span::call_site), ());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the messages list is accepted by the parser (the lists cannot drift).
+    #[test]
+    fn every_listed_key_is_known() {
+        for key in k::ALL {
+            let ctx = Ctxt::new();
+            let _ = Args::parse(&ctx, key.parse().unwrap());
+            if let Err(e) = ctx.check() {
+                assert!(!e.to_string().contains("unknown"), "{key}: {e}");
+            }
+        }
+        for key in k::slo::ALL {
+            let ctx = Ctxt::new();
+            let _ = Args::parse(&ctx, format!("slo({key} = 1)").parse().unwrap());
+            if let Err(e) = ctx.check() {
+                assert!(!e.to_string().contains("unknown"), "{key}: {e}");
+            }
+        }
+        for opt in k::err::ALL {
+            let ctx = Ctxt::new();
+            let _ = Args::parse(&ctx, format!("err({opt})").parse().unwrap());
+            assert!(ctx.check().is_ok(), "{opt}");
+        }
+        let ctx = Ctxt::new();
+        let _ = Args::parse(&ctx, "nope".parse().unwrap());
+        assert!(
+            ctx.check()
+                .unwrap_err()
+                .to_string()
+                .contains("expected one of `event`")
+        );
+    }
 }

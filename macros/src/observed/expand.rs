@@ -163,19 +163,6 @@ fn finish(plan: &Plan) -> TokenStream {
     f
 }
 
-/// Where an error about the return type points: the name of a path type (`BoxFuture` in
-/// `futures::future::BoxFuture<'a, T>`), else the type's first token.
-fn type_span(ty: &syn::Type) -> proc_macro2::Span {
-    match ty {
-        syn::Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .map_or_else(|| syn::spanned::Spanned::span(ty), |s| s.ident.span()),
-        _ => syn::spanned::Spanned::span(ty),
-    }
-}
-
 /// The new body of a sync function.
 pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStream {
     let (site, bind, values) = site_and_start(plan);
@@ -185,10 +172,14 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
     let mutability = if plan.ret { quote!(mut) } else { quote!() };
     // A boxed future behind a type alias would be timed as its creation: refused, spanned on
     // the return type (compile time only; nothing runs).
-    let check = quote_spanned! {type_span(ret)=>
-        ::observa::__private::not_a_boxed_future(
-            (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
-        );
+    let check = if crate::common::item_fn::is_raw(block) {
+        TokenStream::new()
+    } else {
+        quote_spanned! {fn_shape::type_name_span(ret)=>
+            ::observa::__private::not_a_boxed_future(
+                (&::observa::__private::SyncCheck(&__observa_ret)).__observa_sync(),
+            );
+        }
     };
     quote! {{
         let __observa_site = #site;
@@ -230,7 +221,7 @@ fn future_body(
         fn_shape::Wrap::None => inner,
         fn_shape::Wrap::Pin => quote!(::observa::__private::pinned(#inner)),
         fn_shape::Wrap::Dyn => {
-            quote_spanned!(type_span(ret)=> ::observa::__private::box_future(#inner))
+            quote_spanned!(fn_shape::type_name_span(ret)=> ::observa::__private::box_future(#inner))
         }
     };
     quote! {{
@@ -277,10 +268,7 @@ fn ret_field(plan: &Plan, ret: &syn::Type) -> TokenStream {
 
 /// Rewrites a function's body according to its shape.
 pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
-    let ret: syn::Type = match &sig.output {
-        syn::ReturnType::Default => syn::parse_quote!(()),
-        syn::ReturnType::Type(_, t) => (**t).clone(),
-    };
+    let ret = fn_shape::declared(sig);
     let new = match fn_shape::shape(sig, block) {
         Shape::Sync => match fn_shape::returned_future(&sig.output, plan.future) {
             Some(fut) => future_body(plan, block, &ret, &fut),
@@ -302,11 +290,5 @@ pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
             return;
         }
     };
-    match syn::parse2::<syn::Block>(new) {
-        Ok(b) => *block = b,
-        Err(e) => block.stmts.push(syn::Stmt::Expr(
-            syn::Expr::Verbatim(e.to_compile_error()),
-            None,
-        )),
-    }
+    *block = crate::common::item_fn::block(new);
 }

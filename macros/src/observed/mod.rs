@@ -4,38 +4,52 @@ mod args;
 mod expand;
 mod validate;
 
-use crate::common::{Ctx, with_errors};
+use crate::common::attr_path::{AUDIT, OBSERVED};
+use crate::common::fn_shape::{is_result, value_type};
+use crate::common::item_fn::MaybeItemFn;
+use crate::common::{Ctxt, with_errors};
 use args::Args;
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
 pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let ctx = Ctx::default();
+    let ctx = Ctxt::new();
     let args = Args::parse(&ctx, attr.clone());
     let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
-        // Half-typed code: give the item back untouched so the IDE keeps working.
-        Err(e) => return with_errors(item, e),
+        // A function (or a method of an `impl` block) whose body does not parse: the body is
+        // kept as raw tokens (`common::item_fn`), so rustc reports its syntax error once.
+        Err(e) => match MaybeItemFn::parse(item.clone()) {
+            Ok(f) => syn::Item::Fn(f.into_inner()),
+            Err(_) => match crate::common::item_fn::parse_impl(item.clone()) {
+                Some(imp) => syn::Item::Impl(imp),
+                None => {
+                    let _ = ctx.check();
+                    return with_errors(item, e);
+                }
+            },
+        },
     };
     let out = match parsed {
         syn::Item::Fn(mut f) => {
             if args.skip_fn.is_set() {
-                return finish(&ctx, f.into_token_stream());
+                return ctx.finish(f.into_token_stream());
             }
             // `#[observed]` above `#[audit]`: let `#[audit]` expand first so the audit record is
             // written inside the call's context (tenant, correlation), whatever the order.
             if !ctx.has_errors()
-                && let Some(i) = f.attrs.iter().position(is_audit)
+                && let Some(i) = f.attrs.iter().position(|a| AUDIT.is(a))
             {
+                let _ = ctx.check();
                 let audit_attr = f.attrs.remove(i);
                 return quote::quote!(#audit_attr #[::observa::observed(#attr)] #f);
             }
             let name = f.sig.ident.to_string();
-            let ret = return_type(&f.sig, &mut f.block, args.future.is_set());
+            let ret = value_type(&f.sig, &mut f.block, args.future.is_set());
             let mut plan = validate::plan(&ctx, args, &f.sig, ret.as_ref(), name);
             plan.ret_names = crate::common::sensitive_expr::returned(&f.sig, &f.block);
-            if enabled() && !ctx.has_errors() {
-                expand::instrument(&plan, &f.sig, &mut f.block);
+            if !ctx.has_errors() {
+                apply(&plan, &f.sig, &mut f.block);
             }
             f.into_token_stream()
         }
@@ -51,61 +65,26 @@ pub fn observed(attr: TokenStream, item: TokenStream) -> TokenStream {
             other.into_token_stream()
         }
     };
-    finish(&ctx, out)
+    ctx.finish(out)
 }
 
-fn finish(ctx: &Ctx, out: TokenStream) -> TokenStream {
-    match ctx.take() {
-        Some(e) => with_errors(out, e),
-        None => out,
+/// Instruments the body, or, with instrumentation off, only names what the attribute reads.
+fn apply(plan: &validate::Plan, sig: &syn::Signature, block: &mut syn::Block) {
+    if cfg!(feature = "enabled") {
+        expand::instrument(plan, sig, block);
+    } else {
+        let exprs = [&plan.tenant, &plan.user, &plan.correlation]
+            .into_iter()
+            .flatten()
+            .chain(plan.fields.iter().map(|(_, e)| e))
+            .chain(plan.bind.iter().map(|(_, e, _)| e));
+        crate::common::mention_when_disabled(block, exprs);
     }
-}
-
-fn enabled() -> bool {
-    cfg!(feature = "enabled")
-}
-
-/// The value type a call returns (`None` for `()`), looking through `#[async_trait]` and
-/// returned futures (`future`: the attribute's opt-in for a future behind a type alias).
-fn return_type(sig: &syn::Signature, block: &mut syn::Block, future: bool) -> Option<syn::Type> {
-    use crate::common::fn_shape::{Shape, returned_future, shape};
-    let declared = match &sig.output {
-        syn::ReturnType::Default => None,
-        syn::ReturnType::Type(_, t) => Some((**t).clone()),
-    };
-    match shape(sig, block) {
-        Shape::AsyncTrait { output, .. } => output.filter(|t| !is_unit(t)),
-        Shape::Sync => match returned_future(&sig.output, future) {
-            Some(f) => Some(f.output).filter(|t| !is_unit(t)),
-            None => declared.filter(|t| !is_unit(t)),
-        },
-        Shape::Async => declared.filter(|t| !is_unit(t)),
-    }
-}
-
-fn is_unit(t: &syn::Type) -> bool {
-    matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty())
-}
-
-fn is_audit(attr: &syn::Attribute) -> bool {
-    let p = attr.path();
-    p.is_ident("audit")
-        || (p.segments.len() == 2
-            && p.segments[0].ident == "observa"
-            && p.segments[1].ident == "audit")
-}
-
-fn is_observed(attr: &syn::Attribute) -> bool {
-    let p = attr.path();
-    p.is_ident("observed")
-        || (p.segments.len() == 2
-            && p.segments[0].ident == "observa"
-            && p.segments[1].ident == "observed")
 }
 
 /// `#[observed]` on an `impl` block: every method, with per-method arguments (or `skip`).
 /// An impl-level `event = "x"` is a prefix: methods get `x.<method>`.
-fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
+fn impl_block(ctx: &Ctxt, mut base: Args, imp: &mut syn::ItemImpl) {
     let prefix = base.event.take().map(|l| l.value());
     if let Some(s) = base.future.span() {
         ctx.error_at(
@@ -136,7 +115,7 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         let syn::ImplItem::Fn(m) = item else { continue };
         let mut own = None;
         m.attrs.retain(|a| {
-            if is_observed(a) {
+            if OBSERVED.is(a) {
                 own = Some(a.clone());
                 false
             } else {
@@ -160,8 +139,8 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         if margs.skip_fn.is_set() {
             continue;
         }
-        let ret = return_type(&m.sig, &mut m.block, margs.future.is_set());
-        let is_result = ret.as_ref().is_some_and(crate::common::fn_shape::is_result);
+        let ret = value_type(&m.sig, &mut m.block, margs.future.is_set());
+        let is_result = ret.as_ref().is_some_and(is_result);
         let own_err = margs.err.is_set();
         let mut merged = args::merge(&base, margs, ctx);
         if !is_result && !own_err {
@@ -175,8 +154,8 @@ fn impl_block(ctx: &Ctx, mut base: Args, imp: &mut syn::ItemImpl) {
         };
         let mut plan = validate::plan(ctx, merged, &m.sig, ret.as_ref(), default_event);
         plan.ret_names = crate::common::sensitive_expr::returned(&m.sig, &m.block);
-        if enabled() && !ctx.has_errors() {
-            expand::instrument(&plan, &m.sig, &mut m.block);
+        if !ctx.has_errors() {
+            apply(&plan, &m.sig, &mut m.block);
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Cross-argument rules: turns [`Args`] plus the function signature into a [`Plan`].
 
 use super::args::{Args, BindArg, ErrClass, ErrRender, FieldArg, SloArg};
-use crate::common::Ctx;
+use crate::common::Ctxt;
 use crate::common::fn_shape;
+use crate::common::kw::{self, observed as keys};
 use proc_macro2::Span;
 
 /// Names observa writes itself; a recorded field may not shadow them.
@@ -69,7 +70,7 @@ pub struct Shape {
 }
 
 /// The outcomes, in the runtime's `Outcome::ALL` order.
-const OUTCOMES: [&str; 5] = ["ok", "client_error", "server_error", "panic", "cancelled"];
+const OUTCOMES: [&str; 5] = keys::outcome::OUTCOMES;
 
 /// Label names observa or Prometheus use themselves.
 const RESERVED_LABELS: &[&str] = &["event", "le", "quantile"];
@@ -112,7 +113,7 @@ fn lit_str(e: &syn::Expr) -> Option<&syn::LitStr> {
 }
 
 /// Checks one label name (of `labels(...)` or `outcome_label`).
-fn check_label_name(ctx: &Ctx, n: &str, span: Span) -> bool {
+fn check_label_name(ctx: &Ctxt, n: &str, span: Span) -> bool {
     if !valid_label_name(n) {
         ctx.error_at(
             span,
@@ -139,7 +140,7 @@ fn check_label_name(ctx: &Ctx, n: &str, span: Span) -> bool {
     true
 }
 
-fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
+fn shape(ctx: &Ctxt, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
     let spans = [
         args.labels.span(),
         args.outcome_label.span(),
@@ -229,14 +230,17 @@ fn shape(ctx: &Ctx, args: &mut Args, metrics: bool, has_slo: bool) -> Shape {
                 );
                 continue;
             };
-            let slot = if k == "failed" {
+            let slot = if k == keys::outcome::FAILED {
                 &mut failed
             } else if let Some(i) = OUTCOMES.iter().position(|o| *o == k) {
                 &mut map[i]
             } else {
                 ctx.error(
                     &name,
-                    format!("unknown outcome `{k}`; expected `ok`, `client_error`, `server_error`, `panic`, `cancelled` or `failed` (every failure not named)"),
+                    format!(
+                        "unknown outcome `{k}`; expected {} (every failure not named)",
+                        kw::or_list(keys::outcome::ALL)
+                    ),
                 );
                 continue;
             };
@@ -301,7 +305,7 @@ fn window_secs(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-fn slo_plan(ctx: &Ctx, slo: SloArg, buckets: Option<&[f64]>) -> Option<SloPlan> {
+fn slo_plan(ctx: &Ctxt, slo: SloArg, buckets: Option<&[f64]>) -> Option<SloPlan> {
     let before = ctx.has_errors();
     let pct = |v: Option<(f64, Span)>, what: &str| {
         if let Some((n, s)) = v
@@ -446,7 +450,7 @@ fn valid_event(s: &str) -> bool {
 
 /// Validates; errors go to `ctx`. `default_event` is the fn name (or `prefix.fn` in impls).
 pub fn plan(
-    ctx: &Ctx,
+    ctx: &Ctxt,
     mut args: Args,
     sig: &syn::Signature,
     return_type: Option<&syn::Type>,
@@ -484,16 +488,17 @@ pub fn plan(
     let level = match args.level.take() {
         None => syn::Ident::new("INFO", Span::call_site()),
         Some(lit) => match lit.value().to_ascii_lowercase().as_str() {
-            "trace" => syn::Ident::new("TRACE", lit.span()),
-            "debug" => syn::Ident::new("DEBUG", lit.span()),
-            "info" => syn::Ident::new("INFO", lit.span()),
-            "warn" => syn::Ident::new("WARN", lit.span()),
-            "error" => syn::Ident::new("ERROR", lit.span()),
+            keys::level::TRACE => syn::Ident::new("TRACE", lit.span()),
+            keys::level::DEBUG => syn::Ident::new("DEBUG", lit.span()),
+            keys::level::INFO => syn::Ident::new("INFO", lit.span()),
+            keys::level::WARN => syn::Ident::new("WARN", lit.span()),
+            keys::level::ERROR => syn::Ident::new("ERROR", lit.span()),
             other => {
                 ctx.error(
                     &lit,
                     format!(
-                        "unknown level `{other}`; expected one of `trace`, `debug`, `info`, `warn`, `error`"
+                        "unknown level `{other}`; expected one of {}",
+                        kw::list(keys::level::ALL)
                     ),
                 );
                 syn::Ident::new("INFO", lit.span())

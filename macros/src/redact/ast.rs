@@ -1,8 +1,8 @@
 //! The typed model of a `#[derive(Redact)]` input.
 
 use super::attr::{self, Place};
-use super::ctx::Ctx;
 use super::valid;
+use crate::common::Ctxt;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
@@ -60,7 +60,7 @@ pub enum Policy {
 }
 
 impl<'a> Input<'a> {
-    pub fn from_syn(ctx: &Ctx, input: &'a syn::DeriveInput) -> Option<Input<'a>> {
+    pub fn from_syn(ctx: &Ctxt, input: &'a syn::DeriveInput) -> Option<Input<'a>> {
         let container = attr::parse(ctx, &input.attrs, Place::Container);
         let all = valid::container(ctx, &container);
         let data = match &input.data {
@@ -84,7 +84,7 @@ impl<'a> Input<'a> {
                     .collect(),
             ),
             syn::Data::Union(u) => {
-                ctx.error(
+                ctx.error_at(
                     u.union_token.span,
                     "`Redact` cannot be derived for unions; derive it for a struct or an enum, or keep the data in an `observa::Secret`",
                 );
@@ -99,7 +99,7 @@ impl<'a> Input<'a> {
     }
 }
 
-fn fields<'a>(ctx: &Ctx, fields: &'a syn::Fields, all: bool) -> (Style, Vec<Field<'a>>) {
+fn fields<'a>(ctx: &Ctxt, fields: &'a syn::Fields, all: bool) -> (Style, Vec<Field<'a>>) {
     let style = match fields {
         syn::Fields::Named(_) => Style::Named,
         syn::Fields::Unnamed(_) => Style::Tuple,

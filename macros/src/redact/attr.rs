@@ -1,10 +1,10 @@
 //! The `#[redact(...)]` attribute: keywords and their spans, nothing decided yet.
 
-use super::ctx::Ctx;
+use crate::common::Ctxt;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-pub const REDACT: &str = "redact";
+pub use crate::common::attr_path::REDACT;
 
 /// Every keyword `#[redact(...)]` accepts somewhere.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,17 +43,34 @@ impl Kw {
         }
     }
 
+    /// The keywords a field accepts, in the order messages list them.
+    pub const FIELD: [Kw; 6] = [
+        Kw::Email,
+        Kw::Last4,
+        Kw::Fingerprint,
+        Kw::Len,
+        Kw::With,
+        Kw::Public,
+    ];
+
+    /// A keyword written inside `#[redact(...)]` (match arms and messages share [`Kw::name`]).
     fn from_ident(s: &str) -> Option<Kw> {
-        Some(match s {
-            "email" => Kw::Email,
-            "last4" => Kw::Last4,
-            "fingerprint" => Kw::Fingerprint,
-            "len" => Kw::Len,
-            "with" => Kw::With,
-            "public" => Kw::Public,
-            "all" => Kw::All,
-            _ => return None,
-        })
+        Kw::FIELD
+            .into_iter()
+            .chain([Kw::All])
+            .find(|k| k.name() == s)
+    }
+
+    /// `` `email`, `last4`, `fingerprint`, `len`, `with = path`, `public` ``
+    fn field_list() -> String {
+        Kw::FIELD
+            .iter()
+            .map(|k| match k {
+                Kw::With => "`with = path`".to_owned(),
+                k => format!("`{}`", k.name()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -65,7 +82,13 @@ pub enum Place {
     Field,
 }
 
-pub const FIELD_POLICIES: &str = "`email`, `last4`, `fingerprint`, `len`, `with = path`, `public`, or a bare `#[redact]` for a full mask";
+/// The field policies, for messages.
+pub fn field_policies() -> String {
+    format!(
+        "{}, or a bare `#[redact]` for a full mask",
+        Kw::field_list()
+    )
+}
 
 /// One keyword as written.
 pub struct Arg {
@@ -77,7 +100,7 @@ pub struct Arg {
 
 /// Parses every `#[redact]` attribute in `attrs` (in order). Malformed ones are reported and
 /// skipped.
-pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
+pub fn parse(ctx: &Ctxt, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
     let mut args = Vec::new();
     for attr in attrs {
         if !attr.path().is_ident(REDACT) {
@@ -89,9 +112,12 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                 span: path.span(),
                 with: None,
             }),
-            syn::Meta::NameValue(nv) => ctx.error(
+            syn::Meta::NameValue(nv) => ctx.error_at(
                 nv.eq_token.span,
-                format!("expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {FIELD_POLICIES}"),
+                format!(
+                    "expected `#[redact]` or `#[redact(policy)]`, found `#[redact = ...]`; policies: {}",
+                    field_policies()
+                ),
             ),
             syn::Meta::List(list) => {
                 let before = args.len();
@@ -103,13 +129,13 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                         .and_then(|i| Kw::from_ident(&i.to_string()));
                     let Some(kw) = kw else {
                         let shown = path_string(&meta.path);
-                        ctx.error(span, unknown_message(&shown, place));
+                        ctx.error_at(span, unknown_message(&shown, place));
                         skip_value(&meta);
                         return Ok(());
                     };
                     if kw == Kw::With {
                         if !meta.input.peek(syn::Token![=]) {
-                            ctx.error(
+                            ctx.error_at(
                                 span,
                                 "`with` needs a function: `#[redact(with = path::to::function)]`",
                             );
@@ -124,7 +150,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                                 with: Some(path),
                             }),
                             Err(_) => {
-                                ctx.error(
+                                ctx.error_at(
                                     value.span(),
                                     "`with` needs a function path: `#[redact(with = path::to::function)]`",
                                 );
@@ -134,7 +160,7 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                         return Ok(());
                     }
                     if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                        ctx.error(
+                        ctx.error_at(
                             span,
                             format!("`{}` takes no value: write `{}`", kw.name(), kw.spelled()),
                         );
@@ -150,9 +176,12 @@ pub fn parse(ctx: &Ctx, attrs: &[syn::Attribute], place: Place) -> Vec<Arg> {
                 });
                 match parsed {
                     Err(e) => ctx.push(e),
-                    Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error(
+                    Ok(()) if args.len() == before && list.tokens.is_empty() => ctx.error_at(
                         list.delimiter.span().join(),
-                        "empty `#[redact()]`; write `#[redact]` for a full mask, or name one of `email`, `last4`, `fingerprint`, `len`, `with = path`, `public`",
+                        format!(
+                            "empty `#[redact()]`; write `#[redact]` for a full mask, or name one of {}",
+                            Kw::field_list()
+                        ),
                     ),
                     Ok(()) => {}
                 }
@@ -168,7 +197,10 @@ fn unknown_message(shown: &str, place: Place) -> String {
             "unknown `redact` container policy `{shown}`; expected `all` (mask every field not marked `#[redact(public)]`)"
         ),
         Place::Field | Place::Variant => {
-            format!("unknown `redact` policy `{shown}`; expected one of {FIELD_POLICIES}")
+            format!(
+                "unknown `redact` policy `{shown}`; expected one of {}",
+                field_policies()
+            )
         }
     }
 }
@@ -208,4 +240,21 @@ fn skip_rest(input: syn::parse::ParseStream<'_>) {
         }
         Ok(((), rest))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_list_every_field_policy() {
+        assert_eq!(
+            field_policies(),
+            "`email`, `last4`, `fingerprint`, `len`, `with = path`, `public`, or a bare `#[redact]` for a full mask"
+        );
+        for k in Kw::FIELD.into_iter().chain([Kw::All]) {
+            assert_eq!(Kw::from_ident(k.name()), Some(k));
+        }
+        assert_eq!(Kw::from_ident("redact"), None);
+    }
 }

@@ -10,7 +10,6 @@
 
 mod ast;
 mod attr;
-mod ctx;
 mod expand;
 mod valid;
 
@@ -21,9 +20,9 @@ pub fn derive(input: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(e) => return e.to_compile_error(),
     };
-    let ctx = ctx::Ctx::default();
+    let ctx = crate::common::Ctxt::new();
     let model = ast::Input::from_syn(&ctx, &input);
-    match (ctx.take(), model) {
+    match (ctx.check().err(), model) {
         (None, Some(model)) => expand::expand(&model),
         (err, _) => {
             let err = err.map(|e| e.to_compile_error());

@@ -2,20 +2,20 @@
 
 use super::ast::Policy;
 use super::attr::{Arg, Kw};
-use super::ctx::Ctx;
+use crate::common::Ctxt;
 
 /// Container attributes: only `all`. Returns whether deny-by-default is on.
-pub fn container(ctx: &Ctx, args: &[Arg]) -> bool {
+pub fn container(ctx: &Ctxt, args: &[Arg]) -> bool {
     let mut all = false;
     for arg in args {
         match arg.kw {
-            Kw::All if all => ctx.error(arg.span, "duplicate `redact` policy `all`; give it once"),
+            Kw::All if all => ctx.error_at(arg.span, "duplicate `redact` policy `all`; give it once"),
             Kw::All => all = true,
-            Kw::Bare => ctx.error(
+            Kw::Bare => ctx.error_at(
                 arg.span,
                 "a bare `#[redact]` on a struct or enum has no meaning; write `#[redact(all)]` to mask every field not marked `#[redact(public)]`, or put `#[redact]` on the fields to mask",
             ),
-            kw => ctx.error(
+            kw => ctx.error_at(
                 arg.span,
                 format!(
                     "`{}` is a field policy: put `{}` on a field; the container takes `#[redact(all)]`",
@@ -29,9 +29,9 @@ pub fn container(ctx: &Ctx, args: &[Arg]) -> bool {
 }
 
 /// Variant attributes: none.
-pub fn variant(ctx: &Ctx, args: &[Arg]) {
+pub fn variant(ctx: &Ctxt, args: &[Arg]) {
     if let Some(arg) = args.first() {
-        ctx.error(
+        ctx.error_at(
             arg.span,
             "`#[redact]` is not supported on enum variants; put it on the variant's fields, or `#[redact(all)]` on the enum",
         );
@@ -39,11 +39,11 @@ pub fn variant(ctx: &Ctx, args: &[Arg]) {
 }
 
 /// A field's policy from its attributes, the container mode and its name.
-pub fn field(ctx: &Ctx, args: &[Arg], all: bool, name: Option<&str>, phantom: bool) -> Policy {
+pub fn field(ctx: &Ctxt, args: &[Arg], all: bool, name: Option<&str>, phantom: bool) -> Policy {
     let mut chosen: Option<&Arg> = None;
     for arg in args {
         if arg.kw == Kw::All {
-            ctx.error(
+            ctx.error_at(
                 arg.span,
                 "`all` is a container policy: put `#[redact(all)]` on the struct or enum, and `#[redact(public)]` on the fields to show",
             );
@@ -51,7 +51,7 @@ pub fn field(ctx: &Ctx, args: &[Arg], all: bool, name: Option<&str>, phantom: bo
         }
         match chosen {
             None => chosen = Some(arg),
-            Some(first) if first.kw == arg.kw => ctx.error(
+            Some(first) if first.kw == arg.kw => ctx.error_at(
                 arg.span,
                 if arg.kw == Kw::Bare {
                     "duplicate `#[redact]`; give it once".to_owned()
@@ -62,7 +62,7 @@ pub fn field(ctx: &Ctx, args: &[Arg], all: bool, name: Option<&str>, phantom: bo
                     )
                 },
             ),
-            Some(first) => ctx.error(
+            Some(first) => ctx.error_at(
                 arg.span,
                 format!(
                     "conflicting `redact` policies: `{}` and `{}`; a field takes one policy",
