@@ -490,6 +490,36 @@ mod tests {
     }
 
     #[test]
+    fn one_map_for_all_three_kinds() {
+        let h = HistogramFamily::new("test_one_map_seconds", "t", &["e"], &[0.25, 4.0]).unwrap();
+        h.get(&["a"]).observe(1.0);
+        // Found by name whatever the kind asked for: only the registered kind is returned.
+        assert!(CounterFamily::new("test_one_map_seconds", "t", &["e"]).is_err());
+        assert!(GaugeFamily::new("test_one_map_seconds", "t", &["e"]).is_err());
+        let again = HistogramFamily::new("test_one_map_seconds", "t", &["e"], &[9.0]).unwrap();
+        again.get(&["a"]).observe(2.0);
+        assert!(
+            HistogramFamily::new_exact("test_one_map_seconds", "t", &["e"], &[9.0]).is_err(),
+            "new_exact checks the buckets of the family found"
+        );
+        let text = render();
+        assert!(
+            text.contains("test_one_map_seconds_bucket{e=\"a\",le=\"4\"} 2"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("test_one_map_seconds_bucket{e=\"a\",le=\"9\"}"),
+            "{text}"
+        );
+
+        let g = GaugeFamily::new("test_one_map_gauge", "t", &["k"]).unwrap();
+        g.get(&["x"]).set(3);
+        let same = GaugeFamily::new("test_one_map_gauge", "t", &["k"]).unwrap();
+        same.get(&["x"]).add(2);
+        assert!(render().contains("test_one_map_gauge{k=\"x\"} 5"));
+    }
+
+    #[test]
     fn conflicting_family_is_an_error_not_a_panic() {
         CounterFamily::new("test_conflict", "t", &["a"]).unwrap();
         assert!(GaugeFamily::new("test_conflict", "t", &["a"]).is_err());
