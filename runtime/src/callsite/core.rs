@@ -5,7 +5,7 @@
 use super::field::new_span;
 use super::metrics::SiteMetrics;
 use super::site::Site;
-use crate::context::{self, Context};
+use crate::context::Context;
 use crate::encode::json;
 use crate::outcome::{ErrorView, Finish, Outcome};
 use crate::record::Record;
@@ -123,7 +123,9 @@ impl Core {
                 let tp = if remote {
                     match &ctx {
                         Some(c) => c.traceparent().map(str::to_owned),
-                        None => context::with_current(|c| c.traceparent().map(str::to_owned)),
+                        None => {
+                            crate::context::with_current(|c| c.traceparent().map(str::to_owned))
+                        }
                     }
                 } else {
                     None
