@@ -16,6 +16,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -38,20 +39,15 @@ static MAX_SERIES_SET: AtomicBool = AtomicBool::new(false);
 
 struct State {
     registry: Registry,
-    families: Mutex<HashMap<String, Family>>,
+    families: Mutex<HashMap<String, Registered>>,
     overflow: IntCounterVec,
     internal_errors: IntCounterVec,
 }
 
-#[derive(Clone)]
-enum FamilyKind {
-    Counter(IntCounterVec),
-    Gauge(IntGaugeVec),
-    Histogram(HistogramVec),
-}
-
-struct Family {
-    kind: FamilyKind,
+/// A labelled family as registered: its `prometheus` vector (one of the [`Metric`] types), its
+/// label names, a histogram's bucket bounds and the label sets seen (for the cap).
+struct Registered {
+    vec: Box<dyn Any + Send + Sync>,
     labels: Vec<String>,
     /// A histogram's bucket bounds.
     buckets: Option<Vec<f64>>,
@@ -159,25 +155,25 @@ enum Buckets<'a> {
     Exact(&'a [f64]),
 }
 
-fn family_of(
+fn family_of<M: Metric>(
     name: &str,
     labels: &[&str],
     buckets: Buckets<'_>,
-    make: impl FnOnce() -> prometheus::Result<FamilyKind>,
-    same_kind: impl Fn(&FamilyKind) -> bool,
-) -> Result<FamilyKind, MetricsError> {
+    make: impl FnOnce() -> prometheus::Result<M>,
+) -> Result<Family<M>, MetricsError> {
     let mut fams = STATE
         .families
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(f) = fams.get(name) {
-        if !same_kind(&f.kind) || f.labels != labels {
+        let vec = f.vec.downcast_ref::<M>();
+        let Some(vec) = vec.filter(|_| f.labels == labels) else {
             internal_error("metrics");
             return Err(MetricsError(format!(
                 "metric family `{name}` is already registered with another type or labels ({:?})",
                 f.labels
             )));
-        }
+        };
         if let Buckets::Exact(b) = buckets
             && f.buckets.as_deref() != Some(b)
         {
@@ -187,22 +183,20 @@ fn family_of(
                 f.buckets.as_deref().unwrap_or_default()
             )));
         }
-        return Ok(f.kind.clone());
+        return Ok(Family {
+            name: name.to_owned(),
+            vec: vec.clone(),
+        });
     }
-    let kind = make().map_err(|e| MetricsError(format!("metric family `{name}`: {e}")))?;
-    let collector: Box<dyn Collector> = match &kind {
-        FamilyKind::Counter(c) => Box::new(c.clone()),
-        FamilyKind::Gauge(g) => Box::new(g.clone()),
-        FamilyKind::Histogram(h) => Box::new(h.clone()),
-    };
-    if let Err(e) = STATE.registry.register(collector) {
+    let vec = make().map_err(|e| MetricsError(format!("metric family `{name}`: {e}")))?;
+    if let Err(e) = STATE.registry.register(Box::new(vec.clone())) {
         internal_error("metrics");
         return Err(MetricsError(format!("metric family `{name}`: {e}")));
     }
     fams.insert(
         name.to_owned(),
-        Family {
-            kind: kind.clone(),
+        Registered {
+            vec: Box::new(vec.clone()),
             labels: labels.iter().map(|s| (*s).to_owned()).collect(),
             buckets: match buckets {
                 Buckets::Any(b) => b.map(<[f64]>::to_vec),
@@ -211,7 +205,10 @@ fn family_of(
             seen: HashSet::new(),
         },
     );
-    Ok(kind)
+    Ok(Family {
+        name: name.to_owned(),
+        vec,
+    })
 }
 
 /// Applies the cardinality cap: returns the label values to use (the given ones, or the
@@ -241,80 +238,92 @@ fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// A counter family with labels, behind the cardinality cap.
+/// The `prometheus` vector types a [`Family`] holds: [`IntCounterVec`], [`IntGaugeVec`] and
+/// [`HistogramVec`]. Sealed.
+pub trait Metric: sealed::Sealed + Collector + Clone + Send + Sync + 'static {
+    /// The handle of one series.
+    type Series;
+
+    /// The series for the label `values` (already capped).
+    #[doc(hidden)]
+    fn series(&self, values: &[&str]) -> Self::Series;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for prometheus::IntCounterVec {}
+    impl Sealed for prometheus::IntGaugeVec {}
+    impl Sealed for prometheus::HistogramVec {}
+}
+
+impl Metric for IntCounterVec {
+    type Series = IntCounter;
+
+    fn series(&self, values: &[&str]) -> IntCounter {
+        self.with_label_values(values)
+    }
+}
+
+impl Metric for IntGaugeVec {
+    type Series = IntGauge;
+
+    fn series(&self, values: &[&str]) -> IntGauge {
+        self.with_label_values(values)
+    }
+}
+
+impl Metric for HistogramVec {
+    type Series = prometheus::Histogram;
+
+    fn series(&self, values: &[&str]) -> prometheus::Histogram {
+        self.with_label_values(values)
+    }
+}
+
+/// A metric family with labels, registered in observa's registry and shared by name, behind
+/// the cardinality cap.
 #[derive(Clone, Debug)]
-pub struct CounterFamily {
+pub struct Family<M: Metric> {
     name: String,
-    vec: IntCounterVec,
+    vec: M,
 }
 
-impl CounterFamily {
-    /// Registers (or finds) the counter family `name` with `labels`.
-    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<CounterFamily, MetricsError> {
-        let kind = family_of(
-            name,
-            labels,
-            Buckets::Any(None),
-            || IntCounterVec::new(Opts::new(name, help), labels).map(FamilyKind::Counter),
-            |k| matches!(k, FamilyKind::Counter(_)),
-        )?;
-        match kind {
-            FamilyKind::Counter(vec) => Ok(CounterFamily {
-                name: name.to_owned(),
-                vec,
-            }),
-            _ => Err(MetricsError(format!("`{name}` is not a counter"))),
-        }
-    }
-
-    /// The counter for `values` (or the overflow series past the cap). Resolve once and keep it.
-    pub fn get(&self, values: &[&str]) -> IntCounter {
-        let v = capped(&self.name, values);
-        self.vec.with_label_values(&as_strs(&v))
-    }
-}
+/// A counter family with labels, behind the cardinality cap.
+pub type CounterFamily = Family<IntCounterVec>;
 
 /// A gauge family with labels, behind the cardinality cap.
-#[derive(Clone, Debug)]
-pub struct GaugeFamily {
-    name: String,
-    vec: IntGaugeVec,
-}
-
-impl GaugeFamily {
-    /// Registers (or finds) the gauge family `name` with `labels`.
-    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<GaugeFamily, MetricsError> {
-        let kind = family_of(
-            name,
-            labels,
-            Buckets::Any(None),
-            || IntGaugeVec::new(Opts::new(name, help), labels).map(FamilyKind::Gauge),
-            |k| matches!(k, FamilyKind::Gauge(_)),
-        )?;
-        match kind {
-            FamilyKind::Gauge(vec) => Ok(GaugeFamily {
-                name: name.to_owned(),
-                vec,
-            }),
-            _ => Err(MetricsError(format!("`{name}` is not a gauge"))),
-        }
-    }
-
-    /// The gauge for `values` (or the overflow series past the cap).
-    pub fn get(&self, values: &[&str]) -> IntGauge {
-        let v = capped(&self.name, values);
-        self.vec.with_label_values(&as_strs(&v))
-    }
-}
+pub type GaugeFamily = Family<IntGaugeVec>;
 
 /// A histogram family with labels, behind the cardinality cap.
-#[derive(Clone, Debug)]
-pub struct HistogramFamily {
-    name: String,
-    vec: HistogramVec,
+pub type HistogramFamily = Family<HistogramVec>;
+
+impl<M: Metric> Family<M> {
+    /// The series for `values` (or the overflow series past the cap). Resolve once and keep it.
+    pub fn get(&self, values: &[&str]) -> M::Series {
+        let v = capped(&self.name, values);
+        self.vec.series(&as_strs(&v))
+    }
 }
 
-impl HistogramFamily {
+impl Family<IntCounterVec> {
+    /// Registers (or finds) the counter family `name` with `labels`.
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<CounterFamily, MetricsError> {
+        family_of(name, labels, Buckets::Any(None), || {
+            IntCounterVec::new(Opts::new(name, help), labels)
+        })
+    }
+}
+
+impl Family<IntGaugeVec> {
+    /// Registers (or finds) the gauge family `name` with `labels`.
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Result<GaugeFamily, MetricsError> {
+        family_of(name, labels, Buckets::Any(None), || {
+            IntGaugeVec::new(Opts::new(name, help), labels)
+        })
+    }
+}
+
+impl Family<HistogramVec> {
     /// Registers (or finds) the histogram family `name` with `labels` and `buckets` (seconds).
     /// A family registered earlier keeps its own buckets.
     pub fn new(
@@ -344,32 +353,12 @@ impl HistogramFamily {
         buckets: &[f64],
         rule: Buckets<'_>,
     ) -> Result<HistogramFamily, MetricsError> {
-        let kind = family_of(
-            name,
-            labels,
-            rule,
-            || {
-                HistogramVec::new(
-                    HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                    labels,
-                )
-                .map(FamilyKind::Histogram)
-            },
-            |k| matches!(k, FamilyKind::Histogram(_)),
-        )?;
-        match kind {
-            FamilyKind::Histogram(vec) => Ok(HistogramFamily {
-                name: name.to_owned(),
-                vec,
-            }),
-            _ => Err(MetricsError(format!("`{name}` is not a histogram"))),
-        }
-    }
-
-    /// The histogram for `values` (or the overflow series past the cap).
-    pub fn get(&self, values: &[&str]) -> prometheus::Histogram {
-        let v = capped(&self.name, values);
-        self.vec.with_label_values(&as_strs(&v))
+        family_of(name, labels, rule, || {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+        })
     }
 }
 
@@ -498,6 +487,36 @@ mod tests {
         );
         assert!(text.contains("observa_metrics_overflow_total{family=\"test_cap_total\"} 7"));
         set_max_series(1000);
+    }
+
+    #[test]
+    fn one_map_for_all_three_kinds() {
+        let h = HistogramFamily::new("test_one_map_seconds", "t", &["e"], &[0.25, 4.0]).unwrap();
+        h.get(&["a"]).observe(1.0);
+        // Found by name whatever the kind asked for: only the registered kind is returned.
+        assert!(CounterFamily::new("test_one_map_seconds", "t", &["e"]).is_err());
+        assert!(GaugeFamily::new("test_one_map_seconds", "t", &["e"]).is_err());
+        let again = HistogramFamily::new("test_one_map_seconds", "t", &["e"], &[9.0]).unwrap();
+        again.get(&["a"]).observe(2.0);
+        assert!(
+            HistogramFamily::new_exact("test_one_map_seconds", "t", &["e"], &[9.0]).is_err(),
+            "new_exact checks the buckets of the family found"
+        );
+        let text = render();
+        assert!(
+            text.contains("test_one_map_seconds_bucket{e=\"a\",le=\"4\"} 2"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("test_one_map_seconds_bucket{e=\"a\",le=\"9\"}"),
+            "{text}"
+        );
+
+        let g = GaugeFamily::new("test_one_map_gauge", "t", &["k"]).unwrap();
+        g.get(&["x"]).set(3);
+        let same = GaugeFamily::new("test_one_map_gauge", "t", &["k"]).unwrap();
+        same.get(&["x"]).add(2);
+        assert!(render().contains("test_one_map_gauge{k=\"x\"} 5"));
     }
 
     #[test]

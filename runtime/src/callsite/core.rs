@@ -1,0 +1,368 @@
+//! One call's books ([`Core`]): built idle, filled by [`Core::begin`] (metrics, clock, span,
+//! rendered fields), closed by [`Core::finish`] (metrics, span status, completion event), and
+//! the guards that keep a panicking subscriber or body from leaving the thread changed.
+
+use super::field::new_span;
+use super::metrics::SiteMetrics;
+use super::site::Site;
+use crate::context::Context;
+use crate::encode::json;
+use crate::outcome::{ErrorView, Finish, Outcome};
+use crate::record::Record;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use tracing::field::Value;
+use tracing::level_filters::LevelFilter;
+use tracing::{Level, Span};
+use tracing_core::Callsite;
+use tracing_core::callsite::DefaultCallsite;
+
+/// The monotonic clock of durations: `quanta` (TSC where available, calibrated once).
+#[inline]
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: std::sync::LazyLock<quanta::Clock> = std::sync::LazyLock::new(quanta::Clock::new);
+    &CLOCK
+}
+
+/// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
+#[inline]
+fn enabled(cs: &'static DefaultCallsite) -> bool {
+    let meta = cs.metadata();
+    if *meta.level() > LevelFilter::current() {
+        return false;
+    }
+    let interest = cs.interest();
+    if interest.is_never() {
+        return false;
+    }
+    interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(meta))
+}
+
+/// Runs subscriber code while the thread unwinds (the failed event, span exit and close): a
+/// second panic there would abort the process, so it is caught and dropped.
+pub(super) fn while_unwinding(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        // Dropping a payload can itself panic; keep it from unwinding through a destructor.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// The panic outcome of a call.
+pub(super) const PANICKED: Finish<'static> = Finish {
+    outcome: Outcome::Panic,
+    error: Some(ErrorView::Message("panicked")),
+    error_type: "panic",
+};
+
+/// One call's books: metrics, clock, span, rendered fields.
+///
+/// Built idle ([`Core::idle`], no user code) before anything that can panic, then filled by
+/// [`Core::begin`], which runs user code (`Record` impls, masks, subscribers). From the moment
+/// `begin` counts the call as started, `done` is false: whoever drops the call (also while
+/// unwinding out of `begin` itself) records an outcome, so the in-flight gauge stays balanced.
+pub(super) struct Core {
+    pub(super) site: &'static Site,
+    pub(super) metrics: Option<&'static SiteMetrics>,
+    /// Raw clock reading (TSC ticks where available); scaled once, at finish.
+    pub(super) start: u64,
+    pub(super) span: Span,
+    pub(super) fields: Vec<u8>,
+    /// No outcome is owed (idle, or already recorded).
+    pub(super) done: bool,
+    /// `begin` ran to the end (an async call dropped before that panicked while starting).
+    pub(super) begun: bool,
+    /// The span is entered on this thread: `exit` is owed.
+    pub(super) entered: bool,
+    /// Resource use (`crate::resource`), measured over the body's polls when on.
+    pub(super) meter: crate::resource::Meter,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Closing the span runs subscriber code: never let it panic while unwinding.
+        if std::thread::panicking() && !self.span.is_disabled() {
+            let span = std::mem::replace(&mut self.span, Span::none());
+            while_unwinding(move || drop(span));
+        }
+    }
+}
+
+impl Core {
+    /// A call that has not started: owes nothing.
+    #[inline]
+    pub(super) fn idle(site: &'static Site) -> Core {
+        Core {
+            site,
+            metrics: None,
+            start: 0,
+            span: Span::none(),
+            fields: Vec::new(),
+            done: true,
+            begun: false,
+            entered: false,
+            meter: crate::resource::Meter::OFF,
+        }
+    }
+
+    /// Counts the call as started, then creates its span and renders its fields (user code).
+    #[inline]
+    pub(super) fn begin(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
+        let site = self.site;
+        let metrics = site.metrics();
+        if let Some(m) = metrics {
+            m.started.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics = metrics;
+        self.start = clock().raw();
+        self.done = false;
+        self.span = if enabled(&site.span_cs) {
+            #[cfg(feature = "otlp")]
+            {
+                // A root span inside a context that continues a remote trace adopts it.
+                let remote = crate::trace::active() && Span::current().is_none();
+                let tp = if remote {
+                    match &ctx {
+                        Some(c) => c.traceparent().map(str::to_owned),
+                        None => {
+                            crate::context::with_current(|c| c.traceparent().map(str::to_owned))
+                        }
+                    }
+                } else {
+                    None
+                };
+                let span = new_span(site, ctx, values);
+                if let Some(tp) = tp {
+                    crate::trace::adopt_remote_parent(&span, &tp);
+                }
+                span
+            }
+            #[cfg(not(feature = "otlp"))]
+            new_span(site, ctx, values)
+        } else {
+            Span::none()
+        };
+        // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
+        let mut fields = Vec::new();
+        if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
+            fields.reserve(16 * values.len() + 2);
+            fields.push(b'{');
+            for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
+                if i > 0 {
+                    fields.push(b',');
+                }
+                json::write_str(&mut fields, name, 128);
+                fields.push(b':');
+                json::write_field_value(&mut fields, v.record());
+            }
+            fields.push(b'}');
+        }
+        self.fields = fields;
+        // The duration covers the body only, as before: span creation and rendering excluded.
+        self.start = clock().raw();
+        self.meter = crate::resource::Meter::for_call();
+        self.begun = true;
+    }
+
+    /// `<event>.started` (the attribute's `started`). Written once the call's context is
+    /// installed, so the line carries the call's tenant, correlation id and bound fields.
+    pub(super) fn started(&self) {
+        if self.site.opts.started {
+            self.emit(self.site.opts.level, self.site.names[2], None, None, "");
+        }
+    }
+
+    /// Adds the `return` field (the attribute's `ret`).
+    pub(super) fn ret(&mut self, v: Option<&dyn Record>) {
+        let Some(v) = v else { return };
+        if !enabled(self.site.event_cs(self.site.opts.level)) {
+            return;
+        }
+        if self.fields.is_empty() {
+            self.fields.push(b'{');
+        } else {
+            self.fields.pop();
+            self.fields.push(b',');
+        }
+        self.fields.extend_from_slice(b"\"return\":");
+        json::write_field_value(&mut self.fields, v.record());
+        self.fields.push(b'}');
+    }
+
+    /// Enters the span on this thread; [`Core::exit`] undoes it (once, and only if it happened).
+    pub(super) fn enter(&mut self) {
+        self.span.with_subscriber(|(id, d)| d.enter(id));
+        self.entered = true;
+    }
+
+    pub(super) fn exit(&mut self) {
+        if std::mem::take(&mut self.entered) {
+            self.span.with_subscriber(|(id, d)| d.exit(id));
+        }
+    }
+
+    /// Enters the span until the returned guard drops (also while unwinding).
+    pub(super) fn entered(&mut self) -> Entered<'_> {
+        let e = Entered(self);
+        e.0.enter();
+        e
+    }
+
+    /// Records a panic: the message and, when asked for, a bounded backtrace (in the completion
+    /// event's fields) from [`crate::failure`].
+    pub(super) fn finish_panic(&mut self) {
+        let report = crate::failure::last_panic();
+        if let Some(bt) = report.as_ref().and_then(|r| r.backtrace.as_deref()) {
+            crate::failure::append_json_field(&mut self.fields, "backtrace", bt);
+        }
+        self.finish(Finish {
+            outcome: Outcome::Panic,
+            error: Some(match &report {
+                Some(r) => ErrorView::Display(&r.message),
+                None => ErrorView::Message("panicked"),
+            }),
+            error_type: "panic",
+        });
+    }
+
+    /// Records the outcome: metrics, span status, completion event. Idempotent.
+    #[inline]
+    pub(super) fn finish(&mut self, f: Finish<'_>) {
+        if self.done {
+            return;
+        }
+        let f = f.with_class(self.site.opts.class);
+        self.done = true;
+        self.meter.pause();
+        let c = clock();
+        let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
+        let site = self.site;
+        if let Some(m) = self.metrics {
+            m.calls[f.outcome.index()].inc();
+            m.duration.observe(secs);
+        }
+        if let Some(u) = self.meter.usage() {
+            crate::resource::observe(false, &[site.event], &u);
+            crate::resource::write_fields(&mut self.fields, &u);
+        }
+        if !self.span.is_disabled() {
+            // One `record` for the trailing fields (outcome, error, status, by position: see
+            // `crate::completion`), instead of a lookup and a dispatch per field.
+            use crate::completion::SPAN_TAIL;
+            let fs = site.span_meta.fields();
+            let n = fs.len();
+            let outcome = f.outcome.as_str();
+            let err = f.error.map(tracing::field::display);
+            let failed = f.outcome.is_failure();
+            let mut vals: [Option<&dyn Value>; 16] = [None; 16];
+            if (SPAN_TAIL..=vals.len()).contains(&n) {
+                let tail = n - SPAN_TAIL;
+                vals[tail] = Some(&outcome);
+                if failed {
+                    vals[tail + 1] = err.as_ref().map(|e| e as &dyn Value);
+                    vals[tail + 2] = Some(&"ERROR");
+                }
+                self.span.record_all(&fs.value_set_all(&vals[..n]));
+            } else {
+                self.span.record("outcome", outcome);
+                if failed {
+                    self.span.record("otel.status_code", "ERROR");
+                    if let Some(e) = err {
+                        self.span.record("error", e);
+                    }
+                }
+            }
+        }
+        let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
+        let (level, name) = match f.outcome {
+            Outcome::Ok if slow => {
+                crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
+                (Level::WARN, site.names[0])
+            }
+            Outcome::Ok => {
+                if site.opts.sample < 1.0 && crate::encode::rand::unit_f64() >= site.opts.sample {
+                    return;
+                }
+                (site.opts.level, site.names[0])
+            }
+            Outcome::ClientError => (Level::INFO, site.names[1]),
+            Outcome::Cancelled => (Level::WARN, site.names[1]),
+            Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
+        };
+        // Checked here too so a filtered-out completion costs nothing more.
+        if !enabled(site.event_cs(level)) {
+            return;
+        }
+        let ms = secs * 1e3;
+        self.emit(
+            level,
+            name,
+            Some((ms, f.outcome.as_str())),
+            f.error,
+            f.error_type,
+        );
+    }
+
+    fn emit(
+        &self,
+        level: Level,
+        name: &str,
+        done: Option<(f64, &str)>,
+        error: Option<ErrorView<'_>>,
+        error_type: &str,
+    ) {
+        let cs = self.site.event_cs(level);
+        if !enabled(cs) {
+            return;
+        }
+        let meta = cs.metadata();
+        let fs = meta.fields();
+        let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
+        let (ms, outcome) = match done {
+            Some((ms, o)) => (Some(ms), Some(o)),
+            None => (None, None),
+        };
+        let err = error.map(tracing::field::display);
+        use crate::completion::at;
+        let mut values: [Option<&dyn Value>; at::LEN] = [None; at::LEN];
+        values[at::EVENT] = Some(&name);
+        values[at::DURATION_MS] = ms.as_ref().map(|v| v as &dyn Value);
+        values[at::OUTCOME] = outcome.as_ref().map(|v| v as &dyn Value);
+        values[at::ERROR] = err.as_ref().map(|v| v as &dyn Value);
+        if !error_type.is_empty() {
+            values[at::ERROR_TYPE] = Some(&error_type);
+        }
+        if !fields.is_empty() {
+            values[at::FIELDS] = Some(&fields);
+        }
+        crate::completion::with_trusted_fields(fields, || {
+            tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
+        });
+    }
+}
+
+/// The span of a call entered until this drops; the exit runs also while unwinding.
+pub(super) struct Entered<'a>(pub(super) &'a mut Core);
+
+impl std::ops::Deref for Entered<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Entered<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.0
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let core = &mut *self.0;
+            while_unwinding(|| core.exit());
+        } else {
+            self.0.exit();
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Values of a call: what the attribute binds into the context ([`Bind`], [`bound_value`]),
+//! the recorded fields on the span ([`new_span`]) and their masks ([`Masked`], [`field`]), and
+//! the `ret` value.
+
+use super::site::Site;
+use crate::completion::{SPAN_HEAD, SPAN_TAIL};
+use crate::context::{self, Context, Id};
+use crate::encode::json::DisplayValue;
+use crate::record::{FieldValue, Record};
+use std::fmt;
+use tracing::Span;
+use tracing::field::Value;
+
+/// What the attribute binds into the context for the call.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+#[derive(Clone, Copy, Default)]
+pub struct Bind<'a> {
+    /// `tenant`
+    pub tenant: Option<&'a dyn fmt::Display>,
+    /// `user`
+    pub user: Option<&'a dyn fmt::Display>,
+    /// `correlation`
+    pub correlation: Option<&'a dyn fmt::Display>,
+    /// `bind(name, name = expr, ...)`: named values bound for the call.
+    pub fields: &'a [(&'static str, &'a dyn fmt::Display)],
+}
+
+impl Bind<'_> {
+    /// Binds nothing.
+    pub const NONE: Bind<'static> = Bind {
+        tenant: None,
+        user: None,
+        correlation: None,
+        fields: &[],
+    };
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.tenant.is_none()
+            && self.user.is_none()
+            && self.correlation.is_none()
+            && self.fields.is_empty()
+    }
+}
+
+/// The context a call runs in: the caller's plus what the attribute binds. `None` when the call
+/// changes nothing (the common nested case: no swap at all).
+pub(super) fn call_context(bind: &Bind<'_>) -> Option<Context> {
+    if bind.is_empty() {
+        if context::has_correlation() {
+            return None;
+        }
+        let mut c = context::current_raw();
+        c.set_correlation_pending();
+        return Some(c);
+    }
+    let mut c = context::current();
+    if let Some(t) = bind.tenant {
+        c.set_tenant(Id::from_display(t));
+    }
+    if let Some(u) = bind.user {
+        c.set_user(Id::from_display(u));
+    }
+    if let Some(k) = bind.correlation {
+        c.set_correlation(Id::from_display(k));
+    }
+    for (name, v) in bind.fields {
+        let r = c.set_field(name, *v);
+        context::report(name, r);
+    }
+    if !c.has_correlation() {
+        c.set_correlation_pending();
+    }
+    Some(c)
+}
+
+pub(super) fn new_span(
+    site: &'static Site,
+    ctx: Option<&mut Context>,
+    values: &[&dyn Record],
+) -> Span {
+    // The span carries the context: materialise the correlation id it owes. The current one is
+    // read in place (no copy of the context).
+    match ctx {
+        Some(c) => {
+            c.materialize_pending();
+            new_span_in(site, c, values)
+        }
+        None => context::with_current(|c| new_span_in(site, c, values)),
+    }
+}
+
+fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Span {
+    let meta = &site.span_meta;
+    let fs = meta.fields();
+    let corr = ctx.correlation_id();
+    let tenant = ctx.tenant_id();
+    let user = ctx.user_id();
+    let ids: [Option<&dyn Value>; SPAN_HEAD] = [
+        corr.as_ref().map(|v| v as &dyn Value),
+        tenant.as_ref().map(|v| v as &dyn Value),
+        user.as_ref().map(|v| v as &dyn Value),
+    ];
+    // Up to `INLINE` recorded fields on the stack; more (rare) in a `Vec`.
+    const INLINE: usize = 8;
+    if values.len() <= INLINE {
+        let mut shown: [Option<SpanValue<'_>>; INLINE] = [const { None }; INLINE];
+        for (slot, v) in shown.iter_mut().zip(values) {
+            *slot = Some(SpanValue::of(v.record()));
+        }
+        const EXTRA: usize = SPAN_HEAD + SPAN_TAIL;
+        let mut vals: [Option<&dyn Value>; INLINE + EXTRA] = [None; INLINE + EXTRA];
+        vals[..SPAN_HEAD].copy_from_slice(&ids);
+        for (slot, v) in vals[SPAN_HEAD..].iter_mut().zip(shown.iter().flatten()) {
+            *slot = Some(v.as_value());
+        }
+        let span = Span::new(meta, &fs.value_set_all(&vals[..EXTRA + values.len()]));
+        bound_attributes(&span, ctx);
+        return span;
+    }
+    let shown: Vec<SpanValue<'_>> = values.iter().map(|v| SpanValue::of(v.record())).collect();
+    let mut vals: Vec<Option<&dyn Value>> =
+        Vec::with_capacity(SPAN_HEAD + SPAN_TAIL + values.len());
+    vals.extend(ids);
+    for v in &shown {
+        vals.push(Some(v.as_value()));
+    }
+    vals.extend([None; SPAN_TAIL]);
+    let span = Span::new(meta, &fs.value_set_all(&vals));
+    bound_attributes(&span, ctx);
+    span
+}
+
+/// The bound named values of `ctx` as attributes of an exported span (the exporter masks
+/// sensitive keys like every other attribute).
+#[cfg(feature = "otlp")]
+fn bound_attributes(span: &Span, ctx: &Context) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if span.is_disabled() || !crate::trace::active() {
+        return;
+    }
+    for (k, v) in ctx.fields() {
+        span.set_attribute(k.to_owned(), v.to_owned());
+    }
+}
+
+#[cfg(not(feature = "otlp"))]
+fn bound_attributes(_span: &Span, _ctx: &Context) {}
+
+/// A recorded value as a span attribute: native scalars, everything else as text/JSON.
+enum SpanValue<'a> {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Text(tracing::field::DisplayValue<DisplayValue<'a>>),
+}
+
+impl<'a> SpanValue<'a> {
+    fn of(v: FieldValue<'a>) -> SpanValue<'a> {
+        match v {
+            FieldValue::Bool(b) => SpanValue::Bool(b),
+            FieldValue::I64(i) => SpanValue::I64(i),
+            FieldValue::U64(u) => SpanValue::U64(u),
+            FieldValue::F64(f) => SpanValue::F64(f),
+            v => SpanValue::Text(tracing::field::display(DisplayValue(v))),
+        }
+    }
+
+    fn as_value(&self) -> &dyn Value {
+        match self {
+            SpanValue::Bool(b) => b,
+            SpanValue::I64(i) => i,
+            SpanValue::U64(u) => u,
+            SpanValue::F64(f) => f,
+            SpanValue::Text(t) => t,
+        }
+    }
+}
+
+/// `fields(...)` value for a name decided sensitive at compile time.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Masked;
+
+impl Record for Masked {
+    #[inline]
+    fn record(&self) -> FieldValue<'_> {
+        FieldValue::Redacted
+    }
+}
+
+/// Picks the value or the mask at compile time (`SENSITIVE` is a `const` computed by
+/// [`crate::sensitive::is_sensitive`] on the field name). The value must be recordable either way.
+#[doc(hidden)]
+#[inline(always)]
+pub fn field<const SENSITIVE: bool, T: Record>(v: &T) -> &dyn Record {
+    if SENSITIVE { &Masked } else { v }
+}
+
+/// `ret` on a function returning `Result<T, _>`: the `Ok` value.
+#[doc(hidden)]
+pub fn ret_ok<T: Record, E>(r: &Result<T, E>) -> Option<&dyn Record> {
+    r.as_ref().ok().map(|v| v as &dyn Record)
+}
+
+/// `ret` on any other function.
+#[doc(hidden)]
+pub fn ret_plain<T: Record>(r: &T) -> Option<&dyn Record> {
+    Some(r)
+}
+
+/// A value of `bind(...)`: itself, or `[REDACTED]` (never formatted) when its name or
+/// expression is sensitive.
+#[doc(hidden)]
+pub fn bound_value<const SENSITIVE: bool, T: fmt::Display>(v: &T) -> &dyn fmt::Display {
+    if SENSITIVE {
+        &crate::record::REDACTED
+    } else {
+        v
+    }
+}

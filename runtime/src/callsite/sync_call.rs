@@ -1,0 +1,111 @@
+//! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
+
+use super::core::{Core, Entered, while_unwinding};
+use super::field::{Bind, call_context};
+use super::site::Site;
+use crate::context::{self, ScopeGuard};
+use crate::outcome::Finish;
+use crate::record::Record;
+use std::fmt;
+
+/// A synchronous call in progress. Installs its context and enters its span on creation;
+/// records the outcome in [`Call::finish`], or `panic` when dropped while unwinding.
+///
+/// Isolation: the call is built idle before any user code runs, and each change to the thread
+/// (the owed correlation id of the fast path, an installed context, an entered span, the
+/// started count) is recorded in it as it is made, so dropping it, normally or while unwinding
+/// out of `start`, the body or `finish`, undoes exactly what was done.
+#[doc(hidden)]
+pub struct Call {
+    // Declared first, so dropped before the span closes: the context is restored first.
+    scope: Scope,
+    core: Core,
+}
+
+/// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`]), or
+/// by installing its own. Each variant undoes its change when dropped.
+#[allow(clippy::large_enum_variant)] // on the stack only; boxing would allocate per call
+enum Scope {
+    Same,
+    Fresh(FreshGuard),
+    Installed(#[allow(dead_code)] ScopeGuard),
+}
+
+/// Ends a call entered on the fast path ([`context::exit_fresh`]) on drop, also while unwinding.
+struct FreshGuard;
+
+impl Drop for FreshGuard {
+    #[inline]
+    fn drop(&mut self) {
+        context::exit_fresh();
+    }
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("site", &self.core.site.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// Starts a synchronous call.
+    #[inline]
+    pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> Call {
+        let mut call = Call {
+            scope: Scope::Same,
+            core: Core::idle(site),
+        };
+        // The common top-level call: nothing bound, empty context. `started` writes a line
+        // with the call's context, so it takes the general path (the context installed).
+        if bind.is_empty() && !site.opts.started && context::enter_fresh() {
+            call.scope = Scope::Fresh(FreshGuard);
+            call.core.begin(None, values);
+        } else {
+            // Formats the bound values (user code): nothing to undo yet if it panics.
+            let mut ctx = call_context(&bind);
+            call.core.begin(ctx.as_mut(), values);
+            if let Some(c) = ctx {
+                call.scope = Scope::Installed(ScopeGuard::install(c));
+            }
+        }
+        call.core.meter.resume(false);
+        call.core.enter();
+        call.core.started();
+        call
+    }
+
+    /// Records the outcome of a returned value.
+    #[inline]
+    pub fn finish(mut self, f: Finish<'_>) {
+        self.core.finish(f);
+    }
+
+    /// Records the return value in the completion event (`ret`).
+    pub fn ret(&mut self, v: Option<&dyn Record>) {
+        self.core.ret(v);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let core = &mut self.core;
+        if std::thread::panicking() {
+            // Each step on its own: a subscriber that panics on the event still gets the exit.
+            while_unwinding(|| {
+                if !core.done {
+                    core.finish_panic();
+                }
+            });
+            while_unwinding(|| core.exit());
+        } else {
+            let mut core = Entered(core);
+            if !core.done {
+                // Not reachable from generated code; keep the books balanced anyway.
+                core.finish(Finish::OK);
+            }
+        }
+        // Then `scope` restores the context (its own drop, also if the above panicked).
+    }
+}
