@@ -140,6 +140,7 @@ fn recorded_fields_are_logfmt_pairs_that_parse_back() {
         }),
         "{line}"
     );
+    assert!(!line.contains(&customer.card), "{line}");
     assert!(!line.contains("4111"), "{line}");
 }
 

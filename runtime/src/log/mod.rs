@@ -43,7 +43,7 @@
 //! line per sink), `visitor` (the field visitor that collects an event), `format/` (one file
 //! per line format behind a crate-private `LineFormat` trait: `json.rs`, `console.rs`), `line`
 //! (keys written once, the trusted `fields` channel, text cut to the line bound), `counters`
-//! (the pipeline's own metrics), [`file`](mod@file) and [`writer`] (sinks).
+//! (the pipeline's own metrics), [`file`](mod@file) and `writer` (sinks).
 //!
 //! **Console format.** `<timestamp> LEVEL event message`, then every field as a logfmt
 //! `key=value` pair (`target`, the bound context, the event's fields). A value is bare when it
