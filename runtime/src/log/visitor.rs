@@ -43,7 +43,7 @@ const SCRUB_LOOKAHEAD: usize = 1024;
 
 /// `dst` = `v` (formatted), scrubbed of URL credentials, bounded to `max` bytes with the
 /// truncation marker.
-pub(super) fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
+fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
     dst.clear();
     let mut w = Capped {
         out: dst,
