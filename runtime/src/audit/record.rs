@@ -902,3 +902,81 @@ mod tests {
         assert_eq!(Severity::parse("nope"), None);
     }
 }
+
+/// The hash of a fixed record at a fixed time, pinned: any change of the canonical form (column
+/// order, names, escaping, framing) breaks every stored trail and must fail here first.
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    fn fixed(r: NewRecord, attempt_id: Option<String>) -> StoredRecord {
+        let origin = Origin {
+            service: Some("billing".into()),
+            version: Some("3.1.4".into()),
+            host: Some("host-\"7\"".into()),
+        };
+        let mut p = Prepared::new(r, origin, attempt_id).unwrap();
+        p.id = "018f2d3c-4b5a-7c6d-8e9f-0a1b2c3d4e5f".into();
+        p.time = "2026-12-02T15:04:05.123456Z".into();
+        p.mid = p.canonical_mid();
+        p.seal(
+            "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0000",
+            7,
+            "5f2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a",
+        )
+    }
+
+    fn full() -> NewRecord {
+        let mut r = NewRecord::new("user.suspend", "admin-1")
+            .category("identity")
+            .target("user-9")
+            .reason("ticket SEC-12 \u{e9}\n")
+            .tenant("acme")
+            .severity(Severity::High)
+            .outcome(Outcome::failure("AppError::NotFound", "no \"user\"\t9"))
+            .changes(
+                serde_json::json!({"status": "active", "n": 1.5}),
+                serde_json::json!({"status": "suspended"}),
+            );
+        r.user = Some("u-1".into());
+        r.source = Source {
+            ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+            session: Some("fp-1".into()),
+        };
+        r.correlation = Correlation {
+            correlation_id: Some("corr-1".into()),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+        };
+        r.bound = vec![("job_id".into(), "42".into())];
+        r
+    }
+
+    const FULL_CANONICAL: &str = concat!(
+        r#"{"seq":7,"schema_version":1,"trail":"0190aaaa-bbbb-7ccc-8ddd-eeeeffff0000","#,
+        r#""id":"018f2d3c-4b5a-7c6d-8e9f-0a1b2c3d4e5f","recorded_at":"2026-12-02T15:04:05.123456Z","#,
+        r#""action":"user.suspend","category":"identity","outcome":"failure","#,
+        r#""error_class":"AppError::NotFound","error_message":"no \"user\"\t9","#,
+        r#""reason":"ticket SEC-12 é\n","actor":"admin-1","user_id":"u-1","target":"user-9","#,
+        r#""source_ip":"203.0.113.9","user_agent":"curl/8","session_fp":"fp-1","#,
+        r#""service":"billing","version":"3.1.4","host":"host-\"7\"","#,
+        r#""correlation_id":"corr-1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","#,
+        r#""tenant":"acme","changes":"{\"before\":{\"n\":1.5,\"status\":\"active\"},\"after\":{\"status\":\"suspended\"},\"bound\":{\"job_id\":\"42\"}}","#,
+        r#""severity":"high","attempt_id":"018f0000-0000-7000-8000-000000000001","#,
+        r#""prev_hash":"5f2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"}"#
+    );
+    const FULL_HASH: &str = "7f31a99cac5ca9034731b41e2b80cec69a3c4d1bd60d6d63bc291dae3d2def22";
+    const MINIMAL_HASH: &str = "cdd909cdb512ab5af071f77cf69eb1da1a143d4015453b3998fe737f89fee9aa";
+
+    #[test]
+    fn golden_hash_of_a_fixed_record() {
+        let r = fixed(full(), Some("018f0000-0000-7000-8000-000000000001".into()));
+        let canonical = String::from_utf8(r.view().canonical_bytes()).unwrap();
+        assert_eq!(canonical, FULL_CANONICAL);
+        assert_eq!(r.record_hash, FULL_HASH);
+        assert_eq!(r.view().hash(), FULL_HASH);
+        let m = fixed(NewRecord::new("job.run", "worker"), None);
+        assert_eq!(m.record_hash, MINIMAL_HASH);
+        assert_eq!(m.view().hash(), MINIMAL_HASH);
+    }
+}
