@@ -39,8 +39,9 @@
 
 use super::config::StoreUrl;
 use super::error::{AuditError, AuditErrorKind};
-use super::read::{RawCheckpoint, TrailReader};
 use super::record::{CanonicalView, GENESIS_HASH, SCHEMA_VERSION};
+use super::store::TrailReader;
+use super::store::read::RawCheckpoint;
 use super::util;
 use super::writer::checkpoint_message;
 use std::collections::{BTreeMap, BTreeSet};
@@ -529,7 +530,7 @@ pub fn verify(url: &str) -> Result<VerifyReport, VerifyError> {
 pub fn verify_with(url: &str, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let (store, _) = StoreUrl::parse(url)?;
     let opts = opts.clone();
-    super::read::read(store, move |r, backend| check(r, &opts, backend))
+    super::store::read(store, move |r, backend| check(r, &opts, backend))
 }
 
 fn min_finding(a: Option<Finding>, b: Finding) -> Option<Finding> {

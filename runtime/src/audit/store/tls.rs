@@ -13,7 +13,7 @@
 //! `sslrootcert=system` are not read. The two options are taken out of the URL before it reaches
 //! the `postgres` client, which only knows `disable`, `prefer` and `require`.
 
-use super::error::{AuditError, AuditErrorKind};
+use crate::audit::error::{AuditError, AuditErrorKind};
 use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

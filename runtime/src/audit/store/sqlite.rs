@@ -7,12 +7,12 @@
 //! `synchronous=FULL` (`durable`) or `NORMAL` (`buffered`); writers take the write lock with
 //! `BEGIN IMMEDIATE` and wait up to 10 s for another process holding it.
 
-use super::config::Durability;
-use super::error::{AuditError, AuditErrorKind};
 use super::read::{RawCheckpoint, RawRow, RowError, TrailReader};
-use super::record::{GENESIS_HASH, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
-use super::util;
-use super::writer::{Backend, Checkpoint, Head};
+use crate::audit::config::Durability;
+use crate::audit::error::{AuditError, AuditErrorKind};
+use crate::audit::record::{GENESIS_HASH, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
+use crate::audit::util;
+use crate::audit::writer::{Backend, Checkpoint, Head};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ fn schema_sql() -> String {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let not_null = if super::record::REQUIRED.contains(&i) {
+            let not_null = if crate::audit::record::REQUIRED.contains(&i) {
                 " NOT NULL"
             } else {
                 ""

@@ -14,12 +14,12 @@
 //! `synchronous_commit` for its own scope: `on` in `durable` mode, `off` in `buffered`, whatever
 //! the server, database or role defaults are.
 
-use super::config::Durability;
-use super::error::{AuditError, AuditErrorKind};
 use super::read::{RawCheckpoint, RawRow, RowError, TrailReader};
-use super::record::{GENESIS_HASH, REQUIRED, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
-use super::util;
-use super::writer::{Backend, Checkpoint, Head};
+use crate::audit::config::Durability;
+use crate::audit::error::{AuditError, AuditErrorKind};
+use crate::audit::record::{GENESIS_HASH, REQUIRED, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
+use crate::audit::util;
+use crate::audit::writer::{Backend, Checkpoint, Head};
 use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
