@@ -2,13 +2,21 @@
 //! place that opens a reader for a store URL is [`super::read`].
 
 use crate::audit::error::AuditError;
+pub(crate) use crate::audit::record::RawCell;
 
-/// One record row as read back, before any interpretation.
+/// One record row as read back, before any interpretation: the values of
+/// [`COLUMNS`](crate::audit::record::COLUMNS), in order.
 #[derive(Debug)]
-pub(crate) struct RawRow {
-    pub seq: i64,
-    pub schema_version: i64,
-    pub text: [Option<String>; 26],
+pub(crate) struct RawRow(pub [RawCell; 28]);
+
+impl RawRow {
+    /// The integer in column `i` (0 when it is not one: readers only produce integers there).
+    pub fn int(&self, i: usize) -> i64 {
+        match self.0[i] {
+            RawCell::Int(v) => v,
+            RawCell::Text(_) => 0,
+        }
+    }
 }
 
 /// One checkpoint row as read back.
