@@ -397,6 +397,7 @@ impl ColumnType {
     }
 
     /// The PostgreSQL type.
+    #[cfg(feature = "postgres")]
     pub(crate) fn postgres(self) -> &'static str {
         match self {
             Self::BigInt => "BIGINT",
