@@ -1,5 +1,5 @@
 //! The two stores, SQLite (the default) and PostgreSQL (feature `postgres`), and the one place
-//! that turns a parsed store URL into a store: [`start_writer`] for the write side, [`read`] for
+//! that turns a parsed store URL into a store: [`start_writer`] for the write side, [`read()`] for
 //! the verifier's read side.
 //!
 //! - [`sqlite`]: the embedded database; writer backend and read-only reader.

@@ -1,5 +1,5 @@
 //! The read side of both stores, behind one trait: what the verifier sees of a trail. The one
-//! place that opens a reader for a store URL is [`super::read`].
+//! place that opens a reader for a store URL is [`super::read()`].
 
 use crate::audit::error::AuditError;
 pub(crate) use crate::audit::record::RawCell;
