@@ -1,0 +1,294 @@
+//! Traced calls with spans exported over OTLP/HTTP to a local receiver, in one run (issue #14).
+//!
+//! The receiver is a real HTTP server on 127.0.0.1 (axum, its own runtime thread) that accepts
+//! `POST /v1/traces`, decodes each body with the OTLP protobuf definitions and counts the spans
+//! by name and the bytes received. Every exporter really encodes and sends; each uses the batch
+//! setup a user would. Every variant is the tenant-bound `fn(tenant: &str, x: u64)` around the
+//! same `work` as `observed.rs`; criterion ids `traced/<id>`:
+//!
+//! - `bare`: the fn alone.
+//! - `observa_tenant_full`: `#[observed(tenant)]` with `observa::init` given an OTLP endpoint
+//!   (`Config::otlp_endpoint`, the field behind `OBSERVA_OTLP_ENDPOINT`; sample ratio 1.0): a
+//!   root span per call exported through observa's batch exporter, plus the JSON line into
+//!   `io::sink()` and the metrics.
+//! - `tracing_otel_json_prometheus`: `#[tracing::instrument(skip_all, fields(tenant = %tenant))]`
+//!   + `info!` + hand-written prometheus, under a registry with `tracing-opentelemetry` (batch
+//!   `SdkTracerProvider`, `opentelemetry-otlp` HTTP/protobuf, blocking reqwest client) and the fmt
+//!   JSON layer into `io::sink()`: the hand-assembled stack with export on.
+//! - `tracing_otel_span`: the same span alone (`tracing-opentelemetry` only; no line, no metrics).
+//! - `fastrace_root`: `fastrace::Span::root` per call with the tenant as a property, made the
+//!   local parent, around the call; `fastrace-opentelemetry`'s reporter with the same
+//!   `opentelemetry-otlp` HTTP exporter (fastrace's own collector thread batches).
+//!
+//! Calls made (criterion's iterations, warm-up included) and spans received per variant are
+//! saved in `criterion/traced-counts.json` after every exporter is flushed: a span queue that
+//! overflows drops spans, which makes calls cheaper, so the counts say what each row exported.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fastrace::prelude::{Span as FSpan, SpanContext as FSpanContext};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prometheus::{Histogram, HistogramOpts, IntCounter, Opts};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+
+#[inline(never)]
+fn work(x: u64) -> u64 {
+    black_box(x)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(17)
+        ^ 0x5bd1_e995
+}
+
+#[inline(never)]
+fn bare(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
+    work(x)
+}
+
+#[observa::observed(tenant)]
+#[inline(never)]
+fn observa_traced(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
+    work(x)
+}
+
+static HAND_CALLS: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::with_opts(Opts::new("hand_calls_total", "calls")).unwrap();
+    prometheus::default_registry()
+        .register(Box::new(c.clone()))
+        .unwrap();
+    c
+});
+
+static HAND_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    let h = Histogram::with_opts(HistogramOpts::new(
+        "hand_duration_seconds",
+        "duration in seconds",
+    ))
+    .unwrap();
+    prometheus::default_registry()
+        .register(Box::new(h.clone()))
+        .unwrap();
+    h
+});
+
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+#[inline(never)]
+fn tracing_traced(tenant: &str, x: u64) -> u64 {
+    let start = Instant::now();
+    let r = work(x);
+    let elapsed = start.elapsed();
+    HAND_CALLS.inc();
+    HAND_DURATION.observe(elapsed.as_secs_f64());
+    tracing::info!(
+        event = "tracing_traced.completed",
+        duration_ms = elapsed.as_secs_f64() * 1e3,
+        outcome = "ok"
+    );
+    r
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+#[inline(never)]
+fn tracing_span_only(tenant: &str, x: u64) -> u64 {
+    work(x)
+}
+
+#[inline(never)]
+fn fastrace_traced(tenant: &str, x: u64) -> u64 {
+    let root = FSpan::root("fastrace_traced", FSpanContext::random())
+        .with_property(|| ("tenant", tenant.to_owned()));
+    let _parent = root.set_local_parent();
+    work(x)
+}
+
+/// Spans received by name, and bytes.
+#[derive(Default)]
+struct Received {
+    spans: BTreeMap<String, u64>,
+    bytes: u64,
+    requests: u64,
+}
+
+/// A local OTLP/HTTP receiver on its own runtime; returns its base URL.
+fn receiver(rt: &tokio::runtime::Runtime, got: Arc<Mutex<Received>>) -> String {
+    use axum::{Router, body::Bytes, extract::State, routing::post};
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the receiver");
+    let addr = listener.local_addr().expect("receiver address");
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(
+                |State(got): State<Arc<Mutex<Received>>>, body: Bytes| async move {
+                    let Ok(req) = ExportTraceServiceRequest::decode(body.as_ref()) else {
+                        return (axum::http::StatusCode::BAD_REQUEST, "");
+                    };
+                    let mut g = got.lock().unwrap_or_else(|e| e.into_inner());
+                    g.bytes += body.len() as u64;
+                    g.requests += 1;
+                    for rs in req.resource_spans {
+                        for ss in rs.scope_spans {
+                            for s in ss.spans {
+                                *g.spans.entry(s.name).or_default() += 1;
+                            }
+                        }
+                    }
+                    (axum::http::StatusCode::OK, "")
+                },
+            ),
+        )
+        .with_state(got);
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+fn otlp_exporter(base: &str) -> opentelemetry_otlp::SpanExporter {
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{base}/v1/traces"))
+        .build()
+        .expect("OTLP exporter")
+}
+
+fn resource(name: &'static str) -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder()
+        .with_service_name(name)
+        .build()
+}
+
+static CALLS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// `iters` calls of `f`, counted in `CALLS[slot]`.
+fn timed(slot: usize, iters: u64, f: fn(&str, u64) -> u64) -> Duration {
+    CALLS[slot].fetch_add(iters, Ordering::Relaxed);
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(f(black_box("acme"), black_box(7)));
+    }
+    start.elapsed()
+}
+
+/// Lets the exporters' background threads finish what the previous row queued, so its encoding
+/// and sending is not charged to the next row.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("receiver runtime");
+    let got = Arc::new(Mutex::new(Received::default()));
+    let base = receiver(&rt, got.clone());
+
+    let mut config = observa::Config::new("bench-observa")
+        .with_writer(std::io::sink())
+        .with_log_level("info");
+    config.otlp_endpoint = Some(base.clone());
+    let guard = observa::init(config).expect("observa::init");
+
+    // tracing + tracing-opentelemetry, batch exporter, as its docs set it up.
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(otlp_exporter(&base))
+        .with_resource(resource("bench-tracing"))
+        .build();
+    let full = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::sink),
+        )
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+    let full = tracing::Dispatch::new(full);
+    let span_only = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+    let span_only = tracing::Dispatch::new(span_only);
+
+    fastrace::set_reporter(
+        fastrace_opentelemetry::OpenTelemetryReporter::new(
+            otlp_exporter(&base),
+            std::borrow::Cow::Owned(resource("bench-fastrace")),
+            opentelemetry::InstrumentationScope::builder("bench").build(),
+        ),
+        fastrace::collector::Config::default(),
+    );
+
+    let mut g = c.benchmark_group("traced");
+    g.bench_function("bare", |b| b.iter_custom(|n| timed(0, n, bare)));
+    g.bench_function("observa_tenant_full", |b| {
+        b.iter_custom(|n| timed(1, n, observa_traced))
+    });
+    settle();
+    tracing::dispatcher::with_default(&full, || {
+        g.bench_function("tracing_otel_json_prometheus", |b| {
+            b.iter_custom(|n| timed(2, n, tracing_traced))
+        });
+    });
+    settle();
+    tracing::dispatcher::with_default(&span_only, || {
+        g.bench_function("tracing_otel_span", |b| {
+            b.iter_custom(|n| timed(3, n, tracing_span_only))
+        });
+    });
+    settle();
+    g.bench_function("fastrace_root", |b| {
+        b.iter_custom(|n| timed(4, n, fastrace_traced))
+    });
+    g.finish();
+
+    // Flush every exporter, then read what the receiver got.
+    fastrace::flush();
+    let _ = provider.force_flush();
+    drop(guard);
+    std::thread::sleep(Duration::from_secs(3));
+    let got = got.lock().unwrap_or_else(|e| e.into_inner());
+    let spans = |name: &str| got.spans.get(name).copied().unwrap_or(0);
+    let row = |slot: usize, span: &str| {
+        serde_json::json!({
+            "calls": CALLS[slot].load(Ordering::Relaxed),
+            "spans_received": spans(span),
+        })
+    };
+    let counts = serde_json::json!({
+        "traced": {
+            "observa_tenant_full": row(1, "observa_traced"),
+            "tracing_otel_json_prometheus": row(2, "tracing_traced"),
+            "tracing_otel_span": row(3, "tracing_span_only"),
+            "fastrace_root": row(4, "fastrace_traced"),
+        },
+        "received": {
+            "spans_by_name": got.spans,
+            "bytes": got.bytes,
+            "requests": got.requests,
+        }
+    });
+    eprintln!("traced counts: {counts}");
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Err(e) = std::fs::write(dir.join("traced-counts.json"), counts.to_string()) {
+        eprintln!("cannot save counts: {e}");
+    }
+    let _ = provider.shutdown();
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);
