@@ -23,4 +23,9 @@ for which in bare prometheus observa; do
 done
 echo
 echo "observa, top inclusive costs (Ir, % of the collected loop):"
-callgrind_annotate --inclusive=yes "$out/observa.out" 2>/dev/null | sed -n '/file:function/,$p' | head -n "$((top + 2))"
+callgrind_annotate --inclusive=yes "$out/observa.out" >"$out/observa.inclusive.txt" 2>/dev/null
+sed -n "/file:function/,+$((top + 1))p" "$out/observa.inclusive.txt"
+echo
+echo "observa, top self costs:"
+callgrind_annotate "$out/observa.out" >"$out/observa.self.txt" 2>/dev/null
+sed -n "/file:function/,+$((top / 2 + 1))p" "$out/observa.self.txt"
