@@ -23,6 +23,8 @@
 //! Calls made (criterion's iterations, warm-up included) and spans received per variant are
 //! saved in `criterion/traced-counts.json` after every exporter is flushed: a span queue that
 //! overflows drops spans, which makes calls cheaper, so the counts say what each row exported.
+//! After the criterion rows, each variant also runs paced (one call per ~50 us, each call timed
+//! alone; `paced` in the counts file), where no exporter should drop.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fastrace::prelude::{Span as FSpan, SpanContext as FSpanContext};
@@ -316,26 +318,76 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    // Flush every exporter, then read what the receiver got.
+    // What the receiver got for the criterion rows: flush fastrace and the tracing provider,
+    // and wait out the batch delay of observa's exporter (5 s; it ran first).
     fastrace::flush();
     let _ = provider.force_flush();
-    drop(guard);
-    std::thread::sleep(Duration::from_secs(3));
-    let got = got.lock().unwrap_or_else(|e| e.into_inner());
-    let spans = |name: &str| got.spans.get(name).copied().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(6));
+    let received = |name: &str| {
+        let g = got.lock().unwrap_or_else(|e| e.into_inner());
+        g.spans.get(name).copied().unwrap_or(0)
+    };
     let row = |slot: usize, span: &str| {
         serde_json::json!({
             "calls": CALLS[slot].load(Ordering::Relaxed),
-            "spans_received": spans(span),
+            "spans_received": received(span),
         })
     };
+    let criterion_rows = serde_json::json!({
+        "observa_tenant_full": row(1, "observa_traced"),
+        "tracing_otel_json_prometheus": row(2, "tracing_traced"),
+        "tracing_otel_span": row(3, "tracing_span_only"),
+        "fastrace_root": row(4, "fastrace_traced"),
+    });
+
+    // Paced: the back-to-back loop above overflows every exporter's queue (the counts show how
+    // much each dropped), so each variant is also run at a service-like rate, one call every
+    // ~50 us (a sleep between calls) for PACED_CALLS calls, each call timed alone; the timer's
+    // own cost is the `bare` row's. Every span should arrive.
+    const PACED_CALLS: usize = 20_000;
+    let paced = |f: fn(&str, u64) -> u64, span: &str, flush: &dyn Fn()| {
+        let before = received(span);
+        let mut ns = Vec::with_capacity(PACED_CALLS);
+        for i in 0..PACED_CALLS {
+            std::thread::sleep(Duration::from_micros(50));
+            let start = Instant::now();
+            black_box(f(black_box("acme"), black_box(i as u64)));
+            ns.push(start.elapsed().as_nanos() as u64);
+        }
+        flush();
+        std::thread::sleep(Duration::from_secs(6));
+        ns.sort_unstable();
+        let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64;
+        serde_json::json!({
+            "calls": PACED_CALLS,
+            "median_ns": ns[ns.len() / 2],
+            "p90_ns": ns[ns.len() * 9 / 10],
+            "p99_ns": ns[ns.len() * 99 / 100],
+            "mean_ns": mean,
+            "spans_received": received(span) - before,
+        })
+    };
+    let nothing = || {};
+    let paced_rows = serde_json::json!({
+        "bare": paced(bare, "-", &nothing),
+        "observa_tenant_full": paced(observa_traced, "observa_traced", &nothing),
+        "tracing_otel_json_prometheus": tracing::dispatcher::with_default(&full, || {
+            paced(tracing_traced, "tracing_traced", &|| {
+                let _ = provider.force_flush();
+            })
+        }),
+        "tracing_otel_span": tracing::dispatcher::with_default(&span_only, || {
+            paced(tracing_span_only, "tracing_span_only", &|| {
+                let _ = provider.force_flush();
+            })
+        }),
+        "fastrace_root": paced(fastrace_traced, "fastrace_traced", &fastrace::flush),
+    });
+    drop(guard);
+    let got = got.lock().unwrap_or_else(|e| e.into_inner());
     let counts = serde_json::json!({
-        "traced": {
-            "observa_tenant_full": row(1, "observa_traced"),
-            "tracing_otel_json_prometheus": row(2, "tracing_traced"),
-            "tracing_otel_span": row(3, "tracing_span_only"),
-            "fastrace_root": row(4, "fastrace_traced"),
-        },
+        "traced": criterion_rows,
+        "paced": paced_rows,
         "received": {
             "spans_by_name": got.spans,
             "bytes": got.bytes,
