@@ -3,7 +3,8 @@
 # stable on the shared machines where wall time is not). Builds benches/examples/callgrind_tenant.rs
 # (bench profile, benches/target), runs it under callgrind for observa, the hand-written
 # prometheus peer and the bare fn, N calls each (default 100000), collecting only the loop
-# (`run`), and prints instructions per call and observa's top inclusive costs.
+# (`run`), and prints instructions per call and observa's top inclusive costs. `plain` is the
+# same observa fn with nothing bound (what binding the tenant adds).
 #
 #   flock /tmp/observa-cargo.lock scripts/bench-callgrind.sh      # N=100000 TOP=30
 set -euo pipefail
@@ -15,7 +16,7 @@ out="$CARGO_TARGET_DIR/callgrind"
 mkdir -p "$out"
 cargo build -q --profile bench --manifest-path "$root/benches/Cargo.toml" --example callgrind_tenant >&2
 bin="$CARGO_TARGET_DIR/release/examples/callgrind_tenant"
-for which in bare prometheus observa; do
+for which in bare prometheus plain observa; do
     valgrind --tool=callgrind --callgrind-out-file="$out/$which.out" \
         --toggle-collect='*callgrind_tenant::run*' "$bin" "$which" "$n" >/dev/null 2>"$out/$which.log"
     ir=$(callgrind_annotate "$out/$which.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')

@@ -318,11 +318,30 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    // What the receiver got for the criterion rows: flush fastrace and the tracing provider,
-    // and wait out the batch delay of observa's exporter (5 s; it ran first).
+    // Waits until the receiver's span count stops moving (checked every second, twice in a row;
+    // at least the 5 s batch delay of the SDK exporters, at most 120 s): fastrace's collector
+    // keeps sending a backlog for a long while after a back-to-back loop.
+    let quiesce = || {
+        let total = || {
+            let g = got.lock().unwrap_or_else(|e| e.into_inner());
+            g.spans.values().sum::<u64>()
+        };
+        std::thread::sleep(Duration::from_secs(5));
+        let (mut last, mut still) = (total(), 0);
+        for _ in 0..120 {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = total();
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+            if still >= 2 {
+                break;
+            }
+        }
+    };
+    // What the receiver got for the criterion rows, once every exporter is done.
     fastrace::flush();
     let _ = provider.force_flush();
-    std::thread::sleep(Duration::from_secs(6));
+    quiesce();
     let received = |name: &str| {
         let g = got.lock().unwrap_or_else(|e| e.into_inner());
         g.spans.get(name).copied().unwrap_or(0)
@@ -355,7 +374,7 @@ fn benches(c: &mut Criterion) {
             ns.push(start.elapsed().as_nanos() as u64);
         }
         flush();
-        std::thread::sleep(Duration::from_secs(6));
+        quiesce();
         ns.sort_unstable();
         let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64;
         serde_json::json!({

@@ -1,10 +1,10 @@
 //! Driver for `valgrind --tool=callgrind` (scripts/bench-callgrind.sh): N calls of the
 //! tenant-bound metrics-only path (`#[observed(tenant, level = "debug")]` under the INFO filter of
-//! `observa::init`), or of its peer (hand-written prometheus counter + histogram + 2x
+//! `observa::init`), or of the same fn with nothing bound (`plain`), or of its peer (hand-written prometheus counter + histogram + 2x
 //! `Instant::now()`), or of the bare fn. Only `run` is collected (`--toggle-collect`), so
 //! `observa::init` and the first call's registration are outside the counts except as noted.
 //!
-//!   callgrind_tenant observa|prometheus|bare N
+//!   callgrind_tenant observa|plain|prometheus|bare N
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts};
 use std::hint::black_box;
@@ -28,6 +28,13 @@ fn bare(tenant: &str, x: u64) -> u64 {
 #[observa::observed(tenant, level = "debug")]
 #[inline(never)]
 fn observed_tenant_debug(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
+    work(x)
+}
+
+#[observa::observed(level = "debug")]
+#[inline(never)]
+fn observed_plain_debug(tenant: &str, x: u64) -> u64 {
     let _ = tenant;
     work(x)
 }
@@ -86,6 +93,7 @@ fn main() {
     let f: fn(&str, u64) -> u64 = match which.as_str() {
         "prometheus" => prometheus_tenant,
         "bare" => bare,
+        "plain" => observed_plain_debug,
         _ => observed_tenant_debug,
     };
     // One call outside the collected part: registration of the site and of the metric handles.
