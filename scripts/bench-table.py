@@ -192,7 +192,7 @@ if "observa_tenant_full" in over_t:
 
 paced = tc.get("paced")
 if paced and "bare" in paced:
-    print("Paced (same process, after the criterion rows): one call every ~50 us (a sleep between calls), 20,000 calls per variant, each call timed alone; overhead = median minus the bare fn's median (the timer's own cost).\n")
+    print("Paced (same process, before the criterion rows): one call every ~50 us (a sleep between calls), 20,000 calls per variant, each call timed alone; overhead = median minus the bare fn's median (the timer's own cost).\n")
     print("| variant | median | p90 | p99 | mean | overhead (median) | ratio | spans received / calls |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     b = paced["bare"]["median_ns"]

@@ -23,7 +23,7 @@
 //! Calls made (criterion's iterations, warm-up included) and spans received per variant are
 //! saved in `criterion/traced-counts.json` after every exporter is flushed: a span queue that
 //! overflows drops spans, which makes calls cheaper, so the counts say what each row exported.
-//! After the criterion rows, each variant also runs paced (one call per ~50 us, each call timed
+//! Before the criterion rows, each variant also runs paced (one call per ~50 us, each call timed
 //! alone; `paced` in the counts file), where no exporter should drop.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -295,74 +295,34 @@ fn benches(c: &mut Criterion) {
         fastrace::collector::Config::default(),
     );
 
-    let mut g = c.benchmark_group("traced");
-    g.bench_function("bare", |b| b.iter_custom(|n| timed(0, n, bare)));
-    g.bench_function("observa_tenant_full", |b| {
-        b.iter_custom(|n| timed(1, n, observa_traced))
-    });
-    settle();
-    tracing::dispatcher::with_default(&full, || {
-        g.bench_function("tracing_otel_json_prometheus", |b| {
-            b.iter_custom(|n| timed(2, n, tracing_traced))
-        });
-    });
-    settle();
-    tracing::dispatcher::with_default(&span_only, || {
-        g.bench_function("tracing_otel_span", |b| {
-            b.iter_custom(|n| timed(3, n, tracing_span_only))
-        });
-    });
-    settle();
-    g.bench_function("fastrace_root", |b| {
-        b.iter_custom(|n| timed(4, n, fastrace_traced))
-    });
-    g.finish();
-
-    // Waits until the receiver's span count stops moving (checked every second, twice in a row;
-    // at least the 5 s batch delay of the SDK exporters, at most 120 s): fastrace's collector
-    // keeps sending a backlog for a long while after a back-to-back loop.
-    let quiesce = || {
-        let total = || {
-            let g = got.lock().unwrap_or_else(|e| e.into_inner());
-            g.spans.values().sum::<u64>()
-        };
+    let total = || {
+        let g = got.lock().unwrap_or_else(|e| e.into_inner());
+        g.spans.values().sum::<u64>()
+    };
+    // Waits until the receiver's span count has not moved for `still` seconds in a row (after
+    // at least the 5 s batch delay of the SDK exporters; at most 300 s).
+    let quiesce = |still: u32| {
         std::thread::sleep(Duration::from_secs(5));
-        let (mut last, mut still) = (total(), 0);
-        for _ in 0..120 {
-            std::thread::sleep(Duration::from_secs(1));
-            let now = total();
-            still = if now == last { still + 1 } else { 0 };
-            last = now;
-            if still >= 2 {
+        let (mut last, mut n) = (total(), 0);
+        for _ in 0..300 {
+            if n >= still {
                 break;
             }
+            std::thread::sleep(Duration::from_secs(1));
+            let now = total();
+            n = if now == last { n + 1 } else { 0 };
+            last = now;
         }
     };
-    // What the receiver got for the criterion rows, once every exporter is done.
-    fastrace::flush();
-    let _ = provider.force_flush();
-    quiesce();
     let received = |name: &str| {
         let g = got.lock().unwrap_or_else(|e| e.into_inner());
         g.spans.get(name).copied().unwrap_or(0)
     };
-    let row = |slot: usize, span: &str| {
-        serde_json::json!({
-            "calls": CALLS[slot].load(Ordering::Relaxed),
-            "spans_received": received(span),
-        })
-    };
-    let criterion_rows = serde_json::json!({
-        "observa_tenant_full": row(1, "observa_traced"),
-        "tracing_otel_json_prometheus": row(2, "tracing_traced"),
-        "tracing_otel_span": row(3, "tracing_span_only"),
-        "fastrace_root": row(4, "fastrace_traced"),
-    });
 
-    // Paced: the back-to-back loop above overflows every exporter's queue (the counts show how
-    // much each dropped), so each variant is also run at a service-like rate, one call every
-    // ~50 us (a sleep between calls) for PACED_CALLS calls, each call timed alone; the timer's
-    // own cost is the `bare` row's. Every span should arrive.
+    // Paced, first (before any backlog): one call every ~50 us (a sleep between calls), each
+    // call timed alone; the timer's own cost is the `bare` row's. At this rate no exporter
+    // should drop a span. The back-to-back criterion loop below overflows every exporter's
+    // queue instead, and fastrace's collector then sends its backlog for a long while.
     const PACED_CALLS: usize = 20_000;
     let paced = |f: fn(&str, u64) -> u64, span: &str, flush: &dyn Fn()| {
         let before = received(span);
@@ -374,7 +334,7 @@ fn benches(c: &mut Criterion) {
             ns.push(start.elapsed().as_nanos() as u64);
         }
         flush();
-        quiesce();
+        quiesce(2);
         ns.sort_unstable();
         let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64;
         serde_json::json!({
@@ -402,7 +362,52 @@ fn benches(c: &mut Criterion) {
         }),
         "fastrace_root": paced(fastrace_traced, "fastrace_traced", &fastrace::flush),
     });
+    let after_paced: BTreeMap<String, u64> = {
+        let g = got.lock().unwrap_or_else(|e| e.into_inner());
+        g.spans.clone()
+    };
+
+    let mut g = c.benchmark_group("traced");
+    g.bench_function("bare", |b| b.iter_custom(|n| timed(0, n, bare)));
+    g.bench_function("observa_tenant_full", |b| {
+        b.iter_custom(|n| timed(1, n, observa_traced))
+    });
+    settle();
+    tracing::dispatcher::with_default(&full, || {
+        g.bench_function("tracing_otel_json_prometheus", |b| {
+            b.iter_custom(|n| timed(2, n, tracing_traced))
+        });
+    });
+    settle();
+    tracing::dispatcher::with_default(&span_only, || {
+        g.bench_function("tracing_otel_span", |b| {
+            b.iter_custom(|n| timed(3, n, tracing_span_only))
+        });
+    });
+    settle();
+    g.bench_function("fastrace_root", |b| {
+        b.iter_custom(|n| timed(4, n, fastrace_traced))
+    });
+    g.finish();
+
+    // Flush every exporter and wait until nothing has arrived for 15 s (fastrace's collector
+    // encodes and sends its backlog in large batches with long gaps between them).
+    fastrace::flush();
+    let _ = provider.force_flush();
     drop(guard);
+    quiesce(15);
+    let row = |slot: usize, span: &str| {
+        serde_json::json!({
+            "calls": CALLS[slot].load(Ordering::Relaxed),
+            "spans_received": received(span) - after_paced.get(span).copied().unwrap_or(0),
+        })
+    };
+    let criterion_rows = serde_json::json!({
+        "observa_tenant_full": row(1, "observa_traced"),
+        "tracing_otel_json_prometheus": row(2, "tracing_traced"),
+        "tracing_otel_span": row(3, "tracing_span_only"),
+        "fastrace_root": row(4, "fastrace_traced"),
+    });
     let got = got.lock().unwrap_or_else(|e| e.into_inner());
     let counts = serde_json::json!({
         "traced": criterion_rows,
