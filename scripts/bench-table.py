@@ -150,6 +150,7 @@ for key, label, v in (("observa", "observa (`observa::init`, non-blocking writer
     r = f"{lt[0] / v[0]:.2f}x" if lt else ""
     cc = c.get(key, {})
     d = cc.get("dropped", "n/a (no drop counter)" if key != "observa" else "?")
+    d = "? (counter not found)" if d is None else d
     print(f"| {label} | {v[0]:.1f} ns ({v[1]:.1f}–{v[2]:.1f}) | {1e3 / v[0]:.2f} M/s | {r} | {cc.get('written', '?')} / {d} |")
 print()
 if lo and lt:

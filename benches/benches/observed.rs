@@ -247,13 +247,15 @@ fn info_line(order_id: u64) {
     );
 }
 
-/// `observa_log_dropped_total` (all series) from observa's exposition.
-fn log_dropped() -> u64 {
-    observa::metrics::render()
+/// `observa_log_dropped_total` (all series) from observa's exposition; `None` if it is not
+/// there (then no drop count is claimed).
+fn log_dropped() -> Option<u64> {
+    let values: Vec<f64> = observa::metrics::render()
         .lines()
         .filter(|l| l.starts_with("observa_log_dropped_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() as u64)
 }
 
 /// Times `iters` calls of `f` inside one `block_on` of a current-thread runtime.
@@ -410,7 +412,9 @@ fn benches(c: &mut Criterion) {
     });
     // Let the writer thread drain what is queued before reading the count.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let dropped = log_dropped() - dropped_before;
+    let dropped = log_dropped()
+        .zip(dropped_before)
+        .map(|(after, before)| after - before);
     tracing::dispatcher::with_default(&json, || {
         g.bench_function("tracing_subscriber_json", |b| {
             b.iter_custom(|iters| {

@@ -1,10 +1,12 @@
 //! Driver for `valgrind --tool=callgrind` (scripts/bench-callgrind.sh): N calls of the
 //! tenant-bound metrics-only path (`#[observed(tenant, level = "debug")]` under the INFO filter of
-//! `observa::init`), or of the same fn with nothing bound (`plain`), or of its peer (hand-written prometheus counter + histogram + 2x
+//! `observa::init`), or of the same fn with nothing bound (`plain`), or of the tenant-bound fn at
+//! INFO (`full`: the caller's side of a full-output call; the writer thread is not collected), or
+//! of its peer (hand-written prometheus counter + histogram + 2x
 //! `Instant::now()`), or of the bare fn. Only `run` is collected (`--toggle-collect`), so
 //! `observa::init` and the first call's registration are outside the counts except as noted.
 //!
-//!   callgrind_tenant observa|plain|prometheus|bare N
+//!   callgrind_tenant observa|plain|full|prometheus|bare N
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts};
 use std::hint::black_box;
@@ -35,6 +37,13 @@ fn observed_tenant_debug(tenant: &str, x: u64) -> u64 {
 #[observa::observed(level = "debug")]
 #[inline(never)]
 fn observed_plain_debug(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
+    work(x)
+}
+
+#[observa::observed(tenant)]
+#[inline(never)]
+fn observed_tenant_full(tenant: &str, x: u64) -> u64 {
     let _ = tenant;
     work(x)
 }
@@ -94,6 +103,7 @@ fn main() {
         "prometheus" => prometheus_tenant,
         "bare" => bare,
         "plain" => observed_plain_debug,
+        "full" => observed_tenant_full,
         _ => observed_tenant_debug,
     };
     // One call outside the collected part: registration of the site and of the metric handles.
