@@ -32,7 +32,7 @@
 //! - `observa_tenant_user_fields_full`: `#[observed(tenant, user, fields(order_id, amount))]` on
 //!   `fn(tenant: &str, user: &str, order_id: u64, amount: u64)`, full output.
 //! - `tracing_tenant_json_prometheus`: `#[tracing::instrument(skip_all, fields(tenant = %tenant))]`
-//!   + `info!` + fmt JSON + hand-written prometheus (the tenant is on the line as a span field).
+//!   with `info!`, fmt JSON and hand-written prometheus (the tenant is on the line as a span field).
 //! - `tracing_tenant_user_fields_json_prometheus`: the same with `tenant`, `user`, `order_id`,
 //!   `amount` as span fields.
 //! - the metrics-only peer is `prometheus_only` (prometheus has no tenant to bind).

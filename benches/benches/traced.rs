@@ -12,7 +12,7 @@
 //!   root span per call exported through observa's batch exporter, plus the JSON line into
 //!   `io::sink()` and the metrics.
 //! - `tracing_otel_json_prometheus`: `#[tracing::instrument(skip_all, fields(tenant = %tenant))]`
-//!   + `info!` + hand-written prometheus, under a registry with `tracing-opentelemetry` (batch
+//!   with `info!` and hand-written prometheus, under a registry with `tracing-opentelemetry` (batch
 //!   `SdkTracerProvider`, `opentelemetry-otlp` HTTP/protobuf, blocking reqwest client) and the fmt
 //!   JSON layer into `io::sink()`: the hand-assembled stack with export on.
 //! - `tracing_otel_span`: the same span alone (`tracing-opentelemetry` only; no line, no metrics).
