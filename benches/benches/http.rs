@@ -1,5 +1,5 @@
-//! Per-request cost of the observa layer against tower-http `TraceLayer` + `SetRequestIdLayer`
-//! + `PropagateRequestIdLayer` on the same axum app, in the same run, with a real reqwest client
+//! Per-request cost of the observa layer against tower-http `TraceLayer`, `SetRequestIdLayer` and
+//! `PropagateRequestIdLayer` on the same axum app, in the same run, with a real reqwest client
 //! on loopback (one request in flight: the figure is latency per request).
 //!
 //! Fairness: both stacks write their lines through the same pipeline (observa's installed
