@@ -32,8 +32,10 @@
 //! embedded SQLite file. Without the default `enabled` feature the attributes validate their
 //! arguments and return the function untouched.
 
-// The one exception: `resource::CountingAlloc` (implementing `GlobalAlloc` needs it).
-#![deny(unsafe_code)]
+// No `unsafe` here: the one `unsafe impl` (`GlobalAlloc` for `resource::CountingAlloc`) lives in
+// its own crate, `observa-alloc` (runtime/alloc).
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
@@ -80,10 +82,10 @@ pub use redact::{Redacted, Secret, redacted};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::callsite::{
-        AsyncCall, Bind, Bound, Call, Masked, Opts, Probe, Site, SiteInfo, SyncCheck, SyncViaAny,
-        SyncViaBoxed, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError,
-        ViaResult, bound_value, box_future, debug_error, field, not_a_boxed_future, pinned, ret_ok,
-        ret_plain,
+        AsyncCall, Call, CallBinding, Instrumented, MaskedField, Opts, Probe, Site, SiteInfo,
+        SyncCheck, SyncViaAny, SyncViaBoxed, ViaAny, ViaClassifyDisplay, ViaClassifyError,
+        ViaDebug, ViaDisplay, ViaError, ViaResult, bound_value, box_future, debug_error, field,
+        not_a_boxed_future, pinned, ret_ok, ret_plain,
     };
     pub use crate::completion::{
         COMPLETION, COMPLETION_FIELDS, SPAN_CORRELATION_ID, SPAN_ERROR, SPAN_OUTCOME, SPAN_STATUS,
