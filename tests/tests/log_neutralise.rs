@@ -34,8 +34,8 @@ fn console_and_file_sinks_escape_invisible_characters() {
         return;
     }
     init();
-    tracing::info!(v = NASTY, marker = "neutral-1", "msg {NASTY}");
-    let console = line_with("neutral-1");
+    tracing::info!(v = NASTY, marker = "neutral-line-1", "msg {NASTY}");
+    let console = line_with("neutral-line-1");
     assert!(!console.chars().any(forbidden), "{console:?}");
     assert!(console.contains("a\\u{200b}b"), "{console}");
     assert!(console.contains("\\u{e0041}"), "{console}");
@@ -43,7 +43,7 @@ fn console_and_file_sinks_escape_invisible_characters() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let line = loop {
         let text = std::fs::read_to_string(file_path()).unwrap_or_default();
-        if let Some(l) = text.lines().find(|l| l.contains("neutral-1")) {
+        if let Some(l) = text.lines().find(|l| l.contains("neutral-line-1")) {
             break l.to_owned();
         }
         assert!(Instant::now() < deadline, "not in the file: {text}");

@@ -15,8 +15,9 @@
 //! every string is scrubbed of URL credentials, re-neutralised and bounded to the configured
 //! value size, and nesting is bounded. So the channel cannot break a line or smuggle a raw character.
 
+use super::format::LineFormat;
 use super::json;
-use super::neutralise::{escape_console, escape_json};
+use super::neutralise::escape_json;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Key of the line marker written when fields were cut or left out to keep the line within
@@ -33,13 +34,6 @@ pub(super) static RENAMED: AtomicU64 = AtomicU64::new(0);
 pub(super) static DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(super) static TRUNCATED: AtomicU64 = AtomicU64::new(0);
 
-/// Output encoding of a sink.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Enc {
-    Json,
-    Console,
-}
-
 /// One field of a line in the members buffer: `start` (its separator), the key body
 /// `key.0..key.1` (escaped) and where the value starts.
 #[derive(Clone, Copy)]
@@ -49,8 +43,9 @@ pub(super) struct Member {
     pub(super) value: usize,
 }
 
+/// How a line format writes a member's key.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(super) enum Style {
     /// `,"key":` (JSON lines and nested objects).
     Json,
     /// ` key=` (console lines).
@@ -113,37 +108,34 @@ fn put_key(
     })
 }
 
-/// Writes the key `name` of a line member (bounded to 128 bytes, escaped for `enc`).
-pub(super) fn line_key(
+/// Writes the key `name` of a line member (bounded to 128 bytes, escaped for the format `F`).
+pub(super) fn line_key<F: LineFormat>(
     out: &mut Vec<u8>,
-    enc: Enc,
     reserved: &[&str],
     taken: &[Member],
     name: &str,
 ) -> Option<Member> {
     let (name, cut) = bounded(name, 128);
     let body = |out: &mut Vec<u8>| {
-        match enc {
-            Enc::Json => escape_json(out, name),
-            Enc::Console => escape_console(out, name),
-        }
+        F::escape_key(out, name);
         if cut {
             out.extend_from_slice(json::TRUNCATION_MARKER.as_bytes());
         }
     };
-    match enc {
-        Enc::Json => put_key(out, Style::Json, Some(b','), reserved, taken, body),
-        Enc::Console => put_key(out, Style::Console, Some(b' '), reserved, taken, body),
-    }
+    let sep = match F::KEY_STYLE {
+        Style::Json => b',',
+        Style::Console => b' ',
+    };
+    put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, body)
 }
 
 use crate::encode::text::cut as bounded;
 
 /// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`
-/// as line members. Invalid text leaves `out` and `members` as they were and returns false.
-pub(super) fn copy_fields(
+/// as line members, each value written by [`LineFormat::copied_value`]. Invalid text leaves
+/// `out` and `members` as they were and returns false.
+pub(super) fn copy_fields<F: LineFormat>(
     out: &mut Vec<u8>,
-    enc: Enc,
     reserved: &[&str],
     members: &mut Vec<Member>,
     src: &str,
@@ -157,7 +149,7 @@ pub(super) fn copy_fields(
         i: 0,
         max,
     }
-    .top(out, enc, reserved, members, tmp)
+    .top::<F>(out, reserved, members, tmp)
     .is_some();
     if !ok {
         out.truncate(start);
@@ -166,11 +158,14 @@ pub(super) fn copy_fields(
     ok
 }
 
-struct Copier<'a> {
+/// A strict reader of the `fields` JSON text that writes what it reads as JSON (bounded,
+/// scrubbed, re-neutralised).
+pub(super) struct Copier<'a> {
     b: &'a [u8],
     src: &'a str,
     i: usize,
-    max: usize,
+    /// Bound of every string value, in input bytes.
+    pub(super) max: usize,
 }
 
 impl Copier<'_> {
@@ -189,15 +184,14 @@ impl Copier<'_> {
         (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
     }
 
-    fn peek(&mut self) -> Option<u8> {
+    pub(super) fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
-    fn top(
+    fn top<F: LineFormat>(
         &mut self,
         out: &mut Vec<u8>,
-        enc: Enc,
         reserved: &[&str],
         members: &mut Vec<Member>,
         tmp: &mut String,
@@ -209,10 +203,10 @@ impl Copier<'_> {
             loop {
                 self.string(tmp)?;
                 self.eat(b':')?;
-                match line_key(out, enc, reserved, members, tmp) {
+                match line_key::<F>(out, reserved, members, tmp) {
                     Some(m) => {
                         members.push(m);
-                        self.value(out, members, tmp, 0)?;
+                        F::copied_value(self, out, members, tmp)?;
                     }
                     None => {
                         let at = out.len();
@@ -234,7 +228,8 @@ impl Copier<'_> {
         (self.i == self.b.len()).then_some(())
     }
 
-    fn value(
+    /// Copies one JSON value (at nesting `depth`) to `out` as JSON.
+    pub(super) fn value(
         &mut self,
         out: &mut Vec<u8>,
         members: &mut Vec<Member>,
@@ -381,7 +376,7 @@ impl Copier<'_> {
     }
 
     /// A JSON string, decoded into `tmp`.
-    fn string(&mut self, tmp: &mut String) -> Option<()> {
+    pub(super) fn string(&mut self, tmp: &mut String) -> Option<()> {
         self.ws();
         if self.b.get(self.i) != Some(&b'"') {
             return None;
@@ -442,44 +437,38 @@ impl Copier<'_> {
     }
 }
 
-/// Writes `s` as a JSON string (`enc` Json) or console text, bounded to `max` input bytes and
-/// to `cap` output bytes (marker included). Returns true when the output cap cut it.
-pub(super) fn write_text_capped(
+/// Writes the message `s` as the format `F` shows it ([`LineFormat::message`]), bounded to
+/// `max` input bytes and to `cap` output bytes (marker included). Returns true when the output
+/// cap cut it.
+pub(super) fn write_text_capped<F: LineFormat>(
     out: &mut Vec<u8>,
-    enc: Enc,
     s: &str,
     max: usize,
     cap: usize,
 ) -> bool {
     let start = out.len();
-    match enc {
-        Enc::Json => json::write_str(out, s, max),
-        Enc::Console => json::write_console_str(out, s, max),
-    }
+    F::message(out, s, max);
     if out.len() - start <= cap {
         return false;
     }
     out.truncate(start);
     let marker = json::TRUNCATION_MARKER.as_bytes();
-    let closing = usize::from(enc == Enc::Json);
-    if enc == Enc::Json {
+    let closing = usize::from(F::MESSAGE_QUOTED);
+    if F::MESSAGE_QUOTED {
         out.push(b'"');
     }
     let mut buf = [0u8; 4];
     for c in s.chars() {
         let at = out.len();
         let one: &str = c.encode_utf8(&mut buf);
-        match enc {
-            Enc::Json => escape_json(out, one),
-            Enc::Console => escape_console(out, one),
-        }
+        F::escape_message(out, one);
         if out.len() - start + marker.len() + closing > cap {
             out.truncate(at);
             break;
         }
     }
     out.extend_from_slice(marker);
-    if enc == Enc::Json {
+    if F::MESSAGE_QUOTED {
         out.push(b'"');
     }
     true
@@ -488,6 +477,7 @@ pub(super) fn write_text_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::format::json::Json;
 
     fn copy(src: &str, reserved: &[&str]) -> Option<String> {
         let mut out = b"{\"a\":0".to_vec();
@@ -497,16 +487,7 @@ mod tests {
             value: 5,
         }];
         let mut tmp = String::new();
-        copy_fields(
-            &mut out,
-            Enc::Json,
-            reserved,
-            &mut members,
-            src,
-            8,
-            &mut tmp,
-        )
-        .then(|| {
+        copy_fields::<Json>(&mut out, reserved, &mut members, src, 8, &mut tmp).then(|| {
             out.push(b'}');
             String::from_utf8(out).unwrap()
         })
@@ -550,7 +531,7 @@ mod tests {
     #[test]
     fn capped_text_stays_a_string() {
         let mut out = Vec::new();
-        let cut = write_text_capped(&mut out, Enc::Json, &"\u{1}".repeat(100), 1000, 40);
+        let cut = write_text_capped::<Json>(&mut out, &"\u{1}".repeat(100), 1000, 40);
         assert!(cut);
         assert!(out.len() <= 40, "{}", out.len());
         let _: String = serde_json::from_slice(&out).unwrap();

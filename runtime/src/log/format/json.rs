@@ -1,0 +1,112 @@
+//! The JSON line: one object per line, `timestamp`, `level`, `event`, `target`, the bound
+//! context, the event's fields, then `message` (kept before any field when the line is cut).
+//! Values are written by the crate's one JSON writer ([`crate::encode::json`]).
+
+use super::{Head, LineFormat, MARKER_ROOM, level_str, put_members};
+use crate::context;
+use crate::log::json;
+use crate::log::line::{self, Copier, Member, Style};
+use crate::log::neutralise::escape_json;
+
+/// The JSON line format.
+pub(in crate::log) struct Json;
+
+impl LineFormat for Json {
+    const KEY_STYLE: Style = Style::Json;
+    const MESSAGE_QUOTED: bool = true;
+
+    #[inline]
+    fn escape_key(out: &mut Vec<u8>, name: &str) {
+        escape_json(out, name);
+    }
+
+    #[inline]
+    fn text(out: &mut Vec<u8>, s: &str, max: usize) {
+        json::write_str(out, s, max);
+    }
+
+    #[inline]
+    fn message(out: &mut Vec<u8>, s: &str, max: usize) {
+        json::write_str(out, s, max);
+    }
+
+    #[inline]
+    fn escape_message(out: &mut Vec<u8>, one: &str) {
+        escape_json(out, one);
+    }
+
+    #[inline]
+    fn copied_value(
+        c: &mut Copier<'_>,
+        out: &mut Vec<u8>,
+        members: &mut Vec<Member>,
+        tmp: &mut String,
+    ) -> Option<()> {
+        c.value(out, members, tmp, 0)
+    }
+
+    fn write_line(
+        head: &Head<'_>,
+        line: &mut Vec<u8>,
+        text: &mut Vec<u8>,
+        rest: &[u8],
+        members: &[Member],
+    ) -> bool {
+        let max_line = head.max_line;
+        let mut truncated = false;
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        crate::encode::time::write_timestamp(line, head.now);
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(level_str(head.level).as_bytes());
+        line.extend_from_slice(b"\",\"event\":");
+        json::write_str(line, head.event, 256);
+        line.extend_from_slice(b",\"target\":");
+        json::write_str(line, head.target, 256);
+        context::with_current(|ctx| {
+            for (k, v) in [
+                ("correlation_id", ctx.correlation_id()),
+                ("tenant_id", ctx.tenant_id()),
+                ("user_id", ctx.user_id()),
+                ("connection_id", ctx.connection_id()),
+            ] {
+                if let Some(v) = v {
+                    line.extend_from_slice(b",\"");
+                    line.extend_from_slice(k.as_bytes());
+                    line.extend_from_slice(b"\":");
+                    json::write_str(line, v, 256);
+                }
+            }
+        });
+        for ((k, v), renamed) in head.bound.iter().zip(head.bound_renamed) {
+            line.extend_from_slice(b",\"");
+            line.extend_from_slice(k.as_bytes());
+            if *renamed {
+                line.extend_from_slice(b"_1");
+            }
+            line.extend_from_slice(b"\":");
+            json::write_str(line, v, 256);
+        }
+        if let Some((t, sp)) = head.trace {
+            line.extend_from_slice(b",\"trace_id\":");
+            json::write_str(line, t, 64);
+            line.extend_from_slice(b",\"span_id\":");
+            json::write_str(line, sp, 64);
+        }
+        // The message (last in the line) is kept before any field.
+        if let Some(m) = head.message {
+            text.extend_from_slice(b",\"message\":");
+            let cap = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
+            truncated |= line::write_text_capped::<Json>(text, m, head.max_value, cap);
+        }
+        let avail = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
+        truncated |= put_members(line, rest, members, avail);
+        line.extend_from_slice(text);
+        if truncated {
+            line.extend_from_slice(b",\"");
+            line.extend_from_slice(line::TRUNCATED_KEY.as_bytes());
+            line.extend_from_slice(b"\":true");
+        }
+        line.extend_from_slice(b"}\n");
+        truncated
+    }
+}

@@ -1,0 +1,379 @@
+//! The `tracing` layer: which callsites it wants (events always, spans only when exported),
+//! which sinks take an event (routes by target), the `trace_id`/`span_id` of the current span,
+//! and one line per sink, collected by the [`visitor`](super::visitor) and assembled by the
+//! sink's [`LineFormat`].
+
+use super::Format;
+use super::format::console::Console;
+use super::format::json::Json;
+use super::format::{Head, LineFormat};
+use super::visitor::Collected;
+use super::{json, line, writer};
+use crate::completion::COMPLETION;
+use crate::context;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+
+/// A configured sink: where lines go and in which format.
+pub(crate) struct Sink {
+    pub(crate) format: Format,
+    pub(crate) writer: writer::LineWriter,
+    pub(crate) color: bool,
+    pub(crate) route: Route,
+}
+
+/// Which lines a sink takes, by the route of their target ([`Layer::route_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Every line (stdout).
+    All,
+    /// Lines of no routed target (the main file).
+    Unrouted,
+    /// Lines of the routed targets with this file index.
+    Routed(usize),
+}
+
+impl Route {
+    #[inline]
+    fn takes(self, routed: Option<usize>) -> bool {
+        match self {
+            Route::All => true,
+            Route::Unrouted => routed.is_none(),
+            Route::Routed(i) => routed == Some(i),
+        }
+    }
+}
+
+/// The observa `tracing` layer.
+pub struct Layer {
+    dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
+    sinks: Vec<Sink>,
+    /// Routed targets and their file index, longest target first.
+    routes: Vec<(String, usize)>,
+    max_value: usize,
+    max_line: usize,
+    production: bool,
+}
+
+impl fmt::Debug for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layer")
+            .field("sinks", &self.sinks.len())
+            .field("routes", &self.routes)
+            .field("max_value", &self.max_value)
+            .field("max_line", &self.max_line)
+            .field("production", &self.production)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Layer {
+    pub(crate) fn new(
+        sinks: Vec<Sink>,
+        mut routes: Vec<(String, usize)>,
+        max_value: usize,
+        max_line: usize,
+        production: bool,
+    ) -> Layer {
+        routes.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        Layer {
+            dispatch: OnceLock::new(),
+            sinks,
+            routes,
+            max_value,
+            max_line: max_line.max(json::MIN_MAX_LINE_BYTES),
+            production,
+        }
+    }
+}
+
+impl Layer {
+    /// The file index of the route `target` belongs to: the longest routed target equal to it
+    /// or followed in it by `::` or `.`.
+    #[inline]
+    fn route_of(&self, target: &str) -> Option<usize> {
+        self.routes.iter().find_map(|(t, i)| {
+            let rest = target.strip_prefix(t.as_str())?;
+            (rest.is_empty() || rest.starts_with("::") || rest.starts_with('.')).then_some(*i)
+        })
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
+}
+
+/// Capacity a scratch buffer keeps after an outsized line; larger buffers are released.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Buffers reused by every line of a thread: no allocation per line once warm. After a line
+/// that needed more than [`SCRATCH_KEEP`] in a buffer, the buffer is shrunk back, so one huge
+/// event does not pin its peak size on the thread for ever.
+struct Scratch {
+    line: Vec<u8>,
+    rest: Vec<u8>,
+    text: Vec<u8>,
+    event: String,
+    message: String,
+    tmp: String,
+    members: Vec<line::Member>,
+}
+
+impl Scratch {
+    const fn new() -> Scratch {
+        Scratch {
+            line: Vec::new(),
+            rest: Vec::new(),
+            text: Vec::new(),
+            event: String::new(),
+            message: String::new(),
+            tmp: String::new(),
+            members: Vec::new(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        fn v<T>(b: &mut Vec<T>) {
+            if b.capacity() * std::mem::size_of::<T>() > SCRATCH_KEEP {
+                b.clear();
+                b.shrink_to(SCRATCH_KEEP / std::mem::size_of::<T>().max(1));
+            }
+        }
+        fn s(b: &mut String) {
+            if b.capacity() > SCRATCH_KEEP {
+                b.clear();
+                b.shrink_to(SCRATCH_KEEP);
+            }
+        }
+        v(&mut self.line);
+        v(&mut self.rest);
+        v(&mut self.text);
+        v(&mut self.members);
+        s(&mut self.event);
+        s(&mut self.message);
+        s(&mut self.tmp);
+    }
+}
+
+/// Capacity of every scratch buffer of this thread (tests of the shrink rule).
+#[doc(hidden)]
+pub fn scratch_capacity() -> usize {
+    SCRATCH.with(|s| {
+        s.try_borrow().map_or(0, |s| {
+            s.line.capacity()
+                + s.rest.capacity()
+                + s.text.capacity()
+                + s.event.capacity()
+                + s.message.capacity()
+                + s.tmp.capacity()
+                + s.members.capacity() * std::mem::size_of::<line::Member>()
+        })
+    })
+}
+
+impl<S> tracing_subscriber::Layer<S> for Layer
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    /// Spans are needed only by an exporter: with no OTLP pipeline installed the stack has no
+    /// consumer of spans (this layer reads the context, not spans), so span callsites are
+    /// disabled and `#[observed]` (and every other crate) skips creating them. Events are
+    /// always of interest; the filter decides.
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        if meta.is_span() && !crate::trace::active() {
+            tracing_core::subscriber::Interest::never()
+        } else {
+            tracing_core::subscriber::Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: LayerContext<'_, S>) -> bool {
+        !meta.is_span() || crate::trace::active()
+    }
+
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        // `trace_id` / `span_id` of the current span, when OTLP tracing is on.
+        #[cfg(feature = "otlp")]
+        let trace = if crate::trace::active() {
+            self.trace_ids(ctx.lookup_current().map(|s| s.id()))
+        } else {
+            None
+        };
+        #[cfg(not(feature = "otlp"))]
+        let trace = {
+            let _ = &ctx;
+            None::<(String, String)>
+        };
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut bufs) => {
+                self.write_event(event, trace.as_ref(), &mut bufs);
+            }
+            // An event emitted while formatting another (a Display impl that logs).
+            Err(_) => self.write_event(event, trace.as_ref(), &mut Scratch::new()),
+        });
+    }
+}
+
+impl Layer {
+    #[cfg(feature = "otlp")]
+    fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<(String, String)> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        crate::trace::ids(&dispatch, &id?)
+    }
+}
+
+impl Layer {
+    fn write_event(
+        &self,
+        event: &Event<'_>,
+        trace: Option<&(String, String)>,
+        scratch: &mut Scratch,
+    ) {
+        let meta = event.metadata();
+        let completion = meta.name() == COMPLETION;
+        let now = std::time::SystemTime::now();
+        // The canonical keys this line carries: no field of the event may take them.
+        let (corr, tenant, user, conn, bound) = context::with_current(|c| {
+            (
+                c.correlation_id().is_some(),
+                c.tenant_id().is_some(),
+                c.user_id().is_some(),
+                c.connection_id().is_some(),
+                c.fields_shared(),
+            )
+        });
+        let mut reserved = [""; 11 + context::MAX_BOUND_FIELDS];
+        let mut n = 0;
+        for (k, on) in [
+            ("timestamp", true),
+            ("level", true),
+            ("event", true),
+            ("target", true),
+            ("correlation_id", corr),
+            ("tenant_id", tenant),
+            ("user_id", user),
+            ("connection_id", conn),
+            ("trace_id", trace.is_some()),
+            ("span_id", trace.is_some()),
+            (line::TRUNCATED_KEY, true),
+        ] {
+            if on {
+                reserved[n] = k;
+                n += 1;
+            }
+        }
+        // Bound fields follow the canonical keys; one that a canonical key already takes (a
+        // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
+        let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] =
+            bound.as_deref().map_or(&[], |b| &b[..]);
+        let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
+        for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
+            if reserved[..n].contains(&&**k) {
+                *renamed = true;
+            } else if n < reserved.len() {
+                reserved[n] = k;
+                n += 1;
+            }
+        }
+        let reserved = &reserved[..n];
+        let routed = if self.routes.is_empty() {
+            None
+        } else {
+            self.route_of(meta.target())
+        };
+        let head = Head {
+            now,
+            level: meta.level(),
+            event: "",
+            target: meta.target(),
+            message: None,
+            bound,
+            bound_renamed: &bound_renamed[..bound.len().min(bound_renamed.len())],
+            trace,
+            color: false,
+            max_value: self.max_value,
+            max_line: self.max_line,
+        };
+        for sink in &self.sinks {
+            if !sink.route.takes(routed) {
+                continue;
+            }
+            let (line, truncated) = match sink.format {
+                Format::Json => {
+                    self.write_line::<Json>(event, &head, sink, completion, reserved, scratch)
+                }
+                Format::Console => {
+                    self.write_line::<Console>(event, &head, sink, completion, reserved, scratch)
+                }
+            };
+            if truncated {
+                line::TRUNCATED.fetch_add(1, Ordering::Relaxed);
+            }
+            // One whole line per write: lines are never split or interleaved.
+            sink.writer.write_line(line);
+        }
+        scratch.shrink();
+    }
+
+    /// Collects `event`'s fields for the format `F` and assembles the line of `sink` in the
+    /// scratch buffers; returns the line and whether it was cut.
+    fn write_line<'s, F: LineFormat>(
+        &self,
+        event: &Event<'_>,
+        head: &Head<'_>,
+        sink: &Sink,
+        completion: bool,
+        reserved: &[&str],
+        scratch: &'s mut Scratch,
+    ) -> (&'s [u8], bool) {
+        let Scratch {
+            line,
+            rest,
+            text,
+            event: ev_buf,
+            message: msg_buf,
+            tmp,
+            members,
+        } = scratch;
+        line.clear();
+        rest.clear();
+        text.clear();
+        members.clear();
+        let mut c = Collected::<F> {
+            format: PhantomData,
+            rest,
+            members,
+            reserved,
+            event: ev_buf,
+            has_event: false,
+            message: msg_buf,
+            has_message: false,
+            tmp,
+            max: self.max_value,
+            completion,
+            production: self.production,
+        };
+        event.record(&mut c);
+        let (has_event, has_message) = (c.has_event, c.has_message);
+        let head = Head {
+            event: if has_event { ev_buf } else { "log" },
+            message: has_message.then_some(msg_buf.as_str()),
+            color: sink.color,
+            ..*head
+        };
+        let truncated = F::write_line(&head, line, text, rest, members);
+        (line, truncated)
+    }
+}

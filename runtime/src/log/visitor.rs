@@ -1,0 +1,263 @@
+//! The field visitor: what one event's fields become in a line. Each field is keyed once
+//! ([`line::line_key`]), masked when code that bypasses observa records a sensitive or
+//! non-allowlisted key, scrubbed of URL credentials when it is free text, bounded, and written
+//! by the sink's [`LineFormat`]; `event` and `message` are kept aside for the line's head.
+
+use super::format::LineFormat;
+use super::json;
+use super::line;
+use crate::record::REDACTED;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
+use tracing::field::{Field, Visit};
+
+/// A `fmt::Write` into a `String` that keeps at most `cap` bytes (on a char boundary) and
+/// notes that it cut.
+struct Capped<'a> {
+    out: &'a mut String,
+    cap: usize,
+    cut: bool,
+}
+
+impl fmt::Write for Capped<'_> {
+    /// Never fails, even once full: a `Display` impl that unwraps its writes must not panic in
+    /// the application. The rest of a huge value is walked but not kept.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        let room = self.cap.saturating_sub(self.out.len());
+        if s.len() <= room {
+            self.out.push_str(s);
+        } else {
+            self.out.push_str(crate::encode::text::prefix(s, room));
+            self.cut = true;
+        }
+        Ok(())
+    }
+}
+
+/// Extra bytes formatted past the value bound so that a URL cut by the bound is still seen
+/// whole by the scrubber.
+const SCRUB_LOOKAHEAD: usize = 1024;
+
+/// `dst` = `v` (formatted), scrubbed of URL credentials, bounded to `max` bytes with the
+/// truncation marker.
+fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
+    dst.clear();
+    let mut w = Capped {
+        out: dst,
+        cap: max.saturating_add(SCRUB_LOOKAHEAD),
+        cut: false,
+    };
+    // A Display impl that fails only loses its own text, never the line.
+    let _ = write!(w, "{v}");
+    let cut = w.cut;
+    if let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst) {
+        *dst = s;
+    }
+    if dst.len() > max || cut {
+        let end = crate::encode::text::prefix(dst, max).len();
+        dst.truncate(end);
+        dst.push_str(json::TRUNCATION_MARKER);
+    }
+}
+
+/// What the visitor collected from one event, its fields written for the format `F`.
+pub(super) struct Collected<'a, F> {
+    pub(super) format: PhantomData<F>,
+    pub(super) rest: &'a mut Vec<u8>,
+    pub(super) members: &'a mut Vec<line::Member>,
+    pub(super) reserved: &'a [&'a str],
+    pub(super) event: &'a mut String,
+    pub(super) has_event: bool,
+    pub(super) message: &'a mut String,
+    pub(super) has_message: bool,
+    pub(super) tmp: &'a mut String,
+    pub(super) max: usize,
+    pub(super) completion: bool,
+    pub(super) production: bool,
+}
+
+impl<F: LineFormat> Collected<'_, F> {
+    /// Writes the key of a new member (renamed when taken); false when it was dropped, and the
+    /// value must then be skipped.
+    fn key(&mut self, name: &str) -> bool {
+        match line::line_key::<F>(self.rest, self.reserved, self.members, name) {
+            Some(m) => {
+                self.members.push(m);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        F::text(self.rest, s, self.max);
+    }
+
+    /// Writes the key of `field`; when its value must be masked, writes the mask too and returns
+    /// false (the caller writes the value only on true).
+    fn open(&mut self, field: &Field) -> bool {
+        if !self.key(field.name()) {
+            return false;
+        }
+        match self.masked(field) {
+            Some(m) => {
+                self.text(m);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Writes a free-text value: formatted, scrubbed of URL credentials, bounded, neutralised.
+    fn free_text(&mut self, v: &dyn fmt::Display) {
+        let mut tmp = std::mem::take(self.tmp);
+        set_scrubbed(&mut tmp, v, self.max);
+        // Already bounded (with its marker): written whole.
+        F::text(self.rest, &tmp, usize::MAX);
+        *self.tmp = tmp;
+    }
+
+    /// The text that replaces a foreign event's value under this key, if any.
+    fn masked(&self, field: &Field) -> Option<&'static str> {
+        if self.completion {
+            return None;
+        }
+        foreign_key_mask(field.name(), self.production)
+    }
+}
+
+/// `dst` = `v` bounded to `max` bytes (with the truncation marker).
+fn set_text(dst: &mut String, v: &str, max: usize) {
+    dst.clear();
+    crate::encode::text::push_bounded(dst, v, max);
+}
+
+/// What replaces a value recorded under `key` by code that bypasses observa: [`REDACTED`] for a
+/// sensitive name, `[FILTERED]` for a key outside the production allowlist ([`SAFE_FIELDS`](crate::redact::SAFE_FIELDS); not
+/// secret as far as we know, just not approved for production logs), `None` to keep it. The
+/// decision is [`crate::redact::key_action`]'s.
+pub fn foreign_key_mask(key: &str, production: bool) -> Option<&'static str> {
+    use crate::redact::KeyAction;
+    match crate::redact::key_action(key, production.then_some(crate::redact::SAFE_FIELDS)) {
+        KeyAction::Keep => None,
+        KeyAction::Mask => Some(REDACTED),
+        KeyAction::Filter => Some(crate::redact::FILTERED),
+    }
+}
+
+impl<F: LineFormat> Visit for Collected<'_, F> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        if name == "event" {
+            set_text(self.event, value, 256);
+            self.has_event = true;
+            return;
+        }
+        if self.completion
+            && name == crate::completion::FIELDS
+            && crate::completion::trusted_fields(value)
+        {
+            // JSON object text written by observa (but checked: see `line`).
+            if !line::copy_fields::<F>(
+                self.rest,
+                self.reserved,
+                self.members,
+                value,
+                self.max,
+                self.tmp,
+            ) {
+                crate::metrics::internal_error("log");
+            }
+            return;
+        }
+        // Text without a URL has nothing to scrub: written straight from the borrowed value.
+        let url = value.contains("://");
+        if name == "message" && !self.completion {
+            if url {
+                set_scrubbed(self.message, &value, self.max);
+            } else {
+                set_text(self.message, value, self.max);
+            }
+            self.has_message = true;
+            return;
+        }
+        if self.open(field) {
+            if url {
+                self.free_text(&value);
+            } else {
+                self.text(value);
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if name == "message" && !self.completion {
+            set_scrubbed(self.message, &DebugAsDisplay(value), self.max);
+            self.has_message = true;
+            return;
+        }
+        if name == "event" {
+            self.event.clear();
+            let mut w = Capped {
+                out: self.event,
+                cap: 256,
+                cut: false,
+            };
+            let _ = write!(w, "{value:?}");
+            self.has_event = true;
+            return;
+        }
+        if self.open(field) {
+            self.free_text(&DebugAsDisplay(value));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.open(field) {
+            json::write_i64(self.rest, value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.open(field) {
+            json::write_u64(self.rest, value);
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.completion && field.name() == "duration_ms" {
+            if self.key("duration_ms") {
+                json::write_ms(self.rest, value);
+            }
+            return;
+        }
+        if self.open(field) {
+            json::write_f64(self.rest, value);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.open(field) {
+            self.rest
+                .extend_from_slice(if value { b"true" } else { b"false" });
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.open(field) {
+            self.free_text(&crate::outcome::ErrorView::Error(value));
+        }
+    }
+}
+
+struct DebugAsDisplay<'a>(&'a dyn fmt::Debug);
+
+impl fmt::Display for DebugAsDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
