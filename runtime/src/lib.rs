@@ -41,7 +41,6 @@ pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
 
 pub mod audit;
-mod audit_call;
 mod callsite;
 pub mod carrier;
 pub mod completion;
@@ -100,7 +99,7 @@ pub mod __private {
     pub use tracing::Level;
     pub use tracing_core;
     pub mod audit {
-        pub use crate::audit_call::{
+        pub use crate::audit::call::{
             AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, call, call_async,
             call_future, call_plain, call_plain_async, call_plain_future, changes, display,
             not_a_boxed_future, policy, record,

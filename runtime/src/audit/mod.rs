@@ -51,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod call;
 mod config;
 mod error;
 mod fallback;

@@ -74,7 +74,7 @@ pub const fn policy(degrade: bool) -> Policy {
 /// writes a `failure` outcome of class `panic` (the panic then continues unchanged).
 #[doc(hidden)]
 #[must_use]
-pub struct AuditCall {
+pub(crate) struct AuditCall {
     attempt: Option<Attempt>,
 }
 
@@ -86,19 +86,19 @@ impl fmt::Debug for AuditCall {
 
 impl AuditCall {
     /// Writes the `attempted` record (sync). `Err` only under `fail_closed`.
-    pub fn begin(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
+    pub(crate) fn begin(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
         audit::begin(r, policy).map(|a| AuditCall { attempt: Some(a) })
     }
 
     /// Writes the `attempted` record (async). `Err` only under `fail_closed`.
-    pub async fn begin_async(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
+    pub(crate) async fn begin_async(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
         audit::begin_async(r, policy)
             .await
             .map(|a| AuditCall { attempt: Some(a) })
     }
 
     /// Writes the outcome record (sync).
-    pub fn finish(mut self, outcome: Outcome) -> Result<(), AuditError> {
+    pub(crate) fn finish(mut self, outcome: Outcome) -> Result<(), AuditError> {
         match self.attempt.take() {
             Some(a) => a.finish(outcome).map(|_| ()),
             None => Ok(()),
@@ -106,7 +106,7 @@ impl AuditCall {
     }
 
     /// Writes the outcome record (async).
-    pub async fn finish_async(mut self, outcome: Outcome) -> Result<(), AuditError> {
+    pub(crate) async fn finish_async(mut self, outcome: Outcome) -> Result<(), AuditError> {
         match self.attempt.take() {
             Some(a) => a.finish_async(outcome).await.map(|_| ()),
             None => Ok(()),
@@ -128,7 +128,7 @@ impl Drop for AuditCall {
 
 /// The outcome of a returned `Result`.
 #[doc(hidden)]
-pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
+pub(crate) fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
     Outcome::from_result(r)
 }
 
