@@ -55,13 +55,8 @@ pub(crate) mod call;
 mod config;
 mod error;
 mod fallback;
-#[cfg(feature = "postgres")]
-mod postgres;
-mod read;
 pub mod record;
-mod sqlite;
-#[cfg(feature = "postgres")]
-mod tls;
+mod store;
 mod util;
 mod verify;
 mod writer;
@@ -296,32 +291,10 @@ impl Auditor {
             "observa_version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
         });
-        let writer = match url {
-            StoreUrl::Sqlite { path } => Writer::start(
-                "sqlite",
-                move || sqlite::SqliteBackend::open(path, durability),
-                sealer,
-                config.max_batch,
-            )?,
-            #[cfg(feature = "postgres")]
-            StoreUrl::Postgres { conn, schema } => {
-                settings["schema"] = serde_json::Value::String(schema.clone());
-                Writer::start(
-                    "postgres",
-                    move || postgres::PostgresBackend::open(&conn, &schema, durability),
-                    sealer,
-                    config.max_batch,
-                )?
-            }
-            #[cfg(not(feature = "postgres"))]
-            StoreUrl::Postgres { .. } => {
-                let _ = &mut settings;
-                return Err(AuditError::new(
-                    AuditErrorKind::Unsupported,
-                    "a `postgres://` audit URL needs the `postgres` feature of observa",
-                ));
-            }
-        };
+        if let StoreUrl::Postgres { schema, .. } = &url {
+            settings["schema"] = serde_json::Value::String(schema.clone());
+        }
+        let writer = store::start_writer(url, durability, sealer, config.max_batch)?;
         let auditor = Self {
             inner: Arc::new(Inner {
                 writer,

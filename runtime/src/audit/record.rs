@@ -356,231 +356,361 @@ impl StoredRecord {
             .and_then(|s| serde_json::from_str(s).ok())
     }
 
-    pub(crate) fn view(&self) -> CanonicalView<'_> {
-        let (error_class, error_message) = match &self.outcome {
-            Outcome::Failure {
-                error_class,
-                message,
-            } => (Some(error_class.as_str()), Some(message.as_str())),
-            _ => (None, None),
-        };
-        CanonicalView {
-            schema_version: self.schema_version as i64,
-            trail: &self.trail,
-            seq: self.seq as i64,
-            id: &self.id,
-            recorded_at: &self.time,
-            action: &self.action,
-            category: &self.category,
-            outcome: self.outcome.as_str(),
-            error_class,
-            error_message,
-            reason: self.reason.as_deref(),
-            actor: &self.actor,
-            user_id: self.user.as_deref(),
-            target: self.target.as_deref(),
-            source_ip: self.source.ip.as_deref(),
-            user_agent: self.source.user_agent.as_deref(),
-            session_fp: self.source.session.as_deref(),
-            service: self.origin.service.as_deref(),
-            version: self.origin.version.as_deref(),
-            host: self.origin.host.as_deref(),
-            correlation_id: self.correlation.correlation_id.as_deref(),
-            trace_id: self.correlation.trace_id.as_deref(),
-            tenant: self.tenant.as_deref(),
-            changes: self.changes.as_deref(),
-            severity: self.severity.as_str(),
-            attempt_id: self.attempt_id.as_deref(),
-            prev_hash: &self.prev_hash,
+    /// The record's columns, in table order.
+    pub(crate) fn row(&self) -> Row<'_> {
+        Row(COLUMNS.map(|c| (c.get)(self)))
+    }
+
+    fn error_class(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Failure { error_class, .. } => Some(error_class),
+            _ => None,
+        }
+    }
+
+    fn error_message(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Failure { message, .. } => Some(message),
+            _ => None,
         }
     }
 }
 
-/// Every hashed field as borrowed text, in canonical order. Built from a [`StoredRecord`] when
-/// sealing and from raw table columns when verifying, so both sides hash the same bytes.
-#[derive(Debug, Serialize)]
-pub(crate) struct CanonicalView<'a> {
-    pub seq: i64,
-    pub schema_version: i64,
-    pub trail: &'a str,
-    pub id: &'a str,
-    pub recorded_at: &'a str,
-    pub action: &'a str,
-    pub category: &'a str,
-    pub outcome: &'a str,
-    pub error_class: Option<&'a str>,
-    pub error_message: Option<&'a str>,
-    pub reason: Option<&'a str>,
-    pub actor: &'a str,
-    pub user_id: Option<&'a str>,
-    pub target: Option<&'a str>,
-    pub source_ip: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub session_fp: Option<&'a str>,
-    pub service: Option<&'a str>,
-    pub version: Option<&'a str>,
-    pub host: Option<&'a str>,
-    pub correlation_id: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
-    pub tenant: Option<&'a str>,
-    pub changes: Option<&'a str>,
-    pub severity: &'a str,
-    pub attempt_id: Option<&'a str>,
-    pub prev_hash: &'a str,
+/// How a column is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnType {
+    /// 64-bit integer.
+    BigInt,
+    /// 32-bit integer.
+    Int,
+    /// UTF-8 text.
+    Text,
 }
 
-/// The text columns of `audit_records`, in canonical order, then `record_hash`. The table also
-/// has the integer columns `seq` and `schema_version`.
-pub(crate) const TEXT_COLUMNS: [&str; 26] = [
-    "trail",
-    "id",
-    "recorded_at",
-    "action",
-    "category",
-    "outcome",
-    "error_class",
-    "error_message",
-    "reason",
-    "actor",
-    "user_id",
-    "target",
-    "source_ip",
-    "user_agent",
-    "session_fp",
-    "service",
-    "version",
-    "host",
-    "correlation_id",
-    "trace_id",
-    "tenant",
-    "changes",
-    "severity",
-    "attempt_id",
-    "prev_hash",
-    "record_hash",
+impl ColumnType {
+    /// The SQLite type (tables are `STRICT`).
+    pub(crate) fn sqlite(self) -> &'static str {
+        match self {
+            Self::BigInt | Self::Int => "INTEGER",
+            Self::Text => "TEXT",
+        }
+    }
+
+    /// The PostgreSQL type.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(self) -> &'static str {
+        match self {
+            Self::BigInt => "BIGINT",
+            Self::Int => "INTEGER",
+            Self::Text => "TEXT",
+        }
+    }
+}
+
+/// One column of `audit_records`.
+#[derive(Clone, Copy)]
+pub(crate) struct Column {
+    /// Column name, and key in the canonical JSON.
+    pub name: &'static str,
+    /// Storage type.
+    pub ty: ColumnType,
+    /// Whether the column may be NULL.
+    pub nullable: bool,
+    /// Whether the value is part of the canonical bytes (every column but `record_hash`).
+    pub hashed: bool,
+    /// Whether the value is the record's place in the chain, assigned when it is sealed
+    /// (`seq`, `trail`, `prev_hash`, `record_hash`) rather than when it is prepared.
+    pub sealed: bool,
+    /// The value of a stored record.
+    pub get: for<'r> fn(&'r StoredRecord) -> Cell<'r>,
+}
+
+impl fmt::Debug for Column {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Column")
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
+const fn column(
+    name: &'static str,
+    ty: ColumnType,
+    nullable: bool,
+    get: for<'r> fn(&'r StoredRecord) -> Cell<'r>,
+) -> Column {
+    Column {
+        name,
+        ty,
+        nullable,
+        hashed: true,
+        sealed: false,
+        get,
+    }
+}
+
+const fn sealed(c: Column) -> Column {
+    Column { sealed: true, ..c }
+}
+
+use ColumnType::{BigInt, Int, Text};
+
+/// The columns of `audit_records`, in table order: the one definition the table layouts of both
+/// stores, their INSERT and SELECT statements, the read-back rows and the canonical bytes (module
+/// docs: the keys are these names, in this order, without `record_hash`) are derived from.
+pub(crate) const COLUMNS: [Column; 28] = [
+    sealed(column("seq", BigInt, false, |r| Cell::Int(r.seq as i64))),
+    column("schema_version", Int, false, |r| {
+        Cell::Int(i64::from(r.schema_version))
+    }),
+    sealed(column("trail", Text, false, |r| Cell::Text(Some(&r.trail)))),
+    column("id", Text, false, |r| Cell::Text(Some(&r.id))),
+    column("recorded_at", Text, false, |r| Cell::Text(Some(&r.time))),
+    column("action", Text, false, |r| Cell::Text(Some(&r.action))),
+    column("category", Text, false, |r| Cell::Text(Some(&r.category))),
+    column("outcome", Text, false, |r| {
+        Cell::Text(Some(r.outcome.as_str()))
+    }),
+    column("error_class", Text, true, |r| Cell::Text(r.error_class())),
+    column("error_message", Text, true, |r| {
+        Cell::Text(r.error_message())
+    }),
+    column("reason", Text, true, |r| Cell::Text(r.reason.as_deref())),
+    column("actor", Text, false, |r| Cell::Text(Some(&r.actor))),
+    column("user_id", Text, true, |r| Cell::Text(r.user.as_deref())),
+    column("target", Text, true, |r| Cell::Text(r.target.as_deref())),
+    column("source_ip", Text, true, |r| {
+        Cell::Text(r.source.ip.as_deref())
+    }),
+    column("user_agent", Text, true, |r| {
+        Cell::Text(r.source.user_agent.as_deref())
+    }),
+    column("session_fp", Text, true, |r| {
+        Cell::Text(r.source.session.as_deref())
+    }),
+    column("service", Text, true, |r| {
+        Cell::Text(r.origin.service.as_deref())
+    }),
+    column("version", Text, true, |r| {
+        Cell::Text(r.origin.version.as_deref())
+    }),
+    column("host", Text, true, |r| Cell::Text(r.origin.host.as_deref())),
+    column("correlation_id", Text, true, |r| {
+        Cell::Text(r.correlation.correlation_id.as_deref())
+    }),
+    column("trace_id", Text, true, |r| {
+        Cell::Text(r.correlation.trace_id.as_deref())
+    }),
+    column("tenant", Text, true, |r| Cell::Text(r.tenant.as_deref())),
+    column("changes", Text, true, |r| Cell::Text(r.changes.as_deref())),
+    column("severity", Text, false, |r| {
+        Cell::Text(Some(r.severity.as_str()))
+    }),
+    column("attempt_id", Text, true, |r| {
+        Cell::Text(r.attempt_id.as_deref())
+    }),
+    sealed(column("prev_hash", Text, false, |r| {
+        Cell::Text(Some(&r.prev_hash))
+    })),
+    // Nullable in the table as it always was; the verifier rejects a NULL as not a hash.
+    Column {
+        hashed: false,
+        ..sealed(column("record_hash", Text, true, |r| {
+            Cell::Text(Some(&r.record_hash))
+        }))
+    },
 ];
 
-/// Text columns that are `NOT NULL`.
-pub(crate) const REQUIRED: [usize; 9] = [0, 1, 2, 3, 4, 5, 9, 22, 24];
-
-impl<'a> CanonicalView<'a> {
-    /// The values of [`TEXT_COLUMNS`] for this view and `record_hash`.
-    pub fn texts(&self, record_hash: &'a str) -> [Option<&'a str>; 26] {
-        [
-            Some(self.trail),
-            Some(self.id),
-            Some(self.recorded_at),
-            Some(self.action),
-            Some(self.category),
-            Some(self.outcome),
-            self.error_class,
-            self.error_message,
-            self.reason,
-            Some(self.actor),
-            self.user_id,
-            self.target,
-            self.source_ip,
-            self.user_agent,
-            self.session_fp,
-            self.service,
-            self.version,
-            self.host,
-            self.correlation_id,
-            self.trace_id,
-            self.tenant,
-            self.changes,
-            Some(self.severity),
-            self.attempt_id,
-            Some(self.prev_hash),
-            Some(record_hash),
-        ]
+/// The column names of `audit_records`, in table order (for tests that tamper with a table).
+#[doc(hidden)]
+pub const COLUMN_NAMES: [&str; 28] = {
+    let mut names = [""; 28];
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        names[i] = COLUMNS[i].name;
+        i += 1;
     }
+    names
+};
 
-    /// A view over raw column values as read back from a store. `Err` names the first required
-    /// column that is NULL.
-    pub fn from_columns(
-        schema_version: i64,
-        seq: i64,
-        t: &'a [Option<String>; 26],
-    ) -> Result<Self, &'static str> {
-        for i in REQUIRED {
-            if t[i].is_none() {
-                return Err(TEXT_COLUMNS[i]);
+/// The position of the column `name` in [`COLUMNS`] (a compile error when there is none).
+const fn col(name: &str) -> usize {
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        let c = COLUMNS[i].name.as_bytes();
+        let n = name.as_bytes();
+        if c.len() == n.len() {
+            let mut j = 0;
+            while j < n.len() && c[j] == n[j] {
+                j += 1;
+            }
+            if j == n.len() {
+                return i;
             }
         }
-        let req = |i: usize| t[i].as_deref().unwrap_or("");
-        let o = |i: usize| t[i].as_deref();
-        Ok(Self {
-            schema_version,
-            trail: req(0),
-            seq,
-            id: req(1),
-            recorded_at: req(2),
-            action: req(3),
-            category: req(4),
-            outcome: req(5),
-            error_class: o(6),
-            error_message: o(7),
-            reason: o(8),
-            actor: req(9),
-            user_id: o(10),
-            target: o(11),
-            source_ip: o(12),
-            user_agent: o(13),
-            session_fp: o(14),
-            service: o(15),
-            version: o(16),
-            host: o(17),
-            correlation_id: o(18),
-            trace_id: o(19),
-            tenant: o(20),
-            changes: o(21),
-            severity: req(22),
-            attempt_id: o(23),
-            prev_hash: req(24),
-        })
+        i += 1;
+    }
+    panic!("no such column")
+}
+
+/// Positions in [`COLUMNS`] of the columns the verifier reads by name.
+pub(crate) mod cols {
+    use super::col;
+    pub(crate) const SEQ: usize = col("seq");
+    pub(crate) const SCHEMA_VERSION: usize = col("schema_version");
+    pub(crate) const TRAIL: usize = col("trail");
+    pub(crate) const ID: usize = col("id");
+    pub(crate) const RECORDED_AT: usize = col("recorded_at");
+    pub(crate) const ACTION: usize = col("action");
+    pub(crate) const ACTOR: usize = col("actor");
+    pub(crate) const HOST: usize = col("host");
+    pub(crate) const CHANGES: usize = col("changes");
+    pub(crate) const PREV_HASH: usize = col("prev_hash");
+    pub(crate) const RECORD_HASH: usize = col("record_hash");
+}
+
+/// One column value, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    /// An integer column.
+    Int(i64),
+    /// A text column (`None`: NULL).
+    Text(Option<&'a str>),
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Int(i) => s.serialize_i64(*i),
+            Self::Text(Some(t)) => s.serialize_str(t),
+            Self::Text(None) => s.serialize_none(),
+        }
     }
 }
 
-impl CanonicalView<'_> {
+/// One column value as read back from a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawCell {
+    /// An integer column.
+    Int(i64),
+    /// A text column (`None`: NULL).
+    Text(Option<String>),
+}
+
+impl Default for RawCell {
+    fn default() -> Self {
+        Self::Text(None)
+    }
+}
+
+/// Every column of one record, in table order. Built from a [`StoredRecord`] when writing and
+/// from raw table columns when verifying, so both sides hash the same bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row<'a>(pub [Cell<'a>; 28]);
+
+impl<'a> Row<'a> {
+    /// A row over raw column values as read back from a store. `Err` names the first column
+    /// that is NULL though the table says `NOT NULL`.
+    pub fn from_raw(raw: &'a [RawCell; 28]) -> Result<Self, &'static str> {
+        let mut cells = [Cell::Int(0); 28];
+        for ((cell, raw), c) in cells.iter_mut().zip(raw).zip(&COLUMNS) {
+            *cell = match raw {
+                RawCell::Int(i) => Cell::Int(*i),
+                RawCell::Text(t) => Cell::Text(t.as_deref()),
+            };
+            if !c.nullable && *cell == Cell::Text(None) {
+                return Err(c.name);
+            }
+        }
+        Ok(Self(cells))
+    }
+
+    /// The text of column `i` (`""` when NULL or not text).
+    pub fn text(&self, i: usize) -> &'a str {
+        self.opt(i).unwrap_or("")
+    }
+
+    /// The text of column `i`, `None` when NULL.
+    pub fn opt(&self, i: usize) -> Option<&'a str> {
+        match self.0[i] {
+            Cell::Text(t) => t,
+            Cell::Int(_) => None,
+        }
+    }
+
     /// The canonical bytes (module docs).
+    #[cfg(test)]
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Serialising a struct of strings and integers cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        Canonical::new(self, false).bytes
     }
 
     /// `record_hash` for these fields.
     pub fn hash(&self) -> String {
+        Canonical::new(self, false).hash(self)
+    }
+}
+
+/// The canonical bytes of a row, built once; with `holes`, the values of the sealed columns are
+/// left out, to be filled in by [`Canonical::hash`] from the sealed row.
+#[derive(Debug, Default)]
+struct Canonical {
+    bytes: Vec<u8>,
+    /// `(offset in bytes, column)` of every value left out.
+    holes: Vec<(usize, usize)>,
+}
+
+fn put(out: &mut Vec<u8>, v: &impl Serialize) {
+    // Serialising a string, an integer or null into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, v);
+}
+
+impl Canonical {
+    fn new(row: &Row<'_>, holes: bool) -> Self {
+        let mut c = Self::default();
+        c.bytes.push(b'{');
+        for (i, col) in COLUMNS.iter().enumerate().filter(|(_, c)| c.hashed) {
+            if c.bytes.len() > 1 {
+                c.bytes.push(b',');
+            }
+            put(&mut c.bytes, &col.name);
+            c.bytes.push(b':');
+            if holes && col.sealed {
+                c.holes.push((c.bytes.len(), i));
+            } else {
+                put(&mut c.bytes, &row.0[i]);
+            }
+        }
+        c.bytes.push(b'}');
+        c
+    }
+
+    /// SHA-256 over `prev_hash` and the canonical bytes, the holes filled from `row`.
+    fn hash(&self, row: &Row<'_>) -> String {
         let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(self.canonical_bytes());
+        h.update(row.text(cols::PREV_HASH).as_bytes());
+        let mut at = 0;
+        let mut value = Vec::with_capacity(80);
+        for &(offset, i) in &self.holes {
+            h.update(&self.bytes[at..offset]);
+            value.clear();
+            put(&mut value, &row.0[i]);
+            h.update(&value);
+            at = offset;
+        }
+        h.update(&self.bytes[at..]);
         util::hex(&h.finalize())
     }
 }
 
-/// A validated record waiting in the writer queue: everything but the chain position.
+/// A validated record waiting in the writer queue: a [`StoredRecord`] whose place in the chain
+/// (`seq`, `trail`, `prev_hash`, `record_hash`) is not assigned yet.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    pub id: String,
-    pub time: String,
-    pub action: String,
-    pub category: String,
-    pub outcome: Outcome,
-    pub reason: Option<String>,
-    pub actor: String,
-    pub user: Option<String>,
-    pub target: Option<String>,
-    pub source: Source,
-    pub origin: Origin,
-    pub correlation: Correlation,
-    pub tenant: Option<String>,
-    pub changes: Option<String>,
-    pub severity: Severity,
-    pub attempt_id: Option<String>,
-    /// The canonical JSON of every field between `trail` and `prev_hash` (`"id":…` to
-    /// `"attempt_id":…`), computed on the caller's thread so the writer thread only frames it
-    /// with `seq`, `trail` and `prev_hash` and hashes.
-    mid: Vec<u8>,
+    record: StoredRecord,
+    /// The canonical bytes of everything but the chain position, computed on the caller's
+    /// thread so the writer thread only fills in `seq`, `trail` and `prev_hash` and hashes.
+    canonical: Canonical,
 }
 
 /// The `changes` text with the bound fields appended under `"bound"` (module docs): the text is
@@ -671,7 +801,10 @@ impl Prepared {
         };
         let changes = with_bound(changes, &r.bound);
         let now = SystemTime::now();
-        let mut p = Self {
+        Ok(Self::of(StoredRecord {
+            schema_version: SCHEMA_VERSION,
+            trail: String::new(),
+            seq: 0,
             id: util::uuid_v7(now),
             time: util::rfc3339_micros(now),
             action,
@@ -695,111 +828,25 @@ impl Prepared {
             changes,
             severity: r.severity,
             attempt_id,
-            mid: Vec::new(),
-        };
-        p.mid = p.canonical_mid();
-        Ok(p)
+            prev_hash: String::new(),
+            record_hash: String::new(),
+        }))
     }
 
-    /// Serialises the view with empty placeholders for the chain fields and cuts the known
-    /// frame off: `{"seq":0,"schema_version":N,"trail":"",` … `,"prev_hash":""}`.
-    fn canonical_mid(&self) -> Vec<u8> {
-        let (error_class, error_message) = match &self.outcome {
-            Outcome::Failure {
-                error_class,
-                message,
-            } => (Some(error_class.as_str()), Some(message.as_str())),
-            _ => (None, None),
-        };
-        let view = CanonicalView {
-            seq: 0,
-            schema_version: i64::from(SCHEMA_VERSION),
-            trail: "",
-            id: &self.id,
-            recorded_at: &self.time,
-            action: &self.action,
-            category: &self.category,
-            outcome: self.outcome.as_str(),
-            error_class,
-            error_message,
-            reason: self.reason.as_deref(),
-            actor: &self.actor,
-            user_id: self.user.as_deref(),
-            target: self.target.as_deref(),
-            source_ip: self.source.ip.as_deref(),
-            user_agent: self.source.user_agent.as_deref(),
-            session_fp: self.source.session.as_deref(),
-            service: self.origin.service.as_deref(),
-            version: self.origin.version.as_deref(),
-            host: self.origin.host.as_deref(),
-            correlation_id: self.correlation.correlation_id.as_deref(),
-            trace_id: self.correlation.trace_id.as_deref(),
-            tenant: self.tenant.as_deref(),
-            changes: self.changes.as_deref(),
-            severity: self.severity.as_str(),
-            attempt_id: self.attempt_id.as_deref(),
-            prev_hash: "",
-        };
-        let full = view.canonical_bytes();
-        let prefix = format!("{{\"seq\":0,\"schema_version\":{SCHEMA_VERSION},\"trail\":\"\",");
-        let suffix = b",\"prev_hash\":\"\"}";
-        match full
-            .strip_prefix(prefix.as_bytes())
-            .and_then(|rest| rest.strip_suffix(suffix))
-        {
-            Some(mid) => mid.to_vec(),
-            // Unreachable with serde_json's compact output; `seal` then falls back to the view.
-            None => Vec::new(),
-        }
+    /// `record` (its chain position still unassigned) with its canonical bytes.
+    fn of(record: StoredRecord) -> Self {
+        let canonical = Canonical::new(&record.row(), true);
+        Self { record, canonical }
     }
 
     /// Seals the record at `seq` after `prev_hash`.
     pub fn seal(self, trail: &str, seq: u64, prev_hash: &str) -> StoredRecord {
-        let mut rec = StoredRecord {
-            schema_version: SCHEMA_VERSION,
-            trail: trail.to_owned(),
-            seq,
-            id: self.id,
-            time: self.time,
-            action: self.action,
-            category: self.category,
-            outcome: self.outcome,
-            reason: self.reason,
-            actor: self.actor,
-            user: self.user,
-            target: self.target,
-            source: self.source,
-            origin: self.origin,
-            correlation: self.correlation,
-            tenant: self.tenant,
-            changes: self.changes,
-            severity: self.severity,
-            attempt_id: self.attempt_id,
-            prev_hash: prev_hash.to_owned(),
-            record_hash: String::new(),
-        };
-        rec.record_hash = if self.mid.is_empty() {
-            rec.view().hash()
-        } else {
-            // Same bytes as `rec.view().canonical_bytes()`, framed around the precomputed middle.
-            let mut h = Sha256::new();
-            h.update(prev_hash.as_bytes());
-            h.update(
-                format!("{{\"seq\":{seq},\"schema_version\":{SCHEMA_VERSION},\"trail\":")
-                    .as_bytes(),
-            );
-            h.update(serde_json::to_string(trail).unwrap_or_default().as_bytes());
-            h.update(b",");
-            h.update(&self.mid);
-            h.update(b",\"prev_hash\":");
-            h.update(
-                serde_json::to_string(prev_hash)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            h.update(b"}");
-            util::hex(&h.finalize())
-        };
+        let mut rec = self.record;
+        rec.trail = trail.to_owned();
+        rec.seq = seq;
+        rec.prev_hash = prev_hash.to_owned();
+        // Same bytes as `rec.row().canonical_bytes()`, the chain position filled in.
+        rec.record_hash = self.canonical.hash(&rec.row());
         rec
     }
 }
@@ -818,9 +865,9 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(!p.mid.is_empty());
+        assert!(!p.canonical.holes.is_empty());
         let r = p.seal("trail-\"x", 1, GENESIS_HASH);
-        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
+        assert_eq!(r.record_hash, r.row().hash(), "fast path = canonical view");
         let p = Prepared::new(
             NewRecord::new("user.suspend", "admin-1")
                 .target("user-9")
@@ -831,15 +878,15 @@ mod tests {
         )
         .unwrap();
         let r = p.seal("trail-x", 1, GENESIS_HASH);
-        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
+        assert_eq!(r.record_hash, r.row().hash(), "fast path = canonical view");
         assert_eq!(r.category, "user");
-        let bytes = String::from_utf8(r.view().canonical_bytes()).unwrap();
+        let bytes = String::from_utf8(r.row().canonical_bytes()).unwrap();
         assert!(bytes.starts_with("{\"seq\":1,\"schema_version\":1,\"trail\":\"trail-x\","));
         assert!(bytes.ends_with(&format!("\"prev_hash\":\"{GENESIS_HASH}\"}}")));
-        assert_eq!(r.record_hash, r.view().hash());
+        assert_eq!(r.record_hash, r.row().hash());
         let mut m = r.clone();
         m.actor.push('x');
-        assert_ne!(m.view().hash(), r.record_hash);
+        assert_ne!(m.row().hash(), r.record_hash);
     }
 
     #[test]
@@ -853,26 +900,26 @@ mod tests {
         ];
         let p = Prepared::new(plain, Origin::default(), None).unwrap();
         assert_eq!(
-            p.changes.as_deref(),
+            p.record.changes.as_deref(),
             Some(r#"{"before":{"a":1},"after":null}"#)
         );
         let p = Prepared::new(bound.clone(), Origin::default(), None).unwrap();
         assert_eq!(
-            p.changes.as_deref(),
+            p.record.changes.as_deref(),
             Some(
                 r#"{"before":{"a":1},"after":null,"bound":{"job_id":"42","job_type":"shop\"ify"}}"#
             )
         );
         let r = p.seal("t", 1, GENESIS_HASH);
-        assert_eq!(r.record_hash, r.view().hash(), "fast path = canonical view");
+        assert_eq!(r.record_hash, r.row().hash(), "fast path = canonical view");
         bound.changes = None;
         let p = Prepared::new(bound, Origin::default(), None).unwrap();
         assert_eq!(
-            p.changes.as_deref(),
+            p.record.changes.as_deref(),
             Some(r#"{"bound":{"job_id":"42","job_type":"shop\"ify"}}"#)
         );
         let p = Prepared::new(NewRecord::new("job.run", "w"), Origin::default(), None).unwrap();
-        assert_eq!(p.changes, None);
+        assert_eq!(p.record.changes, None);
     }
 
     #[test]
@@ -900,5 +947,82 @@ mod tests {
         }
         assert_eq!(Severity::parse("HIGH"), Some(Severity::High));
         assert_eq!(Severity::parse("nope"), None);
+    }
+}
+
+/// The hash of a fixed record at a fixed time, pinned: any change of the canonical form (column
+/// order, names, escaping, framing) breaks every stored trail and must fail here first.
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    fn fixed(r: NewRecord, attempt_id: Option<String>) -> StoredRecord {
+        let origin = Origin {
+            service: Some("billing".into()),
+            version: Some("3.1.4".into()),
+            host: Some("host-\"7\"".into()),
+        };
+        let mut rec = Prepared::new(r, origin, attempt_id).unwrap().record;
+        rec.id = "018f2d3c-4b5a-7c6d-8e9f-0a1b2c3d4e5f".into();
+        rec.time = "2026-12-02T15:04:05.123456Z".into();
+        Prepared::of(rec).seal(
+            "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0000",
+            7,
+            "5f2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a",
+        )
+    }
+
+    fn full() -> NewRecord {
+        let mut r = NewRecord::new("user.suspend", "admin-1")
+            .category("identity")
+            .target("user-9")
+            .reason("ticket SEC-12 \u{e9}\n")
+            .tenant("acme")
+            .severity(Severity::High)
+            .outcome(Outcome::failure("AppError::NotFound", "no \"user\"\t9"))
+            .changes(
+                serde_json::json!({"status": "active", "n": 1.5}),
+                serde_json::json!({"status": "suspended"}),
+            );
+        r.user = Some("u-1".into());
+        r.source = Source {
+            ip: Some("203.0.113.9".into()),
+            user_agent: Some("curl/8".into()),
+            session: Some("fp-1".into()),
+        };
+        r.correlation = Correlation {
+            correlation_id: Some("corr-1".into()),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+        };
+        r.bound = vec![("job_id".into(), "42".into())];
+        r
+    }
+
+    const FULL_CANONICAL: &str = concat!(
+        r#"{"seq":7,"schema_version":1,"trail":"0190aaaa-bbbb-7ccc-8ddd-eeeeffff0000","#,
+        r#""id":"018f2d3c-4b5a-7c6d-8e9f-0a1b2c3d4e5f","recorded_at":"2026-12-02T15:04:05.123456Z","#,
+        r#""action":"user.suspend","category":"identity","outcome":"failure","#,
+        r#""error_class":"AppError::NotFound","error_message":"no \"user\"\t9","#,
+        r#""reason":"ticket SEC-12 é\n","actor":"admin-1","user_id":"u-1","target":"user-9","#,
+        r#""source_ip":"203.0.113.9","user_agent":"curl/8","session_fp":"fp-1","#,
+        r#""service":"billing","version":"3.1.4","host":"host-\"7\"","#,
+        r#""correlation_id":"corr-1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","#,
+        r#""tenant":"acme","changes":"{\"before\":{\"n\":1.5,\"status\":\"active\"},\"after\":{\"status\":\"suspended\"},\"bound\":{\"job_id\":\"42\"}}","#,
+        r#""severity":"high","attempt_id":"018f0000-0000-7000-8000-000000000001","#,
+        r#""prev_hash":"5f2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"}"#
+    );
+    const FULL_HASH: &str = "7f31a99cac5ca9034731b41e2b80cec69a3c4d1bd60d6d63bc291dae3d2def22";
+    const MINIMAL_HASH: &str = "cdd909cdb512ab5af071f77cf69eb1da1a143d4015453b3998fe737f89fee9aa";
+
+    #[test]
+    fn golden_hash_of_a_fixed_record() {
+        let r = fixed(full(), Some("018f0000-0000-7000-8000-000000000001".into()));
+        let canonical = String::from_utf8(r.row().canonical_bytes()).unwrap();
+        assert_eq!(canonical, FULL_CANONICAL);
+        assert_eq!(r.record_hash, FULL_HASH);
+        assert_eq!(r.row().hash(), FULL_HASH);
+        let m = fixed(NewRecord::new("job.run", "worker"), None);
+        assert_eq!(m.record_hash, MINIMAL_HASH);
+        assert_eq!(m.row().hash(), MINIMAL_HASH);
     }
 }

@@ -39,8 +39,9 @@
 
 use super::config::StoreUrl;
 use super::error::{AuditError, AuditErrorKind};
-use super::read::{RawCheckpoint, TrailReader};
-use super::record::{CanonicalView, GENESIS_HASH, SCHEMA_VERSION};
+use super::record::{GENESIS_HASH, Row, SCHEMA_VERSION, cols};
+use super::store::TrailReader;
+use super::store::read::RawCheckpoint;
 use super::util;
 use super::writer::checkpoint_message;
 use std::collections::{BTreeMap, BTreeSet};
@@ -529,7 +530,7 @@ pub fn verify(url: &str) -> Result<VerifyReport, VerifyError> {
 pub fn verify_with(url: &str, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let (store, _) = StoreUrl::parse(url)?;
     let opts = opts.clone();
-    super::read::read(store, move |r, backend| check(r, &opts, backend))
+    super::store::read(store, move |r, backend| check(r, &opts, backend))
 }
 
 fn min_finding(a: Option<Finding>, b: Finding) -> Option<Finding> {
@@ -612,14 +613,14 @@ struct Lifecycle {
     started_id: Option<String>,
 }
 
-fn lifecycle(view: &CanonicalView<'_>) -> Lifecycle {
+fn lifecycle(view: &Row<'_>) -> Lifecycle {
     let after = view
-        .changes
+        .opt(cols::CHANGES)
         .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
         .and_then(|mut v| v.get_mut("after").map(serde_json::Value::take));
     let field = |k: &str| after.as_ref().and_then(|a| a.get(k));
     Lifecycle {
-        host: view.host.map(str::to_owned),
+        host: view.opt(cols::HOST).map(str::to_owned),
         pid: field("pid").and_then(|v| v.as_u64()),
         every: field("checkpoint_every").and_then(|v| v.as_u64()),
         started_id: field("started_id")
@@ -740,12 +741,12 @@ pub(crate) fn check(
                 );
             }
         };
-        let Some(seq) = u64::try_from(row.seq).ok().filter(|s| *s >= 1) else {
+        let Some(seq) = u64::try_from(row.int(cols::SEQ)).ok().filter(|s| *s >= 1) else {
             return stop(
                 &mut stream,
                 expected_seq,
                 Problem::Malformed {
-                    detail: format!("sequence number {} is not positive", row.seq),
+                    detail: format!("sequence number {} is not positive", row.int(cols::SEQ)),
                 },
             );
         };
@@ -763,16 +764,16 @@ pub(crate) fn check(
                 },
             );
         }
-        if row.schema_version != i64::from(SCHEMA_VERSION) {
+        if row.int(cols::SCHEMA_VERSION) != i64::from(SCHEMA_VERSION) {
             return stop(
                 &mut stream,
                 seq,
                 Problem::UnsupportedSchema {
-                    version: row.schema_version,
+                    version: row.int(cols::SCHEMA_VERSION),
                 },
             );
         }
-        let view = match CanonicalView::from_columns(row.schema_version, row.seq, &row.text) {
+        let view = match Row::from_raw(&row.0) {
             Ok(v) => v,
             Err(col) => {
                 return stop(
@@ -784,22 +785,22 @@ pub(crate) fn check(
                 );
             }
         };
-        let stored_hash = row.text[25].as_deref().unwrap_or("");
+        let stored_hash = view.text(cols::RECORD_HASH);
         match &trail {
-            None => trail = Some(view.trail.to_owned()),
-            Some(t) if t != view.trail => {
+            None => trail = Some(view.text(cols::TRAIL).to_owned()),
+            Some(t) if t != view.text(cols::TRAIL) => {
                 return stop(
                     &mut stream,
                     seq,
                     Problem::ForeignTrail {
                         expected: t.clone(),
-                        found: view.trail.to_owned(),
+                        found: view.text(cols::TRAIL).to_owned(),
                     },
                 );
             }
             Some(_) => {}
         }
-        if !util::is_hash_hex(stored_hash) || !util::is_hash_hex(view.prev_hash) {
+        if !util::is_hash_hex(stored_hash) || !util::is_hash_hex(view.text(cols::PREV_HASH)) {
             return stop(
                 &mut stream,
                 seq,
@@ -819,13 +820,13 @@ pub(crate) fn check(
                 },
             );
         }
-        if view.prev_hash != prev {
+        if view.text(cols::PREV_HASH) != prev {
             return stop(
                 &mut stream,
                 seq,
                 Problem::ChainBroken {
                     expected: prev.clone(),
-                    found: view.prev_hash.to_owned(),
+                    found: view.text(cols::PREV_HASH).to_owned(),
                 },
             );
         }
@@ -883,12 +884,12 @@ pub(crate) fn check(
         }
         // Checkpoints due here: the writer that sealed this record wrote one in the same
         // transaction.
-        let system = view.actor == super::SYSTEM_ACTOR;
-        let stopped = system && view.action == super::ACTION_STOPPED;
-        if system && view.action == super::ACTION_STARTED {
+        let system = view.text(cols::ACTOR) == super::SYSTEM_ACTOR;
+        let stopped = system && view.text(cols::ACTION) == super::ACTION_STOPPED;
+        if system && view.text(cols::ACTION) == super::ACTION_STARTED {
             let l = lifecycle(&view);
             let every = l.every.unwrap_or(0);
-            writers.insert(view.id.to_owned(), (l, every));
+            writers.insert(view.text(cols::ID).to_owned(), (l, every));
         }
         let due = if stopped {
             Some(None)
@@ -935,11 +936,11 @@ pub(crate) fn check(
             );
         }
         if first_time.is_none() {
-            first_time = Some(view.recorded_at.to_owned());
+            first_time = Some(view.text(cols::RECORDED_AT).to_owned());
         }
-        last_time = Some(view.recorded_at.to_owned());
+        last_time = Some(view.text(cols::RECORDED_AT).to_owned());
         last_action.clear();
-        last_action.push_str(view.action);
+        last_action.push_str(view.text(cols::ACTION));
         prev = stored_hash.to_owned();
         expected_seq += 1;
         true

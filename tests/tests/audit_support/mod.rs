@@ -155,37 +155,10 @@ impl Drop for PgSchema {
     }
 }
 
-/// The columns of `audit_records`, in table order (the canonical order, then `record_hash`).
-pub const COLUMNS: [&str; 28] = [
-    "seq",
-    "schema_version",
-    "trail",
-    "id",
-    "recorded_at",
-    "action",
-    "category",
-    "outcome",
-    "error_class",
-    "error_message",
-    "reason",
-    "actor",
-    "user_id",
-    "target",
-    "source_ip",
-    "user_agent",
-    "session_fp",
-    "service",
-    "version",
-    "host",
-    "correlation_id",
-    "trace_id",
-    "tenant",
-    "changes",
-    "severity",
-    "attempt_id",
-    "prev_hash",
-    "record_hash",
-];
+/// The columns of `audit_records`, in table order (the canonical order, then `record_hash`): the
+/// runtime's own table, so a column added there is tampered with here too. The order itself is
+/// pinned by the runtime's golden hash test (`audit::record::golden`).
+pub use observa::audit::record::COLUMN_NAMES as COLUMNS;
 
 /// Recomputes `prev_hash` and `record_hash` from `from` to the end, following the documented
 /// canonical form (an attacker rewriting the tail).

@@ -7,12 +7,14 @@
 //! `synchronous=FULL` (`durable`) or `NORMAL` (`buffered`); writers take the write lock with
 //! `BEGIN IMMEDIATE` and wait up to 10 s for another process holding it.
 
-use super::config::Durability;
-use super::error::{AuditError, AuditErrorKind};
 use super::read::{RawCheckpoint, RawRow, RowError, TrailReader};
-use super::record::{GENESIS_HASH, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
-use super::util;
-use super::writer::{Backend, Checkpoint, Head};
+use crate::audit::config::Durability;
+use crate::audit::error::{AuditError, AuditErrorKind};
+use crate::audit::record::{
+    COLUMNS, Cell, ColumnType, GENESIS_HASH, RawCell, SCHEMA_VERSION, StoredRecord, cols,
+};
+use crate::audit::util;
+use crate::audit::writer::{Backend, Checkpoint, Head};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
@@ -21,23 +23,19 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn schema_sql() -> String {
-    let cols: Vec<String> = TEXT_COLUMNS
+    let cols: Vec<String> = COLUMNS
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let not_null = if super::record::REQUIRED.contains(&i) {
-                " NOT NULL"
-            } else {
-                ""
-            };
-            format!("  {c} TEXT{not_null}")
+            // `seq` is the table's own B-tree key (module docs).
+            let key = if i == cols::SEQ { " PRIMARY KEY" } else { "" };
+            let not_null = if c.nullable { "" } else { " NOT NULL" };
+            format!("  {} {}{key}{not_null}", c.name, c.ty.sqlite())
         })
         .collect();
     let mut sql = format!(
         "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS audit_records (
-  seq INTEGER PRIMARY KEY NOT NULL,
-  schema_version INTEGER NOT NULL,
 {}
 ) STRICT;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
@@ -63,21 +61,33 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     sql
 }
 
+fn column_names() -> String {
+    COLUMNS.map(|c| c.name).join(", ")
+}
+
 fn insert_sql() -> String {
-    let n = TEXT_COLUMNS.len() + 2;
-    let params: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    let params: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
     format!(
-        "INSERT INTO audit_records (seq, schema_version, {}) VALUES ({})",
-        TEXT_COLUMNS.join(", "),
+        "INSERT INTO audit_records ({}) VALUES ({})",
+        column_names(),
         params.join(", ")
     )
 }
 
 fn select_sql() -> String {
     format!(
-        "SELECT seq, schema_version, {} FROM audit_records ORDER BY seq, rowid",
-        TEXT_COLUMNS.join(", ")
+        "SELECT {} FROM audit_records ORDER BY seq, rowid",
+        column_names()
     )
+}
+
+impl ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Int(i) => i.to_sql(),
+            Self::Text(t) => t.to_sql(),
+        }
+    }
 }
 
 fn unavailable(path: &Path, e: rusqlite::Error) -> AuditError {
@@ -208,17 +218,10 @@ fn insert_one(
     stmt: &mut rusqlite::CachedStatement<'_>,
     r: &StoredRecord,
 ) -> Result<(), AuditError> {
-    let seq = i64::try_from(r.seq)
+    i64::try_from(r.seq)
         .map_err(|_| AuditError::new(AuditErrorKind::Corrupt, "sequence number overflow"))?;
-    let sv = i64::from(r.schema_version);
-    let view = r.view();
-    let texts = view.texts(&r.record_hash);
-    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(texts.len() + 2);
-    params.push(&seq);
-    params.push(&sv);
-    for t in &texts {
-        params.push(t);
-    }
+    let row = r.row();
+    let params: Vec<&dyn ToSql> = row.0.iter().map(|c| c as &dyn ToSql).collect();
     stmt.execute(params.as_slice())?;
     Ok(())
 }
@@ -450,21 +453,18 @@ impl TrailReader for SqliteReader {
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let read = || -> Result<RawRow, String> {
-                let seq = int(row.get_ref(0).map_err(|e| e.to_string())?, "seq")?;
-                let schema_version =
-                    int(row.get_ref(1).map_err(|e| e.to_string())?, "schema_version")?;
-                let mut t: [Option<String>; 26] = Default::default();
-                for (i, c) in TEXT_COLUMNS.iter().enumerate() {
-                    t[i] = text(row.get_ref(i + 2).map_err(|e| e.to_string())?, c)?;
+                let mut cells: [RawCell; 28] = Default::default();
+                for (i, (cell, c)) in cells.iter_mut().zip(&COLUMNS).enumerate() {
+                    let v = row.get_ref(i).map_err(|e| e.to_string())?;
+                    *cell = match c.ty {
+                        ColumnType::Text => RawCell::Text(text(v, c.name)?),
+                        ColumnType::BigInt | ColumnType::Int => RawCell::Int(int(v, c.name)?),
+                    };
                 }
-                Ok(RawRow {
-                    seq,
-                    schema_version,
-                    text: t,
-                })
+                Ok(RawRow(cells))
             };
             let item = read().map_err(|detail| RowError {
-                seq: row.get_ref(0).ok().and_then(|v| int(v, "seq").ok()),
+                seq: row.get_ref(cols::SEQ).ok().and_then(|v| int(v, "seq").ok()),
                 detail,
             });
             if !f(item) {
@@ -472,5 +472,54 @@ impl TrailReader for SqliteReader {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The statements derived from the column table are the ones every existing database was
+    /// created and written with.
+    #[test]
+    fn statements_are_unchanged() {
+        assert!(super::schema_sql().contains(
+            r#"CREATE TABLE IF NOT EXISTS audit_records (
+  seq INTEGER PRIMARY KEY NOT NULL,
+  schema_version INTEGER NOT NULL,
+  trail TEXT NOT NULL,
+  id TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  action TEXT NOT NULL,
+  category TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  error_class TEXT,
+  error_message TEXT,
+  reason TEXT,
+  actor TEXT NOT NULL,
+  user_id TEXT,
+  target TEXT,
+  source_ip TEXT,
+  user_agent TEXT,
+  session_fp TEXT,
+  service TEXT,
+  version TEXT,
+  host TEXT,
+  correlation_id TEXT,
+  trace_id TEXT,
+  tenant TEXT,
+  changes TEXT,
+  severity TEXT NOT NULL,
+  attempt_id TEXT,
+  prev_hash TEXT NOT NULL,
+  record_hash TEXT
+) STRICT;"#
+        ));
+        assert_eq!(
+            super::insert_sql(),
+            r#"INSERT INTO audit_records (seq, schema_version, trail, id, recorded_at, action, category, outcome, error_class, error_message, reason, actor, user_id, target, source_ip, user_agent, session_fp, service, version, host, correlation_id, trace_id, tenant, changes, severity, attempt_id, prev_hash, record_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"#
+        );
+        assert_eq!(
+            super::select_sql(),
+            r#"SELECT seq, schema_version, trail, id, recorded_at, action, category, outcome, error_class, error_message, reason, actor, user_id, target, source_ip, user_agent, session_fp, service, version, host, correlation_id, trace_id, tenant, changes, severity, attempt_id, prev_hash, record_hash FROM audit_records ORDER BY seq, rowid"#
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! `sslrootcert=system` are not read. The two options are taken out of the URL before it reaches
 //! the `postgres` client, which only knows `disable`, `prefer` and `require`.
 
-use super::error::{AuditError, AuditErrorKind};
+use crate::audit::error::{AuditError, AuditErrorKind};
 use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -65,46 +65,43 @@ pub(crate) fn connector(conn: &str) -> Result<(String, MakeRustlsConnect), Audit
         mode = SslMode::VerifyCa;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match mode {
-        SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(AnyCertificate {
-            provider: provider.clone(),
-        }),
+    // `disable`, `prefer` and `require` without `sslrootcert`: any certificate (as libpq).
+    let chain = match mode {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => None,
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let Some(path) = root else {
                 return Err(AuditError::config(
                     "`sslmode=verify-ca` and `sslmode=verify-full` need `sslrootcert=PATH` (a PEM file of the certificates to trust)",
                 ));
             };
-            let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots(&path)?),
-                provider.clone(),
+            Some(
+                WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots(&path)?),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| {
+                    AuditError::config(format!("cannot use the certificates of `{path}`: {e}"))
+                })?,
             )
-            .build()
-            .map_err(|e| {
-                AuditError::config(format!("cannot use the certificates of `{path}`: {e}"))
-            })?;
-            if mode == SslMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(AnyName { inner: webpki })
-            }
         }
+    };
+    let verifier = Verifier {
+        chain,
+        check_name: mode == SslMode::VerifyFull,
+        provider: provider.clone(),
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| AuditError::config(format!("TLS setup failed: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    let pg_mode = match mode {
-        SslMode::Disable => "disable",
-        SslMode::Prefer => "prefer",
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "require",
-    };
-    rest.push(match pg_mode {
-        "disable" => "sslmode=disable",
-        "prefer" => "sslmode=prefer",
-        _ => "sslmode=require",
+    // The `postgres` client's own option: it only knows these three.
+    rest.push(match mode {
+        SslMode::Disable => "sslmode=disable",
+        SslMode::Prefer => "sslmode=prefer",
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => "sslmode=require",
     });
     let url = format!("{base}?{}", rest.join("&"));
     Ok((url, MakeRustlsConnect::new(config)))
@@ -150,24 +147,37 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `prefer` / `require` without `sslrootcert`: encryption without authentication of the server,
-/// as libpq. The handshake signatures are still checked (the server holds the key of the
-/// certificate it shows).
+/// The server certificate check of every mode. Without `chain` (`prefer` / `require` without
+/// `sslrootcert`): encryption without authentication of the server, as libpq. With it: the chain
+/// must lead to a trusted certificate, and the certificate must name the host only when
+/// `check_name` (`verify-full`; `verify-ca` does not check it). The handshake signatures are
+/// checked in every mode (the server holds the key of the certificate it shows).
 #[derive(Debug)]
-struct AnyCertificate {
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    check_name: bool,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AnyCertificate {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        use rustls::CertificateError as C;
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -202,59 +212,6 @@ impl ServerCertVerifier for AnyCertificate {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted certificate; the name is not checked.
-#[derive(Debug)]
-struct AnyName {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for AnyName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        use rustls::CertificateError as C;
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(rustls::Error::InvalidCertificate(
-                C::NotValidForName | C::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

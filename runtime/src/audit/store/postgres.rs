@@ -14,12 +14,14 @@
 //! `synchronous_commit` for its own scope: `on` in `durable` mode, `off` in `buffered`, whatever
 //! the server, database or role defaults are.
 
-use super::config::Durability;
-use super::error::{AuditError, AuditErrorKind};
 use super::read::{RawCheckpoint, RawRow, RowError, TrailReader};
-use super::record::{GENESIS_HASH, REQUIRED, SCHEMA_VERSION, StoredRecord, TEXT_COLUMNS};
-use super::util;
-use super::writer::{Backend, Checkpoint, Head};
+use crate::audit::config::Durability;
+use crate::audit::error::{AuditError, AuditErrorKind};
+use crate::audit::record::{
+    COLUMNS, Cell, ColumnType, GENESIS_HASH, RawCell, SCHEMA_VERSION, StoredRecord, cols,
+};
+use crate::audit::util;
+use crate::audit::writer::{Backend, Checkpoint, Head};
 use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::ToSql;
@@ -42,16 +44,11 @@ fn connect(conn: &str) -> Result<Client, AuditError> {
 }
 
 fn schema_sql(s: &str) -> String {
-    let cols: Vec<String> = TEXT_COLUMNS
+    let cols: Vec<String> = COLUMNS
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let nn = if REQUIRED.contains(&i) {
-                " NOT NULL"
-            } else {
-                ""
-            };
-            format!("  {c} TEXT{nn}")
+        .map(|c| {
+            let nn = if c.nullable { "" } else { " NOT NULL" };
+            format!("  {} {}{nn}", c.name, c.ty.postgres())
         })
         .collect();
     let mut sql = format!(
@@ -61,8 +58,6 @@ fn schema_sql(s: &str) -> String {
   schema_version INTEGER NOT NULL
 );
 CREATE TABLE {s}.audit_records (
-  seq BIGINT NOT NULL,
-  schema_version INTEGER NOT NULL,
 {}
 );
 CREATE UNIQUE INDEX audit_records_seq ON {s}.audit_records (seq);
@@ -90,6 +85,20 @@ BEGIN RAISE EXCEPTION 'observa audit trail is append-only'; END $$;
     sql
 }
 
+/// One batch in one statement: an array per column, of the column's type.
+fn insert_sql(s: &str) -> String {
+    let params: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::{}[]", i + 1, c.ty.postgres().to_lowercase()))
+        .collect();
+    format!(
+        "INSERT INTO {s}.audit_records ({}) SELECT * FROM unnest({})",
+        COLUMNS.map(|c| c.name).join(", "),
+        params.join(", ")
+    )
+}
+
 /// The writer-thread side of a PostgreSQL trail.
 pub(crate) struct PostgresBackend {
     conn: String,
@@ -115,18 +124,7 @@ impl PostgresBackend {
     /// advisory lock).
     pub fn open(conn: &str, schema: &str, durability: Durability) -> Result<Self, AuditError> {
         let s = q(schema);
-        let params: Vec<String> = (1..=TEXT_COLUMNS.len() + 2)
-            .map(|i| match i {
-                1 => "$1::bigint[]".to_owned(),
-                2 => "$2::integer[]".to_owned(),
-                i => format!("${i}::text[]"),
-            })
-            .collect();
-        let insert_sql = format!(
-            "INSERT INTO {s}.audit_records (seq, schema_version, {}) SELECT * FROM unnest({})",
-            TEXT_COLUMNS.join(", "),
-            params.join(", ")
-        );
+        let insert_sql = insert_sql(&s);
         let mut b = Self {
             conn: conn.to_owned(),
             schema: schema.to_owned(),
@@ -247,26 +245,45 @@ impl Backend for PostgresBackend {
     }
 
     fn insert(&mut self, records: &[StoredRecord]) -> Result<(), AuditError> {
-        let mut seqs = Vec::with_capacity(records.len());
-        let mut versions = Vec::with_capacity(records.len());
-        let mut cols: Vec<Vec<Option<&str>>> =
-            vec![Vec::with_capacity(records.len()); TEXT_COLUMNS.len()];
+        // One array per column, of the column's type.
+        let mut arrays: Vec<Array<'_>> = COLUMNS
+            .iter()
+            .map(|c| match c.ty {
+                ColumnType::BigInt => Array::BigInt(Vec::with_capacity(records.len())),
+                ColumnType::Int => Array::Int(Vec::with_capacity(records.len())),
+                ColumnType::Text => Array::Text(Vec::with_capacity(records.len())),
+            })
+            .collect();
         for r in records {
-            seqs.push(i64::try_from(r.seq).map_err(|_| {
+            i64::try_from(r.seq).map_err(|_| {
                 AuditError::new(AuditErrorKind::Corrupt, "sequence number overflow")
-            })?);
-            versions.push(r.schema_version as i32);
-            let view = r.view();
-            for (i, t) in view.texts(&r.record_hash).into_iter().enumerate() {
-                cols[i].push(t);
+            })?;
+            for (array, cell) in arrays.iter_mut().zip(r.row().0) {
+                match (array, cell) {
+                    (Array::BigInt(a), Cell::Int(v)) => a.push(v),
+                    (Array::Int(a), Cell::Int(v)) => a.push(i32::try_from(v).map_err(|_| {
+                        AuditError::new(AuditErrorKind::Corrupt, "integer column overflow")
+                    })?),
+                    (Array::Text(a), Cell::Text(t)) => a.push(t),
+                    _ => {
+                        return Err(AuditError::new(
+                            AuditErrorKind::Corrupt,
+                            "a value does not match its column type",
+                        ));
+                    }
+                }
             }
         }
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(cols.len() + 2);
-        params.push(&seqs);
-        params.push(&versions);
-        for c in &cols {
-            params.push(c);
-        }
+        let params: Vec<&(dyn ToSql + Sync)> = arrays
+            .iter()
+            .map(|a| -> &(dyn ToSql + Sync) {
+                match a {
+                    Array::BigInt(v) => v,
+                    Array::Int(v) => v,
+                    Array::Text(v) => v,
+                }
+            })
+            .collect();
         let sql = self.insert_sql.clone();
         self.in_txn()?.execute(&sql, &params)?;
         Ok(())
@@ -303,6 +320,13 @@ impl Backend for PostgresBackend {
             let _ = c.batch_execute("ROLLBACK");
         }
     }
+}
+
+/// The values of one column for a batch of records.
+enum Array<'a> {
+    BigInt(Vec<i64>),
+    Int(Vec<i32>),
+    Text(Vec<Option<&'a str>>),
 }
 
 /// Read side for `verify`: one `REPEATABLE READ` read-only transaction.
@@ -382,24 +406,24 @@ impl TrailReader for PostgresReader {
     ) -> Result<(), AuditError> {
         let s = q(&self.schema);
         let sql = format!(
-            "SELECT seq, schema_version, {} FROM {s}.audit_records ORDER BY seq, ctid",
-            TEXT_COLUMNS.join(", ")
+            "SELECT {} FROM {s}.audit_records ORDER BY seq, ctid",
+            COLUMNS.map(|c| c.name).join(", ")
         );
         let mut rows = self.client.query_raw(&sql, std::iter::empty::<i32>())?;
         while let Some(r) = rows.next()? {
             let read = || -> Result<RawRow, postgres::Error> {
-                let mut text: [Option<String>; 26] = Default::default();
-                for (i, t) in text.iter_mut().enumerate() {
-                    *t = r.try_get(i + 2)?;
+                let mut cells: [RawCell; 28] = Default::default();
+                for (i, (cell, c)) in cells.iter_mut().zip(&COLUMNS).enumerate() {
+                    *cell = match c.ty {
+                        ColumnType::BigInt => RawCell::Int(r.try_get(i)?),
+                        ColumnType::Int => RawCell::Int(i64::from(r.try_get::<_, i32>(i)?)),
+                        ColumnType::Text => RawCell::Text(r.try_get(i)?),
+                    };
                 }
-                Ok(RawRow {
-                    seq: r.try_get(0)?,
-                    schema_version: i64::from(r.try_get::<_, i32>(1)?),
-                    text,
-                })
+                Ok(RawRow(cells))
             };
             let item = read().map_err(|e| RowError {
-                seq: r.try_get::<_, i64>(0).ok(),
+                seq: r.try_get::<_, i64>(cols::SEQ).ok(),
                 detail: e.to_string(),
             });
             if !f(item) {
@@ -407,5 +431,53 @@ impl TrailReader for PostgresReader {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The statements derived from the column table are the ones every existing schema was
+    /// created and written with.
+    #[test]
+    fn statements_are_unchanged() {
+        assert!(
+            super::schema_sql("\"t\"").contains(
+                &r#"CREATE TABLE {s}.audit_records (
+  seq BIGINT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  trail TEXT NOT NULL,
+  id TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  action TEXT NOT NULL,
+  category TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  error_class TEXT,
+  error_message TEXT,
+  reason TEXT,
+  actor TEXT NOT NULL,
+  user_id TEXT,
+  target TEXT,
+  source_ip TEXT,
+  user_agent TEXT,
+  session_fp TEXT,
+  service TEXT,
+  version TEXT,
+  host TEXT,
+  correlation_id TEXT,
+  trace_id TEXT,
+  tenant TEXT,
+  changes TEXT,
+  severity TEXT NOT NULL,
+  attempt_id TEXT,
+  prev_hash TEXT NOT NULL,
+  record_hash TEXT
+);"#
+                .replace("{s}", "\"t\"")
+            )
+        );
+        assert_eq!(
+            super::insert_sql("\"t\""),
+            r#"INSERT INTO "t".audit_records (seq, schema_version, trail, id, recorded_at, action, category, outcome, error_class, error_message, reason, actor, user_id, target, source_ip, user_agent, session_fp, service, version, host, correlation_id, trace_id, tenant, changes, severity, attempt_id, prev_hash, record_hash) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[])"#
+        );
     }
 }
