@@ -2,9 +2,9 @@
 //! names and order, and the positions the call path writes by index.
 //!
 //! Every writer and reader goes through these constants: the call site (`__site!` and
-//! [`crate::callsite`]) builds the span and the events from them, the log layer and the Sentry
+//! `callsite`) builds the span and the events from them, the log layer and the Sentry
 //! layer recognise completion events by [`COMPLETION`], and the raw-JSON `fields` channel
-//! ([`trusted_fields`]) is honoured only for events observa itself emits.
+//! (`trusted_fields`) is honoured only for events observa itself emits.
 
 use std::cell::Cell;
 
@@ -26,7 +26,7 @@ pub const ERROR: &str = "error";
 /// `error_type`: the short type name of the error.
 pub const ERROR_TYPE: &str = "error_type";
 /// `fields`: a JSON object of recorded values, copied into the line as its members. Honoured
-/// only when observa emitted it ([`trusted_fields`]); otherwise an ordinary text field.
+/// only when observa emitted it (`trusted_fields`); otherwise an ordinary text field.
 pub const FIELDS: &str = "fields";
 
 /// Positions in [`COMPLETION_FIELDS`].

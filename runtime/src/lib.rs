@@ -32,14 +32,15 @@
 //! embedded SQLite file. Without the default `enabled` feature the attributes validate their
 //! arguments and return the function untouched.
 
-// The one exception: `resource::CountingAlloc` (implementing `GlobalAlloc` needs it).
-#![deny(unsafe_code)]
+// No `unsafe` here: the one `unsafe impl` (`GlobalAlloc` for `resource::CountingAlloc`) lives in
+// its own crate, `observa-alloc` (runtime/alloc).
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub use observa_macros::Redact;
 pub use observa_macros::{Classify, audit, observed};
 
 pub mod audit;
-mod audit_call;
 mod callsite;
 pub mod carrier;
 pub mod completion;
@@ -80,10 +81,10 @@ pub use redact::{Redacted, Secret, redacted};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::callsite::{
-        AsyncCall, Bind, Bound, Call, Masked, Opts, Probe, Site, SiteInfo, SyncCheck, SyncViaAny,
-        SyncViaBoxed, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError,
-        ViaResult, bound_value, box_future, debug_error, field, not_a_boxed_future, pinned, ret_ok,
-        ret_plain,
+        AsyncCall, Call, CallBinding, Instrumented, MaskedField, Opts, Probe, Site, SiteInfo,
+        SyncCheck, SyncViaAny, SyncViaBoxed, ViaAny, ViaClassifyDisplay, ViaClassifyError,
+        ViaDebug, ViaDisplay, ViaError, ViaResult, bound_value, box_future, debug_error, field,
+        not_a_boxed_future, pinned, ret_ok, ret_plain,
     };
     pub use crate::completion::{
         COMPLETION, COMPLETION_FIELDS, SPAN_CORRELATION_ID, SPAN_ERROR, SPAN_OUTCOME, SPAN_STATUS,
@@ -98,7 +99,7 @@ pub mod __private {
     pub use tracing::Level;
     pub use tracing_core;
     pub mod audit {
-        pub use crate::audit_call::{
+        pub use crate::audit::call::{
             AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, call, call_async,
             call_future, call_plain, call_plain_async, call_plain_future, changes, display,
             not_a_boxed_future, policy, record,

@@ -4,7 +4,7 @@
 mod audit_support;
 
 use audit_support::*;
-use observa::audit::{self, AuditConfig, NewRecord, Outcome, Policy, Receipt};
+use observa::audit::{self, AuditConfig, AuditOutcome, NewRecord, Policy, Receipt};
 
 #[test]
 fn install_begin_finish_shutdown() {
@@ -18,7 +18,7 @@ fn install_begin_finish_shutdown() {
     )
     .unwrap();
     assert_eq!(attempt.attempted().unwrap().seq, 2);
-    let Receipt::Stored(done) = attempt.finish(Outcome::Success).unwrap() else {
+    let Receipt::Stored(done) = attempt.finish(AuditOutcome::Success).unwrap() else {
         panic!("not stored")
     };
     assert_eq!(done.seq, 3);
@@ -36,7 +36,7 @@ fn install_begin_finish_shutdown() {
         let a = audit::begin_async(NewRecord::new("job.run", "worker"), Policy::FailClosed)
             .await
             .unwrap();
-        a.finish_async(Outcome::failure("JobError", "timeout"))
+        a.finish_async(AuditOutcome::failure("JobError", "timeout"))
             .await
             .unwrap()
     });

@@ -5,7 +5,7 @@
 mod audit_support;
 
 use audit_support::*;
-use observa::audit::{self, AuditConfig, Auditor, NewRecord, Outcome, Receipt, VerifyError};
+use observa::audit::{self, AuditConfig, AuditOutcome, Auditor, NewRecord, Receipt, VerifyError};
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -51,7 +51,7 @@ fn postgres_trail_is_append_only_chained_and_verifiable() {
     let attempt = a
         .begin_attempt(NewRecord::new("user.suspend", "admin").target("u99"))
         .unwrap();
-    let Receipt::Stored(done) = attempt.finish(Outcome::Success).unwrap() else {
+    let Receipt::Stored(done) = attempt.finish(AuditOutcome::Success).unwrap() else {
         panic!("not stored")
     };
     assert_eq!(done.seq, 15);

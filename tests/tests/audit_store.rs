@@ -6,8 +6,8 @@ mod audit_support;
 
 use audit_support::*;
 use observa::audit::{
-    self, ACTION_STARTED, ACTION_STOPPED, AuditConfig, AuditErrorKind, Auditor, GENESIS_HASH,
-    NewRecord, Outcome, Problem, Receipt, VerifyError, VerifyOptions,
+    self, ACTION_STARTED, ACTION_STOPPED, AuditConfig, AuditErrorKind, AuditOutcome, Auditor,
+    GENESIS_HASH, NewRecord, Problem, Receipt, VerifyError, VerifyOptions,
 };
 use std::collections::HashSet;
 
@@ -194,14 +194,14 @@ fn write_ahead_attempt_and_outcome_are_linked() {
         .begin_attempt(
             NewRecord::new("user.suspend", "admin-1")
                 .target("user-2")
-                .outcome(Outcome::Success),
+                .outcome(AuditOutcome::Success),
         )
         .unwrap();
     let attempted = attempt.attempted().cloned().unwrap();
-    assert_eq!(attempted.outcome, Outcome::Attempted);
+    assert_eq!(attempted.outcome, AuditOutcome::Attempted);
     assert!(attempted.attempt_id.is_none());
     let receipt = attempt
-        .finish(Outcome::failure("AppError::NotFound", "no such user"))
+        .finish(AuditOutcome::failure("AppError::NotFound", "no such user"))
         .unwrap();
     let Receipt::Stored(done) = receipt else {
         panic!("not stored")
@@ -210,7 +210,7 @@ fn write_ahead_attempt_and_outcome_are_linked() {
     assert_eq!(done.attempt_id.as_deref(), Some(attempted.id.as_str()));
     assert_eq!(done.target.as_deref(), Some("user-2"));
     assert!(
-        matches!(&done.outcome, Outcome::Failure { error_class, .. } if error_class == "AppError::NotFound")
+        matches!(&done.outcome, AuditOutcome::Failure { error_class, .. } if error_class == "AppError::NotFound")
     );
 
     // Dropped without finish: a `cancelled` failure is recorded.
@@ -407,8 +407,10 @@ fn every_record_counts_in_audit_events_total() {
     let a = Auditor::open(AuditConfig::new(dir.url("a.db"))).unwrap();
     let before = count("metrics.probe", "failure");
     for _ in 0..3 {
-        a.append(NewRecord::new("metrics.probe", "actor").outcome(Outcome::failure("E", "boom")))
-            .unwrap();
+        a.append(
+            NewRecord::new("metrics.probe", "actor").outcome(AuditOutcome::failure("E", "boom")),
+        )
+        .unwrap();
     }
     assert_eq!(count("metrics.probe", "failure") - before, 3.0);
     a.close().unwrap();

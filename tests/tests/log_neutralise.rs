@@ -61,10 +61,10 @@ fn child_audit_fallback() {
     if std::env::var_os("OBSERVA_TEST_CHILD").is_none() {
         return;
     }
-    use observa::audit::{self, NewRecord, Outcome, Policy};
+    use observa::audit::{self, AuditOutcome, NewRecord, Policy};
     let rec = NewRecord::new("user.rename", "admin\u{200b}1").target(AUDIT_NASTY);
     let a = audit::begin(rec, Policy::DegradeAndAlert).expect("degrades");
-    let _ = a.finish(Outcome::failure("E", AUDIT_NASTY));
+    let _ = a.finish(AuditOutcome::failure("E", AUDIT_NASTY));
 }
 
 #[test]

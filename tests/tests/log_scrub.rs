@@ -91,8 +91,8 @@ async fn foreign_error_fields_and_messages_are_scrubbed() {
 #[tokio::test]
 async fn audit_failure_messages_are_scrubbed() {
     let e = failing_request(closed_port()).await;
-    match observa::audit::Outcome::from_error(&e) {
-        observa::audit::Outcome::Failure { message, .. } => {
+    match observa::audit::AuditOutcome::from_error(&e) {
+        observa::audit::AuditOutcome::Failure { message, .. } => {
             assert_clean(&message);
             assert!(message.contains("api_key=[REDACTED]"), "{message}");
         }

@@ -4,7 +4,7 @@
 //! - `validate.rs`: the rules between them and the function's shape, into a `Plan`;
 //! - `expand.rs`: tokens only. The write-ahead logic (`attempted` record before the body, the
 //!   outcome after it, panics and cancellation) lives in the runtime (`observa::audit`,
-//!   `audit_call.rs`).
+//!   `audit/call.rs`).
 
 mod args;
 mod expand;

@@ -116,7 +116,7 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         && plan.correlation.is_none()
         && plan.bind.is_empty()
     {
-        quote!(::observa::__private::Bind::NONE)
+        quote!(::observa::__private::CallBinding::NONE)
     } else {
         let (t, u, c) = (
             bind_one(&plan.tenant),
@@ -129,7 +129,7 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
                 (#n, ::observa::__private::bound_value::<{ #sensitive }, _>(&(#e)))
             }
         });
-        quote!(::observa::__private::Bind {
+        quote!(::observa::__private::CallBinding {
             tenant: #t,
             user: #u,
             correlation: #c,
@@ -211,7 +211,7 @@ fn future_body(
     let ret_field = ret_field(plan, &fut.output);
     let inner = quote! {
         async move {
-            let __observa_ret: #out = __observa_call.bind(__observa_fut).await;
+            let __observa_ret: #out = __observa_call.instrument(__observa_fut).await;
             #ret_field
             __observa_call.finish(#finish);
             __observa_ret
@@ -244,7 +244,7 @@ pub fn async_body(plan: &Plan, inner: TokenStream, ret: &syn::Type) -> TokenStre
         let __observa_site = #site;
         let mut __observa_call =
             ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
-        let __observa_ret: #ann = __observa_call.bind(#inner).await;
+        let __observa_ret: #ann = __observa_call.instrument(#inner).await;
         #ret_field
         __observa_call.finish(#finish);
         __observa_ret

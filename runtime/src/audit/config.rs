@@ -264,7 +264,7 @@ pub(crate) struct UrlOptions {
 
 impl StoreUrl {
     /// The store kind: `"sqlite"` or `"postgres"`.
-    pub fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
             Self::Postgres { .. } => "postgres",
@@ -272,7 +272,7 @@ impl StoreUrl {
     }
 
     /// Parses `url`, taking observa's query options out.
-    pub fn parse(url: &str) -> Result<(Self, UrlOptions), AuditError> {
+    pub(super) fn parse(url: &str) -> Result<(Self, UrlOptions), AuditError> {
         let url = url.trim();
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, q),

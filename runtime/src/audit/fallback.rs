@@ -6,7 +6,7 @@
 
 use super::config::FallbackSink;
 use super::error::AuditError;
-use super::record::{NewRecord, Outcome};
+use super::record::{AuditOutcome, NewRecord};
 use super::util;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +51,7 @@ pub fn lost_count() -> u64 {
 /// degraded attempt. Never fails: the worst case is a counted loss.
 pub(crate) fn degrade(
     record: &NewRecord,
-    outcome: &Outcome,
+    outcome: &AuditOutcome,
     attempt_id: Option<&str>,
     error: &AuditError,
 ) {

@@ -39,7 +39,7 @@
 //! # Write-ahead use (what `#[audit]` expands to)
 //!
 //! ```no_run
-//! use observa::audit::{self, NewRecord, Outcome, Policy};
+//! use observa::audit::{self, NewRecord, AuditOutcome, Policy};
 //! # fn suspend() -> Result<(), std::io::Error> { Ok(()) }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let attempt = audit::begin(
@@ -47,10 +47,11 @@
 //!     Policy::FailClosed,
 //! )?; // the `attempted` record is durable before the body runs
 //! let result = suspend();
-//! attempt.finish(Outcome::from_result(&result))?; // the outcome record, linked by attempt_id
+//! attempt.finish(AuditOutcome::from_result(&result))?; // the outcome record, linked by attempt_id
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod call;
 mod config;
 mod error;
 mod fallback;
@@ -67,7 +68,7 @@ pub use config::{
 pub use error::{AuditError, AuditErrorKind};
 pub use fallback::{degraded_count, lost_count, set_fallback_sink};
 pub use record::{
-    Changes, Correlation, GENESIS_HASH, NewRecord, Origin, Outcome, SCHEMA_VERSION, Severity,
+    AuditOutcome, Changes, Correlation, GENESIS_HASH, NewRecord, Origin, SCHEMA_VERSION, Severity,
     Source, StoredRecord,
 };
 pub use verify::{
@@ -362,13 +363,13 @@ impl Auditor {
         self.submit_async(p).await
     }
 
-    /// Durably writes `record` with outcome [`Outcome::Attempted`] and returns the [`Attempt`]
+    /// Durably writes `record` with outcome [`AuditOutcome::Attempted`] and returns the [`Attempt`]
     /// that writes the outcome record later. `Err` means the attempt is not recorded: under
     /// `fail_closed` the operation must not run.
     pub fn begin_attempt(&self, mut record: NewRecord) -> Result<Attempt, AuditError> {
         fill_from_context(&mut record);
         not_reserved(&record)?;
-        record.outcome = Outcome::Attempted;
+        record.outcome = AuditOutcome::Attempted;
         let p = Prepared::new(record.clone(), self.inner.origin.clone(), None)?;
         let stored = self.submit_blocking(p)?;
         Ok(Attempt::stored(
@@ -383,7 +384,7 @@ impl Auditor {
     pub async fn begin_attempt_async(&self, mut record: NewRecord) -> Result<Attempt, AuditError> {
         fill_from_context(&mut record);
         not_reserved(&record)?;
-        record.outcome = Outcome::Attempted;
+        record.outcome = AuditOutcome::Attempted;
         let p = Prepared::new(record.clone(), self.inner.origin.clone(), None)?;
         let stored = self.submit_async(p).await?;
         Ok(Attempt::stored(
@@ -443,7 +444,7 @@ impl Attempt {
         self.policy
     }
 
-    fn outcome_record(&mut self, outcome: Outcome) -> Option<(NewRecord, Option<String>)> {
+    fn outcome_record(&mut self, outcome: AuditOutcome) -> Option<(NewRecord, Option<String>)> {
         let mut r = self.template.take()?;
         r.outcome = outcome;
         Some((r, self.attempted.as_ref().map(|a| a.id.clone())))
@@ -465,7 +466,7 @@ impl Attempt {
     }
 
     /// Writes the outcome record (linked to the attempt by `attempt_id`) and waits for it.
-    pub fn finish(mut self, outcome: Outcome) -> Result<Receipt, AuditError> {
+    pub fn finish(mut self, outcome: AuditOutcome) -> Result<Receipt, AuditError> {
         let Some((r, attempt_id)) = self.outcome_record(outcome) else {
             return Err(AuditError::closed());
         };
@@ -485,7 +486,7 @@ impl Attempt {
     }
 
     /// [`Attempt::finish`] for async code.
-    pub async fn finish_async(mut self, outcome: Outcome) -> Result<Receipt, AuditError> {
+    pub async fn finish_async(mut self, outcome: AuditOutcome) -> Result<Receipt, AuditError> {
         let Some((r, attempt_id)) = self.outcome_record(outcome) else {
             return Err(AuditError::closed());
         };
@@ -509,7 +510,7 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        let outcome = Outcome::failure(
+        let outcome = AuditOutcome::failure(
             "cancelled",
             "the operation was dropped before its outcome was recorded",
         );
@@ -644,7 +645,7 @@ pub fn shutdown() -> Result<(), AuditError> {
 pub fn begin(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditError> {
     fill_from_context(&mut record);
     let result = not_reserved(&record).and_then(|()| global()).and_then(|a| {
-        record.outcome = Outcome::Attempted;
+        record.outcome = AuditOutcome::Attempted;
         let p = Prepared::new(record.clone(), a.inner.origin.clone(), None)?;
         let s = a.submit_blocking(p)?;
         Ok((a, s))
@@ -655,7 +656,7 @@ pub fn begin(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditErro
 /// [`begin`] for async functions.
 pub async fn begin_async(mut record: NewRecord, policy: Policy) -> Result<Attempt, AuditError> {
     fill_from_context(&mut record);
-    record.outcome = Outcome::Attempted;
+    record.outcome = AuditOutcome::Attempted;
     let result = match not_reserved(&record).and_then(|()| global()) {
         Ok(a) => match Prepared::new(record.clone(), a.inner.origin.clone(), None) {
             Ok(p) => a.submit_async(p).await.map(|s| (a, s)),
@@ -675,8 +676,8 @@ fn settle(
         (Ok((a, s)), _) => Ok(Attempt::stored(a, record, s, policy)),
         (Err(e), Policy::FailClosed) => Err(e),
         (Err(e), Policy::DegradeAndAlert) => {
-            record.outcome = Outcome::Attempted;
-            fallback::degrade(&record, &Outcome::Attempted, None, &e);
+            record.outcome = AuditOutcome::Attempted;
+            fallback::degrade(&record, &AuditOutcome::Attempted, None, &e);
             Ok(Attempt {
                 auditor: None,
                 template: Some(record),

@@ -52,7 +52,7 @@ pub const MAX_CHANGES_BYTES: usize = 64 * 1024;
 /// How an audited operation ended, or that it is about to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum AuditOutcome {
     /// Written durably *before* the operation runs (write-ahead). Its outcome record follows with
     /// `attempt_id` pointing at it; an attempt without one means the process died in between.
     Attempted,
@@ -68,7 +68,7 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl AuditOutcome {
     /// A failure with the given class and message.
     pub fn failure(error_class: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Failure {
@@ -87,7 +87,7 @@ impl Outcome {
         )
     }
 
-    /// `Success` for `Ok`, [`Outcome::from_error`] for `Err`.
+    /// `Success` for `Ok`, [`AuditOutcome::from_error`] for `Err`.
     pub fn from_result<T, E: fmt::Display>(result: &Result<T, E>) -> Self {
         match result {
             Ok(_) => Self::Success,
@@ -209,8 +209,8 @@ pub struct NewRecord {
     /// Grouping for dashboards and the `audit_events_total` label. Empty means: the part of
     /// `action` before its first `.` (`"user"` for `"user.suspend"`).
     pub category: String,
-    /// Outcome; [`crate::audit::Auditor::begin_attempt`] overrides it with `Attempted`.
-    pub outcome: Outcome,
+    /// AuditOutcome; [`crate::audit::Auditor::begin_attempt`] overrides it with `Attempted`.
+    pub outcome: AuditOutcome,
     /// Why (free text supplied by the caller, for example a ticket reference).
     pub reason: Option<String>,
     /// Who did it (user id, service account, `"system"`). Required.
@@ -242,7 +242,7 @@ impl NewRecord {
         Self {
             action: action.into(),
             category: String::new(),
-            outcome: Outcome::Success,
+            outcome: AuditOutcome::Success,
             reason: None,
             actor: actor.into(),
             user: None,
@@ -263,7 +263,7 @@ impl NewRecord {
     }
 
     /// Sets the outcome.
-    pub fn outcome(mut self, outcome: Outcome) -> Self {
+    pub fn outcome(mut self, outcome: AuditOutcome) -> Self {
         self.outcome = outcome;
         self
     }
@@ -318,7 +318,7 @@ pub struct StoredRecord {
     pub category: String,
     /// The outcome.
     #[serde(flatten)]
-    pub outcome: Outcome,
+    pub outcome: AuditOutcome,
     /// See [`NewRecord::reason`].
     pub reason: Option<String>,
     /// See [`NewRecord::actor`].
@@ -363,14 +363,14 @@ impl StoredRecord {
 
     fn error_class(&self) -> Option<&str> {
         match &self.outcome {
-            Outcome::Failure { error_class, .. } => Some(error_class),
+            AuditOutcome::Failure { error_class, .. } => Some(error_class),
             _ => None,
         }
     }
 
     fn error_message(&self) -> Option<&str> {
         match &self.outcome {
-            Outcome::Failure { message, .. } => Some(message),
+            AuditOutcome::Failure { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -612,7 +612,7 @@ pub(crate) struct Row<'a>(pub [Cell<'a>; 28]);
 impl<'a> Row<'a> {
     /// A row over raw column values as read back from a store. `Err` names the first column
     /// that is NULL though the table says `NOT NULL`.
-    pub fn from_raw(raw: &'a [RawCell; 28]) -> Result<Self, &'static str> {
+    pub(crate) fn from_raw(raw: &'a [RawCell; 28]) -> Result<Self, &'static str> {
         let mut cells = [Cell::Int(0); 28];
         for ((cell, raw), c) in cells.iter_mut().zip(raw).zip(&COLUMNS) {
             *cell = match raw {
@@ -627,12 +627,12 @@ impl<'a> Row<'a> {
     }
 
     /// The text of column `i` (`""` when NULL or not text).
-    pub fn text(&self, i: usize) -> &'a str {
+    pub(crate) fn text(&self, i: usize) -> &'a str {
         self.opt(i).unwrap_or("")
     }
 
     /// The text of column `i`, `None` when NULL.
-    pub fn opt(&self, i: usize) -> Option<&'a str> {
+    pub(crate) fn opt(&self, i: usize) -> Option<&'a str> {
         match self.0[i] {
             Cell::Text(t) => t,
             Cell::Int(_) => None,
@@ -641,12 +641,12 @@ impl<'a> Row<'a> {
 
     /// The canonical bytes (module docs).
     #[cfg(test)]
-    pub fn canonical_bytes(&self) -> Vec<u8> {
+    pub(crate) fn canonical_bytes(&self) -> Vec<u8> {
         Canonical::new(self, false).bytes
     }
 
     /// `record_hash` for these fields.
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         Canonical::new(self, false).hash(self)
     }
 }
@@ -749,7 +749,7 @@ fn opt(v: Option<String>) -> Option<String> {
 impl Prepared {
     /// Validates and bounds `r`, assigning its id and time. Rejects an empty or oversized
     /// `action`, an empty `actor` and control characters in `action`.
-    pub fn new(
+    pub(crate) fn new(
         r: NewRecord,
         origin: Origin,
         attempt_id: Option<String>,
@@ -776,10 +776,10 @@ impl Prepared {
             util::bound(r.category, MAX_FIELD_BYTES)
         };
         let outcome = match r.outcome {
-            Outcome::Failure {
+            AuditOutcome::Failure {
                 error_class,
                 message,
-            } => Outcome::Failure {
+            } => AuditOutcome::Failure {
                 error_class: util::bound(error_class, MAX_FIELD_BYTES),
                 message: util::bound(message, MAX_MESSAGE_BYTES),
             },
@@ -840,7 +840,7 @@ impl Prepared {
     }
 
     /// Seals the record at `seq` after `prev_hash`.
-    pub fn seal(self, trail: &str, seq: u64, prev_hash: &str) -> StoredRecord {
+    pub(crate) fn seal(self, trail: &str, seq: u64, prev_hash: &str) -> StoredRecord {
         let mut rec = self.record;
         rec.trail = trail.to_owned();
         rec.seq = seq;
@@ -871,7 +871,7 @@ mod tests {
         let p = Prepared::new(
             NewRecord::new("user.suspend", "admin-1")
                 .target("user-9")
-                .outcome(Outcome::failure("E", "multi\nline \u{1b} \"quoted\""))
+                .outcome(AuditOutcome::failure("E", "multi\nline \u{1b} \"quoted\""))
                 .changes(serde_json::json!({"b": 1, "a": 2}), serde_json::Value::Null),
             Origin::default(),
             None,
@@ -935,8 +935,8 @@ mod tests {
     #[test]
     fn outcome_helpers() {
         let r: Result<(), std::io::Error> = Err(std::io::Error::other("boom"));
-        match Outcome::from_result(&r) {
-            Outcome::Failure {
+        match AuditOutcome::from_result(&r) {
+            AuditOutcome::Failure {
                 error_class,
                 message,
             } => {
@@ -979,7 +979,10 @@ mod golden {
             .reason("ticket SEC-12 \u{e9}\n")
             .tenant("acme")
             .severity(Severity::High)
-            .outcome(Outcome::failure("AppError::NotFound", "no \"user\"\t9"))
+            .outcome(AuditOutcome::failure(
+                "AppError::NotFound",
+                "no \"user\"\t9",
+            ))
             .changes(
                 serde_json::json!({"status": "active", "n": 1.5}),
                 serde_json::json!({"status": "suspended"}),

@@ -178,7 +178,7 @@ impl std::fmt::Debug for Msg {
 impl Writer {
     /// Starts the writer thread. `connect` runs on that thread (PostgreSQL's sync client must
     /// not be created inside an async runtime); its error is returned here.
-    pub fn start<B, F>(
+    pub(super) fn start<B, F>(
         name: &str,
         connect: F,
         sealer: Sealer,
@@ -228,7 +228,7 @@ impl Writer {
     }
 
     /// Queues a record; the reply is sent after the commit.
-    pub fn submit(&self, p: Prepared, reply: Reply) {
+    pub(super) fn submit(&self, p: Prepared, reply: Reply) {
         let guard = match self.tx.read() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -246,7 +246,7 @@ impl Writer {
 
     /// Appends `last` (the `audit.stopped` record), writes the closing checkpoint and stops the
     /// thread. Idempotent: later calls return `Ok(())` without writing.
-    pub fn close(&self, last: Option<(Prepared, Reply)>) -> Result<(), AuditError> {
+    pub(super) fn close(&self, last: Option<(Prepared, Reply)>) -> Result<(), AuditError> {
         let tx = match self.tx.write() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),

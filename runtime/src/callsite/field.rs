@@ -1,5 +1,5 @@
-//! Values of a call: what the attribute binds into the context ([`Bind`], [`bound_value`]),
-//! the recorded fields on the span ([`new_span`]) and their masks ([`Masked`], [`field`]), and
+//! Values of a call: what the attribute binds into the context ([`CallBinding`], [`bound_value`]),
+//! the recorded fields on the span ([`new_span`]) and their masks ([`MaskedField`], [`field`]), and
 //! the `ret` value.
 
 use super::site::Site;
@@ -15,7 +15,7 @@ use tracing::field::Value;
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
 #[derive(Clone, Copy, Default)]
-pub struct Bind<'a> {
+pub struct CallBinding<'a> {
     /// `tenant`
     pub tenant: Option<&'a dyn fmt::Display>,
     /// `user`
@@ -26,9 +26,9 @@ pub struct Bind<'a> {
     pub fields: &'a [(&'static str, &'a dyn fmt::Display)],
 }
 
-impl Bind<'_> {
+impl CallBinding<'_> {
     /// Binds nothing.
-    pub const NONE: Bind<'static> = Bind {
+    pub const NONE: CallBinding<'static> = CallBinding {
         tenant: None,
         user: None,
         correlation: None,
@@ -45,7 +45,7 @@ impl Bind<'_> {
 
 /// The context a call runs in: the caller's plus what the attribute binds. `None` when the call
 /// changes nothing (the common nested case: no swap at all).
-pub(super) fn call_context(bind: &Bind<'_>) -> Option<Context> {
+pub(super) fn call_context(bind: &CallBinding<'_>) -> Option<Context> {
     if bind.is_empty() {
         if context::has_correlation() {
             return None;
@@ -181,9 +181,9 @@ impl<'a> SpanValue<'a> {
 /// `fields(...)` value for a name decided sensitive at compile time.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
-pub struct Masked;
+pub struct MaskedField;
 
-impl Record for Masked {
+impl Record for MaskedField {
     #[inline]
     fn record(&self) -> FieldValue<'_> {
         FieldValue::Redacted
@@ -195,7 +195,7 @@ impl Record for Masked {
 #[doc(hidden)]
 #[inline(always)]
 pub fn field<const SENSITIVE: bool, T: Record>(v: &T) -> &dyn Record {
-    if SENSITIVE { &Masked } else { v }
+    if SENSITIVE { &MaskedField } else { v }
 }
 
 /// `ret` on a function returning `Result<T, _>`: the `Ok` value.

@@ -3,7 +3,7 @@
 //! functions that return a boxed future behind a type alias.
 
 use super::core::{Core, PANICKED, while_unwinding};
-use super::field::{Bind, call_context};
+use super::field::{CallBinding, call_context};
 use super::site::Site;
 use crate::context::{Context, ScopeGuard};
 use crate::outcome::{ErrorView, Finish, Outcome};
@@ -34,7 +34,7 @@ impl fmt::Debug for AsyncCall {
 impl AsyncCall {
     /// Starts an async call (at the first poll of the instrumented future).
     #[inline]
-    pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> AsyncCall {
+    pub fn start(site: &'static Site, bind: CallBinding<'_>, values: &[&dyn Record]) -> AsyncCall {
         let mut call = AsyncCall {
             core: Core::idle(site),
             ctx: None,
@@ -74,8 +74,8 @@ impl AsyncCall {
 
     /// Runs `fut` inside this call.
     #[inline]
-    pub fn bind<F: Future>(&mut self, fut: F) -> Bound<'_, F> {
-        Bound { call: self, fut }
+    pub fn instrument<F: Future>(&mut self, fut: F) -> Instrumented<'_, F> {
+        Instrumented { call: self, fut }
     }
 
     /// Records the return value in the completion event (`ret`).
@@ -119,16 +119,16 @@ impl Drop for AsyncCall {
 pin_project_lite::pin_project! {
     /// The body of an async call, run inside the call's context and span.
     #[doc(hidden)]
-    pub struct Bound<'a, F> {
+    pub struct Instrumented<'a, F> {
         call: &'a mut AsyncCall,
         #[pin]
         fut: F,
     }
 }
 
-impl<F> fmt::Debug for Bound<'_, F> {
+impl<F> fmt::Debug for Instrumented<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bound").finish_non_exhaustive()
+        f.debug_struct("Instrumented").finish_non_exhaustive()
     }
 }
 
@@ -161,7 +161,7 @@ impl Drop for PollGuard<'_> {
     }
 }
 
-impl<F: Future> Future for Bound<'_, F> {
+impl<F: Future> Future for Instrumented<'_, F> {
     type Output = F::Output;
 
     #[inline]

@@ -14,7 +14,7 @@
 //! 1. [`site`]: `__site!` declares the function's [`Site`] from a [`SiteInfo`] and its [`Opts`];
 //!    the site registers itself for the inventory ([`crate::slo::sites`]).
 //! 2. [`field`]: the generated code passes the recorded values (masked at compile time when
-//!    their name is sensitive: [`field()`], [`Masked`]) and what the attribute binds ([`Bind`],
+//!    their name is sensitive: [`field()`], [`MaskedField`]) and what the attribute binds ([`CallBinding`],
 //!    [`bound_value`]); the call's context is built from them.
 //! 3. The call starts: [`sync_call`] ([`Call`]: the context installed and the span entered
 //!    until the call is finished or dropped) or [`future`] ([`AsyncCall`]: the context
@@ -36,9 +36,10 @@ mod probe;
 mod site;
 mod sync_call;
 
-pub use field::{Bind, Masked, bound_value, field, ret_ok, ret_plain};
+pub use field::{CallBinding, MaskedField, bound_value, field, ret_ok, ret_plain};
 pub use future::{
-    AsyncCall, Bound, SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future, pinned,
+    AsyncCall, Instrumented, SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future,
+    pinned,
 };
 pub use probe::{
     Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult,

@@ -26,7 +26,7 @@ macro_rules! level {
 }
 
 #[doc(hidden)]
-pub trait Peel<'a, T: ?Sized> {
+pub(super) trait Peel<'a, T: ?Sized> {
     fn peel(&self) -> &'a T;
 }
 

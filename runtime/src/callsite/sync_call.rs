@@ -1,7 +1,7 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
 use super::core::{Core, Entered, while_unwinding};
-use super::field::{Bind, call_context};
+use super::field::{CallBinding, call_context};
 use super::site::Site;
 use crate::context::{self, ScopeGuard};
 use crate::outcome::Finish;
@@ -52,7 +52,7 @@ impl fmt::Debug for Call {
 impl Call {
     /// Starts a synchronous call.
     #[inline]
-    pub fn start(site: &'static Site, bind: Bind<'_>, values: &[&dyn Record]) -> Call {
+    pub fn start(site: &'static Site, bind: CallBinding<'_>, values: &[&dyn Record]) -> Call {
         let mut call = Call {
             scope: Scope::Same,
             core: Core::idle(site),

@@ -35,7 +35,7 @@
 //! is not routed; a routed file (`OBSERVA_LOG_ROUTES`) the lines of its targets and their
 //! children (`target::x`, `target.x`), the longest matching route winning.
 //!
-//! Lines go through a non-blocking writer ([`writer`]) with a bounded buffer; when it is full,
+//! Lines go through a non-blocking writer (`writer`) with a bounded buffer; when it is full,
 //! lines are dropped rather than blocking the application, and counted in
 //! `observa_log_dropped_total`.
 //!

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the writer thread drains the buffer when it is not woken earlier.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Buffer size that wakes the writer thread at once.
 const HIGH_WATER: usize = 64 * 1024;

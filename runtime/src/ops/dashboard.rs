@@ -8,9 +8,9 @@ use crate::slo::{HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS, Slo, Target, dura
 use serde_json::{Value, json};
 
 /// The service filter every expression carries.
-pub const SERVICE: &str = "job=~\"$service\"";
+pub(super) const SERVICE: &str = "job=~\"$service\"";
 /// The rate range of every panel.
-pub const RANGE: &str = "$__rate_interval";
+pub(super) const RANGE: &str = "$__rate_interval";
 
 /// One panel to lay out: title, unit, targets (expression, legend), threshold line.
 type PanelSpec<'a> = (String, &'a str, Vec<(String, String)>, Option<f64>);
@@ -94,7 +94,7 @@ fn quantiles(hist: &str, m: &str, by: &str) -> Vec<(String, String)> {
 }
 
 /// The dashboard JSON for the events `events` (family prefix, event id) and objectives `slos`.
-pub fn render(
+pub(super) fn render(
     title: &str,
     uid: &str,
     events: &[(&'static str, &'static str)],

@@ -7,7 +7,7 @@ use super::rules::{Alert, Severity, promise, ratio_record, series_matcher};
 use crate::slo::{Indicator, Target, duration_text};
 
 /// The runbook of `alert` for the service `service` (the `job` label).
-pub fn render(alert: &Alert, service: &str) -> String {
+pub(super) fn render(alert: &Alert, service: &str) -> String {
     let slo = &alert.slo;
     let ind = &alert.indicator;
     let window = duration_text(slo.objective.window_secs);

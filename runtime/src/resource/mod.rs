@@ -33,7 +33,6 @@
 //!
 //! **Cost when off:** one relaxed atomic load and one thread-local read per request or call.
 
-mod alloc;
 #[cfg(feature = "tower")]
 pub(crate) mod http;
 mod sys;
@@ -41,7 +40,7 @@ mod sys;
 #[cfg(feature = "tower")]
 pub use http::Allow;
 
-pub use alloc::CountingAlloc;
+pub use observa_alloc::CountingAlloc;
 
 use crate::metrics::HistogramFamily;
 use std::cell::Cell;
@@ -126,7 +125,7 @@ impl Snap {
         let io = sys::thread_io();
         Snap {
             io,
-            alloc: alloc::thread_allocated(),
+            alloc: observa_alloc::thread_allocated(),
             cpu: sys::thread_cpu_ns(),
         }
     }

@@ -17,7 +17,7 @@
 //!     <n> records, closes it and prints `done`.
 //! ```
 
-use observa::audit::{self, AuditConfig, Auditor, NewRecord, Outcome, Policy, Receipt};
+use observa::audit::{self, AuditConfig, AuditOutcome, Auditor, NewRecord, Policy, Receipt};
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -128,7 +128,7 @@ fn degrade() -> ExitCode {
                     "degrade begin ok stored={}",
                     attempt.attempted().is_some()
                 ));
-                match attempt.finish(Outcome::Success) {
+                match attempt.finish(AuditOutcome::Success) {
                     Ok(Receipt::Degraded) => out("degrade finish degraded"),
                     Ok(_) => out("degrade finish stored"),
                     Err(e) => out(&format!("degrade finish error {}", e.kind())),

@@ -67,7 +67,7 @@ pub fn build_trail(url: &str, n: usize, every: u64, key: Option<SigningKey>) -> 
             );
         }
         if i % 5 == 1 {
-            r = r.outcome(observa::audit::Outcome::failure(
+            r = r.outcome(observa::audit::AuditOutcome::failure(
                 "AppError::Denied",
                 "denied",
             ));

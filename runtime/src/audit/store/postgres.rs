@@ -122,7 +122,11 @@ impl std::fmt::Debug for PostgresBackend {
 impl PostgresBackend {
     /// Connects and creates the schema and tables if needed (serialised across processes by an
     /// advisory lock).
-    pub fn open(conn: &str, schema: &str, durability: Durability) -> Result<Self, AuditError> {
+    pub(crate) fn open(
+        conn: &str,
+        schema: &str,
+        durability: Durability,
+    ) -> Result<Self, AuditError> {
         let s = q(schema);
         let insert_sql = insert_sql(&s);
         let mut b = Self {
@@ -344,7 +348,7 @@ impl std::fmt::Debug for PostgresReader {
 }
 
 impl PostgresReader {
-    pub fn open(conn: &str, schema: &str) -> Result<Self, AuditError> {
+    pub(crate) fn open(conn: &str, schema: &str) -> Result<Self, AuditError> {
         let mut client = connect(conn)?;
         let s = q(schema);
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;

@@ -11,7 +11,7 @@ pub(crate) struct RawRow(pub [RawCell; 28]);
 
 impl RawRow {
     /// The integer in column `i` (0 when it is not one: readers only produce integers there).
-    pub fn int(&self, i: usize) -> i64 {
+    pub(crate) fn int(&self, i: usize) -> i64 {
         match self.0[i] {
             RawCell::Int(v) => v,
             RawCell::Text(_) => 0,

@@ -114,7 +114,7 @@ pub(crate) struct SqliteBackend {
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path` and its tables.
-    pub fn open(path: PathBuf, durability: Durability) -> Result<Self, AuditError> {
+    pub(crate) fn open(path: PathBuf, durability: Durability) -> Result<Self, AuditError> {
         let mut b = Self {
             path,
             durability,
@@ -354,7 +354,7 @@ fn file_uri(path: &Path, query: &str) -> Result<String, AuditError> {
 
 impl SqliteReader {
     /// Opens an existing trail read-only, without creating or changing any file.
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, AuditError> {
         if !path.is_file() {
             return Err(AuditError::new(
                 AuditErrorKind::Unavailable,
@@ -393,7 +393,7 @@ impl SqliteReader {
     }
 
     /// Whether the database was opened `immutable=1` (no `-wal` file at the time).
-    pub fn immutable(&self) -> bool {
+    pub(crate) fn immutable(&self) -> bool {
         self.immutable
     }
 }

@@ -1,8 +1,12 @@
-//! The counting allocator: the one `unsafe` item of observa (implementing [`GlobalAlloc`]
-//! cannot be done without it). Each method delegates to [`System`] unchanged and, on success,
-//! adds the bytes to a per-thread counter; nothing else.
+//! The counting global allocator behind observa's per-request `alloc_bytes`, re-exported as
+//! `observa::resource::CountingAlloc`.
+//!
+//! The one `unsafe` item of observa lives here, in a crate of its own, so that the runtime
+//! crate can `#![forbid(unsafe_code)]`: implementing [`GlobalAlloc`] cannot be done without
+//! `unsafe`. Each method delegates to [`System`] unchanged and, on success, adds the bytes to a
+//! per-thread counter; nothing else.
 
-#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, unreachable_pub)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -22,10 +26,11 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 ///
 /// ```standalone_crate
 /// #[global_allocator]
-/// static ALLOC: observa::resource::CountingAlloc = observa::resource::CountingAlloc;
+/// static ALLOC: observa_alloc::CountingAlloc = observa_alloc::CountingAlloc;
 /// # fn main() {
 /// #     let v: Vec<u8> = Vec::with_capacity(4096);
 /// #     assert!(v.capacity() >= 4096);
+/// #     assert!(observa_alloc::thread_allocated().is_some_and(|n| n >= 4096));
 /// # }
 /// ```
 ///
@@ -86,9 +91,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Bytes this thread allocated so far, when [`CountingAlloc`] is the global allocator.
+/// Bytes this thread allocated so far, when [`CountingAlloc`] is the global allocator
+/// (`None` when it is not, or during thread teardown).
 #[inline]
-pub(crate) fn thread_allocated() -> Option<u64> {
+pub fn thread_allocated() -> Option<u64> {
     if INSTALLED.load(Ordering::Relaxed) {
         ALLOCATED.try_with(Cell::get).ok()
     } else {

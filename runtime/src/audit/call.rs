@@ -1,7 +1,7 @@
 //! What `#[audit]` generated code calls: building the record from the attribute's expressions,
 //! the write-ahead `attempted` record, the outcome record, and panics recorded as failures.
 
-use crate::audit::{self, Attempt, AuditError, NewRecord, Outcome, Policy, Severity};
+use crate::audit::{self, Attempt, AuditError, AuditOutcome, NewRecord, Policy, Severity};
 use crate::record::Record;
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -74,7 +74,7 @@ pub const fn policy(degrade: bool) -> Policy {
 /// writes a `failure` outcome of class `panic` (the panic then continues unchanged).
 #[doc(hidden)]
 #[must_use]
-pub struct AuditCall {
+pub(crate) struct AuditCall {
     attempt: Option<Attempt>,
 }
 
@@ -86,19 +86,19 @@ impl fmt::Debug for AuditCall {
 
 impl AuditCall {
     /// Writes the `attempted` record (sync). `Err` only under `fail_closed`.
-    pub fn begin(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
+    pub(crate) fn begin(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
         audit::begin(r, policy).map(|a| AuditCall { attempt: Some(a) })
     }
 
     /// Writes the `attempted` record (async). `Err` only under `fail_closed`.
-    pub async fn begin_async(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
+    pub(crate) async fn begin_async(r: NewRecord, policy: Policy) -> Result<AuditCall, AuditError> {
         audit::begin_async(r, policy)
             .await
             .map(|a| AuditCall { attempt: Some(a) })
     }
 
     /// Writes the outcome record (sync).
-    pub fn finish(mut self, outcome: Outcome) -> Result<(), AuditError> {
+    pub(crate) fn finish(mut self, outcome: AuditOutcome) -> Result<(), AuditError> {
         match self.attempt.take() {
             Some(a) => a.finish(outcome).map(|_| ()),
             None => Ok(()),
@@ -106,7 +106,7 @@ impl AuditCall {
     }
 
     /// Writes the outcome record (async).
-    pub async fn finish_async(mut self, outcome: Outcome) -> Result<(), AuditError> {
+    pub(crate) async fn finish_async(mut self, outcome: AuditOutcome) -> Result<(), AuditError> {
         match self.attempt.take() {
             Some(a) => a.finish_async(outcome).await.map(|_| ()),
             None => Ok(()),
@@ -121,15 +121,15 @@ impl Drop for AuditCall {
         {
             // Best effort while unwinding: the error has nowhere to go but the fallback path
             // inside `finish` (degrade) or the `attempted` record left without an outcome.
-            let _ = a.finish(Outcome::failure("panic", "panicked"));
+            let _ = a.finish(AuditOutcome::failure("panic", "panicked"));
         }
     }
 }
 
 /// The outcome of a returned `Result`.
 #[doc(hidden)]
-pub fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> Outcome {
-    Outcome::from_result(r)
+pub(crate) fn outcome_of<T, E: fmt::Display>(r: &Result<T, E>) -> AuditOutcome {
+    AuditOutcome::from_result(r)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ pub fn call_plain<R>(r: NewRecord, policy: Policy, body: impl FnOnce() -> R) -> 
     let call = AuditCall::begin(r, policy).ok();
     let ret = body();
     if let Some(call) = call {
-        let _ = call.finish(Outcome::Success);
+        let _ = call.finish(AuditOutcome::Success);
     }
     ret
 }
@@ -199,7 +199,7 @@ pub async fn call_plain_async<F: Future>(r: NewRecord, policy: Policy, body: F) 
     let call = AuditCall::begin_async(r, policy).await.ok();
     let ret = body.await;
     if let Some(call) = call {
-        let _ = call.finish_async(Outcome::Success).await;
+        let _ = call.finish_async(AuditOutcome::Success).await;
     }
     ret
 }
@@ -245,7 +245,7 @@ pub fn call_plain_future<F: IntoFuture>(
         let (call, fut) = state;
         let ret = fut.await;
         if let Some(call) = call {
-            let _ = call.finish_async(Outcome::Success).await;
+            let _ = call.finish_async(AuditOutcome::Success).await;
         }
         ret
     }
