@@ -18,7 +18,7 @@
 //!    [`bound_value`]); the call's context is built from them.
 //! 3. The call starts: [`sync_call`] ([`Call`]: the context installed and the span entered
 //!    until the call is finished or dropped) or [`future`] ([`AsyncCall`]: the context
-//!    installed and the span entered around every poll of the body, [`Bound`]; for a function
+//!    installed and the span entered around every poll of the body, [`Instrumented`]; for a function
 //!    returning a future, [`AsyncCall::run`] then the returned future bound the same way).
 //! 4. [`core`]: both keep their books in a `Core`: built idle before any user code, begun
 //!    (started count, clock, span, rendered fields), finished once (counter, histogram, span
