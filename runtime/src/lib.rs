@@ -100,9 +100,8 @@ pub mod __private {
     pub use tracing_core;
     pub mod audit {
         pub use crate::audit::call::{
-            AuditSyncCheck, AuditSyncViaAny, AuditSyncViaBoxed, box_future, call, call_async,
-            call_future, call_plain, call_plain_async, call_plain_future, changes, display,
-            not_a_boxed_future, policy, record,
+            box_future, call, call_async, call_future, call_plain, call_plain_async,
+            call_plain_future, changes, display, not_a_boxed_future, policy, record,
         };
     }
 }

@@ -107,15 +107,15 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
             } else {
                 quote_spanned! {span=>
                     ::observa::__private::audit::not_a_boxed_future(
-                        (&::observa::__private::audit::AuditSyncCheck(&__observa_audit_ret))
-                            .__observa_audit_sync(),
+                        (&::observa::__private::SyncCheck(&__observa_audit_ret))
+                            .__observa_sync(),
                     );
                 }
             };
             let new = quote! {{
                 let __observa_audit_ret: #ann = #audited;
                 #[allow(unused_imports)]
-                use ::observa::__private::audit::{AuditSyncViaAny as _, AuditSyncViaBoxed as _};
+                use ::observa::__private::{SyncViaAny as _, SyncViaBoxed as _};
                 #check
                 __observa_audit_ret
             }};

@@ -263,53 +263,9 @@ pub fn call_plain_future<F: IntoFuture>(
 
 use std::pin::Pin;
 
-/// Wraps the return value of a synchronous audited call for the autoref probe below.
-#[doc(hidden)]
-#[allow(missing_debug_implementations)]
-pub struct AuditSyncCheck<'a, T: ?Sized>(pub &'a T);
-
-/// The return value of a sync-shaped audited function is a boxed `dyn Future`.
-#[doc(hidden)]
-#[allow(missing_debug_implementations)]
-pub struct BoxedFuture;
-
-/// Anything else.
-#[doc(hidden)]
-#[allow(missing_debug_implementations)]
-pub struct NotAFuture;
-
-#[doc(hidden)]
-pub trait AuditSyncViaBoxed {
-    fn __observa_audit_sync(&self) -> BoxedFuture;
-}
-
-macro_rules! boxed_dyn {
-    ($($bounds:tt)*) => {
-        impl<'a, 'b, O> AuditSyncViaBoxed
-            for AuditSyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>>
-        {
-            #[inline]
-            fn __observa_audit_sync(&self) -> BoxedFuture {
-                BoxedFuture
-            }
-        }
-    };
-}
-boxed_dyn!();
-boxed_dyn!(+ Send);
-boxed_dyn!(+ Send + Sync);
-
-#[doc(hidden)]
-pub trait AuditSyncViaAny {
-    fn __observa_audit_sync(&self) -> NotAFuture;
-}
-
-impl<T: ?Sized> AuditSyncViaAny for &AuditSyncCheck<'_, T> {
-    #[inline]
-    fn __observa_audit_sync(&self) -> NotAFuture {
-        NotAFuture
-    }
-}
+// The probe itself (`SyncCheck`, `SyncViaBoxed`, `SyncViaAny`) is `#[observed]`'s
+// (`crate::callsite`): only the bound below, with `#[audit]`'s own message, is audit's.
+use crate::callsite::NotAFuture;
 
 /// The bound a synchronous audited call's return value passes unless it is a boxed future.
 #[doc(hidden)]
