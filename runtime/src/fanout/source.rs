@@ -41,6 +41,26 @@ pub trait Consumer: Send + 'static {
     fn next_message(&mut self) -> impl Future<Output = Result<Option<Message>, BoxError>> + Send;
 }
 
+/// One line of the source's life (`fanout.connected`, `.retry`, `.gave_up`, `.crashed`,
+/// `.source_ended`): observa's own event with the source's identity (`hub`, `source`,
+/// `exchange`, `queue`, `binding`) and the fields of the moment.
+macro_rules! source_event {
+    ($lvl:expr, $cfg:expr, $info:expr, $event:literal, $($rest:tt)*) => {
+        tracing::event!(
+            name: crate::log::COMPLETION,
+            target: TARGET,
+            $lvl,
+            event = $event,
+            hub = %$cfg.name,
+            source = $info.kind,
+            exchange = $info.exchange.as_deref(),
+            queue = $info.queue.as_deref(),
+            binding = $info.binding_key.as_deref(),
+            $($rest)*
+        )
+    };
+}
+
 /// `error` and every `source()` below it, joined with `": "`.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
@@ -92,15 +112,11 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
         }
         if let Some(err) = &last_error {
             if cfg.max_retries.is_some_and(|max| failures > max) {
-                tracing::error!(
-                    name: crate::log::COMPLETION,
-                    target: TARGET,
-                    event = "fanout.gave_up",
-                    hub = %cfg.name,
-                    source = info.kind,
-                    exchange = info.exchange.as_deref(),
-                    queue = info.queue.as_deref(),
-                    binding = info.binding_key.as_deref(),
+                source_event!(
+                    tracing::Level::ERROR,
+                    cfg,
+                    info,
+                    "fanout.gave_up",
                     attempt = failures,
                     error = %err,
                     "fan-out source: giving up after repeated failures"
@@ -108,15 +124,11 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 hub.set_disconnected();
                 return;
             }
-            tracing::warn!(
-                name: crate::log::COMPLETION,
-                target: TARGET,
-                event = "fanout.retry",
-                hub = %cfg.name,
-                source = info.kind,
-                exchange = info.exchange.as_deref(),
-                queue = info.queue.as_deref(),
-                binding = info.binding_key.as_deref(),
+            source_event!(
+                tracing::Level::WARN,
+                cfg,
+                info,
+                "fanout.retry",
                 attempt = failures,
                 backoff_ms = backoff.as_millis() as u64,
                 error = %err,
@@ -153,15 +165,11 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
             }
         };
         hub.set_connected(ever_connected);
-        tracing::info!(
-            name: crate::log::COMPLETION,
-            target: TARGET,
-            event = "fanout.connected",
-            hub = %cfg.name,
-            source = info.kind,
-            exchange = info.exchange.as_deref(),
-            queue = info.queue.as_deref(),
-            binding = info.binding_key.as_deref(),
+        source_event!(
+            tracing::Level::INFO,
+            cfg,
+            info,
+            "fanout.connected",
             attempt = failures,
             reconnect = ever_connected,
             "fan-out source connected"
@@ -179,12 +187,11 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 }
                 Ok(None) => {
                     hub.set_disconnected();
-                    tracing::info!(
-                        name: crate::log::COMPLETION,
-                        target: TARGET,
-                        event = "fanout.source_ended",
-                        hub = %cfg.name,
-                        source = info.kind,
+                    source_event!(
+                        tracing::Level::INFO,
+                        cfg,
+                        info,
+                        "fanout.source_ended",
                         "fan-out source ended"
                     );
                     return;
@@ -192,15 +199,11 @@ async fn run<S: Source>(hub: Arc<Inner>, mut source: S) {
                 Err(e) => {
                     let chain = error_chain(&*e);
                     hub.set_failed(&chain, false);
-                    tracing::error!(
-                        name: crate::log::COMPLETION,
-                        target: TARGET,
-                        event = "fanout.crashed",
-                        hub = %cfg.name,
-                        source = info.kind,
-                        exchange = info.exchange.as_deref(),
-                        queue = info.queue.as_deref(),
-                        binding = info.binding_key.as_deref(),
+                    source_event!(
+                        tracing::Level::ERROR,
+                        cfg,
+                        info,
+                        "fanout.crashed",
                         error = %chain,
                         "fan-out consumer crashed; reconnecting"
                     );
