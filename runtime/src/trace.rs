@@ -390,7 +390,12 @@ mod otlp {
 
         #[test]
         fn hex_is_the_ids_display() {
-            for t in [0u128, 1, 0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c, u128::MAX] {
+            for t in [
+                0u128,
+                1,
+                0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c,
+                u128::MAX,
+            ] {
                 let id = TraceId::from(t);
                 let hex = crate::trace::HexId::trace(id);
                 assert_eq!(&*hex, id.to_string());
