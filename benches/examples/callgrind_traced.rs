@@ -3,9 +3,12 @@
 //! benches/benches/traced.rs measures them. Only `run` (the caller's loop) is collected
 //! (`--toggle-collect`); run with `--separate-threads=yes` and read the main thread's file, so
 //! the exporter's batch thread and the receiver are not counted. `traced` is the observa call,
-//! `otel_span` the bare `#[tracing::instrument]` + `tracing-opentelemetry` span, for scale.
+//! `untraced` the same call with no endpoint configured (what export adds), `otel_span` the bare
+//! `#[tracing::instrument]` + `tracing-opentelemetry` span, for scale. Set `OTEL_BSP_MAX_QUEUE_SIZE=65536` so
+//! that the SDK's queue does not overflow while valgrind slows the batch thread down (a full queue
+//! drops spans on the caller's thread, at a cost that varies from run to run).
 //!
-//!   callgrind_traced traced|otel_span|bare N
+//!   callgrind_traced traced|untraced|otel_span|bare N
 //!
 //! ```sh
 //! cargo build --profile bench --manifest-path benches/Cargo.toml --example callgrind_traced
@@ -44,6 +47,7 @@ fn observa_traced(tenant: &str, x: u64) -> u64 {
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 #[inline(never)]
 fn tracing_span_only(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
     work(x)
 }
 
@@ -111,7 +115,9 @@ fn main() {
     let mut config = observa::Config::new("callgrind")
         .with_writer(std::io::sink())
         .with_log_level("info");
-    config.otlp_endpoint = Some(base.clone());
+    if which != "untraced" {
+        config.otlp_endpoint = Some(base.clone());
+    }
     let guard = observa::init(config).expect("observa::init");
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_batch_exporter(
