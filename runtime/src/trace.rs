@@ -34,6 +34,7 @@
 
 #[cfg(feature = "otlp")]
 mod otlp {
+    use super::TraceIds;
     use crate::carrier::TraceParent;
     use crate::config::Config;
     use crate::redact::{FILTERED, KeyAction, key_action};
@@ -371,15 +372,40 @@ mod otlp {
     }
 
     /// `(trace_id, span_id)` of a span, when it is sampled into a valid trace.
-    pub(crate) fn ids(
-        dispatch: &tracing::Dispatch,
-        id: &tracing::span::Id,
-    ) -> Option<(String, String)> {
+    pub(crate) fn ids(dispatch: &tracing::Dispatch, id: &tracing::span::Id) -> Option<TraceIds> {
         let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
         let span = cx.span();
         let sc = span.span_context();
-        sc.is_valid()
-            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+        sc.is_valid().then(|| {
+            (
+                super::HexId::trace(sc.trace_id()),
+                super::HexId::span(sc.span_id()),
+            )
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use opentelemetry::trace::{SpanId, TraceId};
+
+        #[test]
+        fn hex_is_the_ids_display() {
+            for t in [
+                0u128,
+                1,
+                0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c,
+                u128::MAX,
+            ] {
+                let id = TraceId::from(t);
+                let hex = crate::trace::HexId::trace(id);
+                assert_eq!(&*hex, id.to_string());
+                assert_eq!(hex.to_string(), id.to_string());
+            }
+            for s in [0u64, 1, 0xb7ad_6b71_6920_3331, u64::MAX] {
+                let id = SpanId::from(s);
+                assert_eq!(&*crate::trace::HexId::span(id), id.to_string());
+            }
+        }
     }
 }
 
@@ -391,6 +417,71 @@ pub(crate) use otlp::span_traceparent;
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
 pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
+
+/// `(trace_id, span_id)` of a span as lowercase hex, for log lines and Sentry events.
+pub(crate) type TraceIds = (HexId<32>, HexId<16>);
+
+/// An id as lowercase hex (`N` digits), kept inline: every log line inside a traced span
+/// carries two, so they are neither formatted through `core::fmt` (padding and width handling
+/// per byte) nor allocated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct HexId<const N: usize>([u8; N]);
+
+#[cfg(feature = "otlp")]
+impl<const N: usize> HexId<N> {
+    /// The hex of `bytes` (big-endian, as OpenTelemetry's ids display them).
+    fn of(bytes: &[u8]) -> HexId<N> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; N];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        HexId(out)
+    }
+}
+
+#[cfg(feature = "otlp")]
+impl HexId<32> {
+    pub(crate) fn trace(id: opentelemetry::trace::TraceId) -> HexId<32> {
+        HexId::of(&id.to_bytes())
+    }
+}
+
+#[cfg(feature = "otlp")]
+impl HexId<16> {
+    pub(crate) fn span(id: opentelemetry::trace::SpanId) -> HexId<16> {
+        HexId::of(&id.to_bytes())
+    }
+}
+
+impl<const N: usize> HexId<N> {
+    /// The digits (ASCII; a JSON string body as they are).
+    pub(crate) fn ascii(&self) -> &[u8; N] {
+        &self.0
+    }
+}
+
+impl<const N: usize> std::ops::Deref for HexId<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // ASCII by construction: the check is one short pass, and no `unsafe` here.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::fmt::Display for HexId<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for HexId<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
 
 #[cfg(not(feature = "otlp"))]
 pub(crate) fn active() -> bool {

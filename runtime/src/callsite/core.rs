@@ -118,21 +118,24 @@ impl Core {
         self.span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
             {
-                // A root span inside a context that continues a remote trace adopts it.
-                let remote = crate::trace::active() && Span::current().is_none();
-                let tp = if remote {
-                    match &ctx {
-                        Some(c) => c.traceparent().map(str::to_owned),
-                        None => {
-                            crate::context::with_current(|c| c.traceparent().map(str::to_owned))
+                // A root span inside a context that continues a remote trace adopts it. Root:
+                // no current span (asked without cloning it, which would cost a `clone_span`
+                // and a `try_close`). The traceparent is read in place after the span exists
+                // (creating it changes only the correlation id).
+                let root = crate::trace::active()
+                    && tracing::dispatcher::get_default(|d| d.current_span().id().is_none());
+                let mut ctx = ctx;
+                let span = new_span(site, ctx.as_deref_mut(), values);
+                if root && !span.is_disabled() {
+                    let adopt = |c: &Context| {
+                        if let Some(tp) = c.traceparent() {
+                            crate::trace::adopt_remote_parent(&span, tp);
                         }
+                    };
+                    match ctx {
+                        Some(c) => adopt(c),
+                        None => crate::context::with_current(adopt),
                     }
-                } else {
-                    None
-                };
-                let span = new_span(site, ctx, values);
-                if let Some(tp) = tp {
-                    crate::trace::adopt_remote_parent(&span, &tp);
                 }
                 span
             }

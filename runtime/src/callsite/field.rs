@@ -139,8 +139,15 @@ fn bound_attributes(span: &Span, ctx: &Context) {
     if span.is_disabled() || !crate::trace::active() {
         return;
     }
-    for (k, v) in ctx.fields() {
-        span.set_attribute(k.to_owned(), v.to_owned());
+    let Some(fields) = ctx.fields_shared() else {
+        return;
+    };
+    // Names and values are shared (`Arc<str>`): the attributes take a reference, not a copy.
+    for (k, v) in fields.iter() {
+        span.set_attribute(
+            opentelemetry::Key::from(k.clone()),
+            opentelemetry::Value::from(v.clone()),
+        );
     }
 }
 

@@ -214,7 +214,7 @@ where
         #[cfg(not(feature = "otlp"))]
         let trace = {
             let _ = &ctx;
-            None::<(String, String)>
+            None::<crate::trace::TraceIds>
         };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
@@ -228,7 +228,7 @@ where
 
 impl Layer {
     #[cfg(feature = "otlp")]
-    fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<(String, String)> {
+    fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<crate::trace::TraceIds> {
         let dispatch = self.dispatch.get()?.upgrade()?;
         crate::trace::ids(&dispatch, &id?)
     }
@@ -238,7 +238,7 @@ impl Layer {
     fn write_event(
         &self,
         event: &Event<'_>,
-        trace: Option<&(String, String)>,
+        trace: Option<&crate::trace::TraceIds>,
         scratch: &mut Scratch,
     ) {
         let meta = event.metadata();

@@ -297,7 +297,7 @@ where
                 .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
             ctx.lookup_current()
                 .and_then(|s| crate::trace::ids(&d, &s.id()))
-                .map(|(t, _)| t)
+                .map(|(t, _)| t.to_string())
         } else {
             None
         };

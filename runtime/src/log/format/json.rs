@@ -87,10 +87,12 @@ impl LineFormat for Json {
             json::write_str(line, v, 256);
         }
         if let Some((t, sp)) = head.trace {
-            line.extend_from_slice(b",\"trace_id\":");
-            json::write_str(line, t, 64);
-            line.extend_from_slice(b",\"span_id\":");
-            json::write_str(line, sp, 64);
+            // Lowercase hex digits: nothing to escape or bound.
+            line.extend_from_slice(b",\"trace_id\":\"");
+            line.extend_from_slice(t.ascii());
+            line.extend_from_slice(b"\",\"span_id\":\"");
+            line.extend_from_slice(sp.ascii());
+            line.push(b'"');
         }
         // The message (last in the line) is kept before any field.
         if let Some(m) = head.message {

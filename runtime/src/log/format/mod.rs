@@ -64,7 +64,7 @@ pub(super) struct Head<'a> {
     pub(super) bound: &'a [(std::sync::Arc<str>, std::sync::Arc<str>)],
     pub(super) bound_renamed: &'a [bool],
     /// `trace_id` and `span_id` of the current span, when traced.
-    pub(super) trace: Option<&'a (String, String)>,
+    pub(super) trace: Option<&'a crate::trace::TraceIds>,
     /// Whether the sink colours its output (console only).
     pub(super) color: bool,
     pub(super) max_value: usize,
