@@ -10,7 +10,6 @@ use crate::encode::json;
 use crate::outcome::{ErrorView, Finish, Outcome};
 use crate::record::Record;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
 use tracing::field::Value;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Span};
@@ -110,10 +109,9 @@ impl Core {
         let site = self.site;
         let metrics = site.metrics();
         if let Some(m) = metrics {
-            m.started.fetch_add(1, Ordering::Relaxed);
+            m.start();
         }
         self.metrics = metrics;
-        self.start = clock().raw();
         self.done = false;
         self.span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
@@ -157,7 +155,8 @@ impl Core {
             fields.push(b'}');
         }
         self.fields = fields;
-        // The duration covers the body only, as before: span creation and rendering excluded.
+        // The clock is read once: the duration covers the body only, span creation and
+        // rendering excluded.
         self.start = clock().raw();
         self.meter = crate::resource::Meter::for_call();
         self.begun = true;
@@ -237,8 +236,7 @@ impl Core {
         let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
-            m.calls[f.outcome.index()].inc();
-            m.duration.observe(secs);
+            m.finish(f.outcome, secs);
         }
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.event], &u);
