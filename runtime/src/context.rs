@@ -394,8 +394,35 @@ impl Context {
     }
 }
 
+/// The thread's slot: the current context, and the ids that open [`Frame`]s replaced (a stack,
+/// so a frame itself stays a few bytes).
+struct Slot {
+    ctx: Context,
+    undo: Vec<Option<Id>>,
+}
+
+impl std::ops::Deref for Slot {
+    type Target = Context;
+    #[inline]
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for Slot {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Context {
+        &mut self.ctx
+    }
+}
+
 thread_local! {
-    static CURRENT: RefCell<Context> = const { RefCell::new(Context::EMPTY) };
+    static CURRENT: RefCell<Slot> = const {
+        RefCell::new(Slot {
+            ctx: Context::EMPTY,
+            undo: Vec::new(),
+        })
+    };
     /// Fast-path state, kept in dtor-free cells (the cheapest thread-locals) so the common
     /// top-level call never touches `CURRENT`:
     /// `FRESH_OWED`: a top-level call owes a correlation id and `CURRENT` does not know yet;
@@ -691,7 +718,7 @@ pub(crate) fn exit_fresh() {
     if FRESH.replace(FRESH_NONE) == FRESH_SYNCED {
         CURRENT.with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
-                *c = Context::EMPTY;
+                c.ctx = Context::EMPTY;
             }
         });
         DIRTY.set(false);
@@ -703,7 +730,7 @@ pub(crate) fn swap(ctx: Context) -> Context {
     sync_fresh();
     DIRTY.set(!is_empty_ctx(&ctx));
     CURRENT.with(|c| match c.try_borrow_mut() {
-        Ok(mut c) => std::mem::replace(&mut *c, ctx),
+        Ok(mut c) => std::mem::replace(&mut c.ctx, ctx),
         Err(_) => Context::default(),
     })
 }
@@ -815,12 +842,17 @@ pub(crate) struct Frame {
     prev_dirty: bool,
     prev_pending: bool,
     flags: u8,
-    tenant: Option<Id>,
-    user: Option<Id>,
-    correlation: Option<Id>,
 }
 
 impl Frame {
+    const INERT: Frame = Frame {
+        depth: 0,
+        prev_clean: 0,
+        prev_dirty: false,
+        prev_pending: false,
+        flags: 0,
+    };
+
     /// Binds `tenant`, `user` and `correlation` (the given ones) in place; with no correlation
     /// id bound or owed, one is owed for the frame.
     #[inline]
@@ -828,17 +860,9 @@ impl Frame {
         sync_fresh();
         CURRENT.with(|c| {
             let Ok(mut c) = c.try_borrow_mut() else {
-                return Frame {
-                    depth: 0,
-                    prev_clean: 0,
-                    prev_dirty: false,
-                    prev_pending: false,
-                    flags: 0,
-                    tenant: None,
-                    user: None,
-                    correlation: None,
-                };
+                return Frame::INERT;
             };
+            let Slot { ctx: c, undo } = &mut *c;
             let depth = FRAMES.get() + 1;
             FRAMES.set(depth);
             let mut f = Frame {
@@ -847,20 +871,17 @@ impl Frame {
                 prev_dirty: DIRTY.replace(true),
                 prev_pending: false,
                 flags: 0,
-                tenant: None,
-                user: None,
-                correlation: None,
             };
             if let Some(t) = tenant {
-                f.tenant = std::mem::replace(&mut c.tenant_id, Some(t));
+                undo.push(std::mem::replace(&mut c.tenant_id, Some(t)));
                 f.flags |= BOUND_TENANT;
             }
             if let Some(u) = user {
-                f.user = std::mem::replace(&mut c.user_id, Some(u));
+                undo.push(std::mem::replace(&mut c.user_id, Some(u)));
                 f.flags |= BOUND_USER;
             }
             if let Some(k) = correlation {
-                f.correlation = std::mem::replace(&mut c.correlation_id, Some(k));
+                undo.push(std::mem::replace(&mut c.correlation_id, Some(k)));
                 f.prev_pending = std::mem::replace(&mut c.correlation_pending, false);
                 f.flags |= BOUND_CORRELATION;
             } else if !c.has_correlation() {
@@ -885,25 +906,28 @@ impl Drop for Frame {
             return;
         }
         let depth = self.depth;
+        let flags = self.flags;
         CURRENT.with(|c| {
             let Ok(mut c) = c.try_borrow_mut() else {
                 return;
             };
+            let Slot { ctx: c, undo } = &mut *c;
             if SAVED_TOP.get() == depth {
-                restore_saved(&mut c, depth, self.flags & (BOUND_CORRELATION | OWNS_PENDING) == 0);
+                restore_saved(c, depth, flags & (BOUND_CORRELATION | OWNS_PENDING) == 0);
             }
-            if self.flags & BOUND_TENANT != 0 {
-                c.tenant_id = self.tenant.take();
-            }
-            if self.flags & BOUND_USER != 0 {
-                c.user_id = self.user.take();
-            }
-            if self.flags & BOUND_CORRELATION != 0 {
-                c.correlation_id = self.correlation.take();
+            // Popped in the reverse order of `enter`.
+            if flags & BOUND_CORRELATION != 0 {
+                c.correlation_id = undo.pop().flatten();
                 c.correlation_pending = self.prev_pending;
-            } else if self.flags & OWNS_PENDING != 0 {
+            } else if flags & OWNS_PENDING != 0 {
                 c.correlation_id = None;
                 c.correlation_pending = false;
+            }
+            if flags & BOUND_USER != 0 {
+                c.user_id = undo.pop().flatten();
+            }
+            if flags & BOUND_TENANT != 0 {
+                c.tenant_id = undo.pop().flatten();
             }
         });
         DIRTY.set(self.prev_dirty);

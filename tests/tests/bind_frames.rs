@@ -124,7 +124,10 @@ fn top_level_frames_leave_nothing_behind() {
     assert!(b1.correlation.is_some());
     assert_eq!(i1.correlation, b1.correlation, "nested calls share the id");
     assert_eq!(a1, b1);
-    assert_ne!(b1.correlation, b2.correlation, "a fresh id per top-level call");
+    assert_ne!(
+        b1.correlation, b2.correlation,
+        "a fresh id per top-level call"
+    );
     assert_eq!(b2.tenant.as_deref(), Some("t2"));
     let after = seen();
     assert_eq!(after.tenant, None);

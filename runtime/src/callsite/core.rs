@@ -223,6 +223,23 @@ impl Core {
         });
     }
 
+    /// Whether [`Core::finish`] with `f` can write a completion event (which carries the
+    /// context): when not, the call's context need not be installed to finish it.
+    #[inline]
+    pub(super) fn finish_reads_context(&self, f: &Finish<'_>) -> bool {
+        if self.done {
+            return false;
+        }
+        let site = self.site;
+        match f.with_class(site.opts.class).outcome {
+            Outcome::Ok => {
+                enabled(site.event_cs(site.opts.level))
+                    || (site.opts.slow_ms > 0 && enabled(site.event_cs(Level::WARN)))
+            }
+            _ => true,
+        }
+    }
+
     /// Records the outcome: metrics, span status, completion event. Idempotent.
     #[inline]
     pub(super) fn finish(&mut self, f: Finish<'_>) {

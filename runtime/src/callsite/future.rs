@@ -86,7 +86,12 @@ impl AsyncCall {
     /// Records the outcome of the returned value.
     #[inline]
     pub fn finish(mut self, f: Finish<'_>) {
-        let _scope = self.ctx.take().map(ScopeGuard::install);
+        // Installed only for a completion event that may be written (it carries the context).
+        let _scope = if self.core.finish_reads_context(&f) {
+            self.ctx.take().map(ScopeGuard::install)
+        } else {
+            None
+        };
         self.core.entered().finish(f);
     }
 }

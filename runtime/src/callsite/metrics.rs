@@ -177,7 +177,11 @@ impl SiteMetrics {
     /// Merges an exiting thread's shard into the totals and keeps it for the next thread.
     fn retire(&'static self, shard: &'static Shard) {
         let mut s = self.lock();
-        let Shards { live, free, retired } = &mut *s;
+        let Shards {
+            live,
+            free,
+            retired,
+        } = &mut *s;
         shard.drain_into(retired);
         live.retain(|l| !std::ptr::eq(*l, shard));
         free.push(shard);
@@ -326,9 +330,11 @@ impl Site {
                             Box::new(move |mf| {
                                 let Some(m) = mine() else { return };
                                 let t = m.totals();
-                                let Some(s) =
-                                    crate::metrics::series_mut(mf, &duration_names, &duration_values)
-                                else {
+                                let Some(s) = crate::metrics::series_mut(
+                                    mf,
+                                    &duration_names,
+                                    &duration_values,
+                                ) else {
                                     return;
                                 };
                                 let mut h = s.get_histogram().clone();

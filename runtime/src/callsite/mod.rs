@@ -37,8 +37,8 @@ mod site;
 mod sync_call;
 
 pub use field::{
-    BindProbe, BindViaDisplay, BindViaStr, CallBinding, MaskedField, bound_value, field,
-    ret_ok, ret_plain,
+    BindProbe, BindViaDisplay, BindViaStr, CallBinding, MaskedField, bound_value, field, ret_ok,
+    ret_plain,
 };
 pub(crate) use future::NotAFuture;
 pub use future::{
