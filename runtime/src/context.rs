@@ -873,15 +873,15 @@ impl Frame {
                 flags: 0,
             };
             if let Some(t) = tenant {
-                undo.push(std::mem::replace(&mut c.tenant_id, Some(t)));
+                undo.push(c.tenant_id.replace(t));
                 f.flags |= BOUND_TENANT;
             }
             if let Some(u) = user {
-                undo.push(std::mem::replace(&mut c.user_id, Some(u)));
+                undo.push(c.user_id.replace(u));
                 f.flags |= BOUND_USER;
             }
             if let Some(k) = correlation {
-                undo.push(std::mem::replace(&mut c.correlation_id, Some(k)));
+                undo.push(c.correlation_id.replace(k));
                 f.prev_pending = std::mem::replace(&mut c.correlation_pending, false);
                 f.flags |= BOUND_CORRELATION;
             } else if !c.has_correlation() {

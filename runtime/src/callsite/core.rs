@@ -3,7 +3,7 @@
 //! the guards that keep a panicking subscriber or body from leaving the thread changed.
 
 use super::field::new_span;
-use super::metrics::SiteMetrics;
+use super::metrics::{ShardRef, SiteMetrics};
 use super::site::Site;
 use crate::context::Context;
 use crate::encode::json;
@@ -62,6 +62,9 @@ pub(super) const PANICKED: Finish<'static> = Finish {
 pub(super) struct Core {
     pub(super) site: &'static Site,
     pub(super) metrics: Option<&'static SiteMetrics>,
+    /// This thread's metrics shard, for a call that finishes on the thread it began on (sync);
+    /// `None` for an async call (it may finish on another thread: looked up there).
+    pub(super) shard: Option<ShardRef>,
     /// Raw clock reading (TSC ticks where available); scaled once, at finish.
     pub(super) start: u64,
     pub(super) span: Span,
@@ -93,6 +96,7 @@ impl Core {
         Core {
             site,
             metrics: None,
+            shard: None,
             start: 0,
             span: Span::none(),
             fields: Vec::new(),
@@ -109,7 +113,7 @@ impl Core {
         let site = self.site;
         let metrics = site.metrics();
         if let Some(m) = metrics {
-            m.start();
+            self.shard = m.start();
         }
         self.metrics = metrics;
         self.done = false;
@@ -253,7 +257,7 @@ impl Core {
         let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
-            m.finish(f.outcome, secs);
+            m.finish(self.shard, f.outcome, secs);
         }
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.event], &u);

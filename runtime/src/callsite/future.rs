@@ -41,6 +41,8 @@ impl AsyncCall {
         };
         call.ctx = call_context(&bind);
         call.core.begin(call.ctx.as_mut(), values);
+        // Polled, and finished, wherever the executor runs it: the shard is looked up there.
+        call.core.shard = None;
         if site.opts.started {
             // Inside the call's context and span, as a poll is.
             let scope = call.ctx.take().map(ScopeGuard::install);

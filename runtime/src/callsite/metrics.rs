@@ -26,6 +26,11 @@ struct Shard {
     sum: AtomicU64,
 }
 
+/// A thread's shard, handed from the start of a call to its end on the same thread (never
+/// kept across threads: each shard has a single writer).
+#[derive(Clone, Copy)]
+pub(super) struct ShardRef(&'static Shard);
+
 /// Adds `n` to a counter only this thread writes (no locked instruction).
 #[inline(always)]
 fn bump(a: &AtomicU64, n: u64) {
@@ -187,25 +192,33 @@ impl SiteMetrics {
         free.push(shard);
     }
 
-    /// Counts the call as started.
+    /// Counts the call as started; returns this thread's shard, which a call that finishes on
+    /// this thread (a sync call) passes back to [`SiteMetrics::finish`].
     #[inline]
-    pub(super) fn start(&'static self) {
+    pub(super) fn start(&'static self) -> Option<ShardRef> {
         match self.shard() {
-            Some(s) => bump(&s.started, 1),
-            None => self.lock().retired.started += 1,
+            Some(s) => {
+                bump(&s.started, 1);
+                Some(ShardRef(s))
+            }
+            None => {
+                self.lock().retired.started += 1;
+                None
+            }
         }
     }
 
-    /// Counts the call's outcome and duration.
+    /// Counts the call's outcome and duration, in `here` when given (this thread's shard,
+    /// from [`SiteMetrics::start`] on this thread) or in this thread's shard.
     #[inline]
-    pub(super) fn finish(&'static self, outcome: Outcome, secs: f64) {
+    pub(super) fn finish(&'static self, here: Option<ShardRef>, outcome: Outcome, secs: f64) {
         // As `prometheus::Histogram::observe`: the first bucket whose bound is >= the value.
         let b = self
             .bounds
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(self.bounds.len());
-        match self.shard() {
+        match here.map(|h| h.0).or_else(|| self.shard()) {
             Some(s) => {
                 bump(&s.calls[outcome.index()], 1);
                 bump(&s.buckets[b], 1);
@@ -235,10 +248,21 @@ impl SiteMetrics {
 }
 
 impl Site {
+    /// The site's metrics, resolved on its first call.
+    #[inline]
     pub(super) fn metrics(&'static self) -> Option<&'static SiteMetrics> {
         if !self.opts.metrics {
             return None;
         }
+        match self.metrics.get() {
+            Some(m) => m.as_ref(),
+            None => self.resolve_metrics(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve_metrics(&'static self) -> Option<&'static SiteMetrics> {
         self.metrics
             .get_or_init(|| {
                 let o = &self.opts;
