@@ -162,7 +162,9 @@ pub struct Context {
     correlation_pending: bool,
     tenant_id: Option<Id>,
     user_id: Option<Id>,
-    traceparent: Option<Id>,
+    /// Always longer than an inline id (55 characters): kept as the shared text, so the
+    /// context (copied into and out of the thread's slot) stays smaller.
+    traceparent: Option<Arc<str>>,
     source: Option<Arc<RequestSource>>,
     /// A long-lived connection (WebSocket) this code serves: on every line as `connection_id`.
     connection_id: Option<Arc<str>>,
@@ -226,7 +228,10 @@ impl Context {
 
     /// This context continuing the W3C trace `traceparent`.
     pub fn with_traceparent(mut self, tp: impl Into<Id>) -> Context {
-        self.traceparent = Some(tp.into());
+        self.traceparent = Some(match tp.into().0 {
+            Repr::Shared(s) => s,
+            inline => Arc::from(Id(inline).as_str()),
+        });
         self
     }
 
@@ -328,7 +333,7 @@ impl Context {
 
     /// The W3C `traceparent` this context continues, if any.
     pub fn traceparent(&self) -> Option<&str> {
-        self.traceparent.as_ref().map(Id::as_str)
+        self.traceparent.as_deref()
     }
 
     /// Runs `f` with this context installed, then restores the previous one.
@@ -770,6 +775,43 @@ impl Drop for ScopeGuard {
             swap(prev);
         }
     }
+}
+
+/// An async call's context exchanged with the thread's for one poll ([`swap_in`]): the call's
+/// storage holds the poller's context meanwhile, and [`swap_out`] exchanges them back (no copy
+/// of either in or out of an `Option`, no guard holding a third).
+#[must_use]
+pub(crate) struct Swapped {
+    prev_clean: u32,
+}
+
+/// Installs `ctx` by exchanging it with the current context; `None` (nothing done) when the
+/// slot is borrowed.
+#[inline]
+pub(crate) fn swap_in(ctx: &mut Context) -> Option<Swapped> {
+    sync_fresh();
+    CURRENT.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        std::mem::swap(&mut c.ctx, ctx);
+        DIRTY.set(!is_empty_ctx(&c.ctx));
+        // Changes inside are undone by the exchange back: no frame needs to save for them.
+        Some(Swapped {
+            prev_clean: CLEAN.replace(0),
+        })
+    })
+}
+
+/// Undoes [`swap_in`]: `ctx` gets the call's context back (with whatever was bound or generated
+/// inside the poll), the thread the poller's.
+#[inline]
+pub(crate) fn swap_out(ctx: &mut Context, s: Swapped) {
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            std::mem::swap(&mut c.ctx, ctx);
+            DIRTY.set(!is_empty_ctx(&c.ctx));
+        }
+    });
+    CLEAN.set(s.prev_clean);
 }
 
 /// Before an in-place change of the current context ([`bind`], [`bind_field`]): the innermost
