@@ -162,7 +162,9 @@ pub struct Context {
     correlation_pending: bool,
     tenant_id: Option<Id>,
     user_id: Option<Id>,
-    traceparent: Option<Id>,
+    /// Always longer than an inline id (55 characters): kept as the shared text, so the
+    /// context (copied into and out of the thread's slot) stays smaller.
+    traceparent: Option<Arc<str>>,
     source: Option<Arc<RequestSource>>,
     /// A long-lived connection (WebSocket) this code serves: on every line as `connection_id`.
     connection_id: Option<Arc<str>>,
@@ -226,7 +228,10 @@ impl Context {
 
     /// This context continuing the W3C trace `traceparent`.
     pub fn with_traceparent(mut self, tp: impl Into<Id>) -> Context {
-        self.traceparent = Some(tp.into());
+        self.traceparent = Some(match tp.into().0 {
+            Repr::Shared(s) => s,
+            inline => Arc::from(Id(inline).as_str()),
+        });
         self
     }
 
@@ -328,7 +333,7 @@ impl Context {
 
     /// The W3C `traceparent` this context continues, if any.
     pub fn traceparent(&self) -> Option<&str> {
-        self.traceparent.as_ref().map(Id::as_str)
+        self.traceparent.as_deref()
     }
 
     /// Runs `f` with this context installed, then restores the previous one.
@@ -394,8 +399,35 @@ impl Context {
     }
 }
 
+/// The thread's slot: the current context, and the ids that open [`Frame`]s replaced (a stack,
+/// so a frame itself stays a few bytes).
+struct Slot {
+    ctx: Context,
+    undo: Vec<Option<Id>>,
+}
+
+impl std::ops::Deref for Slot {
+    type Target = Context;
+    #[inline]
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for Slot {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Context {
+        &mut self.ctx
+    }
+}
+
 thread_local! {
-    static CURRENT: RefCell<Context> = const { RefCell::new(Context::EMPTY) };
+    static CURRENT: RefCell<Slot> = const {
+        RefCell::new(Slot {
+            ctx: Context::EMPTY,
+            undo: Vec::new(),
+        })
+    };
     /// Fast-path state, kept in dtor-free cells (the cheapest thread-locals) so the common
     /// top-level call never touches `CURRENT`:
     /// `FRESH_OWED`: a top-level call owes a correlation id and `CURRENT` does not know yet;
@@ -403,6 +435,16 @@ thread_local! {
     static FRESH: Cell<u8> = const { Cell::new(0) };
     /// False only when `CURRENT` is known to be empty.
     static DIRTY: Cell<bool> = const { Cell::new(false) };
+    /// Depth of the innermost open [`Frame`] (0: none).
+    static FRAMES: Cell<u32> = const { Cell::new(0) };
+    /// Depth of the innermost open [`Frame`] whose context must be saved whole before an
+    /// in-place change ([`bind`], [`bind_field`]); 0 when there is none or when a
+    /// [`ScopeGuard`] installed since then (it restores the frame's context by itself).
+    static CLEAN: Cell<u32> = const { Cell::new(0) };
+    /// Depth of the frame that saved the top entry of `SAVED` (0: none saved).
+    static SAVED_TOP: Cell<u32> = const { Cell::new(0) };
+    /// Contexts saved whole, copy-on-write, by frames whose context changed in place.
+    static SAVED: RefCell<Vec<(u32, Context)>> = const { RefCell::new(Vec::new()) };
 }
 
 const FRESH_NONE: u8 = 0;
@@ -493,6 +535,7 @@ pub fn user_id() -> Option<Id> {
 /// authentication). Outside any scope it changes the thread's base context: prefer a scope.
 pub fn bind(tenant: Option<&str>, user: Option<&str>) {
     sync_fresh();
+    save_for_frame();
     DIRTY.set(true);
     CURRENT.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
@@ -650,6 +693,7 @@ pub(crate) fn report(name: &str, r: Result<(), BindFieldError>) {
 /// it never panics. Outside any scope it changes the thread's base context: prefer a scope.
 pub fn bind_field(name: &str, value: impl fmt::Display) -> Result<(), BindFieldError> {
     sync_fresh();
+    save_for_frame();
     DIRTY.set(true);
     let r = CURRENT.with(|c| match c.try_borrow_mut() {
         Ok(mut c) => c.set_field(name, &value),
@@ -679,7 +723,7 @@ pub(crate) fn exit_fresh() {
     if FRESH.replace(FRESH_NONE) == FRESH_SYNCED {
         CURRENT.with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
-                *c = Context::EMPTY;
+                c.ctx = Context::EMPTY;
             }
         });
         DIRTY.set(false);
@@ -691,7 +735,7 @@ pub(crate) fn swap(ctx: Context) -> Context {
     sync_fresh();
     DIRTY.set(!is_empty_ctx(&ctx));
     CURRENT.with(|c| match c.try_borrow_mut() {
-        Ok(mut c) => std::mem::replace(&mut *c, ctx),
+        Ok(mut c) => std::mem::replace(&mut c.ctx, ctx),
         Err(_) => Context::default(),
     })
 }
@@ -699,18 +743,24 @@ pub(crate) fn swap(ctx: Context) -> Context {
 /// Restores the previous context on drop (also while unwinding).
 pub(crate) struct ScopeGuard {
     prev: Option<Context>,
+    /// `CLEAN` when installed: changes inside this scope are undone by the swap back, so no
+    /// frame needs to save its context for them until the scope ends.
+    prev_clean: u32,
 }
 
 impl ScopeGuard {
     pub(crate) fn install(ctx: Context) -> ScopeGuard {
+        let prev_clean = CLEAN.replace(0);
         ScopeGuard {
             prev: Some(swap(ctx)),
+            prev_clean,
         }
     }
 
     /// Restores the previous context and returns the one that was installed (with whatever
     /// was bound or generated inside the scope).
     pub(crate) fn restore(mut self) -> Context {
+        CLEAN.set(self.prev_clean);
         match self.prev.take() {
             Some(prev) => swap(prev),
             None => Context::default(),
@@ -721,8 +771,234 @@ impl ScopeGuard {
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
+            CLEAN.set(self.prev_clean);
             swap(prev);
         }
+    }
+}
+
+/// An async call's context exchanged with the thread's for one poll ([`swap_in`]): the call's
+/// storage holds the poller's context meanwhile, and [`swap_out`] exchanges them back (no copy
+/// of either in or out of an `Option`, no guard holding a third).
+#[must_use]
+pub(crate) struct Swapped {
+    prev_clean: u32,
+}
+
+/// Installs `ctx` by exchanging it with the current context; `None` (nothing done) when the
+/// slot is borrowed.
+#[inline]
+pub(crate) fn swap_in(ctx: &mut Context) -> Option<Swapped> {
+    sync_fresh();
+    CURRENT.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        std::mem::swap(&mut c.ctx, ctx);
+        DIRTY.set(!is_empty_ctx(&c.ctx));
+        // Changes inside are undone by the exchange back: no frame needs to save for them.
+        Some(Swapped {
+            prev_clean: CLEAN.replace(0),
+        })
+    })
+}
+
+/// Undoes [`swap_in`]: `ctx` gets the call's context back (with whatever was bound or generated
+/// inside the poll), the thread the poller's.
+#[inline]
+pub(crate) fn swap_out(ctx: &mut Context, s: Swapped) {
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            std::mem::swap(&mut c.ctx, ctx);
+            DIRTY.set(!is_empty_ctx(&c.ctx));
+        }
+    });
+    CLEAN.set(s.prev_clean);
+}
+
+/// Before an in-place change of the current context ([`bind`], [`bind_field`]): the innermost
+/// [`Frame`] that has not saved its context yet saves it whole (copy-on-write), so that the
+/// frame's end restores it exactly. Frames that change nothing but what they bound never copy.
+#[inline]
+fn save_for_frame() {
+    let clean = CLEAN.get();
+    if clean == 0 {
+        return;
+    }
+    save_for_frame_slow(clean);
+}
+
+#[cold]
+#[inline(never)]
+fn save_for_frame_slow(clean: u32) {
+    CLEAN.set(0);
+    let Some(saved) = CURRENT.with(|c| c.try_borrow().ok().map(|c| c.clone())) else {
+        return;
+    };
+    SAVED.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.push((clean, saved));
+            SAVED_TOP.set(clean);
+        }
+    });
+}
+
+/// What a call binds: a string (copied, never formatted) or a `Display` value (formatted).
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub enum BindValue<'a> {
+    /// `&str`, `String`, [`Id`] and other strings: copied as they are.
+    Str(&'a str),
+    /// Anything else that is `Display`: formatted into the id.
+    Display(&'a dyn fmt::Display),
+}
+
+impl BindValue<'_> {
+    /// The id (runs the `Display` impl of a [`BindValue::Display`]: user code).
+    #[inline]
+    pub(crate) fn to_id(self) -> Id {
+        match self {
+            BindValue::Str(s) => Id::new(s),
+            BindValue::Display(d) => Id::from_display(d),
+        }
+    }
+}
+
+const BOUND_TENANT: u8 = 1;
+const BOUND_USER: u8 = 2;
+const BOUND_CORRELATION: u8 = 4;
+/// The frame made a correlation id owed (there was none): it removes it, generated or not.
+const OWNS_PENDING: u8 = 8;
+
+/// A call's binding written in place into the current context (no copy of the context): the
+/// ids it binds replace the current ones, the previous ones are kept here and put back when the
+/// frame drops (also while unwinding). A change of anything else in place inside the frame
+/// ([`bind`], [`bind_field`]) first saves the whole context (copy-on-write, see
+/// [`save_for_frame`]), which the frame's end restores; a correlation id generated inside for
+/// one the frame did not owe stays (the caller's id, as when nothing is installed). Frames
+/// nest strictly (a sync call's lifetime), as [`ScopeGuard`]s do.
+#[must_use]
+pub(crate) struct Frame {
+    /// 0: inert (the slot was borrowed: nothing was changed).
+    depth: u32,
+    prev_clean: u32,
+    prev_dirty: bool,
+    prev_pending: bool,
+    flags: u8,
+}
+
+impl Frame {
+    const INERT: Frame = Frame {
+        depth: 0,
+        prev_clean: 0,
+        prev_dirty: false,
+        prev_pending: false,
+        flags: 0,
+    };
+
+    /// Binds `tenant`, `user` and `correlation` (the given ones) in place; with no correlation
+    /// id bound or owed, one is owed for the frame.
+    #[inline]
+    pub(crate) fn enter(tenant: Option<Id>, user: Option<Id>, correlation: Option<Id>) -> Frame {
+        sync_fresh();
+        CURRENT.with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return Frame::INERT;
+            };
+            let Slot { ctx: c, undo } = &mut *c;
+            let depth = FRAMES.get() + 1;
+            FRAMES.set(depth);
+            let mut f = Frame {
+                depth,
+                prev_clean: CLEAN.replace(depth),
+                prev_dirty: DIRTY.replace(true),
+                prev_pending: false,
+                flags: 0,
+            };
+            if let Some(t) = tenant {
+                undo.push(c.tenant_id.replace(t));
+                f.flags |= BOUND_TENANT;
+            }
+            if let Some(u) = user {
+                undo.push(c.user_id.replace(u));
+                f.flags |= BOUND_USER;
+            }
+            if let Some(k) = correlation {
+                undo.push(c.correlation_id.replace(k));
+                f.prev_pending = std::mem::replace(&mut c.correlation_pending, false);
+                f.flags |= BOUND_CORRELATION;
+            } else if !c.has_correlation() {
+                c.correlation_pending = true;
+                f.flags |= OWNS_PENDING;
+            }
+            f
+        })
+    }
+
+    /// Whether a frame that binds nothing would change anything (no correlation id in scope).
+    #[inline]
+    pub(crate) fn needed_unbound() -> bool {
+        !has_correlation()
+    }
+}
+
+impl Drop for Frame {
+    #[inline]
+    fn drop(&mut self) {
+        if self.depth == 0 {
+            return;
+        }
+        let depth = self.depth;
+        let flags = self.flags;
+        CURRENT.with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return;
+            };
+            let Slot { ctx: c, undo } = &mut *c;
+            if SAVED_TOP.get() == depth {
+                restore_saved(c, depth, flags & (BOUND_CORRELATION | OWNS_PENDING) == 0);
+            }
+            // Popped in the reverse order of `enter`.
+            if flags & BOUND_CORRELATION != 0 {
+                c.correlation_id = undo.pop().flatten();
+                c.correlation_pending = self.prev_pending;
+            } else if flags & OWNS_PENDING != 0 {
+                c.correlation_id = None;
+                c.correlation_pending = false;
+            }
+            if flags & BOUND_USER != 0 {
+                c.user_id = undo.pop().flatten();
+            }
+            if flags & BOUND_TENANT != 0 {
+                c.tenant_id = undo.pop().flatten();
+            }
+        });
+        DIRTY.set(self.prev_dirty);
+        CLEAN.set(self.prev_clean);
+        FRAMES.set(depth - 1);
+    }
+}
+
+/// Puts back the context a frame saved (see [`save_for_frame`]); `keep_correlation`: the
+/// frame neither bound nor owed the correlation id, so one generated inside is the caller's.
+#[cold]
+#[inline(never)]
+fn restore_saved(c: &mut Context, depth: u32, keep_correlation: bool) {
+    let saved = SAVED.with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        let saved = match s.last() {
+            Some((d, _)) if *d == depth => s.pop().map(|(_, c)| c),
+            _ => None,
+        };
+        SAVED_TOP.set(s.last().map_or(0, |(d, _)| *d));
+        saved
+    });
+    let Some(saved) = saved else { return };
+    let id = c.correlation_id.take();
+    let pending = c.correlation_pending;
+    *c = saved;
+    if keep_correlation {
+        c.correlation_id = id;
+        c.correlation_pending = pending;
     }
 }
 

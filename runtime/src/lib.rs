@@ -81,15 +81,16 @@ pub use redact::{Redacted, Secret, redacted};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::callsite::{
-        AsyncCall, Call, CallBinding, Instrumented, MaskedField, Opts, Probe, Site, SiteInfo,
-        SyncCheck, SyncViaAny, SyncViaBoxed, ViaAny, ViaClassifyDisplay, ViaClassifyError,
-        ViaDebug, ViaDisplay, ViaError, ViaResult, bound_value, box_future, debug_error, field,
-        not_a_boxed_future, pinned, ret_ok, ret_plain,
+        AsyncCall, BindProbe, BindViaDisplay, BindViaStr, Call, CallBinding, Instrumented,
+        MaskedField, Opts, Probe, Site, SiteInfo, SyncCheck, SyncViaAny, SyncViaBoxed, ViaAny,
+        ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult,
+        bound_value, box_future, debug_error, field, not_a_boxed_future, pinned, ret_ok, ret_plain,
     };
     pub use crate::completion::{
         COMPLETION, COMPLETION_FIELDS, SPAN_CORRELATION_ID, SPAN_ERROR, SPAN_OUTCOME, SPAN_STATUS,
         SPAN_TENANT_ID, SPAN_USER_ID,
     };
+    pub use crate::context::BindValue;
     pub use crate::outcome::{ErrorClass, Finish};
     pub use crate::redact::private as redact;
     pub use crate::sensitive::is_sensitive as __is_sensitive;

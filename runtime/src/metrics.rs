@@ -189,7 +189,7 @@ fn family_of<M: Metric>(
         });
     }
     let vec = make().map_err(|e| MetricsError(format!("metric family `{name}`: {e}")))?;
-    if let Err(e) = STATE.registry.register(Box::new(vec.clone())) {
+    if let Err(e) = STATE.registry.register(Box::new(Folding(vec.clone()))) {
         internal_error("metrics");
         return Err(MetricsError(format!("metric family `{name}`: {e}")));
     }
@@ -302,6 +302,86 @@ impl<M: Metric> Family<M> {
     pub fn get(&self, values: &[&str]) -> M::Series {
         let v = capped(&self.name, values);
         self.vec.series(&as_strs(&v))
+    }
+
+    /// Creates the series for `values` (or the overflow series past the cap) and returns the
+    /// label values it has, for counts folded in at scrape time ([`add_fold`]).
+    pub(crate) fn resolve(&self, values: &[&str]) -> Vec<String> {
+        let v = capped(&self.name, values);
+        let _ = self.vec.series(&as_strs(&v));
+        v
+    }
+
+    /// The family's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Family<HistogramVec> {
+    /// The bucket bounds the family was registered with (those of the first registration).
+    pub(crate) fn bounds(&self) -> Vec<f64> {
+        let fams = STATE
+            .families
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        fams.get(&self.name)
+            .and_then(|f| f.buckets.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Adds counts kept outside the `prometheus` crate to a family's series at scrape time.
+pub(crate) type Fold = Box<dyn Fn(&mut prometheus::proto::MetricFamily) + Send + Sync>;
+
+static FOLDS: LazyLock<Mutex<HashMap<String, Vec<Fold>>>> = LazyLock::new(Default::default);
+
+/// Registers `f` to run on the family `family` every time it is collected (whoever gathers the
+/// registry: [`render`] or a caller of [`registry`]).
+pub(crate) fn add_fold(family: &str, f: Fold) {
+    FOLDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(family.to_owned())
+        .or_default()
+        .push(f);
+}
+
+/// The series of `mf` with exactly these label names and values.
+pub(crate) fn series_mut<'a>(
+    mf: &'a mut prometheus::proto::MetricFamily,
+    names: &[String],
+    values: &[String],
+) -> Option<&'a mut prometheus::proto::Metric> {
+    mf.mut_metric().iter_mut().find(|m| {
+        let l = m.get_label();
+        l.len() == names.len()
+            && names
+                .iter()
+                .zip(values)
+                .all(|(n, v)| l.iter().any(|p| p.name() == n && p.value() == v))
+    })
+}
+
+/// A registered family: the `prometheus` vector, plus what [`add_fold`] adds when collected.
+struct Folding<M>(M);
+
+impl<M: Collector> Collector for Folding<M> {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut mfs = self.0.collect();
+        let folds = FOLDS.lock().unwrap_or_else(|p| p.into_inner());
+        for mf in &mut mfs {
+            if let Some(fs) = folds.get(mf.name()) {
+                for f in fs {
+                    f(mf);
+                }
+            }
+        }
+        mfs
     }
 }
 

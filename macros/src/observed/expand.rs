@@ -108,7 +108,15 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
         }
     };
     let bind_one = |e: &Option<syn::Expr>| match e {
-        Some(e) => quote!(::core::option::Option::Some(&(#e) as &dyn ::core::fmt::Display)),
+        // Strings are bound as they are, anything else `Display` is formatted (autoref probe).
+        // The value is borrowed in the scrutinee: it lives to the end of the `start` statement.
+        Some(e) => quote!(::core::option::Option::Some(match &(#e) {
+            __observa_v => {
+                #[allow(unused_imports)]
+                use ::observa::__private::{BindViaDisplay as _, BindViaStr as _};
+                (&::observa::__private::BindProbe(__observa_v)).__observa_bind()
+            }
+        })),
         None => quote!(::core::option::Option::None),
     };
     let bind = if plan.tenant.is_none()

@@ -3,14 +3,13 @@
 //! the guards that keep a panicking subscriber or body from leaving the thread changed.
 
 use super::field::new_span;
-use super::metrics::SiteMetrics;
+use super::metrics::{ShardRef, SiteMetrics};
 use super::site::Site;
 use crate::context::Context;
 use crate::encode::json;
 use crate::outcome::{ErrorView, Finish, Outcome};
 use crate::record::Record;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
 use tracing::field::Value;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Span};
@@ -63,6 +62,9 @@ pub(super) const PANICKED: Finish<'static> = Finish {
 pub(super) struct Core {
     pub(super) site: &'static Site,
     pub(super) metrics: Option<&'static SiteMetrics>,
+    /// This thread's metrics shard, for a call that finishes on the thread it began on (sync);
+    /// `None` for an async call (it may finish on another thread: looked up there).
+    pub(super) shard: Option<ShardRef>,
     /// Raw clock reading (TSC ticks where available); scaled once, at finish.
     pub(super) start: u64,
     pub(super) span: Span,
@@ -94,6 +96,7 @@ impl Core {
         Core {
             site,
             metrics: None,
+            shard: None,
             start: 0,
             span: Span::none(),
             fields: Vec::new(),
@@ -110,10 +113,9 @@ impl Core {
         let site = self.site;
         let metrics = site.metrics();
         if let Some(m) = metrics {
-            m.started.fetch_add(1, Ordering::Relaxed);
+            self.shard = m.start();
         }
         self.metrics = metrics;
-        self.start = clock().raw();
         self.done = false;
         self.span = if enabled(&site.span_cs) {
             #[cfg(feature = "otlp")]
@@ -160,7 +162,8 @@ impl Core {
             fields.push(b'}');
         }
         self.fields = fields;
-        // The duration covers the body only, as before: span creation and rendering excluded.
+        // The clock is read once: the duration covers the body only, span creation and
+        // rendering excluded.
         self.start = clock().raw();
         self.meter = crate::resource::Meter::for_call();
         self.begun = true;
@@ -227,6 +230,23 @@ impl Core {
         });
     }
 
+    /// Whether [`Core::finish`] with `f` can write a completion event (which carries the
+    /// context): when not, the call's context need not be installed to finish it.
+    #[inline]
+    pub(super) fn finish_reads_context(&self, f: &Finish<'_>) -> bool {
+        if self.done {
+            return false;
+        }
+        let site = self.site;
+        match f.with_class(site.opts.class).outcome {
+            Outcome::Ok => {
+                enabled(site.event_cs(site.opts.level))
+                    || (site.opts.slow_ms > 0 && enabled(site.event_cs(Level::WARN)))
+            }
+            _ => true,
+        }
+    }
+
     /// Records the outcome: metrics, span status, completion event. Idempotent.
     #[inline]
     pub(super) fn finish(&mut self, f: Finish<'_>) {
@@ -240,8 +260,7 @@ impl Core {
         let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
         let site = self.site;
         if let Some(m) = self.metrics {
-            m.calls[f.outcome.index()].inc();
-            m.duration.observe(secs);
+            m.finish(self.shard, f.outcome, secs);
         }
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.event], &u);

@@ -4,7 +4,7 @@
 
 use super::site::Site;
 use crate::completion::{SPAN_HEAD, SPAN_TAIL};
-use crate::context::{self, Context, Id};
+use crate::context::{self, BindValue, Context, Frame, Id};
 use crate::encode::json::DisplayValue;
 use crate::record::{FieldValue, Record};
 use std::fmt;
@@ -17,11 +17,11 @@ use tracing::field::Value;
 #[derive(Clone, Copy, Default)]
 pub struct CallBinding<'a> {
     /// `tenant`
-    pub tenant: Option<&'a dyn fmt::Display>,
+    pub tenant: Option<BindValue<'a>>,
     /// `user`
-    pub user: Option<&'a dyn fmt::Display>,
+    pub user: Option<BindValue<'a>>,
     /// `correlation`
-    pub correlation: Option<&'a dyn fmt::Display>,
+    pub correlation: Option<BindValue<'a>>,
     /// `bind(name, name = expr, ...)`: named values bound for the call.
     pub fields: &'a [(&'static str, &'a dyn fmt::Display)],
 }
@@ -41,10 +41,122 @@ impl CallBinding<'_> {
             && self.correlation.is_none()
             && self.fields.is_empty()
     }
+
+    /// Binds only ids (`tenant`, `user`, `correlation`): a [`context::Frame`] can write them in
+    /// place.
+    #[inline]
+    pub(super) fn ids_only(&self) -> bool {
+        self.fields.is_empty()
+    }
 }
 
-/// The context a call runs in: the caller's plus what the attribute binds. `None` when the call
-/// changes nothing (the common nested case: no swap at all).
+// A bound id by autoref specialisation (no trait bound the user sees): strings are copied as
+// they are (`BindValue::Str`), anything else `Display` is formatted (`BindValue::Display`).
+// The macro writes `(&BindProbe(&(expr))).__observa_bind()`.
+
+/// Wraps a bound value for the probe.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct BindProbe<'a, T: ?Sized>(pub &'a T);
+
+/// Types whose `Display` is exactly their text: bound without formatting.
+#[doc(hidden)]
+pub trait BindStr {
+    fn bind_str(&self) -> &str;
+}
+
+impl BindStr for str {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl BindStr for String {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl BindStr for Id {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl BindStr for Box<str> {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl BindStr for std::sync::Arc<str> {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl BindStr for std::rc::Rc<str> {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl BindStr for std::borrow::Cow<'_, str> {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        self
+    }
+}
+
+impl<T: BindStr + ?Sized> BindStr for &T {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        (**self).bind_str()
+    }
+}
+
+impl<T: BindStr + ?Sized> BindStr for &mut T {
+    #[inline]
+    fn bind_str(&self) -> &str {
+        (**self).bind_str()
+    }
+}
+
+/// A string: bound as it is.
+#[doc(hidden)]
+pub trait BindViaStr<'a> {
+    fn __observa_bind(&self) -> BindValue<'a>;
+}
+
+impl<'a, T: BindStr + ?Sized> BindViaStr<'a> for BindProbe<'a, T> {
+    #[inline(always)]
+    fn __observa_bind(&self) -> BindValue<'a> {
+        BindValue::Str(self.0.bind_str())
+    }
+}
+
+/// Anything else `Display`: formatted.
+#[doc(hidden)]
+pub trait BindViaDisplay<'a> {
+    fn __observa_bind(&self) -> BindValue<'a>;
+}
+
+impl<'a, T: fmt::Display> BindViaDisplay<'a> for &BindProbe<'a, T> {
+    #[inline(always)]
+    fn __observa_bind(&self) -> BindValue<'a> {
+        BindValue::Display(self.0)
+    }
+}
+
+/// The context an async call (or a call that binds named values) runs in: the caller's plus
+/// what the attribute binds. `None` when the call changes nothing (the common nested case: no
+/// swap at all).
 pub(super) fn call_context(bind: &CallBinding<'_>) -> Option<Context> {
     if bind.is_empty() {
         if context::has_correlation() {
@@ -54,15 +166,19 @@ pub(super) fn call_context(bind: &CallBinding<'_>) -> Option<Context> {
         c.set_correlation_pending();
         return Some(c);
     }
+    // User code (`Display` of the bound values) first, before the caller's context is read.
+    let tenant = bind.tenant.map(BindValue::to_id);
+    let user = bind.user.map(BindValue::to_id);
+    let correlation = bind.correlation.map(BindValue::to_id);
     let mut c = context::current();
-    if let Some(t) = bind.tenant {
-        c.set_tenant(Id::from_display(t));
+    if let Some(t) = tenant {
+        c.set_tenant(t);
     }
-    if let Some(u) = bind.user {
-        c.set_user(Id::from_display(u));
+    if let Some(u) = user {
+        c.set_user(u);
     }
-    if let Some(k) = bind.correlation {
-        c.set_correlation(Id::from_display(k));
+    if let Some(k) = correlation {
+        c.set_correlation(k);
     }
     for (name, v) in bind.fields {
         let r = c.set_field(name, *v);
@@ -72,6 +188,24 @@ pub(super) fn call_context(bind: &CallBinding<'_>) -> Option<Context> {
         c.set_correlation_pending();
     }
     Some(c)
+}
+
+/// The frame of a sync call that binds only ids (see [`context::Frame`]); `None` when it would
+/// change nothing (nothing bound, a correlation id in scope). Formats `Display` values (user
+/// code) before anything is changed.
+#[inline]
+pub(super) fn call_frame(bind: &CallBinding<'_>) -> Option<Frame> {
+    if bind.tenant.is_none()
+        && bind.user.is_none()
+        && bind.correlation.is_none()
+        && !Frame::needed_unbound()
+    {
+        return None;
+    }
+    let tenant = bind.tenant.map(BindValue::to_id);
+    let user = bind.user.map(BindValue::to_id);
+    let correlation = bind.correlation.map(BindValue::to_id);
+    Some(Frame::enter(tenant, user, correlation))
 }
 
 pub(super) fn new_span(

@@ -5,7 +5,7 @@
 use super::core::{Core, PANICKED, while_unwinding};
 use super::field::{CallBinding, call_context};
 use super::site::Site;
-use crate::context::{Context, ScopeGuard};
+use crate::context::{self, Context, ScopeGuard};
 use crate::outcome::{ErrorView, Finish, Outcome};
 use crate::record::Record;
 use std::fmt;
@@ -41,9 +41,11 @@ impl AsyncCall {
         };
         call.ctx = call_context(&bind);
         call.core.begin(call.ctx.as_mut(), values);
+        // Polled, and finished, wherever the executor runs it: the shard is looked up there.
+        call.core.shard = None;
         if site.opts.started {
             // Inside the call's context and span, as a poll is.
-            let scope = call.ctx.take().map(ScopeGuard::install);
+            let scope = call.ctx.as_mut().and_then(context::swap_in);
             let mut guard = PollGuard {
                 call: &mut call,
                 scope,
@@ -60,7 +62,7 @@ impl AsyncCall {
     /// polled) inside this call: its context installed and its span entered, as for a poll.
     #[inline]
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let scope = self.ctx.take().map(ScopeGuard::install);
+        let scope = self.ctx.as_mut().and_then(context::swap_in);
         let mut guard = PollGuard {
             call: self,
             scope,
@@ -86,7 +88,12 @@ impl AsyncCall {
     /// Records the outcome of the returned value.
     #[inline]
     pub fn finish(mut self, f: Finish<'_>) {
-        let _scope = self.ctx.take().map(ScopeGuard::install);
+        // Installed only for a completion event that may be written (it carries the context).
+        let _scope = if self.core.finish_reads_context(&f) {
+            self.ctx.take().map(ScopeGuard::install)
+        } else {
+            None
+        };
         self.core.entered().finish(f);
     }
 }
@@ -136,7 +143,8 @@ impl<F> fmt::Debug for Instrumented<'_, F> {
 /// on drop (also while unwinding, recording `panic` then).
 struct PollGuard<'a> {
     call: &'a mut AsyncCall,
-    scope: Option<ScopeGuard>,
+    /// The call's context is exchanged with the thread's (`call.ctx` holds the poller's).
+    scope: Option<context::Swapped>,
     /// The poll returned: dropped without it, the poll is unwinding.
     returned: bool,
 }
@@ -155,8 +163,8 @@ impl Drop for PollGuard<'_> {
         } else {
             core.exit();
         }
-        if let Some(scope) = self.scope.take() {
-            self.call.ctx = Some(scope.restore());
+        if let (Some(scope), Some(ctx)) = (self.scope.take(), self.call.ctx.as_mut()) {
+            context::swap_out(ctx, scope);
         }
     }
 }
@@ -167,7 +175,7 @@ impl<F: Future> Future for Instrumented<'_, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let scope = this.call.ctx.take().map(ScopeGuard::install);
+        let scope = this.call.ctx.as_mut().and_then(context::swap_in);
         let mut guard = PollGuard {
             call: this.call,
             scope,

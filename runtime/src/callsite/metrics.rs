@@ -1,24 +1,268 @@
-//! The metric handles of a site: the call counter by outcome, the duration histogram and the
-//! in-flight gauge, resolved once per site (on its first call) and cached in the site.
+//! The metrics of a site: the call counter by outcome, the duration histogram and the in-flight
+//! gauge, resolved once per site (on its first call) and cached in the site.
+//!
+//! Counts are kept per thread ([`Shard`]: one writer, its thread, so an update is a relaxed
+//! load and store, no locked read-modify-write) and summed at scrape time into the series of
+//! the `prometheus` families ([`crate::metrics::add_fold`]), whose exposition stays what it
+//! was (same families, names, labels, buckets). A thread's shards are merged into the site's
+//! totals when the thread exits and reused by the next thread, so memory stays bounded by the
+//! number of threads alive at once. `prometheus`'s own per-thread buffers (`LocalHistogram`,
+//! `LocalIntCounter`) cannot be used for this: only their owning thread can read or flush them,
+//! so a scrape on another thread would miss the calls made since the last flush.
 
 use super::site::Site;
 use crate::outcome::Outcome;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// One thread's counts for one site. Written only by its thread; read by scrapes.
+struct Shard {
+    started: AtomicU64,
+    calls: [AtomicU64; 5],
+    /// Per bucket (not cumulative), plus one above every bound.
+    buckets: Box<[AtomicU64]>,
+    /// Sum of the durations in seconds (`f64` bits).
+    sum: AtomicU64,
+}
+
+/// A thread's shard, handed from the start of a call to its end on the same thread (never
+/// kept across threads: each shard has a single writer).
+#[derive(Clone, Copy)]
+pub(super) struct ShardRef(&'static Shard);
+
+/// Adds `n` to a counter only this thread writes (no locked instruction).
+#[inline(always)]
+fn bump(a: &AtomicU64, n: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl Shard {
+    fn new(buckets: usize) -> Shard {
+        Shard {
+            started: AtomicU64::new(0),
+            calls: Default::default(),
+            buckets: (0..buckets).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Moves this shard's counts into `t` (the shard is left at zero).
+    fn drain_into(&self, t: &mut Totals) {
+        t.started += self.started.swap(0, Ordering::Relaxed);
+        for (t, c) in t.calls.iter_mut().zip(&self.calls) {
+            *t += c.swap(0, Ordering::Relaxed);
+        }
+        for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
+            *t += b.swap(0, Ordering::Relaxed);
+        }
+        t.sum += f64::from_bits(self.sum.swap(0, Ordering::Relaxed));
+    }
+
+    fn add_to(&self, t: &mut Totals) {
+        t.started += self.started.load(Ordering::Relaxed);
+        for (t, c) in t.calls.iter_mut().zip(&self.calls) {
+            *t += c.load(Ordering::Relaxed);
+        }
+        for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
+            *t += b.load(Ordering::Relaxed);
+        }
+        t.sum += f64::from_bits(self.sum.load(Ordering::Relaxed));
+    }
+}
+
+/// Counts summed over threads.
+#[derive(Clone, Default)]
+struct Totals {
+    started: u64,
+    calls: [u64; 5],
+    buckets: Vec<u64>,
+    sum: f64,
+}
+
+struct Shards {
+    /// Shards of the threads alive.
+    live: Vec<&'static Shard>,
+    /// Shards of threads that exited, at zero, for the next threads.
+    free: Vec<&'static Shard>,
+    /// Counts of the threads that exited (and of calls made while a thread exits).
+    retired: Totals,
+}
 
 pub(super) struct SiteMetrics {
-    pub(super) calls: [prometheus::IntCounter; 5],
-    pub(super) duration: prometheus::Histogram,
-    /// Calls started; `<family>_in_flight` is computed at scrape time as started minus the
-    /// calls counted by outcome (one atomic add per call instead of an increment and a
-    /// decrement).
-    pub(super) started: AtomicU64,
+    /// This site's slot in every thread's table of shards.
+    slot: usize,
+    /// Upper bounds of the duration buckets (the family's).
+    bounds: Box<[f64]>,
+    shards: Mutex<Shards>,
+}
+
+/// A thread's shards, by site slot; merged into their sites when the thread exits.
+struct Table(RefCell<Vec<Option<(&'static SiteMetrics, &'static Shard)>>>);
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for (site, shard) in self.0.get_mut().drain(..).flatten() {
+            site.retire(shard);
+        }
+    }
+}
+
+thread_local! {
+    static TABLE: Table = const { Table(RefCell::new(Vec::new())) };
+}
+
+static SLOTS: AtomicUsize = AtomicUsize::new(0);
+
+impl SiteMetrics {
+    fn new(bounds: Vec<f64>) -> SiteMetrics {
+        let n = bounds.len() + 1;
+        SiteMetrics {
+            slot: SLOTS.fetch_add(1, Ordering::Relaxed),
+            bounds: bounds.into(),
+            shards: Mutex::new(Shards {
+                live: Vec::new(),
+                free: Vec::new(),
+                retired: Totals {
+                    buckets: vec![0; n],
+                    ..Totals::default()
+                },
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shards> {
+        self.shards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This thread's shard (created on the thread's first call of the site); `None` while the
+    /// thread is exiting.
+    #[inline]
+    fn shard(&'static self) -> Option<&'static Shard> {
+        let found = TABLE
+            .try_with(|t| match t.0.try_borrow() {
+                Ok(t) => t.get(self.slot).copied().flatten().map(|(_, s)| s),
+                Err(_) => None,
+            })
+            .ok()
+            .flatten();
+        match found {
+            Some(s) => Some(s),
+            None => self.new_shard(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_shard(&'static self) -> Option<&'static Shard> {
+        TABLE
+            .try_with(|t| {
+                let mut t = t.0.try_borrow_mut().ok()?;
+                let shard = {
+                    let mut s = self.lock();
+                    let shard = match s.free.pop() {
+                        Some(f) => f,
+                        // Leaked on purpose: shards are reused, never freed, so a call can hold
+                        // one without a reference count; at most one per thread alive at once.
+                        None => &*Box::leak(Box::new(Shard::new(self.bounds.len() + 1))),
+                    };
+                    s.live.push(shard);
+                    shard
+                };
+                if t.len() <= self.slot {
+                    t.resize(self.slot + 1, None);
+                }
+                t[self.slot] = Some((self, shard));
+                Some(shard)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Merges an exiting thread's shard into the totals and keeps it for the next thread.
+    fn retire(&'static self, shard: &'static Shard) {
+        let mut s = self.lock();
+        let Shards {
+            live,
+            free,
+            retired,
+        } = &mut *s;
+        shard.drain_into(retired);
+        live.retain(|l| !std::ptr::eq(*l, shard));
+        free.push(shard);
+    }
+
+    /// Counts the call as started; returns this thread's shard, which a call that finishes on
+    /// this thread (a sync call) passes back to [`SiteMetrics::finish`].
+    #[inline]
+    pub(super) fn start(&'static self) -> Option<ShardRef> {
+        match self.shard() {
+            Some(s) => {
+                bump(&s.started, 1);
+                Some(ShardRef(s))
+            }
+            None => {
+                self.lock().retired.started += 1;
+                None
+            }
+        }
+    }
+
+    /// Counts the call's outcome and duration, in `here` when given (this thread's shard,
+    /// from [`SiteMetrics::start`] on this thread) or in this thread's shard.
+    #[inline]
+    pub(super) fn finish(&'static self, here: Option<ShardRef>, outcome: Outcome, secs: f64) {
+        // As `prometheus::Histogram::observe`: the first bucket whose bound is >= the value.
+        let b = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(self.bounds.len());
+        match here.map(|h| h.0).or_else(|| self.shard()) {
+            Some(s) => {
+                bump(&s.calls[outcome.index()], 1);
+                bump(&s.buckets[b], 1);
+                s.sum.store(
+                    (f64::from_bits(s.sum.load(Ordering::Relaxed)) + secs).to_bits(),
+                    Ordering::Relaxed,
+                );
+            }
+            None => {
+                let mut s = self.lock();
+                s.retired.calls[outcome.index()] += 1;
+                s.retired.buckets[b] += 1;
+                s.retired.sum += secs;
+            }
+        }
+    }
+
+    /// The counts of every thread, alive or exited.
+    fn totals(&self) -> Totals {
+        let s = self.lock();
+        let mut t = s.retired.clone();
+        for shard in &s.live {
+            shard.add_to(&mut t);
+        }
+        t
+    }
 }
 
 impl Site {
+    /// The site's metrics, resolved on its first call.
+    #[inline]
     pub(super) fn metrics(&'static self) -> Option<&'static SiteMetrics> {
         if !self.opts.metrics {
             return None;
         }
+        match self.metrics.get() {
+            Some(m) => m.as_ref(),
+            None => self.resolve_metrics(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve_metrics(&'static self) -> Option<&'static SiteMetrics> {
         self.metrics
             .get_or_init(|| {
                 let o = &self.opts;
@@ -35,26 +279,29 @@ impl Site {
                 } else {
                     o.duration_metric.to_owned()
                 };
+                let duration_names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
                 let duration = crate::metrics::HistogramFamily::new(
                     &duration_name,
                     "Duration of instrumented functions in seconds",
                     &names,
                     &crate::slo::event_buckets(m, o.buckets),
                 )
-                .map(|d| d.get(&values));
+                .map(|d| (d.resolve(&values), d.bounds()));
                 names.push(o.outcome_label);
+                let calls_names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
                 let calls = crate::metrics::CounterFamily::new(
                     &format!("{m}_total"),
                     "Calls of instrumented functions, by outcome",
                     &names,
                 )
                 .map(|c| {
-                    Outcome::ALL.map(|out| {
+                    let series = Outcome::ALL.map(|out| {
                         values.push(o.outcomes[out.index()]);
-                        let h = c.get(&values);
+                        let v = c.resolve(&values);
                         values.pop();
-                        h
-                    })
+                        v
+                    });
+                    (c.name().to_owned(), series)
                 });
                 let in_flight = crate::metrics::computed_gauge(
                     &format!("{m}_in_flight"),
@@ -62,36 +309,73 @@ impl Site {
                     "event",
                 );
                 match (calls, duration, in_flight) {
-                    (Ok(c), Ok(d), Ok(g)) => {
+                    (Ok((calls_family, calls)), Ok((duration_values, bounds)), Ok(g)) => {
                         let this: &'static Site = self;
+                        let mine = move || match this.metrics.get() {
+                            Some(Some(m)) => Some(m),
+                            _ => None,
+                        };
                         // Read at scrape time, when this `OnceLock` is set.
                         g.add(
                             self.event,
-                            Box::new(move || match this.metrics.get() {
-                                Some(Some(m)) => {
-                                    let started = m.started.load(Ordering::Relaxed) as i64;
-                                    // Outcomes mapped to one label value share a series:
-                                    // count each series once.
-                                    let done: i64 = m
-                                        .calls
-                                        .iter()
-                                        .enumerate()
-                                        .filter(|(i, _)| {
-                                            !this.opts.outcomes[..*i]
-                                                .contains(&this.opts.outcomes[*i])
-                                        })
-                                        .map(|(_, c)| c.get() as i64)
-                                        .sum();
-                                    started - done
+                            Box::new(move || match mine() {
+                                Some(m) => {
+                                    let t = m.totals();
+                                    t.started as i64 - t.calls.iter().sum::<u64>() as i64
                                 }
-                                _ => 0,
+                                None => 0,
                             }),
                         );
-                        Some(SiteMetrics {
-                            calls: c,
-                            duration: d,
-                            started: AtomicU64::new(0),
-                        })
+                        crate::metrics::add_fold(
+                            &calls_family,
+                            Box::new(move |mf| {
+                                let Some(m) = mine() else { return };
+                                let t = m.totals();
+                                // Outcomes mapped to one label value share a series.
+                                for (i, v) in calls.iter().enumerate() {
+                                    if calls[..i].contains(v) {
+                                        continue;
+                                    }
+                                    let n: u64 = (i..5)
+                                        .filter(|j| calls[*j] == *v)
+                                        .map(|j| t.calls[j])
+                                        .sum();
+                                    if let Some(s) = crate::metrics::series_mut(mf, &calls_names, v)
+                                    {
+                                        let mut c = s.get_counter().clone();
+                                        c.set_value(c.get_value() + n as f64);
+                                        s.set_counter(c);
+                                    }
+                                }
+                            }),
+                        );
+                        crate::metrics::add_fold(
+                            &duration_name,
+                            Box::new(move |mf| {
+                                let Some(m) = mine() else { return };
+                                let t = m.totals();
+                                let Some(s) = crate::metrics::series_mut(
+                                    mf,
+                                    &duration_names,
+                                    &duration_values,
+                                ) else {
+                                    return;
+                                };
+                                let mut h = s.get_histogram().clone();
+                                let mut buckets = h.get_bucket().to_vec();
+                                let mut cumulative = 0;
+                                for (b, n) in buckets.iter_mut().zip(&t.buckets) {
+                                    cumulative += n;
+                                    b.set_cumulative_count(b.cumulative_count() + cumulative);
+                                }
+                                let total: u64 = t.buckets.iter().sum();
+                                h.set_bucket(buckets);
+                                h.set_sample_count(h.get_sample_count() + total);
+                                h.set_sample_sum(h.get_sample_sum() + t.sum);
+                                s.set_histogram(h);
+                            }),
+                        );
+                        Some(SiteMetrics::new(bounds))
                     }
                     (c, d, g) => {
                         let err = c.err().or(d.err()).or(g.err());

@@ -36,7 +36,10 @@ mod probe;
 mod site;
 mod sync_call;
 
-pub use field::{CallBinding, MaskedField, bound_value, field, ret_ok, ret_plain};
+pub use field::{
+    BindProbe, BindViaDisplay, BindViaStr, CallBinding, MaskedField, bound_value, field, ret_ok,
+    ret_plain,
+};
 pub(crate) use future::NotAFuture;
 pub use future::{
     AsyncCall, Instrumented, SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future,

@@ -1,7 +1,7 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
 use super::core::{Core, Entered, while_unwinding};
-use super::field::{CallBinding, call_context};
+use super::field::{CallBinding, call_context, call_frame};
 use super::site::Site;
 use crate::context::{self, ScopeGuard};
 use crate::outcome::Finish;
@@ -22,13 +22,14 @@ pub struct Call {
     core: Core,
 }
 
-/// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`]), or
-/// by installing its own. Each variant undoes its change when dropped.
-#[allow(clippy::large_enum_variant)] // on the stack only; boxing would allocate per call
+/// How a sync call changed the context: not at all, in place (see [`context::enter_fresh`] and
+/// [`context::Frame`]), or by installing its own (named values bound: boxed, that path
+/// allocates anyway). Each variant undoes its change when dropped.
 enum Scope {
     Same,
     Fresh(FreshGuard),
-    Installed(#[allow(dead_code)] ScopeGuard),
+    Frame(#[allow(dead_code)] context::Frame),
+    Installed(#[allow(dead_code)] Box<ScopeGuard>),
 }
 
 /// Ends a call entered on the fast path ([`context::exit_fresh`]) on drop, also while unwinding.
@@ -62,12 +63,19 @@ impl Call {
         if bind.is_empty() && !site.opts.started && context::enter_fresh() {
             call.scope = Scope::Fresh(FreshGuard);
             call.core.begin(None, values);
+        } else if bind.ids_only() {
+            // Formats `Display` ids (user code) before changing anything, then writes the ids
+            // in place; the frame is in the call before any further user code runs.
+            if let Some(f) = call_frame(&bind) {
+                call.scope = Scope::Frame(f);
+            }
+            call.core.begin(None, values);
         } else {
             // Formats the bound values (user code): nothing to undo yet if it panics.
             let mut ctx = call_context(&bind);
             call.core.begin(ctx.as_mut(), values);
             if let Some(c) = ctx {
-                call.scope = Scope::Installed(ScopeGuard::install(c));
+                call.scope = Scope::Installed(Box::new(ScopeGuard::install(c)));
             }
         }
         call.core.meter.resume(false);

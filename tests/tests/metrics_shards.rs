@@ -1,0 +1,135 @@
+//! `#[observed]` counts are kept per thread and summed at scrape time: calls made by a thread
+//! that has exited are still counted, a scrape on another thread sees the calls made just
+//! before it, and the histogram stays consistent (count = +Inf bucket = sum of the calls).
+
+use observa::observed;
+
+mod log_support;
+
+fn setup() {
+    log_support::capture("metrics-shards-tests", "info");
+}
+
+#[observed(event = "shards.exited", metric = "shards_exited")]
+fn exited_call(x: u64) -> u64 {
+    x + 1
+}
+
+#[observed(event = "shards.fresh", metric = "shards_fresh")]
+fn fresh_call(x: u64) -> Result<u64, std::io::Error> {
+    if x % 2 == 0 {
+        Ok(x)
+    } else {
+        Err(std::io::Error::other("odd"))
+    }
+}
+
+fn sample(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn calls_of_exited_threads_are_still_counted() {
+    setup();
+    for _ in 0..4 {
+        std::thread::spawn(|| {
+            for i in 0..250 {
+                exited_call(i);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let text = observa::metrics::render();
+    assert_eq!(
+        sample(
+            &text,
+            "shards_exited_total{event=\"shards.exited\",outcome=\"ok\"}"
+        ),
+        1000.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "shards_exited_duration_seconds_count{event=\"shards.exited\"}"
+        ),
+        1000.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "shards_exited_duration_seconds_bucket{event=\"shards.exited\",le=\"+Inf\"}"
+        ),
+        1000.0
+    );
+    assert_eq!(
+        sample(&text, "shards_exited_in_flight{event=\"shards.exited\"}"),
+        0.0
+    );
+    // Threads come and go: their shards are reused, the counts keep adding up.
+    for _ in 0..3 {
+        std::thread::spawn(|| exited_call(1)).join().unwrap();
+    }
+    let text = observa::metrics::render();
+    assert_eq!(
+        sample(
+            &text,
+            "shards_exited_total{event=\"shards.exited\",outcome=\"ok\"}"
+        ),
+        1003.0
+    );
+}
+
+#[test]
+fn a_scrape_on_another_thread_sees_the_calls_just_made() {
+    setup();
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<String>();
+    let scraper = std::thread::spawn(move || {
+        while rx.recv().is_ok() {
+            done_tx.send(observa::metrics::render()).unwrap();
+        }
+    });
+    for round in 1..=3u64 {
+        for i in 0..10 {
+            let _ = fresh_call(i);
+        }
+        tx.send(round).unwrap();
+        let text = done_rx.recv().unwrap();
+        assert_eq!(
+            sample(
+                &text,
+                "shards_fresh_total{event=\"shards.fresh\",outcome=\"ok\"}"
+            ),
+            (5 * round) as f64,
+            "{text}"
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "shards_fresh_total{event=\"shards.fresh\",outcome=\"server_error\"}"
+            ),
+            (5 * round) as f64
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "shards_fresh_duration_seconds_count{event=\"shards.fresh\"}"
+            ),
+            (10 * round) as f64
+        );
+        assert_eq!(
+            sample(&text, "shards_fresh_in_flight{event=\"shards.fresh\"}"),
+            0.0
+        );
+    }
+    drop(tx);
+    scraper.join().unwrap();
+}
