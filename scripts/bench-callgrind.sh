@@ -10,7 +10,7 @@
 #   flock /tmp/observa-cargo.lock scripts/bench-callgrind.sh      # N=100000 TOP=30
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-export CARGO_TARGET_DIR="$root/benches/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/benches/target}"
 n=${N:-100000}
 top=${TOP:-30}
 out="$CARGO_TARGET_DIR/callgrind"

@@ -9,7 +9,7 @@
 #   BENCH_ARGS="--measurement-time 10" scripts/bench-observed.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-export CARGO_TARGET_DIR="$root/benches/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/benches/target}"
 args=${BENCH_ARGS:-"--warm-up-time 1 --measurement-time 3"}
 # shellcheck disable=SC2086
 cargo bench --manifest-path "$root/benches/Cargo.toml" --bench observed -- $args >&2
