@@ -53,7 +53,11 @@ fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
     // A Display impl that fails only loses its own text, never the line.
     let _ = write!(w, "{v}");
     let cut = w.cut;
-    if let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst) {
+    // The scrubber changes only text with a URL (`://`) or a `key=value` / `key: value` pair:
+    // one pass over the bytes spares it the rest.
+    if dst.bytes().any(|b| b == b':' || b == b'=')
+        && let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst)
+    {
         *dst = s;
     }
     if dst.len() > max || cut {
@@ -77,6 +81,8 @@ pub(super) struct Collected<'a, F> {
     pub(super) max: usize,
     pub(super) completion: bool,
     pub(super) production: bool,
+    /// The mask decisions of this event's callsite ([`MaskCache`]).
+    pub(super) masks: Masks,
 }
 
 impl<F: LineFormat> Collected<'_, F> {
@@ -121,11 +127,85 @@ impl<F: LineFormat> Collected<'_, F> {
     }
 
     /// The text that replaces a foreign event's value under this key, if any.
+    #[inline]
     fn masked(&self, field: &Field) -> Option<&'static str> {
         if self.completion {
             return None;
         }
-        foreign_key_mask(field.name(), self.production)
+        self.masks.get(field, self.production)
+    }
+}
+
+/// [`foreign_key_mask`] of every field of one callsite, by field index (the first 64; a field
+/// past them is decided on the spot). The decision depends on the key and the production flag
+/// only, so it is taken once per callsite instead of once per field of every event: the key
+/// rules (`crate::sensitive`) were the largest single cost of a line of other code's events.
+#[derive(Clone, Copy)]
+pub(super) struct Masks {
+    mask: u64,
+    filter: u64,
+}
+
+impl Masks {
+    /// No field masked (completion events: observa's own fields).
+    pub(super) const NONE: Masks = Masks { mask: 0, filter: 0 };
+
+    fn of(meta: &tracing::Metadata<'_>, production: bool) -> Masks {
+        let mut m = Masks::NONE;
+        for (i, f) in meta.fields().iter().enumerate().take(64) {
+            match foreign_key_mask(f.name(), production) {
+                Some(REDACTED) => m.mask |= 1 << i,
+                Some(_) => m.filter |= 1 << i,
+                None => {}
+            }
+        }
+        m
+    }
+
+    #[inline]
+    fn get(&self, field: &Field, production: bool) -> Option<&'static str> {
+        let i = field.index();
+        if i >= 64 {
+            return foreign_key_mask(field.name(), production);
+        }
+        if self.mask >> i & 1 == 1 {
+            Some(REDACTED)
+        } else if self.filter >> i & 1 == 1 {
+            Some(crate::redact::FILTERED)
+        } else {
+            None
+        }
+    }
+}
+
+/// Slots of a thread's [`MaskCache`].
+const MASK_SLOTS: usize = 64;
+
+/// A thread's [`Masks`] of the callsites it logged lately: direct-mapped by the address of the
+/// callsite's `'static` metadata (and the production flag), so a hit is one compare.
+pub(super) struct MaskCache([(usize, bool, Masks); MASK_SLOTS]);
+
+impl MaskCache {
+    pub(super) const fn new() -> MaskCache {
+        MaskCache([(0, false, Masks::NONE); MASK_SLOTS])
+    }
+
+    /// The masks of `meta`'s fields under `production`.
+    #[inline]
+    pub(super) fn get(
+        &mut self,
+        meta: &'static tracing::Metadata<'static>,
+        production: bool,
+    ) -> Masks {
+        let key = std::ptr::from_ref(meta) as usize;
+        let slot = (key >> 4).wrapping_mul(0x9e37_79b9) % MASK_SLOTS;
+        let (k, p, m) = self.0[slot];
+        if k == key && p == production {
+            return m;
+        }
+        let m = Masks::of(meta, production);
+        self.0[slot] = (key, production, m);
+        m
     }
 }
 
