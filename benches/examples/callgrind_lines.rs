@@ -1,10 +1,12 @@
 //! Driver for `valgrind --tool=callgrind` of the log line path (issue #14): N lines of the
 //! 4-field `tracing::info!` of the `lines` bench through observa's pipeline (`info`), or N calls
-//! of `#[observed(tenant)]` at INFO (`full`: the caller's side of a full-output call). Only `run`
+//! of `#[observed(tenant)]` at INFO (`full`: the caller's side of a full-output call), or the
+//! same `info!` through `tracing-subscriber`'s JSON fmt layer (`tracing_json`, the peer of the
+//! `lines` bench, a scoped dispatcher writing into `io::sink()`). Only `run`
 //! is collected (`--toggle-collect='*callgrind_lines::run*'`); the writer thread's drain can be
 //! collected instead with `--toggle-collect='*log::writer::run*'`. The lines go to `io::sink()`.
 //!
-//!   callgrind_lines info|full N
+//!   callgrind_lines info|full|tracing_json N
 //!
 //! At the end the driver prints the lines observa dropped (`observa_log_dropped_total`) to stderr.
 
@@ -69,6 +71,18 @@ fn main() {
         "full" => observed_tenant_full,
         _ => info_line,
     };
+    if which == "tracing_json" {
+        let json = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(json, || {
+            black_box(f("acme", 0));
+            println!("{}", run(f, n));
+        });
+        return;
+    }
     // One call outside the collected part: registration of the callsite and handles.
     black_box(f("acme", 0));
     println!("{}", run(f, n));

@@ -41,7 +41,10 @@ fn is_dangerous_above_ascii(u: u32) -> bool {
 /// dangerous character as `\uXXXX`.
 pub fn escape_json(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len());
+    if all_plain(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -85,27 +88,54 @@ fn is_plain(b: u8) -> bool {
     (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
 }
 
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Nonzero when some byte of `w` is below 0x20, '"', '\\', or 0x7f and above. Exact as a test
+/// (no false negatives); which byte it is is found again byte by byte.
+#[inline]
+fn special(w: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let high = (w.wrapping_add(ONES) | w) & HIGH;
+    control | high | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+/// `b` read as one word (its first eight bytes).
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    u64::from_ne_bytes(b.get(..8).and_then(|w| w.try_into().ok()).unwrap_or([0; 8]))
+}
+
+/// True when every byte of `b` is [`is_plain`]: the common case (keys, names, ids, most text),
+/// written with one copy. Words overlap at the end instead of a byte loop over the tail.
+#[inline]
+fn all_plain(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 8 {
+        if n < 4 {
+            return b.iter().all(|&c| is_plain(c));
+        }
+        let half = |h: &[u8]| u32::from_ne_bytes(h.try_into().unwrap_or([0; 4]));
+        let w = u64::from(half(&b[..4])) | u64::from(half(&b[n - 4..])) << 32;
+        return special(w) == 0;
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if special(word(&b[i..])) != 0 {
+            return false;
+        }
+        i += 8;
+    }
+    special(word(&b[n - 8..])) == 0
+}
+
 /// Length of the leading run of [`is_plain`] bytes of `b`, eight bytes per step (bit tricks on
 /// a `u64`: no `unsafe`, no SIMD dependency for a few compares).
 #[inline]
 fn plain_run(b: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Nonzero when some byte of `w` is below 0x20, '"', '\\', or 0x7f and above. Exact as a
-    // test (no false negatives); which byte is found again byte by byte.
-    #[inline]
-    fn special(w: u64) -> u64 {
-        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        let high = (w.wrapping_add(ONES) | w) & HIGH;
-        control | high | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
-    }
     let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
-        if special(w) != 0 {
-            break;
-        }
+    while i + 8 <= b.len() && special(word(&b[i..])) == 0 {
         i += 8;
     }
     while i < b.len() && is_plain(b[i]) {

@@ -43,7 +43,7 @@ const SCRUB_LOOKAHEAD: usize = 1024;
 
 /// `dst` = `v` (formatted), scrubbed of URL credentials, bounded to `max` bytes with the
 /// truncation marker.
-fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
+fn set_scrubbed(dst: &mut String, v: fmt::Arguments<'_>, max: usize) {
     dst.clear();
     let mut w = Capped {
         out: dst,
@@ -51,7 +51,7 @@ fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
         cut: false,
     };
     // A Display impl that fails only loses its own text, never the line.
-    let _ = write!(w, "{v}");
+    let _ = w.write_fmt(v);
     let cut = w.cut;
     // The scrubber changes only text with a URL (`://`) or a `key=value` / `key: value` pair:
     // one pass over the bytes spares it the rest.
@@ -118,7 +118,7 @@ impl<F: LineFormat> Collected<'_, F> {
     }
 
     /// Writes a free-text value: formatted, scrubbed of URL credentials, bounded, neutralised.
-    fn free_text(&mut self, v: &dyn fmt::Display) {
+    fn free_text(&mut self, v: fmt::Arguments<'_>) {
         let mut tmp = std::mem::take(self.tmp);
         set_scrubbed(&mut tmp, v, self.max);
         // Already bounded (with its marker): written whole.
@@ -209,6 +209,14 @@ impl MaskCache {
     }
 }
 
+/// `s.contains("://")`, without the setup of a general substring search (most values are
+/// short and have no `:` at all).
+#[inline]
+fn has_url(s: &str) -> bool {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(2)).any(|i| b[i] == b':' && b[i + 1] == b'/' && b[i + 2] == b'/')
+}
+
 /// `dst` = `v` bounded to `max` bytes (with the truncation marker).
 fn set_text(dst: &mut String, v: &str, max: usize) {
     dst.clear();
@@ -254,10 +262,10 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
             return;
         }
         // Text without a URL has nothing to scrub: written straight from the borrowed value.
-        let url = value.contains("://");
+        let url = has_url(value);
         if name == "message" && !self.completion {
             if url {
-                set_scrubbed(self.message, &value, self.max);
+                set_scrubbed(self.message, format_args!("{value}"), self.max);
             } else {
                 set_text(self.message, value, self.max);
             }
@@ -266,7 +274,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
         }
         if self.open(field) {
             if url {
-                self.free_text(&value);
+                self.free_text(format_args!("{value}"));
             } else {
                 self.text(value);
             }
@@ -276,7 +284,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
         if name == "message" && !self.completion {
-            set_scrubbed(self.message, &DebugAsDisplay(value), self.max);
+            set_scrubbed(self.message, format_args!("{value:?}"), self.max);
             self.has_message = true;
             return;
         }
@@ -292,7 +300,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
             return;
         }
         if self.open(field) {
-            self.free_text(&DebugAsDisplay(value));
+            self.free_text(format_args!("{value:?}"));
         }
     }
 
@@ -329,15 +337,17 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if self.open(field) {
-            self.free_text(&crate::outcome::ErrorView::Error(value));
+            self.free_text(format_args!("{}", crate::outcome::ErrorView::Error(value)));
         }
     }
 }
 
-struct DebugAsDisplay<'a>(&'a dyn fmt::Debug);
-
-impl fmt::Display for DebugAsDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn has_url_is_contains() {
+        for s in ["", ":", "://", "a://b", "x:/", "x:/ /", "ab:", "https://h", "a:b//", "é://"] {
+            assert_eq!(super::has_url(s), s.contains("://"), "{s}");
+        }
     }
 }
