@@ -168,9 +168,9 @@ fn write_f64_short(out: &mut Vec<u8>, v: f64) -> bool {
             b'0' + (frac / 10 % 10) as u8,
             b'0' + (frac % 10) as u8,
         ];
-        let keep = if frac % 100 == 0 {
+        let keep = if frac.is_multiple_of(100) {
             2
-        } else if frac % 10 == 0 {
+        } else if frac.is_multiple_of(10) {
             3
         } else {
             4
@@ -422,8 +422,26 @@ mod tests {
             x
         };
         let mut floats = vec![
-            0.0, -0.0, 12.5, -12.5, 1.0, 0.1, 0.001, 0.0005, 1e-7, 999_999_999.999, 1e9, 1e21,
-            123.456, 0.3, 2.675, 1e15, -1.25e-3, f64::MIN_POSITIVE, f64::MAX, 5e-324,
+            0.0,
+            -0.0,
+            12.5,
+            -12.5,
+            1.0,
+            0.1,
+            0.001,
+            0.0005,
+            1e-7,
+            999_999_999.999,
+            1e9,
+            1e21,
+            123.456,
+            0.3,
+            2.675,
+            1e15,
+            -1.25e-3,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            5e-324,
         ];
         for _ in 0..20_000 {
             let r = next();
@@ -441,7 +459,15 @@ mod tests {
             write_u64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
         }
-        for v in [0, -1, 1, i64::MIN, i64::MAX, next() as i64, -((next() >> 9) as i64)] {
+        for v in [
+            0,
+            -1,
+            1,
+            i64::MIN,
+            i64::MAX,
+            next() as i64,
+            -((next() >> 9) as i64),
+        ] {
             let mut out = Vec::new();
             write_i64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());

@@ -297,7 +297,7 @@ mod tests {
                         x ^= x >> 7;
                         x ^= x << 17;
                         // Mostly plain text, so long runs are exercised too.
-                        if x % 4 == 0 {
+                        if x.is_multiple_of(4) {
                             alphabet[(x >> 8) as usize % alphabet.len()]
                         } else {
                             (b' ' + ((x >> 8) % 95) as u8) as char

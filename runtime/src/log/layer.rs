@@ -339,19 +339,22 @@ impl Layer {
                 continue;
             }
             let (line, truncated) = match sink.format {
-                Format::Json => {
-                    self.write_line::<Json>(event, &head, sink, (completion, masks), reserved, scratch)
-                }
-                Format::Console => {
-                    self.write_line::<Console>(
-                        event,
-                        &head,
-                        sink,
-                        (completion, masks),
-                        reserved,
-                        scratch,
-                    )
-                }
+                Format::Json => self.write_line::<Json>(
+                    event,
+                    &head,
+                    sink,
+                    (completion, masks),
+                    reserved,
+                    scratch,
+                ),
+                Format::Console => self.write_line::<Console>(
+                    event,
+                    &head,
+                    sink,
+                    (completion, masks),
+                    reserved,
+                    scratch,
+                ),
             };
             if truncated {
                 line::TRUNCATED.fetch_add(1, Ordering::Relaxed);

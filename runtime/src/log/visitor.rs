@@ -346,7 +346,18 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
 mod tests {
     #[test]
     fn has_url_is_contains() {
-        for s in ["", ":", "://", "a://b", "x:/", "x:/ /", "ab:", "https://h", "a:b//", "é://"] {
+        for s in [
+            "",
+            ":",
+            "://",
+            "a://b",
+            "x:/",
+            "x:/ /",
+            "ab:",
+            "https://h",
+            "a:b//",
+            "é://",
+        ] {
             assert_eq!(super::has_url(s), s.contains("://"), "{s}");
         }
     }
