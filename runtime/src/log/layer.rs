@@ -7,7 +7,7 @@ use super::Format;
 use super::format::console::Console;
 use super::format::json::Json;
 use super::format::{Head, LineFormat};
-use super::visitor::Collected;
+use super::visitor::{Collected, MaskCache, Masks};
 use super::{json, line, writer};
 use crate::completion::COMPLETION;
 use crate::context;
@@ -122,11 +122,15 @@ struct Scratch {
     message: String,
     tmp: String,
     members: Vec<line::Member>,
+    ids: String,
+    masks: MaskCache,
 }
 
 impl Scratch {
     const fn new() -> Scratch {
         Scratch {
+            masks: MaskCache::new(),
+            ids: String::new(),
             line: Vec::new(),
             rest: Vec::new(),
             text: Vec::new(),
@@ -157,6 +161,7 @@ impl Scratch {
         s(&mut self.event);
         s(&mut self.message);
         s(&mut self.tmp);
+        s(&mut self.ids);
     }
 }
 
@@ -171,6 +176,7 @@ pub fn scratch_capacity() -> usize {
                 + s.event.capacity()
                 + s.message.capacity()
                 + s.tmp.capacity()
+                + s.ids.capacity()
                 + s.members.capacity() * std::mem::size_of::<line::Member>()
         })
     })
@@ -243,17 +249,38 @@ impl Layer {
     ) {
         let meta = event.metadata();
         let completion = meta.name() == COMPLETION;
+        let masks = if completion {
+            Masks::NONE
+        } else {
+            scratch.masks.get(meta, self.production)
+        };
         let now = std::time::SystemTime::now();
-        // The canonical keys this line carries: no field of the event may take them.
-        let (corr, tenant, user, conn, bound) = context::with_current(|c| {
-            (
-                c.correlation_id().is_some(),
-                c.tenant_id().is_some(),
-                c.user_id().is_some(),
-                c.connection_id().is_some(),
-                c.fields_shared(),
-            )
+        // The bound ids, read once (copied aside: the context is not borrowed while the event's
+        // fields run user code), and the canonical keys this line carries: no field of the event
+        // may take them.
+        let mut ids_buf = std::mem::take(&mut scratch.ids);
+        ids_buf.clear();
+        let mut at = [None::<(usize, usize)>; 4];
+        let bound = context::with_current(|c| {
+            for (v, at) in [
+                c.correlation_id(),
+                c.tenant_id(),
+                c.user_id(),
+                c.connection_id(),
+            ]
+            .into_iter()
+            .zip(&mut at)
+            {
+                if let Some(v) = v {
+                    let from = ids_buf.len();
+                    ids_buf.push_str(v);
+                    *at = Some((from, ids_buf.len()));
+                }
+            }
+            c.fields_shared()
         });
+        let ids = at.map(|r| r.map(|(a, b)| &ids_buf[a..b]));
+        let [corr, tenant, user, conn] = ids.map(|v| v.is_some());
         let mut reserved = [""; 11 + context::MAX_BOUND_FIELDS];
         let mut n = 0;
         for (k, on) in [
@@ -299,6 +326,7 @@ impl Layer {
             event: "",
             target: meta.target(),
             message: None,
+            ids,
             bound,
             bound_renamed: &bound_renamed[..bound.len().min(bound_renamed.len())],
             trace,
@@ -311,12 +339,22 @@ impl Layer {
                 continue;
             }
             let (line, truncated) = match sink.format {
-                Format::Json => {
-                    self.write_line::<Json>(event, &head, sink, completion, reserved, scratch)
-                }
-                Format::Console => {
-                    self.write_line::<Console>(event, &head, sink, completion, reserved, scratch)
-                }
+                Format::Json => self.write_line::<Json>(
+                    event,
+                    &head,
+                    sink,
+                    (completion, masks),
+                    reserved,
+                    scratch,
+                ),
+                Format::Console => self.write_line::<Console>(
+                    event,
+                    &head,
+                    sink,
+                    (completion, masks),
+                    reserved,
+                    scratch,
+                ),
             };
             if truncated {
                 line::TRUNCATED.fetch_add(1, Ordering::Relaxed);
@@ -324,6 +362,7 @@ impl Layer {
             // One whole line per write: lines are never split or interleaved.
             sink.writer.write_line(line);
         }
+        scratch.ids = ids_buf;
         scratch.shrink();
     }
 
@@ -334,7 +373,7 @@ impl Layer {
         event: &Event<'_>,
         head: &Head<'_>,
         sink: &Sink,
-        completion: bool,
+        (completion, masks): (bool, Masks),
         reserved: &[&str],
         scratch: &'s mut Scratch,
     ) -> (&'s [u8], bool) {
@@ -346,6 +385,8 @@ impl Layer {
             message: msg_buf,
             tmp,
             members,
+            ids: _,
+            masks: _,
         } = scratch;
         line.clear();
         rest.clear();
@@ -364,6 +405,7 @@ impl Layer {
             max: self.max_value,
             completion,
             production: self.production,
+            masks,
         };
         event.record(&mut c);
         let (has_event, has_message) = (c.has_event, c.has_message);

@@ -43,7 +43,7 @@ const SCRUB_LOOKAHEAD: usize = 1024;
 
 /// `dst` = `v` (formatted), scrubbed of URL credentials, bounded to `max` bytes with the
 /// truncation marker.
-fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
+fn set_scrubbed(dst: &mut String, v: fmt::Arguments<'_>, max: usize) {
     dst.clear();
     let mut w = Capped {
         out: dst,
@@ -51,9 +51,13 @@ fn set_scrubbed(dst: &mut String, v: &dyn fmt::Display, max: usize) {
         cut: false,
     };
     // A Display impl that fails only loses its own text, never the line.
-    let _ = write!(w, "{v}");
+    let _ = w.write_fmt(v);
     let cut = w.cut;
-    if let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst) {
+    // The scrubber changes only text with a URL (`://`) or a `key=value` / `key: value` pair:
+    // one pass over the bytes spares it the rest.
+    if dst.bytes().any(|b| b == b':' || b == b'=')
+        && let std::borrow::Cow::Owned(s) = crate::scrub::scrub(dst)
+    {
         *dst = s;
     }
     if dst.len() > max || cut {
@@ -77,6 +81,8 @@ pub(super) struct Collected<'a, F> {
     pub(super) max: usize,
     pub(super) completion: bool,
     pub(super) production: bool,
+    /// The mask decisions of this event's callsite ([`MaskCache`]).
+    pub(super) masks: Masks,
 }
 
 impl<F: LineFormat> Collected<'_, F> {
@@ -112,7 +118,7 @@ impl<F: LineFormat> Collected<'_, F> {
     }
 
     /// Writes a free-text value: formatted, scrubbed of URL credentials, bounded, neutralised.
-    fn free_text(&mut self, v: &dyn fmt::Display) {
+    fn free_text(&mut self, v: fmt::Arguments<'_>) {
         let mut tmp = std::mem::take(self.tmp);
         set_scrubbed(&mut tmp, v, self.max);
         // Already bounded (with its marker): written whole.
@@ -121,12 +127,94 @@ impl<F: LineFormat> Collected<'_, F> {
     }
 
     /// The text that replaces a foreign event's value under this key, if any.
+    #[inline]
     fn masked(&self, field: &Field) -> Option<&'static str> {
         if self.completion {
             return None;
         }
-        foreign_key_mask(field.name(), self.production)
+        self.masks.get(field, self.production)
     }
+}
+
+/// [`foreign_key_mask`] of every field of one callsite, by field index (the first 64; a field
+/// past them is decided on the spot). The decision depends on the key and the production flag
+/// only, so it is taken once per callsite instead of once per field of every event: the key
+/// rules (`crate::sensitive`) were the largest single cost of a line of other code's events.
+#[derive(Clone, Copy)]
+pub(super) struct Masks {
+    mask: u64,
+    filter: u64,
+}
+
+impl Masks {
+    /// No field masked (completion events: observa's own fields).
+    pub(super) const NONE: Masks = Masks { mask: 0, filter: 0 };
+
+    fn of(meta: &tracing::Metadata<'_>, production: bool) -> Masks {
+        let mut m = Masks::NONE;
+        for (i, f) in meta.fields().iter().enumerate().take(64) {
+            match foreign_key_mask(f.name(), production) {
+                Some(REDACTED) => m.mask |= 1 << i,
+                Some(_) => m.filter |= 1 << i,
+                None => {}
+            }
+        }
+        m
+    }
+
+    #[inline]
+    fn get(&self, field: &Field, production: bool) -> Option<&'static str> {
+        let i = field.index();
+        if i >= 64 {
+            return foreign_key_mask(field.name(), production);
+        }
+        if self.mask >> i & 1 == 1 {
+            Some(REDACTED)
+        } else if self.filter >> i & 1 == 1 {
+            Some(crate::redact::FILTERED)
+        } else {
+            None
+        }
+    }
+}
+
+/// Slots of a thread's [`MaskCache`].
+const MASK_SLOTS: usize = 64;
+
+/// A thread's [`Masks`] of the callsites it logged lately: direct-mapped by the address of the
+/// callsite's `'static` metadata (and the production flag), so a hit is one compare.
+pub(super) struct MaskCache([(usize, bool, Masks); MASK_SLOTS]);
+
+impl MaskCache {
+    pub(super) const fn new() -> MaskCache {
+        MaskCache([(0, false, Masks::NONE); MASK_SLOTS])
+    }
+
+    /// The masks of `meta`'s fields under `production`.
+    #[inline]
+    pub(super) fn get(
+        &mut self,
+        meta: &'static tracing::Metadata<'static>,
+        production: bool,
+    ) -> Masks {
+        let key = std::ptr::from_ref(meta) as usize;
+        let slot = (key >> 4).wrapping_mul(0x9e37_79b9) % MASK_SLOTS;
+        let (k, p, m) = self.0[slot];
+        if k == key && p == production {
+            return m;
+        }
+        let m = Masks::of(meta, production);
+        self.0[slot] = (key, production, m);
+        m
+    }
+}
+
+/// `s.contains("://")`, without the setup of a general substring search (most values are
+/// short and have no `:` at all).
+#[inline]
+fn has_url(s: &str) -> bool {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(2)).any(|i| b[i] == b':' && b[i + 1] == b'/' && b[i + 2] == b'/')
 }
 
 /// `dst` = `v` bounded to `max` bytes (with the truncation marker).
@@ -174,10 +262,10 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
             return;
         }
         // Text without a URL has nothing to scrub: written straight from the borrowed value.
-        let url = value.contains("://");
+        let url = has_url(value);
         if name == "message" && !self.completion {
             if url {
-                set_scrubbed(self.message, &value, self.max);
+                set_scrubbed(self.message, format_args!("{value}"), self.max);
             } else {
                 set_text(self.message, value, self.max);
             }
@@ -186,7 +274,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
         }
         if self.open(field) {
             if url {
-                self.free_text(&value);
+                self.free_text(format_args!("{value}"));
             } else {
                 self.text(value);
             }
@@ -196,7 +284,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
         if name == "message" && !self.completion {
-            set_scrubbed(self.message, &DebugAsDisplay(value), self.max);
+            set_scrubbed(self.message, format_args!("{value:?}"), self.max);
             self.has_message = true;
             return;
         }
@@ -212,7 +300,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
             return;
         }
         if self.open(field) {
-            self.free_text(&DebugAsDisplay(value));
+            self.free_text(format_args!("{value:?}"));
         }
     }
 
@@ -249,15 +337,28 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if self.open(field) {
-            self.free_text(&crate::outcome::ErrorView::Error(value));
+            self.free_text(format_args!("{}", crate::outcome::ErrorView::Error(value)));
         }
     }
 }
 
-struct DebugAsDisplay<'a>(&'a dyn fmt::Debug);
-
-impl fmt::Display for DebugAsDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn has_url_is_contains() {
+        for s in [
+            "",
+            ":",
+            "://",
+            "a://b",
+            "x:/",
+            "x:/ /",
+            "ab:",
+            "https://h",
+            "a:b//",
+            "é://",
+        ] {
+            assert_eq!(super::has_url(s), s.contains("://"), "{s}");
+        }
     }
 }

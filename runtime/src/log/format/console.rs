@@ -11,8 +11,7 @@
 //! `customer="{\"tier\":\"gold\",\"card\":\"[REDACTED]\"}"`: unquote it and it parses as JSON.
 //! The message after the event is bare neutralised text, as before.
 
-use super::{Head, LineFormat, MARKER_ROOM, level_str, put_members};
-use crate::context;
+use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members};
 use crate::encode::text::cut as bounded;
 use crate::log::json::{self, VecWriter};
 use crate::log::line::{self, Copier, Member, Style};
@@ -159,19 +158,12 @@ impl LineFormat for Console {
         // What follows the message, written first so the message knows its room.
         text.extend_from_slice(b" target=");
         write_value(text, head.target, 256);
-        context::with_current(|ctx| {
-            for (k, v) in [
-                ("correlation_id", ctx.correlation_id()),
-                ("tenant_id", ctx.tenant_id()),
-                ("user_id", ctx.user_id()),
-                ("connection_id", ctx.connection_id()),
-            ] {
-                if let Some(v) = v {
-                    let _ = write!(VecWriter(text), " {k}=");
-                    write_value(text, v, 256);
-                }
+        for (k, v) in ID_KEYS.iter().zip(head.ids) {
+            if let Some(v) = v {
+                let _ = write!(VecWriter(text), " {k}=");
+                write_value(text, v, 256);
             }
-        });
+        }
         for ((k, v), renamed) in head.bound.iter().zip(head.bound_renamed) {
             let suffix = if *renamed { "_1" } else { "" };
             let _ = write!(VecWriter(text), " {k}{suffix}=");

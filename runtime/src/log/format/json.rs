@@ -2,8 +2,7 @@
 //! context, the event's fields, then `message` (kept before any field when the line is cut).
 //! Values are written by the crate's one JSON writer ([`crate::encode::json`]).
 
-use super::{Head, LineFormat, MARKER_ROOM, level_str, put_members};
-use crate::context;
+use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members};
 use crate::log::json;
 use crate::log::line::{self, Copier, Member, Style};
 use crate::log::neutralise::escape_json;
@@ -62,21 +61,14 @@ impl LineFormat for Json {
         json::write_str(line, head.event, 256);
         line.extend_from_slice(b",\"target\":");
         json::write_str(line, head.target, 256);
-        context::with_current(|ctx| {
-            for (k, v) in [
-                ("correlation_id", ctx.correlation_id()),
-                ("tenant_id", ctx.tenant_id()),
-                ("user_id", ctx.user_id()),
-                ("connection_id", ctx.connection_id()),
-            ] {
-                if let Some(v) = v {
-                    line.extend_from_slice(b",\"");
-                    line.extend_from_slice(k.as_bytes());
-                    line.extend_from_slice(b"\":");
-                    json::write_str(line, v, 256);
-                }
+        for (k, v) in ID_KEYS.iter().zip(head.ids) {
+            if let Some(v) = v {
+                line.extend_from_slice(b",\"");
+                line.extend_from_slice(k.as_bytes());
+                line.extend_from_slice(b"\":");
+                json::write_str(line, v, 256);
             }
-        });
+        }
         for ((k, v), renamed) in head.bound.iter().zip(head.bound_renamed) {
             line.extend_from_slice(b",\"");
             line.extend_from_slice(k.as_bytes());

@@ -60,6 +60,9 @@ pub(super) struct Head<'a> {
     pub(super) event: &'a str,
     pub(super) target: &'a str,
     pub(super) message: Option<&'a str>,
+    /// The bound ids, in line order: `correlation_id`, `tenant_id`, `user_id`, `connection_id`
+    /// ([`ID_KEYS`]), read once per event.
+    pub(super) ids: [Option<&'a str>; 4],
     /// Bound fields, and for each whether a canonical key took its name (written `<key>_1`).
     pub(super) bound: &'a [(std::sync::Arc<str>, std::sync::Arc<str>)],
     pub(super) bound_renamed: &'a [bool],
@@ -70,6 +73,9 @@ pub(super) struct Head<'a> {
     pub(super) max_value: usize,
     pub(super) max_line: usize,
 }
+
+/// Keys of [`Head::ids`].
+pub(super) const ID_KEYS: [&str; 4] = ["correlation_id", "tenant_id", "user_id", "connection_id"];
 
 /// `,"line_truncated":true` / ` line_truncated=true`: room kept for the line marker.
 pub(super) const MARKER_ROOM: usize = 24;
