@@ -382,3 +382,59 @@ fn two_sites_sharing_a_series_and_a_call_moving_threads_are_counted_exactly() {
         0.0
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding: a call made from the destructor of another thread-local. The frames keep the
+// contexts they save in a thread-local of their own (`SAVED`), registered for destruction when
+// first used: if that was after the user's thread-local, it is destroyed first, and a `bind` /
+// `bind_field` inside a tenant call made from the user's destructor panics ("cannot access a
+// Thread Local Storage value during or after destruction"; uncaught, the process aborts). Before
+// the change the same call only needed the context's own slot, alive until later.
+// ---------------------------------------------------------------------------------------------
+
+#[observed(tenant, event = "iframes.binds_in_frame")]
+fn binds_in_frame(tenant: &str) -> Seen {
+    context::bind_field("in_dtor", "yes").unwrap();
+    seen()
+}
+
+struct CallsOnDrop(std::sync::mpsc::Sender<Result<Seen, String>>);
+
+impl Drop for CallsOnDrop {
+    fn drop(&mut self) {
+        let r = catch_unwind(|| binds_in_frame("t-dtor")).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        });
+        let _ = self.0.send(r);
+    }
+}
+
+thread_local! {
+    static CALLS_ON_DROP: std::cell::RefCell<Option<CallsOnDrop>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn a_call_that_binds_in_a_thread_local_destructor_works() {
+    setup();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // observa's thread-locals first (context slot, log scratch, metric shards)...
+        frame_with("t-warm", seen);
+        // ...then the user's (destroyed before those)...
+        CALLS_ON_DROP.with(|c| *c.borrow_mut() = Some(CallsOnDrop(tx)));
+        // ...then whatever a frame needs only once something is bound inside it.
+        assert_eq!(binds_in_frame("t-live").tenant.as_deref(), Some("t-live"));
+    })
+    .join()
+    .unwrap();
+    let seen = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the destructor ran")
+        .unwrap_or_else(|e| panic!("the call in the destructor panicked: {e}"));
+    assert_eq!(seen.tenant.as_deref(), Some("t-dtor"));
+    assert_eq!(seen.fields, vec![("in_dtor".to_owned(), "yes".to_owned())]);
+}
