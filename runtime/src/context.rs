@@ -399,11 +399,15 @@ impl Context {
     }
 }
 
-/// The thread's slot: the current context, and the ids that open [`Frame`]s replaced (a stack,
-/// so a frame itself stays a few bytes).
+/// The thread's slot: the current context, the ids that open [`Frame`]s replaced (a stack,
+/// so a frame itself stays a few bytes), and the contexts frames saved whole before an in-place
+/// change (see [`save_for_frame`]). All in one thread-local, so a call made while the thread's
+/// thread-locals are destroyed (from another one's destructor) works as long as the context
+/// itself is there, as it did before frames.
 struct Slot {
     ctx: Context,
     undo: Vec<Option<Id>>,
+    saved: Vec<(u32, Context)>,
 }
 
 impl std::ops::Deref for Slot {
@@ -426,6 +430,7 @@ thread_local! {
         RefCell::new(Slot {
             ctx: Context::EMPTY,
             undo: Vec::new(),
+            saved: Vec::new(),
         })
     };
     /// Fast-path state, kept in dtor-free cells (the cheapest thread-locals) so the common
@@ -441,10 +446,8 @@ thread_local! {
     /// in-place change ([`bind`], [`bind_field`]); 0 when there is none or when a
     /// [`ScopeGuard`] installed since then (it restores the frame's context by itself).
     static CLEAN: Cell<u32> = const { Cell::new(0) };
-    /// Depth of the frame that saved the top entry of `SAVED` (0: none saved).
+    /// Depth of the frame that saved the top entry of `Slot::saved` (0: none saved).
     static SAVED_TOP: Cell<u32> = const { Cell::new(0) };
-    /// Contexts saved whole, copy-on-write, by frames whose context changed in place.
-    static SAVED: RefCell<Vec<(u32, Context)>> = const { RefCell::new(Vec::new()) };
 }
 
 const FRESH_NONE: u8 = 0;
@@ -830,12 +833,10 @@ fn save_for_frame() {
 #[inline(never)]
 fn save_for_frame_slow(clean: u32) {
     CLEAN.set(0);
-    let Some(saved) = CURRENT.with(|c| c.try_borrow().ok().map(|c| c.clone())) else {
-        return;
-    };
-    SAVED.with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            s.push((clean, saved));
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            let saved = c.ctx.clone();
+            c.saved.push((clean, saved));
             SAVED_TOP.set(clean);
         }
     });
@@ -904,7 +905,7 @@ impl Frame {
             let Ok(mut c) = c.try_borrow_mut() else {
                 return Frame::INERT;
             };
-            let Slot { ctx: c, undo } = &mut *c;
+            let Slot { ctx: c, undo, .. } = &mut *c;
             let depth = FRAMES.get() + 1;
             FRAMES.set(depth);
             let mut f = Frame {
@@ -953,9 +954,18 @@ impl Drop for Frame {
             let Ok(mut c) = c.try_borrow_mut() else {
                 return;
             };
-            let Slot { ctx: c, undo } = &mut *c;
+            let Slot {
+                ctx: c,
+                undo,
+                saved,
+            } = &mut *c;
             if SAVED_TOP.get() == depth {
-                restore_saved(c, depth, flags & (BOUND_CORRELATION | OWNS_PENDING) == 0);
+                restore_saved(
+                    c,
+                    saved,
+                    depth,
+                    flags & (BOUND_CORRELATION | OWNS_PENDING) == 0,
+                );
             }
             // Popped in the reverse order of `enter`.
             if flags & BOUND_CORRELATION != 0 {
@@ -982,16 +992,12 @@ impl Drop for Frame {
 /// frame neither bound nor owed the correlation id, so one generated inside is the caller's.
 #[cold]
 #[inline(never)]
-fn restore_saved(c: &mut Context, depth: u32, keep_correlation: bool) {
-    let saved = SAVED.with(|s| {
-        let mut s = s.try_borrow_mut().ok()?;
-        let saved = match s.last() {
-            Some((d, _)) if *d == depth => s.pop().map(|(_, c)| c),
-            _ => None,
-        };
-        SAVED_TOP.set(s.last().map_or(0, |(d, _)| *d));
-        saved
-    });
+fn restore_saved(c: &mut Context, s: &mut Vec<(u32, Context)>, depth: u32, keep_correlation: bool) {
+    let saved = match s.last() {
+        Some((d, _)) if *d == depth => s.pop().map(|(_, c)| c),
+        _ => None,
+    };
+    SAVED_TOP.set(s.last().map_or(0, |(d, _)| *d));
     let Some(saved) = saved else { return };
     let id = c.correlation_id.take();
     let pending = c.correlation_pending;
