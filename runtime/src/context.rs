@@ -436,8 +436,13 @@ thread_local! {
     /// Fast-path state, kept in dtor-free cells (the cheapest thread-locals) so the common
     /// top-level call never touches `CURRENT`:
     /// `FRESH_OWED`: a top-level call owes a correlation id and `CURRENT` does not know yet;
-    /// `FRESH_SYNCED`: it did, and `CURRENT` holds it (reset when the call ends).
+    /// `FRESH_SYNCED`: it did, and `CURRENT` holds it (reset when the call ends);
+    /// `FRESH_OWED | FRESH_TENANT`: the call also binds the tenant in `FRESH_TENANT_ID`.
     static FRESH: Cell<u8> = const { Cell::new(0) };
+    /// The tenant of a top-level call that binds only a short string tenant
+    /// ([`enter_fresh_tenant`]), as bytes (`Copy`, so the cell has no destructor and needs no
+    /// lazy initialisation) until something reads the context ([`sync_fresh`]).
+    static FRESH_TENANT_ID: Cell<(u8, [u8; INLINE])> = const { Cell::new((0, [0; INLINE])) };
     /// False only when `CURRENT` is known to be empty.
     static DIRTY: Cell<bool> = const { Cell::new(false) };
     /// Depth of the innermost open [`Frame`] (0: none).
@@ -453,20 +458,33 @@ thread_local! {
 const FRESH_NONE: u8 = 0;
 const FRESH_OWED: u8 = 1;
 const FRESH_SYNCED: u8 = 2;
+/// With `FRESH_OWED`: the tenant in `FRESH_TENANT_ID` is bound too.
+const FRESH_TENANT: u8 = 4;
 
 /// Moves an owed correlation id of the fast path into `CURRENT` before anyone reads or
 /// replaces it.
 #[inline]
 fn sync_fresh() {
-    if FRESH.get() == FRESH_OWED {
-        FRESH.set(FRESH_SYNCED);
-        DIRTY.set(true);
-        CURRENT.with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                c.correlation_pending = true;
-            }
-        });
+    let fresh = FRESH.get();
+    if fresh & FRESH_OWED != 0 {
+        sync_fresh_now(fresh);
     }
+}
+
+fn sync_fresh_now(fresh: u8) {
+    FRESH.set(FRESH_SYNCED);
+    DIRTY.set(true);
+    CURRENT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.correlation_pending = true;
+            if fresh & FRESH_TENANT != 0 {
+                let (len, buf) = FRESH_TENANT_ID.get();
+                // Copied from a `&str` at its full length: valid UTF-8.
+                let t = std::str::from_utf8(&buf[..len as usize]).unwrap_or_default();
+                c.tenant_id = Some(Id::new(t));
+            }
+        }
+    });
 }
 
 fn is_empty_ctx(c: &Context) -> bool {
@@ -498,7 +516,7 @@ pub(crate) fn current_raw() -> Context {
 
 /// Whether a correlation id is bound or owed, without generating it.
 pub(crate) fn has_correlation() -> bool {
-    if FRESH.get() == FRESH_OWED {
+    if FRESH.get() & FRESH_OWED != 0 {
         return true;
     }
     CURRENT.with(|c| c.try_borrow().map(|c| c.has_correlation()).unwrap_or(false))
@@ -720,7 +738,27 @@ pub(crate) fn enter_fresh() -> bool {
     }
 }
 
-/// Ends a call entered with [`enter_fresh`]: back to the empty context.
+/// [`enter_fresh`] for a call that binds only the tenant `tenant` (a string of at most
+/// `INLINE` bytes): the tenant is kept as bytes in a dtor-free cell, and written into the
+/// context (with the owed correlation id) only when something reads it. Ended by
+/// [`exit_fresh`], like [`enter_fresh`].
+#[inline]
+pub(crate) fn enter_fresh_tenant(tenant: &str) -> bool {
+    if tenant.len() <= INLINE && FRESH.get() == FRESH_NONE && !DIRTY.get() {
+        let mut buf = [0u8; INLINE];
+        buf[..tenant.len()].copy_from_slice(tenant.as_bytes());
+        // Through `with` (not `LocalKey::set`, whose generic initialisation moves the value
+        // several times).
+        FRESH_TENANT_ID.with(|c| c.set((tenant.len() as u8, buf)));
+        FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
+        true
+    } else {
+        false
+    }
+}
+
+/// Ends a call entered with [`enter_fresh`] or [`enter_fresh_tenant`]: back to the empty
+/// context.
 #[inline]
 pub(crate) fn exit_fresh() {
     if FRESH.replace(FRESH_NONE) == FRESH_SYNCED {
@@ -1134,6 +1172,36 @@ mod tests {
         // A context installed by someone else is not "fresh".
         let _g = ScopeGuard::install(Context::new().with_tenant_id("x"));
         assert!(!enter_fresh());
+    }
+
+    #[test]
+    fn fresh_tenant_fast_path_binds_in_place_and_leaves_nothing_behind() {
+        assert!(
+            !enter_fresh_tenant(&"x".repeat(INLINE + 1)),
+            "long tenants take a frame"
+        );
+        assert!(enter_fresh_tenant("acme"));
+        assert!(!enter_fresh(), "nested calls take the general path");
+        assert!(!enter_fresh_tenant("other"));
+        assert!(has_correlation());
+        let c = current();
+        assert_eq!(c.tenant_id(), Some("acme"));
+        assert_eq!(c.correlation_id().map(str::len), Some(32));
+        assert_eq!(current().correlation_id(), c.correlation_id());
+        exit_fresh();
+        assert!(current_raw().is_empty());
+        // Never read: nothing was written to the slot, and nothing is left either.
+        assert!(enter_fresh_tenant("acme"));
+        exit_fresh();
+        assert!(current_raw().is_empty());
+        assert!(enter_fresh());
+        assert_eq!(
+            current().tenant_id(),
+            None,
+            "the tenant of an earlier call is gone"
+        );
+        exit_fresh();
+        assert!(current_raw().is_empty());
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub(super) struct Core {
 impl Drop for Core {
     fn drop(&mut self) {
         // Closing the span runs subscriber code: never let it panic while unwinding.
-        if std::thread::panicking() && !self.span.is_disabled() {
+        if !self.span.is_disabled() && std::thread::panicking() {
             let span = std::mem::replace(&mut self.span, Span::none());
             while_unwinding(move || drop(span));
         }
@@ -117,39 +117,40 @@ impl Core {
         }
         self.metrics = metrics;
         self.done = false;
-        self.span = if enabled(&site.span_cs) {
-            #[cfg(feature = "otlp")]
-            {
-                // A root span inside a context that continues a remote trace adopts it. Root:
-                // no current span (asked without cloning it, which would cost a `clone_span`
-                // and a `try_close`). The traceparent is read in place after the span exists
-                // (creating it changes only the correlation id).
-                let root = crate::trace::active()
-                    && tracing::dispatcher::get_default(|d| d.current_span().id().is_none());
-                let mut ctx = ctx;
-                let span = new_span(site, ctx.as_deref_mut(), values);
-                if root && !span.is_disabled() {
-                    let adopt = |c: &Context| {
-                        if let Some(tp) = c.traceparent() {
-                            crate::trace::adopt_remote_parent(&span, tp);
+        // Assigned only when there is one: the idle core's empty span (and, below, its empty
+        // fields) need no drop and no rebuild on the metrics-only path.
+        if enabled(&site.span_cs) {
+            self.span = {
+                #[cfg(feature = "otlp")]
+                {
+                    // A root span inside a context that continues a remote trace adopts it. Root:
+                    // no current span (asked without cloning it, which would cost a `clone_span`
+                    // and a `try_close`). The traceparent is read in place after the span exists
+                    // (creating it changes only the correlation id).
+                    let root = crate::trace::active()
+                        && tracing::dispatcher::get_default(|d| d.current_span().id().is_none());
+                    let mut ctx = ctx;
+                    let span = new_span(site, ctx.as_deref_mut(), values);
+                    if root && !span.is_disabled() {
+                        let adopt = |c: &Context| {
+                            if let Some(tp) = c.traceparent() {
+                                crate::trace::adopt_remote_parent(&span, tp);
+                            }
+                        };
+                        match ctx {
+                            Some(c) => adopt(c),
+                            None => crate::context::with_current(adopt),
                         }
-                    };
-                    match ctx {
-                        Some(c) => adopt(c),
-                        None => crate::context::with_current(adopt),
                     }
+                    span
                 }
-                span
-            }
-            #[cfg(not(feature = "otlp"))]
-            new_span(site, ctx, values)
-        } else {
-            Span::none()
-        };
+                #[cfg(not(feature = "otlp"))]
+                new_span(site, ctx, values)
+            };
+        }
         // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
-        let mut fields = Vec::new();
         if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
-            fields.reserve(16 * values.len() + 2);
+            let mut fields = Vec::with_capacity(16 * values.len() + 2);
             fields.push(b'{');
             for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
                 if i > 0 {
@@ -160,8 +161,8 @@ impl Core {
                 json::write_field_value(&mut fields, v.record());
             }
             fields.push(b'}');
+            self.fields = fields;
         }
-        self.fields = fields;
         // The clock is read once: the duration covers the body only, span creation and
         // rendering excluded.
         self.start = clock().raw();
@@ -171,6 +172,7 @@ impl Core {
 
     /// `<event>.started` (the attribute's `started`). Written once the call's context is
     /// installed, so the line carries the call's tenant, correlation id and bound fields.
+    #[inline]
     pub(super) fn started(&self) {
         if self.site.opts.started {
             self.emit(self.site.opts.level, self.site.names[2], None, None, "");
@@ -195,11 +197,15 @@ impl Core {
     }
 
     /// Enters the span on this thread; [`Core::exit`] undoes it (once, and only if it happened).
+    #[inline]
     pub(super) fn enter(&mut self) {
-        self.span.with_subscriber(|(id, d)| d.enter(id));
-        self.entered = true;
+        if !self.span.is_disabled() {
+            self.span.with_subscriber(|(id, d)| d.enter(id));
+            self.entered = true;
+        }
     }
 
+    #[inline]
     pub(super) fn exit(&mut self) {
         if std::mem::take(&mut self.entered) {
             self.span.with_subscriber(|(id, d)| d.exit(id));

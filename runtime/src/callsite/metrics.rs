@@ -12,7 +12,7 @@
 
 use super::site::Site;
 use crate::outcome::Outcome;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -102,6 +102,9 @@ struct Table(RefCell<Vec<Option<(&'static SiteMetrics, &'static Shard)>>>);
 
 impl Drop for Table {
     fn drop(&mut self) {
+        // The shards go back to their sites' free lists: no call on this thread may use one
+        // through the cache any more (it then finds the table gone and counts in the totals).
+        LAST.set(None);
         for (site, shard) in self.0.get_mut().drain(..).flatten() {
             site.retire(shard);
         }
@@ -110,6 +113,10 @@ impl Drop for Table {
 
 thread_local! {
     static TABLE: Table = const { Table(RefCell::new(Vec::new())) };
+    /// The shard this thread looked up last, with its site: a site called in a loop finds its
+    /// shard without the table (a `Copy` cell: no destructor, no lazy initialisation, no
+    /// borrow). Set only while `TABLE` is alive; cleared when it is dropped.
+    static LAST: Cell<Option<(&'static SiteMetrics, &'static Shard)>> = const { Cell::new(None) };
 }
 
 static SLOTS: AtomicUsize = AtomicUsize::new(0);
@@ -139,6 +146,15 @@ impl SiteMetrics {
     /// thread is exiting.
     #[inline]
     fn shard(&'static self) -> Option<&'static Shard> {
+        if let Some((m, s)) = LAST.get()
+            && std::ptr::eq(m, self)
+        {
+            return Some(s);
+        }
+        self.shard_in_table()
+    }
+
+    fn shard_in_table(&'static self) -> Option<&'static Shard> {
         let found = TABLE
             .try_with(|t| match t.0.try_borrow() {
                 Ok(t) => t.get(self.slot).copied().flatten().map(|(_, s)| s),
@@ -146,10 +162,14 @@ impl SiteMetrics {
             })
             .ok()
             .flatten();
-        match found {
+        let s = match found {
             Some(s) => Some(s),
             None => self.new_shard(),
+        };
+        if let Some(s) = s {
+            LAST.set(Some((self, s)));
         }
+        s
     }
 
     #[cold]

@@ -3,7 +3,7 @@
 use super::core::{Core, Entered, while_unwinding};
 use super::field::{CallBinding, call_context, call_frame};
 use super::site::Site;
-use crate::context::{self, ScopeGuard};
+use crate::context::{self, BindValue, ScopeGuard};
 use crate::outcome::Finish;
 use crate::record::Record;
 use std::fmt;
@@ -50,38 +50,79 @@ impl fmt::Debug for Call {
     }
 }
 
+/// The fast path of a top-level call ([`context::enter_fresh`],
+/// [`context::enter_fresh_tenant`]): entered when it returns true. No user code runs.
+#[inline]
+fn fresh_path(site: &Site, bind: &CallBinding<'_>) -> bool {
+    if site.opts.started
+        || bind.user.is_some()
+        || bind.correlation.is_some()
+        || !bind.fields.is_empty()
+    {
+        return false;
+    }
+    match bind.tenant {
+        None => context::enter_fresh(),
+        Some(BindValue::Str(t)) => context::enter_fresh_tenant(t),
+        // Formatted (user code) only on the frame path, once.
+        Some(BindValue::Display(_)) => false,
+    }
+}
+
 impl Call {
     /// Starts a synchronous call.
     #[inline]
     pub fn start(site: &'static Site, bind: CallBinding<'_>, values: &[&dyn Record]) -> Call {
-        let mut call = Call {
-            scope: Scope::Same,
-            core: Core::idle(site),
-        };
-        // The common top-level call: nothing bound, empty context. `started` writes a line
-        // with the call's context, so it takes the general path (the context installed).
-        if bind.is_empty() && !site.opts.started && context::enter_fresh() {
-            call.scope = Scope::Fresh(FreshGuard);
+        // The common top-level call: nothing bound, or only a string tenant, and an empty
+        // context. `started` writes a line with the call's context, so it takes the general
+        // path (the context installed). The call is built at once with its scope (nothing
+        // between the thread's change and the guard that undoes it can panic).
+        let mut call = if fresh_path(site, &bind) {
+            let mut call = Call {
+                scope: Scope::Fresh(FreshGuard),
+                core: Core::idle(site),
+            };
             call.core.begin(None, values);
-        } else if bind.ids_only() {
+            call
+        } else {
+            Call::start_bound(site, bind, values)
+        };
+        call.core.meter.resume(false);
+        call.core.enter();
+        call.core.started();
+        call
+    }
+
+    /// [`Call::start`] of a call that binds something or runs inside a context: a frame or an
+    /// installed context (out of line: the fast path stays small where it is inlined).
+    #[inline(never)]
+    fn start_bound(site: &'static Site, bind: CallBinding<'_>, values: &[&dyn Record]) -> Call {
+        if bind.ids_only() {
             // Formats `Display` ids (user code) before changing anything, then writes the ids
             // in place; the frame is in the call before any further user code runs.
-            if let Some(f) = call_frame(&bind) {
-                call.scope = Scope::Frame(f);
-            }
+            let scope = match call_frame(&bind) {
+                Some(f) => Scope::Frame(f),
+                None => Scope::Same,
+            };
+            let mut call = Call {
+                scope,
+                core: Core::idle(site),
+            };
             call.core.begin(None, values);
+            call
         } else {
+            let mut call = Call {
+                scope: Scope::Same,
+                core: Core::idle(site),
+            };
             // Formats the bound values (user code): nothing to undo yet if it panics.
             let mut ctx = call_context(&bind);
             call.core.begin(ctx.as_mut(), values);
             if let Some(c) = ctx {
                 call.scope = Scope::Installed(Box::new(ScopeGuard::install(c)));
             }
+            call
         }
-        call.core.meter.resume(false);
-        call.core.enter();
-        call.core.started();
-        call
     }
 
     /// Records the outcome of a returned value.
@@ -97,8 +138,13 @@ impl Call {
 }
 
 impl Drop for Call {
+    #[inline]
     fn drop(&mut self) {
         let core = &mut self.core;
+        if core.done && !core.entered {
+            // Finished (or never begun) and no span entered: nothing is owed.
+            return;
+        }
         if std::thread::panicking() {
             // Each step on its own: a subscriber that panics on the event still gets the exit.
             while_unwinding(|| {
