@@ -81,6 +81,49 @@ pub(crate) fn with_trusted_fields<R>(fields: &str, dispatch: impl FnOnce() -> R)
     dispatch()
 }
 
+/// The typed head of the completion event `emit` is dispatching on this thread: the values it
+/// also carries as the event's `event`, `duration_ms` and `outcome` fields, handed to observa's
+/// own log layer as they are so that it skips the `tracing` visitor for them (other subscribers
+/// still see the event's fields, unchanged). All `'static` or `Copy`: the channel needs no
+/// borrow (and no unsafe).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Typed {
+    /// Address of the event's metadata: the values belong to that event only.
+    pub(crate) meta: usize,
+    /// The `event` value.
+    pub(crate) event: &'static str,
+    /// The `duration_ms` and `outcome` values (both or neither).
+    pub(crate) done: Option<(f64, &'static str)>,
+    /// The event carries no field besides these (no `error`, `error_type` or `fields`): the
+    /// layer need not visit it at all.
+    pub(crate) only: bool,
+}
+
+thread_local! {
+    static TYPED: Cell<Option<Typed>> = const { Cell::new(None) };
+}
+
+/// [`with_trusted_fields`] with the typed head of the event as well ([`typed`]).
+pub(crate) fn with_typed<R>(typed: Typed, fields: &str, dispatch: impl FnOnce() -> R) -> R {
+    struct Reset(Option<Typed>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TYPED.set(self.0);
+        }
+    }
+    let _reset = Reset(TYPED.replace(Some(typed)));
+    with_trusted_fields(fields, dispatch)
+}
+
+/// The typed head of the completion event with metadata `meta`, when observa is dispatching it
+/// on this thread ([`with_typed`]).
+#[inline]
+pub(crate) fn typed(meta: &tracing::Metadata<'_>) -> Option<Typed> {
+    TYPED
+        .get()
+        .filter(|t| t.meta == std::ptr::from_ref(meta) as usize)
+}
+
 /// True when `value` is the `fields` text observa is dispatching on this thread (the very same
 /// bytes, not equal ones).
 #[inline]
@@ -108,6 +151,39 @@ mod tests {
         assert!(!trusted_fields(&ours), "reset after the dispatch");
         let _ = std::panic::catch_unwind(|| with_trusted_fields(&ours, || panic!("subscriber")));
         assert!(!trusted_fields(&ours), "reset after a panic");
+    }
+
+    #[test]
+    fn typed_is_scoped_to_the_dispatch() {
+        static META: tracing::Metadata<'static> = tracing::Metadata::new(
+            COMPLETION,
+            "t",
+            tracing::Level::INFO,
+            None,
+            None,
+            None,
+            tracing::field::FieldSet::new(COMPLETION_FIELDS, tracing_core::identify_callsite!(&CS)),
+            tracing::metadata::Kind::EVENT,
+        );
+        struct Cs;
+        impl tracing_core::Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        let t = Typed {
+            meta: std::ptr::from_ref(&META) as usize,
+            event: "a.completed",
+            done: Some((1.0, "ok")),
+            only: true,
+        };
+        assert!(typed(&META).is_none());
+        with_typed(t, "", || {
+            assert_eq!(typed(&META).map(|t| t.event), Some("a.completed"));
+        });
+        assert!(typed(&META).is_none(), "reset after the dispatch");
     }
 
     #[test]

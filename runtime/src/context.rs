@@ -35,9 +35,13 @@ const INLINE: usize = 46;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Id(Repr);
 
+/// Inline ids are `arrayvec::ArrayString`s: text checked once when the id is built (it comes
+/// from a `&str`, or is generated hex) and read back as `&str` with no check. A plain
+/// `[u8; INLINE]` buffer needs `str::from_utf8` on every read (the crate forbids the unchecked
+/// conversion), and ids are read on every log line: that check was ~250 instructions a line.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE] },
+    Inline(arrayvec::ArrayString<INLINE>),
     Shared(Arc<str>),
 }
 
@@ -45,44 +49,33 @@ impl Id {
     /// An id from text. Control characters and other dangerous characters are kept (every sink
     /// neutralises on output); the HTTP layer validates ids at intake.
     pub fn new(s: &str) -> Id {
-        if s.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            Id(Repr::Inline {
-                len: s.len() as u8,
-                buf,
-            })
-        } else {
-            Id(Repr::Shared(Arc::from(s)))
+        match arrayvec::ArrayString::from(s) {
+            Ok(inline) => Id(Repr::Inline(inline)),
+            Err(_) => Id(Repr::Shared(Arc::from(s))),
         }
     }
 
     /// A fresh random id: 32 lowercase hex characters (128 bits), the shape of nginx's
     /// `$request_id` and of a W3C trace id.
     pub fn generate() -> Id {
-        let v = crate::encode::rand::u128();
-        let mut buf = [0u8; INLINE];
-        crate::encode::hex::encode_into(&mut buf[..32], &v.to_be_bytes());
-        Id(Repr::Inline { len: 32, buf })
+        let digits = crate::encode::hex::u128_digits(crate::encode::rand::u128());
+        // ASCII hex: the one UTF-8 check of this id (its reads check nothing).
+        Id::new(std::str::from_utf8(&digits).unwrap_or_default())
     }
 
     /// An id from a `Display` value, formatted without allocating when it is short.
     pub fn from_display(v: &dyn fmt::Display) -> Id {
         struct Buf {
-            len: usize,
-            buf: [u8; INLINE],
+            inline: arrayvec::ArrayString<INLINE>,
             spill: Option<String>,
         }
         impl fmt::Write for Buf {
             fn write_str(&mut self, s: &str) -> fmt::Result {
                 if let Some(sp) = &mut self.spill {
                     sp.push_str(s);
-                } else if self.len + s.len() <= INLINE {
-                    self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-                    self.len += s.len();
-                } else {
-                    let mut sp = String::with_capacity(self.len + s.len());
-                    sp.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+                } else if self.inline.try_push_str(s).is_err() {
+                    let mut sp = String::with_capacity(self.inline.len() + s.len());
+                    sp.push_str(&self.inline);
                     sp.push_str(s);
                     self.spill = Some(sp);
                 }
@@ -90,27 +83,20 @@ impl Id {
             }
         }
         let mut b = Buf {
-            len: 0,
-            buf: [0; INLINE],
+            inline: arrayvec::ArrayString::new(),
             spill: None,
         };
         let _ = fmt::write(&mut b, format_args!("{v}"));
         match b.spill {
             Some(s) => Id(Repr::Shared(Arc::from(s))),
-            None => Id(Repr::Inline {
-                len: b.len as u8,
-                buf: b.buf,
-            }),
+            None => Id(Repr::Inline(b.inline)),
         }
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            Repr::Inline { len, buf } => {
-                // Built from a `&str` or from ASCII hex, cut at the original length.
-                std::str::from_utf8(&buf[..*len as usize]).unwrap_or_default()
-            }
+            Repr::Inline(s) => s,
             Repr::Shared(s) => s,
         }
     }

@@ -333,8 +333,8 @@ impl Core {
     fn emit(
         &self,
         level: Level,
-        name: &str,
-        done: Option<(f64, &str)>,
+        name: &'static str,
+        done: Option<(f64, &'static str)>,
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
@@ -362,7 +362,14 @@ impl Core {
         if !fields.is_empty() {
             values[at::FIELDS] = Some(&fields);
         }
-        crate::completion::with_trusted_fields(fields, || {
+        // The same values, typed, for observa's own log layer (it skips the visitor for them).
+        let typed = crate::completion::Typed {
+            meta: std::ptr::from_ref(meta) as usize,
+            event: name,
+            done,
+            only: values[at::ERROR..].iter().all(Option::is_none),
+        };
+        crate::completion::with_typed(typed, fields, || {
             tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
         });
     }

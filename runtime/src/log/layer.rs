@@ -104,6 +104,9 @@ impl Layer {
     }
 }
 
+/// Bound of a line's `event` value (as the visitor bounds it).
+const EVENT_MAX: usize = 256;
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
@@ -249,6 +252,11 @@ impl Layer {
     ) {
         let meta = event.metadata();
         let completion = meta.name() == COMPLETION;
+        let typed = if completion {
+            crate::completion::typed(meta)
+        } else {
+            None
+        };
         let masks = if completion {
             Masks::NONE
         } else {
@@ -281,40 +289,56 @@ impl Layer {
         });
         let ids = at.map(|r| r.map(|(a, b)| &ids_buf[a..b]));
         let [corr, tenant, user, conn] = ids.map(|v| v.is_some());
-        let mut reserved = [""; 11 + context::MAX_BOUND_FIELDS];
-        let mut n = 0;
-        for (k, on) in [
-            ("timestamp", true),
-            ("level", true),
-            ("event", true),
-            ("target", true),
-            ("correlation_id", corr),
-            ("tenant_id", tenant),
-            ("user_id", user),
-            ("connection_id", conn),
-            ("trace_id", trace.is_some()),
-            ("span_id", trace.is_some()),
-            (line::TRUNCATED_KEY, true),
-        ] {
-            if on {
-                reserved[n] = k;
-                n += 1;
-            }
-        }
-        // Bound fields follow the canonical keys; one that a canonical key already takes (a
-        // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
         let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] =
             bound.as_deref().map_or(&[], |b| &b[..]);
         let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
-        for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
-            if reserved[..n].contains(&&**k) {
-                *renamed = true;
-            } else if n < reserved.len() {
-                reserved[n] = k;
-                n += 1;
+        // The reserved keys matter only to the visitor's fields: a typed completion head with no
+        // other field and no bound field (its keys are written first, and no canonical key is
+        // `duration_ms` or `outcome`) has none, and skips building the list.
+        let mut reserved_buf;
+        let reserved: &[&str] = if bound.is_empty() && typed.is_some_and(|t| t.only) {
+            &[]
+        } else {
+            reserved_buf = [""; 11 + context::MAX_BOUND_FIELDS];
+            let mut n = 0;
+            for (k, on) in [
+                ("timestamp", true),
+                ("level", true),
+                ("event", true),
+                ("target", true),
+                ("correlation_id", corr),
+                ("tenant_id", tenant),
+                ("user_id", user),
+                ("connection_id", conn),
+                ("trace_id", trace.is_some()),
+                ("span_id", trace.is_some()),
+                (line::TRUNCATED_KEY, true),
+            ] {
+                if on {
+                    reserved_buf[n] = k;
+                    n += 1;
+                }
             }
-        }
-        let reserved = &reserved[..n];
+            // Bound fields follow the canonical keys; one that a canonical key already takes (a
+            // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
+            for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
+                if reserved_buf[..n].contains(&&**k) {
+                    *renamed = true;
+                } else if n < reserved_buf.len() {
+                    reserved_buf[n] = k;
+                    n += 1;
+                }
+            }
+            &reserved_buf[..n]
+        };
+        // The keys of a typed completion head (`duration_ms`, `outcome`) are free unless a bound
+        // field takes one (no canonical key does): then they are written with no collision check.
+        let typed = typed.map(|t| {
+            let free = bound.iter().all(|(k, _)| {
+                &**k != crate::completion::DURATION_MS && &**k != crate::completion::OUTCOME
+            });
+            (t, free)
+        });
         let routed = if self.routes.is_empty() {
             None
         } else {
@@ -343,7 +367,7 @@ impl Layer {
                     event,
                     &head,
                     sink,
-                    (completion, masks),
+                    (completion, masks, typed),
                     reserved,
                     scratch,
                 ),
@@ -351,7 +375,7 @@ impl Layer {
                     event,
                     &head,
                     sink,
-                    (completion, masks),
+                    (completion, masks, typed),
                     reserved,
                     scratch,
                 ),
@@ -373,7 +397,7 @@ impl Layer {
         event: &Event<'_>,
         head: &Head<'_>,
         sink: &Sink,
-        (completion, masks): (bool, Masks),
+        (completion, masks, typed): (bool, Masks, Option<(crate::completion::Typed, bool)>),
         reserved: &[&str],
         scratch: &'s mut Scratch,
     ) -> (&'s [u8], bool) {
@@ -406,11 +430,34 @@ impl Layer {
             completion,
             production: self.production,
             masks,
+            typed: false,
         };
-        event.record(&mut c);
+        // The typed head of observa's own completion event is written as it is (no visitor for
+        // it); the visitor still runs for the rest (error, error_type, fields) when present.
+        let mut short_event = None;
+        match typed {
+            Some((t, free)) => {
+                c.typed(t.done, free);
+                if t.event.len() <= EVENT_MAX {
+                    short_event = Some(t.event);
+                } else {
+                    c.event.clear();
+                    crate::encode::text::push_bounded(c.event, t.event, EVENT_MAX);
+                    c.has_event = true;
+                }
+                if !t.only {
+                    event.record(&mut c);
+                }
+            }
+            None => event.record(&mut c),
+        }
         let (has_event, has_message) = (c.has_event, c.has_message);
         let head = Head {
-            event: if has_event { ev_buf } else { "log" },
+            event: match short_event {
+                Some(e) => e,
+                None if has_event => ev_buf,
+                None => "log",
+            },
             message: has_message.then_some(msg_buf.as_str()),
             color: sink.color,
             ..*head

@@ -129,6 +129,43 @@ pub(super) fn line_key<F: LineFormat>(
     put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, body)
 }
 
+/// [`line_key`] of one of observa's own keys (`duration_ms`, `outcome`): lowercase ASCII and
+/// `_`, short, so written as it is (neither format escapes or bounds it); still renamed when
+/// taken.
+pub(super) fn plain_key<F: LineFormat>(
+    out: &mut Vec<u8>,
+    reserved: &[&str],
+    taken: &[Member],
+    name: &'static str,
+) -> Option<Member> {
+    debug_assert!(name.len() <= 128 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    let sep = match F::KEY_STYLE {
+        Style::Json => b',',
+        Style::Console => b' ',
+    };
+    if reserved.is_empty() && taken.is_empty() {
+        // Nothing to collide with: separator, key and delimiter written straight.
+        let start = out.len();
+        let (open, close): (&[u8], &[u8]) = match F::KEY_STYLE {
+            Style::Json => (b",\"", b"\":"),
+            Style::Console => (b" ", b"="),
+        };
+        out.extend_from_slice(open);
+        let kb = out.len();
+        out.extend_from_slice(name.as_bytes());
+        let ke = out.len();
+        out.extend_from_slice(close);
+        return Some(Member {
+            start,
+            key: (kb, ke),
+            value: out.len(),
+        });
+    }
+    put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, |out| {
+        out.extend_from_slice(name.as_bytes());
+    })
+}
+
 use crate::encode::text::cut as bounded;
 
 /// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`

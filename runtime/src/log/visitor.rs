@@ -83,6 +83,9 @@ pub(super) struct Collected<'a, F> {
     pub(super) production: bool,
     /// The mask decisions of this event's callsite ([`MaskCache`]).
     pub(super) masks: Masks,
+    /// The completion event's `event`, `duration_ms` and `outcome` came typed
+    /// ([`crate::completion::Typed`], written by [`Collected::typed`]): the visitor skips them.
+    pub(super) typed: bool,
 }
 
 impl<F: LineFormat> Collected<'_, F> {
@@ -96,6 +99,47 @@ impl<F: LineFormat> Collected<'_, F> {
             }
             None => false,
         }
+    }
+
+    /// Writes the `duration_ms` and `outcome` members of a typed completion head, as the
+    /// visitor writes them from the event's fields (same keys, same order, same values).
+    /// `free`: no reserved key is `duration_ms` or `outcome` (the caller checked the bound
+    /// fields), so, written first, they cannot collide.
+    pub(super) fn typed(&mut self, done: Option<(f64, &str)>, free: bool) {
+        self.typed = true;
+        if let Some((ms, outcome)) = done {
+            let free = free && self.members.is_empty();
+            if self.plain_key(crate::completion::DURATION_MS, free) {
+                json::write_ms(self.rest, ms);
+            }
+            // A completion value is never masked; an outcome never holds a URL.
+            if self.plain_key(crate::completion::OUTCOME, free) {
+                self.text(outcome);
+            }
+        }
+    }
+
+    /// [`Collected::key`] of one of observa's own keys ([`line::plain_key`]); `free` when it
+    /// cannot be taken (no collision check).
+    fn plain_key(&mut self, name: &'static str, free: bool) -> bool {
+        let (reserved, taken) = if free {
+            (&[][..], &[][..])
+        } else {
+            (self.reserved, &self.members[..])
+        };
+        match line::plain_key::<F>(self.rest, reserved, taken, name) {
+            Some(m) => {
+                self.members.push(m);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A field of the typed head, already written ([`Collected::typed`]).
+    #[inline]
+    fn skipped(&self, field: &Field) -> bool {
+        self.typed && field.index() <= crate::completion::at::OUTCOME
     }
 
     fn text(&mut self, s: &str) {
@@ -238,6 +282,9 @@ pub fn foreign_key_mask(key: &str, production: bool) -> Option<&'static str> {
 
 impl<F: LineFormat> Visit for Collected<'_, F> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.skipped(field) {
+            return;
+        }
         let name = field.name();
         if name == "event" {
             set_text(self.event, value, 256);
@@ -282,6 +329,9 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.skipped(field) {
+            return;
+        }
         let name = field.name();
         if name == "message" && !self.completion {
             set_scrubbed(self.message, format_args!("{value:?}"), self.max);
@@ -317,6 +367,9 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.skipped(field) {
+            return;
+        }
         if self.completion && field.name() == "duration_ms" {
             if self.key("duration_ms") {
                 json::write_ms(self.rest, value);
