@@ -188,14 +188,29 @@ impl<F: LineFormat> Collected<'_, F> {
 pub(super) struct Masks {
     mask: u64,
     filter: u64,
+    /// The callsite these bits were taken from (address of its `dyn Callsite`, 0 for
+    /// [`Masks::NONE`]): a field of another callsite's `FieldSet` (third-party code may
+    /// dispatch an event with such values) is decided by its own key, never by index.
+    callsite: usize,
+}
+
+/// The address of a callsite, for identity only.
+#[inline]
+fn callsite_addr(id: &tracing_core::callsite::Identifier) -> usize {
+    std::ptr::from_ref(id.0).cast::<()>() as usize
 }
 
 impl Masks {
     /// No field masked (completion events: observa's own fields).
-    pub(super) const NONE: Masks = Masks { mask: 0, filter: 0 };
+    pub(super) const NONE: Masks = Masks {
+        mask: 0,
+        filter: 0,
+        callsite: 0,
+    };
 
     fn of(meta: &tracing::Metadata<'_>, production: bool) -> Masks {
         let mut m = Masks::NONE;
+        m.callsite = callsite_addr(&meta.callsite());
         for (i, f) in meta.fields().iter().enumerate().take(64) {
             match foreign_key_mask(f.name(), production) {
                 Some(REDACTED) => m.mask |= 1 << i,
@@ -209,7 +224,7 @@ impl Masks {
     #[inline]
     fn get(&self, field: &Field, production: bool) -> Option<&'static str> {
         let i = field.index();
-        if i >= 64 {
+        if i >= 64 || callsite_addr(&field.callsite()) != self.callsite {
             return foreign_key_mask(field.name(), production);
         }
         if self.mask >> i & 1 == 1 {
