@@ -195,7 +195,7 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
         #[allow(clippy::redundant_closure_call)]
         let __observa_ret: #ann = (move || #block)();
         #[allow(unused_imports)]
-        use ::observa::__private::{SyncViaAny as _, SyncViaBoxed as _};
+        use ::observa::__private::SyncVia as _;
         #check
         #ret_field
         __observa_call.finish(#finish);

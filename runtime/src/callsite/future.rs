@@ -207,14 +207,18 @@ pub struct BoxedFuture;
 #[allow(missing_debug_implementations)]
 pub struct NotAFuture;
 
+/// The autoref probe: one trait, found on `SyncCheck<boxed dyn Future>` itself, else on
+/// `&SyncCheck<T>` one reference further (one trait instead of two: issue #14, compile time).
 #[doc(hidden)]
-pub trait SyncViaBoxed {
-    fn __observa_sync(&self) -> BoxedFuture;
+pub trait SyncVia {
+    type Kind;
+    fn __observa_sync(&self) -> Self::Kind;
 }
 
 macro_rules! boxed_dyn {
     ($($bounds:tt)*) => {
-        impl<'a, 'b, O> SyncViaBoxed for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+        impl<'a, 'b, O> SyncVia for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+            type Kind = BoxedFuture;
             #[inline]
             fn __observa_sync(&self) -> BoxedFuture {
                 BoxedFuture
@@ -226,12 +230,8 @@ boxed_dyn!();
 boxed_dyn!(+ Send);
 boxed_dyn!(+ Send + Sync);
 
-#[doc(hidden)]
-pub trait SyncViaAny {
-    fn __observa_sync(&self) -> NotAFuture;
-}
-
-impl<T: ?Sized> SyncViaAny for &SyncCheck<'_, T> {
+impl<T: ?Sized> SyncVia for &SyncCheck<'_, T> {
+    type Kind = NotAFuture;
     #[inline]
     fn __observa_sync(&self) -> NotAFuture {
         NotAFuture
