@@ -82,9 +82,9 @@ pub use redact::{Redacted, Secret, redacted};
 pub mod __private {
     pub use crate::callsite::{
         AsyncCall, BindProbe, BindViaDisplay, BindViaStr, Call, CallBinding, Instrumented,
-        MaskedField, Opts, Probe, Site, SiteInfo, SyncCheck, SyncViaAny, SyncViaBoxed, ViaAny,
-        ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult,
-        bound_value, box_future, debug_error, field, not_a_boxed_future, pinned, ret_ok, ret_plain,
+        MaskedField, Opts, Probe, Site, SiteInfo, SyncCheck, SyncVia, ViaAny, ViaClassifyDisplay,
+        ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult, bound_value, box_future,
+        debug_error, field, not_a_boxed_future, pinned, ret_ok, ret_plain,
     };
     pub use crate::completion::{
         COMPLETION, COMPLETION_FIELDS, SPAN_CORRELATION_ID, SPAN_ERROR, SPAN_OUTCOME, SPAN_STATUS,

@@ -115,7 +115,7 @@ pub fn expand(plan: &Plan, f: &mut syn::ItemFn) {
             let new = quote! {{
                 let __observa_audit_ret: #ann = #audited;
                 #[allow(unused_imports)]
-                use ::observa::__private::{SyncViaAny as _, SyncViaBoxed as _};
+                use ::observa::__private::SyncVia as _;
                 #check
                 __observa_audit_ret
             }};

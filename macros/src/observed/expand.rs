@@ -195,7 +195,7 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
         #[allow(clippy::redundant_closure_call)]
         let __observa_ret: #ann = (move || #block)();
         #[allow(unused_imports)]
-        use ::observa::__private::{SyncViaAny as _, SyncViaBoxed as _};
+        use ::observa::__private::SyncVia as _;
         #check
         #ret_field
         __observa_call.finish(#finish);
@@ -219,7 +219,11 @@ fn future_body(
     let ret_field = ret_field(plan, &fut.output);
     let inner = quote! {
         async move {
-            let __observa_ret: #out = __observa_call.instrument(__observa_fut).await;
+            let __observa_ret: #out = ::observa::__private::Instrumented {
+                call: &mut __observa_call,
+                fut: ::core::pin::pin!(__observa_fut),
+            }
+            .await;
             #ret_field
             __observa_call.finish(#finish);
             __observa_ret
@@ -252,7 +256,11 @@ pub fn async_body(plan: &Plan, inner: TokenStream, ret: &syn::Type) -> TokenStre
         let __observa_site = #site;
         let mut __observa_call =
             ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
-        let __observa_ret: #ann = __observa_call.instrument(#inner).await;
+        let __observa_ret: #ann = ::observa::__private::Instrumented {
+            call: &mut __observa_call,
+            fut: ::core::pin::pin!(#inner),
+        }
+        .await;
         #ret_field
         __observa_call.finish(#finish);
         __observa_ret

@@ -263,7 +263,7 @@ pub fn call_plain_future<F: IntoFuture>(
 
 use std::pin::Pin;
 
-// The probe itself (`SyncCheck`, `SyncViaBoxed`, `SyncViaAny`) is `#[observed]`'s
+// The probe itself (`SyncCheck`, `SyncVia`) is `#[observed]`'s
 // (`crate::callsite`): only the bound below, with `#[audit]`'s own message, is audit's.
 use crate::callsite::NotAFuture;
 

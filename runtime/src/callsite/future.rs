@@ -45,13 +45,7 @@ impl AsyncCall {
         call.core.shard = None;
         if site.opts.started {
             // Inside the call's context and span, as a poll is.
-            let scope = call.ctx.as_mut().and_then(context::swap_in);
-            let mut guard = PollGuard {
-                call: &mut call,
-                scope,
-                returned: false,
-            };
-            guard.call.core.enter();
+            let mut guard = call.enter(false);
             guard.call.core.started();
             guard.returned = true;
         }
@@ -62,22 +56,28 @@ impl AsyncCall {
     /// polled) inside this call: its context installed and its span entered, as for a poll.
     #[inline]
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let scope = self.ctx.as_mut().and_then(context::swap_in);
-        let mut guard = PollGuard {
-            call: self,
-            scope,
-            returned: false,
-        };
-        guard.call.core.enter();
+        let mut guard = self.enter(false);
         let out = f();
         guard.returned = true;
         out
     }
 
-    /// Runs `fut` inside this call.
+    /// Installs the call's context and enters its span until the returned guard drops (a poll,
+    /// or the code run by [`AsyncCall::run`]). Not generic: the per-function wrappers around
+    /// it stay a few instructions each.
     #[inline]
-    pub fn instrument<F: Future>(&mut self, fut: F) -> Instrumented<'_, F> {
-        Instrumented { call: self, fut }
+    fn enter(&mut self, resume: bool) -> PollGuard<'_> {
+        let scope = self.ctx.as_mut().and_then(context::swap_in);
+        let guard = PollGuard {
+            call: self,
+            scope,
+            returned: false,
+        };
+        guard.call.core.enter();
+        if resume {
+            guard.call.core.meter.resume(false);
+        }
+        guard
     }
 
     /// Records the return value in the completion event (`ret`).
@@ -123,14 +123,14 @@ impl Drop for AsyncCall {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The body of an async call, run inside the call's context and span.
-    #[doc(hidden)]
-    pub struct Instrumented<'a, F> {
-        call: &'a mut AsyncCall,
-        #[pin]
-        fut: F,
-    }
+/// The body of an async call, run inside the call's context and span. The macro builds it in
+/// place around the body pinned where it is awaited (`Instrumented { call: &mut call, fut:
+/// pin!(body) }.await`): no constructor and no pin projection, so the only generic item it adds
+/// per instrumented function is its `poll` (issue #14: compile time per function).
+#[doc(hidden)]
+pub struct Instrumented<'a, F> {
+    pub call: &'a mut AsyncCall,
+    pub fut: Pin<&'a mut F>,
 }
 
 impl<F> fmt::Debug for Instrumented<'_, F> {
@@ -174,16 +174,9 @@ impl<F: Future> Future for Instrumented<'_, F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let scope = this.call.ctx.as_mut().and_then(context::swap_in);
-        let mut guard = PollGuard {
-            call: this.call,
-            scope,
-            returned: false,
-        };
-        guard.call.core.enter();
-        guard.call.core.meter.resume(false);
-        let out = this.fut.poll(cx);
+        let this = self.get_mut();
+        let mut guard = this.call.enter(true);
+        let out = this.fut.as_mut().poll(cx);
         guard.returned = true;
         out
     }
@@ -214,14 +207,18 @@ pub struct BoxedFuture;
 #[allow(missing_debug_implementations)]
 pub struct NotAFuture;
 
+/// The autoref probe: one trait, found on `SyncCheck<boxed dyn Future>` itself, else on
+/// `&SyncCheck<T>` one reference further (one trait instead of two: issue #14, compile time).
 #[doc(hidden)]
-pub trait SyncViaBoxed {
-    fn __observa_sync(&self) -> BoxedFuture;
+pub trait SyncVia {
+    type Kind;
+    fn __observa_sync(&self) -> Self::Kind;
 }
 
 macro_rules! boxed_dyn {
     ($($bounds:tt)*) => {
-        impl<'a, 'b, O> SyncViaBoxed for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+        impl<'a, 'b, O> SyncVia for SyncCheck<'a, Pin<Box<dyn Future<Output = O> $($bounds)* + 'b>>> {
+            type Kind = BoxedFuture;
             #[inline]
             fn __observa_sync(&self) -> BoxedFuture {
                 BoxedFuture
@@ -233,12 +230,8 @@ boxed_dyn!();
 boxed_dyn!(+ Send);
 boxed_dyn!(+ Send + Sync);
 
-#[doc(hidden)]
-pub trait SyncViaAny {
-    fn __observa_sync(&self) -> NotAFuture;
-}
-
-impl<T: ?Sized> SyncViaAny for &SyncCheck<'_, T> {
+impl<T: ?Sized> SyncVia for &SyncCheck<'_, T> {
+    type Kind = NotAFuture;
     #[inline]
     fn __observa_sync(&self) -> NotAFuture {
         NotAFuture

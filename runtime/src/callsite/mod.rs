@@ -42,8 +42,7 @@ pub use field::{
 };
 pub(crate) use future::NotAFuture;
 pub use future::{
-    AsyncCall, Instrumented, SyncCheck, SyncViaAny, SyncViaBoxed, box_future, not_a_boxed_future,
-    pinned,
+    AsyncCall, Instrumented, SyncCheck, SyncVia, box_future, not_a_boxed_future, pinned,
 };
 pub use probe::{
     Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult,
