@@ -17,7 +17,7 @@ fn exited_call(x: u64) -> u64 {
 
 #[observed(event = "shards.fresh", metric = "shards_fresh")]
 fn fresh_call(x: u64) -> Result<u64, std::io::Error> {
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         Ok(x)
     } else {
         Err(std::io::Error::other("odd"))
