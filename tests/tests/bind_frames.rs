@@ -11,29 +11,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 mod log_support;
 
+use log_support::{Seen, seen};
+
 fn setup() {
     log_support::capture("bind-frames-tests", "info");
-}
-
-#[derive(Debug, PartialEq, Eq, Clone)]
-struct Seen {
-    tenant: Option<String>,
-    user: Option<String>,
-    correlation: Option<String>,
-    fields: Vec<(String, String)>,
-}
-
-fn seen() -> Seen {
-    let c = context::current();
-    Seen {
-        tenant: c.tenant_id().map(str::to_owned),
-        user: c.user_id().map(str::to_owned),
-        correlation: c.correlation_id().map(str::to_owned),
-        fields: c
-            .fields()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    }
 }
 
 #[observed(tenant, event = "frames.inner")]

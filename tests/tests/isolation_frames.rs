@@ -13,29 +13,10 @@ use std::task::{Context as TaskContext, Poll, Waker};
 
 mod log_support;
 
+use log_support::{Seen, sample, seen};
+
 fn setup() {
     log_support::capture("isolation-frames-tests", "info");
-}
-
-#[derive(Debug, PartialEq, Eq, Clone)]
-struct Seen {
-    tenant: Option<String>,
-    user: Option<String>,
-    correlation: Option<String>,
-    fields: Vec<(String, String)>,
-}
-
-fn seen() -> Seen {
-    let c = context::current();
-    Seen {
-        tenant: c.tenant_id().map(str::to_owned),
-        user: c.user_id().map(str::to_owned),
-        correlation: c.correlation_id().map(str::to_owned),
-        fields: c
-            .fields()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    }
 }
 
 /// Pending once, then ready.
@@ -305,17 +286,6 @@ fn shared_b() -> u32 {
 async fn moved() -> u32 {
     YieldOnce(false).await;
     3
-}
-
-fn sample(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]

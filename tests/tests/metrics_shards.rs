@@ -6,6 +6,8 @@ use observa::observed;
 
 mod log_support;
 
+use log_support::sample;
+
 fn setup() {
     log_support::capture("metrics-shards-tests", "info");
 }
@@ -22,17 +24,6 @@ fn fresh_call(x: u64) -> Result<u64, std::io::Error> {
     } else {
         Err(std::io::Error::other("odd"))
     }
-}
-
-fn sample(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]

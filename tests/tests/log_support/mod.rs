@@ -148,6 +148,42 @@ pub fn counter(name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The value of the first exposition line of `text` that starts with `line_start` (a series
+/// with its labels); panics with the exposition when there is none.
+pub fn sample(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The ids and bound fields of the running code's context, owned (for comparing scopes).
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Seen {
+    pub tenant: Option<String>,
+    pub user: Option<String>,
+    pub correlation: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// A snapshot of [`observa::context::current`].
+pub fn seen() -> Seen {
+    let c = observa::context::current();
+    Seen {
+        tenant: c.tenant_id().map(str::to_owned),
+        user: c.user_id().map(str::to_owned),
+        correlation: c.correlation_id().map(str::to_owned),
+        fields: c
+            .fields()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    }
+}
+
 /// True for the characters no sink may write raw (C0/C1, DEL, U+2028/9, bidi controls,
 /// zero-width characters, U+FEFF, tags): the list of DESIGN.md section 7, kept here on its own
 /// so the tests do not trust the library's.
