@@ -429,30 +429,20 @@ pub(crate) type TraceIds = (HexId<32>, HexId<16>);
 pub(crate) struct HexId<const N: usize>([u8; N]);
 
 #[cfg(feature = "otlp")]
-impl<const N: usize> HexId<N> {
-    /// The hex of `bytes` (big-endian, as OpenTelemetry's ids display them).
-    fn of(bytes: &[u8]) -> HexId<N> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'0'; N];
-        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
-        }
-        HexId(out)
-    }
-}
-
-#[cfg(feature = "otlp")]
 impl HexId<32> {
     pub(crate) fn trace(id: opentelemetry::trace::TraceId) -> HexId<32> {
-        HexId::of(&id.to_bytes())
+        HexId(crate::encode::hex::u128_digits(u128::from_be_bytes(
+            id.to_bytes(),
+        )))
     }
 }
 
 #[cfg(feature = "otlp")]
 impl HexId<16> {
     pub(crate) fn span(id: opentelemetry::trace::SpanId) -> HexId<16> {
-        HexId::of(&id.to_bytes())
+        HexId(crate::encode::hex::u64_digits(u64::from_be_bytes(
+            id.to_bytes(),
+        )))
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn u128_digits(v: u128) -> [u8; 32] {
 
 /// The 16 lowercase hex digits of `v` (most significant first).
 #[inline]
-fn u64_digits(v: u64) -> [u8; 16] {
+pub(crate) fn u64_digits(v: u64) -> [u8; 16] {
     const LOW: u128 = 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f;
     const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
     let mut x = u128::from(v);
