@@ -64,6 +64,23 @@ thread_local! {
     /// The `fields` text of the completion event this thread is dispatching, by address and
     /// length: the one value the log layer copies as raw JSON.
     static TRUSTED: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// Observa is dispatching one of its own [`COMPLETION`] events on this thread.
+    static DISPATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while observa dispatches one of its own [`COMPLETION`] events on this thread
+/// ([`own`], [`with_trusted_fields`]). An event of other code that borrows the name is not
+/// observa's: the log layer masks its fields by key like any other event's.
+#[inline]
+pub(crate) fn dispatching() -> bool {
+    DISPATCHING.get()
+}
+
+/// Runs `dispatch`, which emits one of observa's own [`COMPLETION`] events (with no raw
+/// `fields`), marked as observa's.
+#[inline]
+pub(crate) fn own<R>(dispatch: impl FnOnce() -> R) -> R {
+    with_trusted_fields("", dispatch)
 }
 
 /// Runs `dispatch` (which emits one completion event carrying `fields` as its [`FIELDS`]
@@ -71,13 +88,17 @@ thread_local! {
 /// [`COMPLETION`] name, or any other text under [`FIELDS`], is written as ordinary, escaped
 /// text.
 pub(crate) fn with_trusted_fields<R>(fields: &str, dispatch: impl FnOnce() -> R) -> R {
-    struct Reset((usize, usize));
+    struct Reset((usize, usize), bool);
     impl Drop for Reset {
         fn drop(&mut self) {
             TRUSTED.set(self.0);
+            DISPATCHING.set(self.1);
         }
     }
-    let _reset = Reset(TRUSTED.replace((fields.as_ptr() as usize, fields.len())));
+    let _reset = Reset(
+        TRUSTED.replace((fields.as_ptr() as usize, fields.len())),
+        DISPATCHING.replace(true),
+    );
     dispatch()
 }
 

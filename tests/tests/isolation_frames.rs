@@ -102,6 +102,25 @@ fn a_foreign_event_with_fields_of_another_callsite_is_masked_by_key() {
     );
 }
 
+#[test]
+fn a_foreign_event_that_borrows_the_completion_name_is_masked_by_key() {
+    setup();
+    // Other code may name its event like observa's completion event: that must not switch off
+    // the key rules for its fields.
+    let secret = "hunter2-borrowed-name";
+    tracing::info!(
+        name: "observa.completion",
+        target: "foreign_crate",
+        password = secret,
+        marker = "frames-borrowed-completion-name",
+    );
+    let line = log_support::line_with("frames-borrowed-completion-name");
+    assert!(
+        !log_support::raw().contains(secret),
+        "a sensitive key was written in clear: {line}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Attacks on the frames that hold (pinned).
 // ---------------------------------------------------------------------------------------------

@@ -159,15 +159,17 @@ impl Hub {
     pub fn new(cfg: HubConfig) -> Result<Hub, FanoutError> {
         let metrics = Metrics::new(&cfg.metric_prefix)?;
         let (stop_tx, _) = watch::channel(false);
-        tracing::info!(
-            name: crate::log::COMPLETION,
-            target: TARGET,
-            event = "fanout.started",
-            hub = %cfg.name,
-            queue_max = cfg.queue_max as u64,
-            metric_prefix = %cfg.metric_prefix,
-            "fan-out hub started"
-        );
+        crate::completion::own(|| {
+            tracing::info!(
+                name: crate::log::COMPLETION,
+                target: TARGET,
+                event = "fanout.started",
+                hub = %cfg.name,
+                queue_max = cfg.queue_max as u64,
+                metric_prefix = %cfg.metric_prefix,
+                "fan-out hub started"
+            )
+        });
         Ok(Hub {
             inner: Arc::new(Inner {
                 cfg,
@@ -211,17 +213,19 @@ impl Hub {
         };
         inner.metrics.active.inc();
         with_tenant(state.filter.tenant_id(), || {
-            tracing::info!(
-                name: crate::log::COMPLETION,
-                target: TARGET,
-                event = "fanout.subscribed",
-                hub = %inner.cfg.name,
-                subscriber_id = state.id,
-                job_id = state.filter.job_id(),
-                subscribers_active = active as u64,
-                queue_max = inner.cfg.queue_max as u64,
-                "subscriber attached"
-            )
+            crate::completion::own(|| {
+                tracing::info!(
+                    name: crate::log::COMPLETION,
+                    target: TARGET,
+                    event = "fanout.subscribed",
+                    hub = %inner.cfg.name,
+                    subscriber_id = state.id,
+                    job_id = state.filter.job_id(),
+                    subscribers_active = active as u64,
+                    queue_max = inner.cfg.queue_max as u64,
+                    "subscriber attached"
+                )
+            })
         });
         Subscription {
             hub: self.inner.clone(),
@@ -290,17 +294,19 @@ impl Hub {
             }
         }
         let st = self.stats();
-        tracing::info!(
-            name: crate::log::COMPLETION,
-            target: TARGET,
-            event = "fanout.stopped",
-            hub = %i.cfg.name,
-            subscribers_active = st.subscribers_active,
-            consumed = st.consumed,
-            forwarded = st.forwarded,
-            dropped = st.dropped_queue_full + st.dropped_no_subscribers,
-            "fan-out hub stopped"
-        );
+        crate::completion::own(|| {
+            tracing::info!(
+                name: crate::log::COMPLETION,
+                target: TARGET,
+                event = "fanout.stopped",
+                hub = %i.cfg.name,
+                subscribers_active = st.subscribers_active,
+                consumed = st.consumed,
+                forwarded = st.forwarded,
+                dropped = st.dropped_queue_full + st.dropped_no_subscribers,
+                "fan-out hub stopped"
+            )
+        });
     }
 
     pub(crate) fn set_task(&self, task: tokio::task::JoinHandle<()>) {
@@ -417,23 +423,25 @@ impl Inner {
         let active = lock(&self.subs).len() as u64;
         let b = &r.burst;
         with_tenant(b.tenant_id.as_deref(), || {
-            tracing::warn!(
-                name: crate::log::COMPLETION,
-                target: TARGET,
-                event = "fanout.dropped",
-                hub = %self.cfg.name,
-                subscriber_id = s.id,
-                routing = %b.routing_key,
-                job_id = b.job_id.as_deref(),
-                queue_size = b.queue_size as u64,
-                max_size = self.cfg.queue_max as u64,
-                drop_reason = REASON_QUEUE_FULL,
-                dropped = b.dropped,
-                delivered = r.delivered,
-                dropped_total = r.dropped_total,
-                subscribers_active = active,
-                "subscriber queue full: oldest messages dropped"
-            )
+            crate::completion::own(|| {
+                tracing::warn!(
+                    name: crate::log::COMPLETION,
+                    target: TARGET,
+                    event = "fanout.dropped",
+                    hub = %self.cfg.name,
+                    subscriber_id = s.id,
+                    routing = %b.routing_key,
+                    job_id = b.job_id.as_deref(),
+                    queue_size = b.queue_size as u64,
+                    max_size = self.cfg.queue_max as u64,
+                    drop_reason = REASON_QUEUE_FULL,
+                    dropped = b.dropped,
+                    delivered = r.delivered,
+                    dropped_total = r.dropped_total,
+                    subscribers_active = active,
+                    "subscriber queue full: oldest messages dropped"
+                )
+            })
         });
     }
 }
@@ -534,18 +542,20 @@ impl Drop for Subscription {
             hub.report(&self.state, r);
         }
         with_tenant(self.state.filter.tenant_id(), || {
-            tracing::info!(
-                name: crate::log::COMPLETION,
-                target: TARGET,
-                event = "fanout.unsubscribed",
-                hub = %hub.cfg.name,
-                subscriber_id = self.state.id,
-                job_id = self.state.filter.job_id(),
-                subscribers_active = active as u64,
-                delivered,
-                dropped,
-                "subscriber detached"
-            )
+            crate::completion::own(|| {
+                tracing::info!(
+                    name: crate::log::COMPLETION,
+                    target: TARGET,
+                    event = "fanout.unsubscribed",
+                    hub = %hub.cfg.name,
+                    subscriber_id = self.state.id,
+                    job_id = self.state.filter.job_id(),
+                    subscribers_active = active as u64,
+                    delivered,
+                    dropped,
+                    "subscriber detached"
+                )
+            })
         });
     }
 }

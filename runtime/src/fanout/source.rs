@@ -46,7 +46,7 @@ pub trait Consumer: Send + 'static {
 /// `exchange`, `queue`, `binding`) and the fields of the moment.
 macro_rules! source_event {
     ($lvl:expr, $cfg:expr, $info:expr, $event:literal, $($rest:tt)*) => {
-        tracing::event!(
+        crate::completion::own(|| tracing::event!(
             name: crate::log::COMPLETION,
             target: TARGET,
             $lvl,
@@ -57,7 +57,7 @@ macro_rules! source_event {
             queue = $info.queue.as_deref(),
             binding = $info.binding_key.as_deref(),
             $($rest)*
-        )
+        ))
     };
 }
 

@@ -127,17 +127,19 @@ impl Lifecycle {
         let duration_ms = (reason.is_some() && event == "sse.stream_ended")
             .then(|| self.started.elapsed().as_secs_f64() * 1000.0);
         self.ctx.clone().scope(|| {
-            tracing::info!(
-                name: crate::log::COMPLETION,
-                target: TARGET,
-                event,
-                hub = %self.hub,
-                subscriber_id = self.subscriber_id,
-                job_id = self.job.as_deref(),
-                reason,
-                events_sent = reason.map(|_| self.sent),
-                duration_ms,
-            )
+            crate::completion::own(|| {
+                tracing::info!(
+                    name: crate::log::COMPLETION,
+                    target: TARGET,
+                    event,
+                    hub = %self.hub,
+                    subscriber_id = self.subscriber_id,
+                    job_id = self.job.as_deref(),
+                    reason,
+                    events_sent = reason.map(|_| self.sent),
+                    duration_ms,
+                )
+            })
         });
     }
 }

@@ -170,14 +170,16 @@ impl Attempt {
             start: Instant::now(),
             done: false,
         };
-        tracing::info!(
-            name: crate::log::COMPLETION,
-            target: "observa::worker",
-            event = "worker.job_started",
-            job_type = a.job_type,
-            job_id = a.job_id.as_str(),
-            attempt = a.attempt,
-        );
+        crate::completion::own(|| {
+            tracing::info!(
+                name: crate::log::COMPLETION,
+                target: "observa::worker",
+                event = "worker.job_started",
+                job_type = a.job_type,
+                job_id = a.job_id.as_str(),
+                attempt = a.attempt,
+            )
+        });
         a
     }
 
@@ -201,16 +203,18 @@ impl Attempt {
         if let Some(m) = metrics() {
             m.jobs.get(&[self.job_type, "completed"]).inc();
         }
-        tracing::info!(
-            name: crate::log::COMPLETION,
-            target: "observa::worker",
-            event = "worker.job_completed",
-            job_type = self.job_type,
-            job_id = self.job_id.as_str(),
-            attempt = self.attempt,
-            attempts = self.attempt,
-            duration_ms = ms,
-        );
+        crate::completion::own(|| {
+            tracing::info!(
+                name: crate::log::COMPLETION,
+                target: "observa::worker",
+                event = "worker.job_completed",
+                job_type = self.job_type,
+                job_id = self.job_id.as_str(),
+                attempt = self.attempt,
+                attempts = self.attempt,
+                duration_ms = ms,
+            )
+        });
     }
 
     /// The attempt failed with `error`. With `retry_in = Some(backoff)` another attempt follows:
@@ -228,36 +232,40 @@ impl Attempt {
                 if let Some(m) = metrics() {
                     m.retries.get(&[self.job_type]).inc();
                 }
-                tracing::warn!(
-                        name: crate::log::COMPLETION,
-                target: "observa::worker",
-                        event = "worker.job_retried",
-                        job_type = self.job_type,
-                        job_id = self.job_id.as_str(),
-                        attempt = self.attempt,
-                        next_attempt = self.attempt.saturating_add(1),
-                        backoff_ms = backoff.as_millis() as u64,
-                        duration_ms = ms,
-                        error = %error,
-                        error_type = error_type,
-                    );
+                crate::completion::own(|| {
+                    tracing::warn!(
+                            name: crate::log::COMPLETION,
+                    target: "observa::worker",
+                            event = "worker.job_retried",
+                            job_type = self.job_type,
+                            job_id = self.job_id.as_str(),
+                            attempt = self.attempt,
+                            next_attempt = self.attempt.saturating_add(1),
+                            backoff_ms = backoff.as_millis() as u64,
+                            duration_ms = ms,
+                            error = %error,
+                            error_type = error_type,
+                        )
+                });
             }
             None => {
                 if let Some(m) = metrics() {
                     m.jobs.get(&[self.job_type, "failed"]).inc();
                 }
-                tracing::error!(
-                        name: crate::log::COMPLETION,
-                target: "observa::worker",
-                        event = "worker.job_failed",
-                        job_type = self.job_type,
-                        job_id = self.job_id.as_str(),
-                        attempt = self.attempt,
-                        attempts = self.attempt,
-                        duration_ms = ms,
-                        error = %error,
-                        error_type = error_type,
-                    );
+                crate::completion::own(|| {
+                    tracing::error!(
+                            name: crate::log::COMPLETION,
+                    target: "observa::worker",
+                            event = "worker.job_failed",
+                            job_type = self.job_type,
+                            job_id = self.job_id.as_str(),
+                            attempt = self.attempt,
+                            attempts = self.attempt,
+                            duration_ms = ms,
+                            error = %error,
+                            error_type = error_type,
+                        )
+                });
             }
         }
     }

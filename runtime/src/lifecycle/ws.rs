@@ -210,8 +210,10 @@ impl Connection {
             m.opened.get(&[endpoint]).inc();
         }
         c.line(|| {
-            tracing::info!(name: crate::log::COMPLETION,
-            target: "observa::ws", event = "ws.connected", endpoint);
+            crate::completion::own(|| {
+                tracing::info!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.connected", endpoint)
+            });
         });
         c
     }
@@ -249,8 +251,10 @@ impl Connection {
         }
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::info!(name: crate::log::COMPLETION,
-            target: "observa::ws", event = "ws.authenticated", endpoint);
+            crate::completion::own(|| {
+                tracing::info!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.authenticated", endpoint)
+            });
         });
     }
 
@@ -259,8 +263,10 @@ impl Connection {
     pub fn auth_failed(&self, reason: &'static str) {
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::warn!(name: crate::log::COMPLETION,
-            target: "observa::ws", event = "ws.auth_failed", endpoint, reason);
+            crate::completion::own(|| {
+                tracing::warn!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.auth_failed", endpoint, reason)
+            });
         });
     }
 
@@ -287,14 +293,16 @@ impl Connection {
         }
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::debug!(
-                name: crate::log::COMPLETION,
-            target: "observa::ws",
-                event,
-                endpoint,
-                message_type = ty.as_str(),
-                message_length = len as u64,
-            );
+            crate::completion::own(|| {
+                tracing::debug!(
+                    name: crate::log::COMPLETION,
+                target: "observa::ws",
+                    event,
+                    endpoint,
+                    message_type = ty.as_str(),
+                    message_length = len as u64,
+                )
+            });
         });
     }
 
@@ -335,8 +343,10 @@ impl Connection {
         }
         let endpoint = self.endpoint;
         self.line(|| {
-            tracing::warn!(name: crate::log::COMPLETION,
-            target: "observa::ws", event = "ws.rate_limited", endpoint, scope);
+            crate::completion::own(|| {
+                tracing::warn!(name: crate::log::COMPLETION,
+            target: "observa::ws", event = "ws.rate_limited", endpoint, scope)
+            });
         });
     }
 
@@ -368,19 +378,21 @@ impl Connection {
             self.bytes_out,
         );
         self.line(|| {
-            tracing::info!(
-                name: crate::log::COMPLETION,
-            target: "observa::ws",
-                event = "ws.closed",
-                endpoint,
-                close_code = code,
-                closed_by,
-                duration_ms = secs * 1e3,
-                messages_in = mi,
-                messages_out = mo,
-                bytes_in = bi,
-                bytes_out = bo,
-            );
+            crate::completion::own(|| {
+                tracing::info!(
+                    name: crate::log::COMPLETION,
+                target: "observa::ws",
+                    event = "ws.closed",
+                    endpoint,
+                    close_code = code,
+                    closed_by,
+                    duration_ms = secs * 1e3,
+                    messages_in = mi,
+                    messages_out = mo,
+                    bytes_in = bi,
+                    bytes_out = bo,
+                )
+            });
         });
     }
 }

@@ -251,7 +251,8 @@ impl Layer {
         scratch: &mut Scratch,
     ) {
         let meta = event.metadata();
-        let completion = meta.name() == COMPLETION;
+        // Observa's own only when observa dispatches it: other code may borrow the name.
+        let completion = meta.name() == COMPLETION && crate::completion::dispatching();
         let typed = if completion {
             crate::completion::typed(meta)
         } else {

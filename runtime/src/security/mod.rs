@@ -384,25 +384,29 @@ struct Events<'c>(&'c counters::Counters);
 impl StoreEvents for Events<'_> {
     fn unavailable(&self, error: &str) {
         self.0.store_fallbacks.inc();
-        tracing::event!(
-            name: crate::log::COMPLETION,
-            target: "observa::security",
-            Level::WARN,
-            event = "security.abuse_store_unavailable",
-            store = "redis",
-            fallback = "memory",
-            error = bounded(error, 512),
-        );
+        crate::completion::own(|| {
+            tracing::event!(
+                name: crate::log::COMPLETION,
+                target: "observa::security",
+                Level::WARN,
+                event = "security.abuse_store_unavailable",
+                store = "redis",
+                fallback = "memory",
+                error = bounded(error, 512),
+            )
+        });
     }
 
     fn recovered(&self) {
-        tracing::event!(
-            name: crate::log::COMPLETION,
-            target: "observa::security",
-            Level::INFO,
-            event = "security.abuse_store_recovered",
-            store = "redis",
-        );
+        crate::completion::own(|| {
+            tracing::event!(
+                name: crate::log::COMPLETION,
+                target: "observa::security",
+                Level::INFO,
+                event = "security.abuse_store_recovered",
+                store = "redis",
+            )
+        });
     }
 }
 
@@ -429,7 +433,7 @@ impl Line<'_> {
     fn write(&self, level: Level) {
         macro_rules! emit {
             ($lvl:expr) => {
-                tracing::event!(
+                crate::completion::own(|| tracing::event!(
                     name: crate::log::COMPLETION,
                     target: "observa::security",
                     $lvl,
@@ -447,7 +451,7 @@ impl Line<'_> {
                     effective_tenant_id = self.effective_tenant,
                     token_fp = self.token_fp,
                     error_type = self.error_type,
-                )
+                ))
             };
         }
         match level {
@@ -463,7 +467,7 @@ impl Line<'_> {
 fn abuse_line(code: Code, hit: &Hit, client_ip: Option<&str>, window_s: u64) {
     macro_rules! emit {
         ($event:literal) => {
-            tracing::event!(
+            crate::completion::own(|| tracing::event!(
                 name: crate::log::COMPLETION,
                 target: "observa::security",
                 Level::WARN,
@@ -474,7 +478,7 @@ fn abuse_line(code: Code, hit: &Hit, client_ip: Option<&str>, window_s: u64) {
                 threshold = u64::from(hit.threshold),
                 window_s = window_s,
                 store = hit.store.as_str(),
-            )
+            ))
         };
     }
     match hit.scope {
