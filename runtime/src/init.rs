@@ -562,21 +562,22 @@ where
 }
 
 /// The per-layer filter of [`layer`]: the level directives, and no spans unless an exporter
-/// consumes them (observa's log layer reads the context, not spans).
+/// consumes them (observa's log layer reads the context, not spans); never the span of an
+/// `#[observed]` call, which observa records itself ([`crate::trace::exported_span`]).
 struct PipelineFilter<S> {
     level: Box<dyn Filter<S> + Send + Sync>,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Filter<S> for PipelineFilter<S> {
     fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &FilterContext<'_, S>) -> bool {
-        (!meta.is_span() || crate::trace::active()) && self.level.enabled(meta, cx)
+        (!meta.is_span() || crate::trace::exported_span(meta)) && self.level.enabled(meta, cx)
     }
 
     fn callsite_enabled(
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing_core::subscriber::Interest {
-        if meta.is_span() && !crate::trace::active() {
+        if meta.is_span() && !crate::trace::exported_span(meta) {
             tracing_core::subscriber::Interest::never()
         } else {
             self.level.callsite_enabled(meta)

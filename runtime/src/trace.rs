@@ -2,8 +2,10 @@
 //!
 //! Off unless `OBSERVA_OTLP_ENDPOINT` (or [`crate::Config::otlp_endpoint`]) is set; with the
 //! feature compiled out or the endpoint unset there is no layer and no cost. When on:
-//! - spans go through `tracing-opentelemetry` to a batch exporter (its own thread) posting
-//!   protobuf to `<endpoint>/v1/traces`;
+//! - the span of an `#[observed]` call is recorded by observa itself (`trace/own.rs`: typed, at
+//!   the end of the call, no `tracing-opentelemetry` on its path); every other `tracing` span
+//!   goes through `tracing-opentelemetry`; both reach the same batch processor (its own
+//!   thread) posting protobuf to `<endpoint>/v1/traces`;
 //! - the resource carries `service.name`, `service.version` and `deployment.environment.name`;
 //! - sampling is parent-based with a trace-id ratio (`OBSERVA_OTLP_SAMPLE_RATIO`); an incoming
 //!   request's `sampled` flag is honoured only when the HTTP layer is told to
@@ -33,14 +35,15 @@
 //! `order.created`, not `observa.completion`.
 
 #[cfg(feature = "otlp")]
+mod own;
+#[cfg(feature = "otlp")]
+pub(crate) use own::{CallEvent, OwnSpan, SiteView, is_site_span};
+
+#[cfg(feature = "otlp")]
 mod otlp {
-    use super::TraceIds;
-    use crate::carrier::TraceParent;
     use crate::config::Config;
     use crate::redact::{FILTERED, KeyAction, key_action};
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
-    };
+    use opentelemetry::trace::TracerProvider as _;
     use opentelemetry::{KeyValue, Value};
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     use opentelemetry_sdk::Resource;
@@ -49,7 +52,6 @@ mod otlp {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
 
     static ACTIVE: OnceLock<()> = OnceLock::new();
     /// The configured sample ratio (`f64` bits), for local sampling decisions.
@@ -316,9 +318,12 @@ mod otlp {
             inner: exporter,
             production: config.is_production(),
         };
+        // One batch processor, shared by `tracing-opentelemetry`'s spans and observa's own
+        // (`own`): the same queue, exporter, scrubbing and health counters.
+        let processor = super::own::processor(exporter, &resource, ratio);
         Ok(Some(
             SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
+                .with_span_processor(processor)
                 .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
                     config.otlp_sample_ratio,
                 ))))
@@ -327,21 +332,58 @@ mod otlp {
         ))
     }
 
-    /// The `tracing` layer for `provider`.
-    pub(crate) fn layer<S>(
-        provider: &SdkTracerProvider,
-    ) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
+    /// The layers [`layer`] returns.
+    pub(crate) type Layer<S> = tracing_subscriber::layer::Layered<
+        tracing_subscriber::filter::Filtered<
+            tracing_subscriber::layer::Identity,
+            super::own::EveryEvent,
+            S,
+        >,
+        tracing_subscriber::layer::Layered<
+            tracing_subscriber::filter::Filtered<
+                tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>,
+                super::own::OutsideOwnSpans,
+                S,
+            >,
+            super::own::OwnEvents,
+            S,
+        >,
+        S,
+    >;
+
+    /// The `tracing` layers for `provider`: `tracing-opentelemetry` for the spans of other
+    /// code, [`super::own::OwnEvents`] for the events inside observa's own spans.
+    pub(crate) fn layer<S>(provider: &SdkTracerProvider) -> Layer<S>
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
+        use super::own::{EveryEvent, OutsideOwnSpans, OwnEvents};
+        use tracing_subscriber::Layer as _;
         let _ = ACTIVE.set(());
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("observa"))
+        // Context activation (the default, stated): an entered span's context is attached, so
+        // the current OpenTelemetry context is the innermost span, own or not; own spans and
+        // log lines take their parent and ids from it.
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("observa"))
+            .with_context_activation(true)
+            .with_filter(OutsideOwnSpans);
+        OwnEvents
+            .and_then(otel)
+            .and_then(tracing_subscriber::layer::Identity::new().with_filter(EveryEvent))
     }
 
-    /// A root span inside a context that continues a `traceparent` gets it as remote parent.
-    /// The text is validated by the crate's one parser ([`TraceParent::parse`]): a context
-    /// built by hand with a malformed, all-zero or version `ff` value adopts nothing.
+    /// A root span inside a context that continues a `traceparent` gets it as remote parent
+    /// (the HTTP layer's server span, the outbound client's span; an `#[observed]` span adopts
+    /// it in [`super::own`]). The text is validated by the crate's one parser
+    /// ([`TraceParent::parse`]): a context built by hand with a malformed, all-zero or version
+    /// `ff` value adopts nothing.
+    #[cfg(any(feature = "tower", feature = "reqwest"))]
     pub(crate) fn adopt_remote_parent(span: &tracing::Span, traceparent: &str) {
+        use crate::carrier::TraceParent;
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+        };
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
         let Some(tp) = TraceParent::parse(traceparent) else {
             return;
         };
@@ -360,7 +402,10 @@ mod otlp {
     /// The `traceparent` naming `span` as parent (its trace, its id, its sampling decision),
     /// when it has a valid OpenTelemetry context.
     #[cfg(feature = "reqwest")]
-    pub(crate) fn span_traceparent(span: &tracing::Span) -> Option<TraceParent> {
+    pub(crate) fn span_traceparent(span: &tracing::Span) -> Option<crate::carrier::TraceParent> {
+        use crate::carrier::TraceParent;
+        use opentelemetry::trace::{TraceContextExt, TraceFlags};
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
         let cx = span.context();
         let s = cx.span();
         let sc = s.span_context();
@@ -368,19 +413,6 @@ mod otlp {
             trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
             parent_id: u64::from_be_bytes(sc.span_id().to_bytes()),
             flags: sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8(),
-        })
-    }
-
-    /// `(trace_id, span_id)` of a span, when it is sampled into a valid trace.
-    pub(crate) fn ids(dispatch: &tracing::Dispatch, id: &tracing::span::Id) -> Option<TraceIds> {
-        let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid().then(|| {
-            (
-                super::HexId::trace(sc.trace_id()),
-                super::HexId::span(sc.span_id()),
-            )
         })
     }
 
@@ -409,6 +441,9 @@ mod otlp {
     }
 }
 
+#[cfg(feature = "otlp")]
+#[cfg(all(feature = "otlp", any(feature = "tower", feature = "reqwest")))]
+pub(crate) use otlp::adopt_remote_parent;
 #[cfg(all(feature = "otlp", feature = "tower"))]
 pub(crate) use otlp::sample_locally;
 #[cfg(all(feature = "otlp", feature = "reqwest"))]
@@ -416,7 +451,9 @@ pub(crate) use otlp::span_traceparent;
 #[cfg(feature = "otlp")]
 pub use otlp::{EXPORT_KEYS, traces_url};
 #[cfg(feature = "otlp")]
-pub(crate) use otlp::{active, adopt_remote_parent, ids, layer, provider};
+pub(crate) use otlp::{active, layer, provider};
+#[cfg(feature = "otlp")]
+pub(crate) use own::current_ids;
 
 /// `(trace_id, span_id)` of a span as lowercase hex, for log lines and Sentry events.
 pub(crate) type TraceIds = (HexId<32>, HexId<16>);
@@ -473,9 +510,23 @@ impl<const N: usize> std::fmt::Debug for HexId<N> {
     }
 }
 
-#[cfg(not(feature = "otlp"))]
+#[cfg(all(not(feature = "otlp"), any(feature = "tower", feature = "reqwest")))]
 pub(crate) fn active() -> bool {
     false
+}
+
+/// Whether observa's stack wants the `tracing` span of `meta`: only to export it, and never the
+/// span of an `#[observed]` call (recorded as observa's own span, [`own`]).
+pub(crate) fn exported_span(meta: &tracing::Metadata<'_>) -> bool {
+    #[cfg(feature = "otlp")]
+    {
+        active() && !is_site_span(meta)
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = meta;
+        false
+    }
 }
 
 /// Without an exporter nothing here samples: the incoming decision is passed on.

@@ -77,6 +77,10 @@ pub(super) struct Core {
     pub(super) entered: bool,
     /// Resource use (`crate::resource`), measured over the body's polls when on.
     pub(super) meter: crate::resource::Meter,
+    /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]); boxed, so the
+    /// idle core of the metrics-only path stays small.
+    #[cfg(feature = "otlp")]
+    pub(super) own: Option<Box<crate::trace::OwnSpan>>,
 }
 
 impl Drop for Core {
@@ -104,6 +108,8 @@ impl Core {
             begun: false,
             entered: false,
             meter: crate::resource::Meter::OFF,
+            #[cfg(feature = "otlp")]
+            own: None,
         }
     }
 
@@ -117,36 +123,29 @@ impl Core {
         }
         self.metrics = metrics;
         self.done = false;
-        // Assigned only when there is one: the idle core's empty span (and, below, its empty
-        // fields) need no drop and no rebuild on the metrics-only path.
-        if enabled(&site.span_cs) {
-            self.span = {
-                #[cfg(feature = "otlp")]
-                {
-                    // A root span inside a context that continues a remote trace adopts it. Root:
-                    // no current span (asked without cloning it, which would cost a `clone_span`
-                    // and a `try_close`). The traceparent is read in place after the span exists
-                    // (creating it changes only the correlation id).
-                    let root = crate::trace::active()
-                        && tracing::dispatcher::get_default(|d| d.current_span().id().is_none());
-                    let mut ctx = ctx;
-                    let span = new_span(site, ctx.as_deref_mut(), values);
-                    if root && !span.is_disabled() {
-                        let adopt = |c: &Context| {
-                            if let Some(tp) = c.traceparent() {
-                                crate::trace::adopt_remote_parent(&span, tp);
-                            }
-                        };
-                        match ctx {
-                            Some(c) => adopt(c),
-                            None => crate::context::with_current(adopt),
-                        }
-                    }
-                    span
+        #[cfg(feature = "otlp")]
+        let mut ctx = ctx;
+        // Observa's own span (OTLP on): recorded when the site's level is enabled (the level of
+        // its completion line, whose callsite has the span's level and target), whether or not
+        // a `tracing` span is created for other layers.
+        #[cfg(feature = "otlp")]
+        if crate::trace::active() && enabled(site.event_cs(site.opts.level)) {
+            let view = site.own_view(values);
+            self.own = match ctx.as_deref_mut() {
+                Some(c) => {
+                    c.materialize_pending();
+                    crate::trace::OwnSpan::start(&view, c)
                 }
-                #[cfg(not(feature = "otlp"))]
-                new_span(site, ctx, values)
-            };
+                None => crate::context::with_current(|c| crate::trace::OwnSpan::start(&view, c)),
+            }
+            .map(Box::new);
+        }
+        // The `tracing` span, for the layers that want it (observa's own never do: see
+        // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
+        // span (and, below, its empty fields) need no drop and no rebuild on the metrics-only
+        // path.
+        if enabled(&site.span_cs) {
+            self.span = new_span(site, ctx, values);
         }
         // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
         if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
@@ -173,7 +172,7 @@ impl Core {
     /// `<event>.started` (the attribute's `started`). Written once the call's context is
     /// installed, so the line carries the call's tenant, correlation id and bound fields.
     #[inline]
-    pub(super) fn started(&self) {
+    pub(super) fn started(&mut self) {
         if self.site.opts.started {
             self.emit(self.site.opts.level, self.site.names[2], None, None, "");
         }
@@ -203,12 +202,23 @@ impl Core {
             self.span.with_subscriber(|(id, d)| d.enter(id));
             self.entered = true;
         }
+        #[cfg(feature = "otlp")]
+        if let Some(o) = &self.own {
+            o.enter();
+            self.entered = true;
+        }
     }
 
     #[inline]
     pub(super) fn exit(&mut self) {
         if std::mem::take(&mut self.entered) {
-            self.span.with_subscriber(|(id, d)| d.exit(id));
+            #[cfg(feature = "otlp")]
+            if let Some(o) = &self.own {
+                o.exit();
+            }
+            if !self.span.is_disabled() {
+                self.span.with_subscriber(|(id, d)| d.exit(id));
+            }
         }
     }
 
@@ -300,6 +310,17 @@ impl Core {
                 }
             }
         }
+        self.completion(&f, secs);
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.own.as_deref_mut() {
+            o.end(f.outcome, f.error, secs);
+        }
+    }
+
+    /// The completion event of [`Core::finish`], unless sampled out or filtered out.
+    #[inline]
+    fn completion(&mut self, f: &Finish<'_>, secs: f64) {
+        let site = self.site;
         let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
         let (level, name) = match f.outcome {
             Outcome::Ok if slow => {
@@ -331,7 +352,7 @@ impl Core {
     }
 
     fn emit(
-        &self,
+        &mut self,
         level: Level,
         name: &'static str,
         done: Option<(f64, &'static str)>,
@@ -345,6 +366,19 @@ impl Core {
         let meta = cs.metadata();
         let fs = meta.fields();
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
+        // The same event on the call's own span (OTLP on), typed.
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.own.as_deref_mut() {
+            o.event(crate::trace::CallEvent {
+                name,
+                level,
+                target: meta.target(),
+                done,
+                error,
+                error_type,
+                fields,
+            });
+        }
         let (ms, outcome) = match done {
             Some((ms, o)) => (Some(ms), Some(o)),
             None => (None, None),

@@ -248,9 +248,7 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
         for (slot, v) in vals[SPAN_HEAD..].iter_mut().zip(shown.iter().flatten()) {
             *slot = Some(v.as_value());
         }
-        let span = Span::new(meta, &fs.value_set_all(&vals[..EXTRA + values.len()]));
-        bound_attributes(&span, ctx);
-        return span;
+        return Span::new(meta, &fs.value_set_all(&vals[..EXTRA + values.len()]));
     }
     let shown: Vec<SpanValue<'_>> = values.iter().map(|v| SpanValue::of(v.record())).collect();
     let mut vals: Vec<Option<&dyn Value>> =
@@ -260,33 +258,8 @@ fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Sp
         vals.push(Some(v.as_value()));
     }
     vals.extend([None; SPAN_TAIL]);
-    let span = Span::new(meta, &fs.value_set_all(&vals));
-    bound_attributes(&span, ctx);
-    span
+    Span::new(meta, &fs.value_set_all(&vals))
 }
-
-/// The bound named values of `ctx` as attributes of an exported span (the exporter masks
-/// sensitive keys like every other attribute).
-#[cfg(feature = "otlp")]
-fn bound_attributes(span: &Span, ctx: &Context) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    if span.is_disabled() || !crate::trace::active() {
-        return;
-    }
-    let Some(fields) = ctx.fields_shared() else {
-        return;
-    };
-    // Names and values are shared (`Arc<str>`): the attributes take a reference, not a copy.
-    for (k, v) in fields.iter() {
-        span.set_attribute(
-            opentelemetry::Key::from(k.clone()),
-            opentelemetry::Value::from(v.clone()),
-        );
-    }
-}
-
-#[cfg(not(feature = "otlp"))]
-fn bound_attributes(_span: &Span, _ctx: &Context) {}
 
 /// A recorded value as a span attribute: native scalars, everything else as text/JSON.
 enum SpanValue<'a> {

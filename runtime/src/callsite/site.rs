@@ -219,4 +219,29 @@ impl Site {
     pub(crate) fn target(&self) -> &'static str {
         self.span_meta.target()
     }
+
+    /// Address of the span's metadata: what identifies an `#[observed]` span
+    /// ([`crate::trace::is_site_span`]).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn span_meta_addr(&'static self) -> usize {
+        std::ptr::from_ref(&self.span_meta) as usize
+    }
+
+    /// What the call's own span needs of the site ([`crate::trace::OwnSpan`]).
+    #[cfg(feature = "otlp")]
+    pub(super) fn own_view<'a>(
+        &'static self,
+        values: &'a [&'a dyn crate::record::Record],
+    ) -> crate::trace::SiteView<'a> {
+        let m = &self.span_meta;
+        crate::trace::SiteView {
+            name: m.name(),
+            target: m.target(),
+            file: m.file(),
+            line: m.line(),
+            module: m.module_path(),
+            fields: self.fields,
+            values,
+        }
+    }
 }

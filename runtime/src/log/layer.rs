@@ -14,7 +14,6 @@ use crate::context;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;
@@ -51,7 +50,6 @@ impl Route {
 
 /// The observa `tracing` layer.
 pub struct Layer {
-    dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
     sinks: Vec<Sink>,
     /// Routed targets and their file index, longest target first.
     routes: Vec<(String, usize)>,
@@ -82,7 +80,6 @@ impl Layer {
     ) -> Layer {
         routes.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         Layer {
-            dispatch: OnceLock::new(),
             sinks,
             routes,
             max_value,
@@ -197,7 +194,7 @@ where
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing_core::subscriber::Interest {
-        if meta.is_span() && !crate::trace::active() {
+        if meta.is_span() && !crate::trace::exported_span(meta) {
             tracing_core::subscriber::Interest::never()
         } else {
             tracing_core::subscriber::Interest::always()
@@ -205,26 +202,20 @@ where
     }
 
     fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: LayerContext<'_, S>) -> bool {
-        !meta.is_span() || crate::trace::active()
+        !meta.is_span() || crate::trace::exported_span(meta)
     }
 
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        let _ = self.dispatch.set(subscriber.downgrade());
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        // `trace_id` / `span_id` of the current span, when OTLP tracing is on.
+    fn on_event(&self, event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+        // `trace_id` / `span_id` of the innermost span (own or another crate's: its
+        // OpenTelemetry context is the current one), when OTLP tracing is on.
         #[cfg(feature = "otlp")]
         let trace = if crate::trace::active() {
-            self.trace_ids(ctx.lookup_current().map(|s| s.id()))
+            crate::trace::current_ids()
         } else {
             None
         };
         #[cfg(not(feature = "otlp"))]
-        let trace = {
-            let _ = &ctx;
-            None::<crate::trace::TraceIds>
-        };
+        let trace = None::<crate::trace::TraceIds>;
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
                 self.write_event(event, trace.as_ref(), &mut bufs);
@@ -232,14 +223,6 @@ where
             // An event emitted while formatting another (a Display impl that logs).
             Err(_) => self.write_event(event, trace.as_ref(), &mut Scratch::new()),
         });
-    }
-}
-
-impl Layer {
-    #[cfg(feature = "otlp")]
-    fn trace_ids(&self, id: Option<tracing::span::Id>) -> Option<crate::trace::TraceIds> {
-        let dispatch = self.dispatch.get()?.upgrade()?;
-        crate::trace::ids(&dispatch, &id?)
     }
 }
 

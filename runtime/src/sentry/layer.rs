@@ -14,10 +14,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 /// Longest text taken from one field.
 const MAX_FIELD: usize = 4096;
 
-pub(crate) struct SentryLayer {
-    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
-}
+pub(crate) struct SentryLayer;
 
 impl fmt::Debug for SentryLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,9 +24,7 @@ impl fmt::Debug for SentryLayer {
 
 impl SentryLayer {
     pub(crate) fn new() -> SentryLayer {
-        SentryLayer {
-            dispatch: OnceLock::new(),
-        }
+        SentryLayer
     }
 }
 
@@ -229,11 +224,7 @@ impl<S> tracing_subscriber::Layer<S> for SentryLayer
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        let _ = self.dispatch.set(subscriber.downgrade());
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, S>) {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: LayerContext<'_, S>) {
         let Some(client) = super::client() else {
             return;
         };
@@ -287,25 +278,13 @@ where
         // Trace id: the line's own (HTTP), else the OTLP span's, else the context's.
         #[cfg(feature = "otlp")]
         let otel = if crate::trace::active() {
-            // The dispatcher this layer is part of; a wrapper that does not forward
-            // `on_register_dispatch` (an `Option` layer) leaves it unset: the dispatcher
-            // delivering this event is then the current one.
-            let d = self
-                .dispatch
-                .get()
-                .and_then(|d| d.upgrade())
-                .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
-            ctx.lookup_current()
-                .and_then(|s| crate::trace::ids(&d, &s.id()))
-                .map(|(t, _)| t.to_string())
+            // The innermost span's: own or another crate's, its OpenTelemetry context is current.
+            crate::trace::current_ids().map(|(t, _)| t.to_string())
         } else {
             None
         };
         #[cfg(not(feature = "otlp"))]
-        let otel: Option<String> = {
-            let _ = &ctx;
-            None
-        };
+        let otel: Option<String> = None;
         let is_request = meta.target() == "observa::http";
         let error_type = f
             .error_type

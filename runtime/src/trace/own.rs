@@ -1,0 +1,612 @@
+//! observa's own spans (feature `otlp`): the span of an `#[observed]` call is recorded here and
+//! handed to the SDK's batch processor as `SpanData`, not built by `tracing-opentelemetry`.
+//!
+//! Why: through `tracing-opentelemetry` a bare span cost about 8,800 instructions on the
+//! caller's thread (span builder, attribute visitor, extensions, timings, the SDK span and its
+//! sampler, context activation), more than fastrace's whole traced call (issue #14). Here the
+//! call already knows its ids, values and outcome, typed: the span is one `SpanData` built at
+//! the end of the call, with no visitor and no registry lookups.
+//!
+//! What stays the same for everything around it:
+//! - `tracing` spans of other code still go through `tracing-opentelemetry`; the `#[observed]`
+//!   `tracing` span itself is still created when a layer other than observa's wants it (a
+//!   `fmt` layer, a counting test layer), and hidden from observa's own stack
+//!   ([`is_site_span`]);
+//! - the call's OpenTelemetry context (its span context) is attached around the body and each
+//!   poll, so spans of other code created inside are its children (`tracing-opentelemetry`
+//!   takes the current OpenTelemetry context as parent with context activation, its default),
+//!   and so is code that reads `opentelemetry::Context::current()`;
+//! - a nested call, or one inside a foreign span, takes the current OpenTelemetry context as
+//!   parent; a root call inside a context continuing a `traceparent` adopts it; sampling is
+//!   parent-based with the configured trace-id ratio, as the SDK's sampler (which decides
+//!   roots here too);
+//! - events inside the call (other code's `info!`, the completion event) become its span
+//!   events; [`OwnEvents`] keeps them from `tracing-opentelemetry`, which would put them on an
+//!   enclosing span;
+//! - the batch goes through the same exporter: scrubbing, the production allowlist, event
+//!   naming, health counters.
+//!
+//! Limits (documented in ARCHITECTURE.md): `tracing_opentelemetry::OpenTelemetrySpanExt` on the
+//! `#[observed]` `tracing` span (`Span::current().context()`, `set_attribute`) does not reach
+//! this span; use `opentelemetry::Context::current()` inside the call, which is its context.
+//! The span carries no `thread.*` and no `busy_ns`/`idle_ns` attributes.
+
+use crate::outcome::{ErrorView, Outcome};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents,
+    SpanProcessor,
+};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+/// The pipeline own spans go to: the provider's batch processor, shared.
+struct Shared {
+    batch: Arc<BatchSpanProcessor>,
+    ratio: f64,
+    scope: InstrumentationScope,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// The provider's processor: the batch processor, shared with [`install`]'s own spans.
+#[derive(Debug)]
+pub(crate) struct Processor(Arc<BatchSpanProcessor>);
+
+impl SpanProcessor for Processor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    // `set_resource`: given to the batch processor before it is shared (see `processor`).
+}
+
+/// The provider's processor for `exporter` (its resource set), and own spans sent to it.
+pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    resource: &opentelemetry_sdk::Resource,
+    ratio: f64,
+) -> Processor {
+    let mut batch = BatchSpanProcessor::builder(exporter).build();
+    batch.set_resource(resource);
+    let batch = Arc::new(batch);
+    // One pipeline per process (`init`/`layer` claim it): the first one is kept.
+    let _ = SHARED.set(Shared {
+        batch: batch.clone(),
+        ratio,
+        scope: InstrumentationScope::builder("observa").build(),
+    });
+    Processor(batch)
+}
+
+/// Is `meta` the span of an `#[observed]` call site? Those are recorded here, so observa's own
+/// layers (log, `tracing-opentelemetry`, Sentry) never need the `tracing` span.
+pub(crate) fn is_site_span(meta: &tracing::Metadata<'_>) -> bool {
+    static SITES: OnceLock<std::collections::HashSet<usize>> = OnceLock::new();
+    meta.is_span()
+        && SITES
+            .get_or_init(|| {
+                crate::slo::sites()
+                    .into_iter()
+                    .map(|s| s.span_meta_addr())
+                    .collect()
+            })
+            .contains(&(std::ptr::from_ref(meta) as usize))
+}
+
+/// What other code adds to an own span while it is the innermost one: its events (and whether
+/// one was an error).
+#[derive(Default)]
+struct Pending {
+    events: Mutex<Vec<opentelemetry::trace::Event>>,
+    error: AtomicBool,
+}
+
+/// The own span entered on this thread, innermost last, with the guard of its attached
+/// OpenTelemetry context.
+struct Entered {
+    span_id: SpanId,
+    pending: Arc<Pending>,
+    _guard: opentelemetry::ContextGuard,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The span of one call, from its start to its end.
+pub(crate) struct OwnSpan {
+    sc: SpanContext,
+    parent: SpanId,
+    parent_remote: bool,
+    start: SystemTime,
+    /// The call's context: the caller's with this span's context.
+    cx: opentelemetry::Context,
+    /// Attributes known at the start (empty when not sampled: nothing is exported).
+    attrs: Vec<KeyValue>,
+    /// The call's own events (`started`, the completion).
+    events: Vec<opentelemetry::trace::Event>,
+    pending: Arc<Pending>,
+    name: &'static str,
+    /// Handed to the batch processor.
+    ended: bool,
+}
+
+/// What the call site tells the span.
+pub(crate) struct SiteView<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) target: &'static str,
+    pub(crate) file: Option<&'static str>,
+    pub(crate) line: Option<u32>,
+    pub(crate) module: Option<&'static str>,
+    pub(crate) fields: &'static [&'static str],
+    pub(crate) values: &'a [&'a dyn crate::record::Record],
+}
+
+impl OwnSpan {
+    /// Starts the span of a call running in `ctx` (observa's context: ids, bound fields, a
+    /// continued `traceparent`).
+    pub(crate) fn start(site: &SiteView<'_>, ctx: &crate::context::Context) -> Option<OwnSpan> {
+        let shared = SHARED.get()?;
+        // The innermost span of this thread (an own span, or another crate's through
+        // `tracing-opentelemetry`'s context activation) is the parent.
+        let current = opentelemetry::Context::map_current(|cx| {
+            let s = cx.span();
+            let sc = s.span_context();
+            sc.is_valid().then(|| sc.clone())
+        });
+        let remote = || {
+            let tp = crate::carrier::TraceParent::parse(ctx.traceparent()?)?;
+            let sc = SpanContext::new(
+                TraceId::from(tp.trace_id),
+                SpanId::from(tp.parent_id),
+                TraceFlags::new(tp.flags & TraceFlags::SAMPLED.to_u8()),
+                true,
+                TraceState::NONE,
+            );
+            sc.is_valid().then_some(sc)
+        };
+        let span_id = SpanId::from(nonzero(crate::encode::rand::u64));
+        let (trace_id, parent, parent_remote, sampled, state) = match current.or_else(remote) {
+            Some(p) => (
+                p.trace_id(),
+                p.span_id(),
+                p.is_remote(),
+                p.is_sampled(),
+                p.trace_state().clone(),
+            ),
+            None => {
+                let trace_id = TraceId::from(nonzero(crate::encode::rand::u128));
+                let r = Sampler::TraceIdRatioBased(shared.ratio).should_sample(
+                    None,
+                    trace_id,
+                    site.name,
+                    &SpanKind::Internal,
+                    &[],
+                    &[],
+                );
+                let sampled = matches!(r.decision, SamplingDecision::RecordAndSample);
+                (trace_id, SpanId::INVALID, false, sampled, r.trace_state)
+            }
+        };
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let sc = SpanContext::new(trace_id, span_id, flags, false, state);
+        let cx = opentelemetry::Context::current().with_remote_span_context(sc.clone());
+        let attrs = if sampled {
+            start_attributes(site, ctx)
+        } else {
+            Vec::new()
+        };
+        Some(OwnSpan {
+            sc,
+            parent,
+            parent_remote,
+            start: SystemTime::now(),
+            cx,
+            attrs,
+            events: Vec::new(),
+            pending: Arc::default(),
+            name: site.name,
+            ended: false,
+        })
+    }
+
+    /// Attaches the call's context on this thread until [`OwnSpan::exit`].
+    #[inline]
+    pub(crate) fn enter(&self) {
+        let e = Entered {
+            span_id: self.sc.span_id(),
+            pending: self.pending.clone(),
+            _guard: self.cx.clone().attach(),
+        };
+        ENTERED.with(|s| s.borrow_mut().push(e));
+    }
+
+    /// Detaches what [`OwnSpan::enter`] attached.
+    #[inline]
+    pub(crate) fn exit(&self) {
+        let id = self.sc.span_id();
+        let e = ENTERED.with(|s| {
+            let mut s = s.borrow_mut();
+            let at = s.iter().rposition(|e| e.span_id == id)?;
+            Some(s.remove(at))
+        });
+        drop(e);
+    }
+
+    /// Records one of the call's own events (`<event>.started`, the completion) as a span
+    /// event, with the values of the line.
+    pub(crate) fn event(&mut self, e: CallEvent<'_>) {
+        if !self.sc.is_sampled() {
+            return;
+        }
+        let mut a = Vec::with_capacity(8);
+        a.push(KeyValue::new("event", e.name));
+        if let Some((ms, outcome)) = e.done {
+            a.push(KeyValue::new("duration_ms", ms));
+            a.push(KeyValue::new("outcome", outcome));
+        }
+        if let Some(err) = e.error {
+            a.push(KeyValue::new(
+                "exception.message",
+                crate::scrub::scrub(&err.to_string()).into_owned(),
+            ));
+        }
+        if !e.error_type.is_empty() {
+            a.push(KeyValue::new("error_type", e.error_type.to_owned()));
+        }
+        if !e.fields.is_empty() {
+            a.push(KeyValue::new("fields", e.fields.to_owned()));
+        }
+        a.push(KeyValue::new("level", e.level.as_str()));
+        a.push(KeyValue::new("target", e.target));
+        self.events.push(opentelemetry::trace::Event::new(
+            e.name,
+            SystemTime::now(),
+            a,
+            0,
+        ));
+    }
+
+    /// Ends the span with the call's outcome and hands it to the batch processor (once). The
+    /// span stays in the call until it is exited: [`OwnSpan::exit`] still detaches its context.
+    pub(crate) fn end(&mut self, outcome: Outcome, error: Option<ErrorView<'_>>, secs: f64) {
+        if !self.sc.is_sampled() || std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let Some(shared) = SHARED.get() else { return };
+        self.attrs.push(KeyValue::new("outcome", outcome.as_str()));
+        let status = if outcome.is_failure() {
+            let text = error.map(|e| crate::scrub::scrub(&e.to_string()).into_owned());
+            if let Some(t) = &text {
+                self.attrs.push(KeyValue::new("error", t.clone()));
+            }
+            Status::error(text.unwrap_or_default())
+        } else if self.pending.error.load(Ordering::Relaxed) {
+            Status::error("")
+        } else {
+            Status::Unset
+        };
+        let mut events = SpanEvents::default();
+        let foreign = std::mem::take(
+            &mut *self
+                .pending
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        events.events = if foreign.is_empty() {
+            std::mem::take(&mut self.events)
+        } else {
+            let mut all = foreign;
+            all.append(&mut self.events);
+            all
+        };
+        let end = self.start + Duration::from_secs_f64(secs.max(0.0));
+        shared.batch.on_end(SpanData {
+            span_context: self.sc.clone(),
+            parent_span_id: self.parent,
+            parent_span_is_remote: self.parent_remote,
+            span_kind: SpanKind::Internal,
+            name: Cow::Borrowed(self.name),
+            start_time: self.start,
+            end_time: end.max(self.start),
+            attributes: std::mem::take(&mut self.attrs),
+            dropped_attributes_count: 0,
+            events,
+            links: Default::default(),
+            status,
+            instrumentation_scope: shared.scope.clone(),
+        });
+    }
+}
+
+/// One of the call's own events, as [`crate::callsite`] writes it.
+pub(crate) struct CallEvent<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) level: tracing::Level,
+    pub(crate) target: &'static str,
+    pub(crate) done: Option<(f64, &'static str)>,
+    pub(crate) error: Option<ErrorView<'a>>,
+    pub(crate) error_type: &'a str,
+    pub(crate) fields: &'a str,
+}
+
+fn nonzero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
+    loop {
+        let v = draw();
+        if v != T::default() {
+            return v;
+        }
+    }
+}
+
+/// The attributes of a sampled span known at its start: the context's ids, the recorded
+/// fields, the bound fields, the code location and target (the keys `tracing-opentelemetry`
+/// gave the same span).
+fn start_attributes(site: &SiteView<'_>, ctx: &crate::context::Context) -> Vec<KeyValue> {
+    use crate::record::FieldValue;
+    let bound = ctx.fields_shared();
+    let mut a = Vec::with_capacity(8 + site.values.len() + bound.as_ref().map_or(0, |b| b.len()));
+    for (k, v) in [
+        ("correlation_id", ctx.correlation_id()),
+        ("tenant_id", ctx.tenant_id()),
+        ("user_id", ctx.user_id()),
+    ] {
+        if let Some(v) = v {
+            a.push(KeyValue::new(k, v.to_owned()));
+        }
+    }
+    for (name, v) in site.fields.iter().zip(site.values) {
+        let value = match v.record() {
+            FieldValue::Bool(b) => Value::Bool(b),
+            FieldValue::I64(i) => Value::I64(i),
+            FieldValue::U64(u) => match i64::try_from(u) {
+                Ok(i) => Value::I64(i),
+                Err(_) => Value::from(u.to_string()),
+            },
+            FieldValue::F64(f) => Value::F64(f),
+            other => Value::from(crate::encode::json::DisplayValue(other).to_string()),
+        };
+        a.push(KeyValue::new(*name, value));
+    }
+    if let Some(b) = bound {
+        // Shared (`Arc<str>`): a reference, not a copy.
+        for (k, v) in b.iter() {
+            a.push(KeyValue::new(
+                opentelemetry::Key::from(k.clone()),
+                Value::from(v.clone()),
+            ));
+        }
+    }
+    if let Some(f) = site.file {
+        a.push(KeyValue::new("code.file.path", f));
+    }
+    if let Some(m) = site.module {
+        a.push(KeyValue::new("code.module.name", m));
+    }
+    if let Some(l) = site.line {
+        a.push(KeyValue::new("code.line.number", i64::from(l)));
+    }
+    a.push(KeyValue::new("target", site.target));
+    a
+}
+
+/// The pending events of the own span that is the innermost span of this thread (no span of
+/// other code entered inside it), if any.
+fn innermost() -> Option<Arc<Pending>> {
+    let top = ENTERED.with(|s| {
+        s.try_borrow()
+            .ok()?
+            .last()
+            .map(|e| (e.span_id, e.pending.clone()))
+    })?;
+    let current = opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id());
+    (current == top.0).then_some(top.1)
+}
+
+/// Events inside an own span become that span's events ([`OutsideOwnSpans`] keeps them from
+/// `tracing-opentelemetry`, which would put them on an enclosing `tracing` span).
+#[derive(Debug)]
+pub(crate) struct OwnEvents;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OwnEvents {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        // An explicit parent is that span's business.
+        if event.parent().is_none()
+            && let Some(p) = innermost()
+            // The call's own events are recorded typed by the call ([`OwnSpan::event`]).
+            && crate::completion::typed(event.metadata()).is_none()
+        {
+            p.add(event);
+        }
+    }
+}
+
+/// The per-layer filter of `tracing-opentelemetry`: everything, except the events that
+/// [`OwnEvents`] records on an own span.
+///
+/// Needs [`EveryEvent`] beside it: `tracing-subscriber`'s registry drops an event for every
+/// layer, filtered or not, when every per-layer filter disabled it (its `FilterState`), and
+/// this is the only other per-layer filter in the stack `init` builds.
+#[derive(Debug)]
+pub(crate) struct OutsideOwnSpans;
+
+impl<S> tracing_subscriber::layer::Filter<S> for OutsideOwnSpans {
+    fn enabled(
+        &self,
+        _meta: &tracing::Metadata<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        true
+    }
+
+    /// Events: `sometimes`, so that the dispatcher asks [`Filter::enabled`] first and
+    /// `tracing-subscriber`'s filter pass is open when [`Filter::event_enabled`] decides (an
+    /// `always` callsite goes straight to `event_enabled`, which its debug assertions reject).
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        if !meta.is_span() {
+            tracing_core::subscriber::Interest::sometimes()
+        } else if is_site_span(meta) {
+            tracing_core::subscriber::Interest::never()
+        } else {
+            tracing_core::subscriber::Interest::always()
+        }
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        event.parent().is_some() || innermost().is_none()
+    }
+}
+
+/// A per-layer filter that enables every event and no span, on a layer that does nothing: keeps
+/// an event that [`OutsideOwnSpans`] disables alive for the other layers (see there).
+#[derive(Debug)]
+pub(crate) struct EveryEvent;
+
+impl<S> tracing_subscriber::layer::Filter<S> for EveryEvent {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !meta.is_span()
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing_core::subscriber::Interest {
+        if meta.is_span() {
+            tracing_core::subscriber::Interest::never()
+        } else {
+            tracing_core::subscriber::Interest::always()
+        }
+    }
+}
+
+impl Pending {
+    /// Records another crate's event as a span event: its message (or name) as the event name
+    /// (renamed after its `event` field by the exporter), its fields as attributes, with its
+    /// level and target, as `tracing-opentelemetry` does.
+    fn add(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        let mut v = EventVisitor {
+            name: None,
+            attrs: Vec::with_capacity(meta.fields().len() + 2),
+        };
+        event.record(&mut v);
+        v.attrs.push(KeyValue::new("level", meta.level().as_str()));
+        v.attrs.push(KeyValue::new("target", meta.target()));
+        if *meta.level() == tracing::Level::ERROR {
+            self.error.store(true, Ordering::Relaxed);
+        }
+        let name: Cow<'static, str> = match v.name {
+            Some(n) => n.into(),
+            None => meta.name().into(),
+        };
+        let e = opentelemetry::trace::Event::new(name, SystemTime::now(), v.attrs, 0);
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+}
+
+struct EventVisitor {
+    name: Option<String>,
+    attrs: Vec<KeyValue>,
+}
+
+impl tracing::field::Visit for EventVisitor {
+    fn record_bool(&mut self, f: &tracing::field::Field, v: bool) {
+        self.attrs.push(KeyValue::new(f.name(), v));
+    }
+
+    fn record_i64(&mut self, f: &tracing::field::Field, v: i64) {
+        self.attrs.push(KeyValue::new(f.name(), v));
+    }
+
+    fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+        match i64::try_from(v) {
+            Ok(i) => self.attrs.push(KeyValue::new(f.name(), i)),
+            Err(_) => self.attrs.push(KeyValue::new(f.name(), v.to_string())),
+        }
+    }
+
+    fn record_f64(&mut self, f: &tracing::field::Field, v: f64) {
+        self.attrs.push(KeyValue::new(f.name(), v));
+    }
+
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        if f.name() == "message" {
+            self.name = Some(v.to_owned());
+        } else {
+            self.attrs.push(KeyValue::new(f.name(), v.to_owned()));
+        }
+    }
+
+    fn record_error(&mut self, f: &tracing::field::Field, v: &(dyn std::error::Error + 'static)) {
+        let _ = f;
+        self.attrs
+            .push(KeyValue::new("exception.message", v.to_string()));
+    }
+
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        let text = format!("{v:?}");
+        if f.name() == "message" {
+            self.name = Some(text);
+        } else {
+            self.attrs.push(KeyValue::new(f.name(), text));
+        }
+    }
+}
+
+/// `(trace_id, span_id)` of the innermost span of this thread, own or another crate's (with
+/// context activation `tracing-opentelemetry` attaches an entered span's context), for log
+/// lines and Sentry events.
+pub(crate) fn current_ids() -> Option<super::TraceIds> {
+    opentelemetry::Context::map_current(|cx| {
+        let s = cx.span();
+        let sc = s.span_context();
+        sc.is_valid().then(|| {
+            (
+                super::HexId::trace(sc.trace_id()),
+                super::HexId::span(sc.span_id()),
+            )
+        })
+    })
+}
