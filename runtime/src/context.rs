@@ -1069,17 +1069,28 @@ pub trait FutureExt: Future + Sized {
 
 impl<F: Future> FutureExt for F {}
 
-/// `tokio::spawn` that carries the current context into the new task.
+/// `tokio::spawn` that carries the current context into the new task (and, with OTLP export
+/// on, the current span: an `#[observed]` call in the task is a child of the call that spawned
+/// it).
 #[track_caller]
 pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    #[cfg(feature = "otlp")]
+    if crate::trace::active() {
+        let cx = opentelemetry::Context::current();
+        return tokio::spawn(opentelemetry::context::FutureExt::with_context(
+            fut.in_current_context(),
+            cx,
+        ));
+    }
     tokio::spawn(fut.in_current_context())
 }
 
-/// `tokio::task::spawn_blocking` that carries the current context into the closure.
+/// `tokio::task::spawn_blocking` that carries the current context (and span, as [`spawn`])
+/// into the closure.
 #[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
 where
@@ -1087,17 +1098,41 @@ where
     R: Send + 'static,
 {
     let ctx = current();
-    tokio::task::spawn_blocking(move || ctx.scope(f))
+    let span = CurrentSpan::take();
+    tokio::task::spawn_blocking(move || span.scope(|| ctx.scope(f)))
 }
 
-/// `std::thread::spawn` that carries the current context into the new thread.
+/// `std::thread::spawn` that carries the current context (and span, as [`spawn`]) into the new
+/// thread.
 pub fn spawn_thread<F, R>(f: F) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
     let ctx = current();
-    std::thread::spawn(move || ctx.scope(f))
+    let span = CurrentSpan::take();
+    std::thread::spawn(move || span.scope(|| ctx.scope(f)))
+}
+
+/// The current OpenTelemetry context when OTLP export is on (the current span, own or not),
+/// attached again on another thread.
+struct CurrentSpan(#[cfg(feature = "otlp")] Option<opentelemetry::Context>);
+
+impl CurrentSpan {
+    fn take() -> CurrentSpan {
+        #[cfg(feature = "otlp")]
+        {
+            CurrentSpan(crate::trace::active().then(opentelemetry::Context::current))
+        }
+        #[cfg(not(feature = "otlp"))]
+        CurrentSpan()
+    }
+
+    fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "otlp")]
+        let _guard = self.0.map(opentelemetry::Context::attach);
+        f()
+    }
 }
 
 #[cfg(test)]

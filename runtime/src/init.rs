@@ -105,6 +105,7 @@ impl Drop for Guard {
         // drains its buffer.
         #[cfg(feature = "otlp")]
         if let Some(p) = self.tracer.take() {
+            crate::trace::shutdown();
             let _ = p.shutdown();
         }
         // Queued Sentry events get a bounded time to leave (never blocks on a dead endpoint

@@ -37,7 +37,7 @@
 #[cfg(feature = "otlp")]
 mod own;
 #[cfg(feature = "otlp")]
-pub(crate) use own::{CallEvent, OwnSpan, SiteView, is_site_span};
+pub(crate) use own::{CallEvent, OwnSpan, SiteView, is_site_span, recorded, shutdown};
 
 #[cfg(feature = "otlp")]
 mod otlp {
@@ -454,6 +454,8 @@ pub use otlp::{EXPORT_KEYS, traces_url};
 pub(crate) use otlp::{active, layer, provider};
 #[cfg(feature = "otlp")]
 pub(crate) use own::current_ids;
+#[cfg(all(feature = "otlp", feature = "reqwest"))]
+pub(crate) use own::in_span;
 
 /// `(trace_id, span_id)` of a span as lowercase hex, for log lines and Sentry events.
 pub(crate) type TraceIds = (HexId<32>, HexId<16>);

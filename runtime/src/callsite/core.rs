@@ -403,9 +403,18 @@ impl Core {
             done,
             only: values[at::ERROR..].iter().all(Option::is_none),
         };
-        crate::completion::with_typed(typed, fields, || {
-            tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
-        });
+        let dispatch = || {
+            crate::completion::with_typed(typed, fields, || {
+                tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
+            })
+        };
+        // Recorded on the call's own span above: not again as another code's event.
+        #[cfg(feature = "otlp")]
+        if self.own.is_some() {
+            crate::trace::recorded(dispatch);
+            return;
+        }
+        dispatch();
     }
 }
 

@@ -574,8 +574,10 @@ fn client_span(
         url.template = endpoint,
         http.response.status_code = tracing::field::Empty,
     );
+    // No current span (an `#[observed]` call's own span counts: its OpenTelemetry context is
+    // current): the context's remote trace is the parent.
     #[cfg(feature = "otlp")]
-    if tracing::Span::current().is_none()
+    if !crate::trace::in_span()
         && let Some(tp) = ctx.traceparent()
     {
         crate::trace::adopt_remote_parent(&span, tp);

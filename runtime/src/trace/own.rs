@@ -112,19 +112,130 @@ pub(crate) fn is_site_span(meta: &tracing::Metadata<'_>) -> bool {
             .contains(&(std::ptr::from_ref(meta) as usize))
 }
 
-/// What other code adds to an own span while it is the innermost one: its events (and whether
-/// one was an error).
+/// Events per span, attributes set through the OpenTelemetry API and links kept: the SDK's
+/// default span limits (128 each); the rest is counted as dropped.
+const LIMIT: usize = 128;
+
+/// What is added to an own span while it runs, by the call (`started`, the completion), by
+/// other code's events while it is the innermost span ([`OwnEvents`]), and through the
+/// OpenTelemetry API on the current context ([`Handle`]). Shared by the call and its context.
 #[derive(Default)]
-struct Pending {
-    events: Mutex<Vec<opentelemetry::trace::Event>>,
-    error: AtomicBool,
+struct Recording {
+    /// Nothing is kept for a span that is not exported.
+    sampled: bool,
+    extra: Mutex<Extra>,
+}
+
+#[derive(Default)]
+struct Extra {
+    events: Vec<opentelemetry::trace::Event>,
+    dropped_events: u32,
+    attrs: Vec<KeyValue>,
+    dropped_attrs: u32,
+    links: Vec<opentelemetry::trace::Link>,
+    dropped_links: u32,
+    /// Set through the API (the SDK's order: `Ok` > `Error` > `Unset`).
+    status: Status,
+    /// An ERROR event happened inside.
+    error_event: bool,
+    name: Option<Cow<'static, str>>,
+}
+
+impl Recording {
+    fn with<R>(&self, f: impl FnOnce(&mut Extra) -> R) -> Option<R> {
+        if !self.sampled {
+            return None;
+        }
+        Some(f(&mut self.extra.lock().unwrap_or_else(|p| p.into_inner())))
+    }
+
+    fn push_event(&self, e: opentelemetry::trace::Event) {
+        self.with(|x| {
+            if x.events.len() < LIMIT {
+                x.events.push(e);
+            } else {
+                x.dropped_events = x.dropped_events.saturating_add(1);
+            }
+        });
+    }
+}
+
+/// The call's span as the OpenTelemetry API sees it in the current context: what is written
+/// through it (`set_attribute`, `add_event`, `set_status`, `add_link`, `update_name`) goes into
+/// the exported span; `end` is the call's business.
+struct Handle {
+    sc: SpanContext,
+    rec: Arc<Recording>,
+}
+
+impl opentelemetry::trace::Span for Handle {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        self.rec.push_event(opentelemetry::trace::Event::new(
+            name, timestamp, attributes, 0,
+        ));
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.sc
+    }
+
+    fn is_recording(&self) -> bool {
+        self.rec.sampled
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.rec.with(|x| {
+            if let Some(a) = x.attrs.iter_mut().find(|a| a.key == attribute.key) {
+                *a = attribute;
+            } else if x.attrs.len() < LIMIT {
+                x.attrs.push(attribute);
+            } else {
+                x.dropped_attrs = x.dropped_attrs.saturating_add(1);
+            }
+        });
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.rec.with(|x| {
+            if status > x.status {
+                x.status = status;
+            }
+        });
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.rec.with(|x| x.name = Some(new_name.into()));
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.rec.with(|x| {
+            if x.links.len() < LIMIT {
+                x.links
+                    .push(opentelemetry::trace::Link::new(span_context, attributes, 0));
+            } else {
+                x.dropped_links = x.dropped_links.saturating_add(1);
+            }
+        });
+    }
+
+    fn end_with_timestamp(&mut self, _timestamp: SystemTime) {}
 }
 
 /// The own span entered on this thread, innermost last, with the guard of its attached
 /// OpenTelemetry context.
 struct Entered {
     span_id: SpanId,
-    pending: Arc<Pending>,
+    rec: Arc<Recording>,
     _guard: opentelemetry::ContextGuard,
 }
 
@@ -142,9 +253,7 @@ pub(crate) struct OwnSpan {
     cx: opentelemetry::Context,
     /// Attributes known at the start (empty when not sampled: nothing is exported).
     attrs: Vec<KeyValue>,
-    /// The call's own events (`started`, the completion).
-    events: Vec<opentelemetry::trace::Event>,
-    pending: Arc<Pending>,
+    rec: Arc<Recording>,
     name: &'static str,
     /// Handed to the batch processor.
     ended: bool,
@@ -166,6 +275,9 @@ impl OwnSpan {
     /// continued `traceparent`).
     pub(crate) fn start(site: &SiteView<'_>, ctx: &crate::context::Context) -> Option<OwnSpan> {
         let shared = SHARED.get()?;
+        if SHUT.load(Ordering::Relaxed) {
+            return None;
+        }
         // The innermost span of this thread (an own span, or another crate's through
         // `tracing-opentelemetry`'s context activation) is the parent.
         let current = opentelemetry::Context::map_current(|cx| {
@@ -213,7 +325,14 @@ impl OwnSpan {
             TraceFlags::default()
         };
         let sc = SpanContext::new(trace_id, span_id, flags, false, state);
-        let cx = opentelemetry::Context::current().with_remote_span_context(sc.clone());
+        let rec = Arc::new(Recording {
+            sampled,
+            extra: Mutex::default(),
+        });
+        let cx = opentelemetry::Context::current().with_span(Handle {
+            sc: sc.clone(),
+            rec: rec.clone(),
+        });
         let attrs = if sampled {
             start_attributes(site, ctx)
         } else {
@@ -226,8 +345,7 @@ impl OwnSpan {
             start: SystemTime::now(),
             cx,
             attrs,
-            events: Vec::new(),
-            pending: Arc::default(),
+            rec,
             name: site.name,
             ended: false,
         })
@@ -238,21 +356,24 @@ impl OwnSpan {
     pub(crate) fn enter(&self) {
         let e = Entered {
             span_id: self.sc.span_id(),
-            pending: self.pending.clone(),
+            rec: self.rec.clone(),
             _guard: self.cx.clone().attach(),
         };
-        ENTERED.with(|s| s.borrow_mut().push(e));
+        let _ = ENTERED.try_with(|s| s.borrow_mut().push(e));
     }
 
     /// Detaches what [`OwnSpan::enter`] attached.
     #[inline]
     pub(crate) fn exit(&self) {
         let id = self.sc.span_id();
-        let e = ENTERED.with(|s| {
-            let mut s = s.borrow_mut();
-            let at = s.iter().rposition(|e| e.span_id == id)?;
-            Some(s.remove(at))
-        });
+        let e = ENTERED
+            .try_with(|s| {
+                let mut s = s.borrow_mut();
+                let at = s.iter().rposition(|e| e.span_id == id)?;
+                Some(s.remove(at))
+            })
+            .ok()
+            .flatten();
         drop(e);
     }
 
@@ -282,7 +403,7 @@ impl OwnSpan {
         }
         a.push(KeyValue::new("level", e.level.as_str()));
         a.push(KeyValue::new("target", e.target));
-        self.events.push(opentelemetry::trace::Event::new(
+        self.rec.push_event(opentelemetry::trace::Event::new(
             e.name,
             SystemTime::now(),
             a,
@@ -298,45 +419,50 @@ impl OwnSpan {
         }
         let Some(shared) = SHARED.get() else { return };
         self.attrs.push(KeyValue::new("outcome", outcome.as_str()));
+        let x = std::mem::take(&mut *self.rec.extra.lock().unwrap_or_else(|p| p.into_inner()));
         let status = if outcome.is_failure() {
             let text = error.map(|e| crate::scrub::scrub(&e.to_string()).into_owned());
             if let Some(t) = &text {
                 self.attrs.push(KeyValue::new("error", t.clone()));
             }
             Status::error(text.unwrap_or_default())
-        } else if self.pending.error.load(Ordering::Relaxed) {
+        } else if x.status != Status::Unset {
+            x.status
+        } else if x.error_event {
             Status::error("")
         } else {
             Status::Unset
         };
+        // Set through the API: replaces a value of the same key, as the SDK does.
+        let mut dropped_attrs = x.dropped_attrs;
+        for a in x.attrs {
+            if let Some(old) = self.attrs.iter_mut().find(|o| o.key == a.key) {
+                *old = a;
+            } else if self.attrs.len() < 2 * LIMIT {
+                self.attrs.push(a);
+            } else {
+                dropped_attrs = dropped_attrs.saturating_add(1);
+            }
+        }
         let mut events = SpanEvents::default();
-        let foreign = std::mem::take(
-            &mut *self
-                .pending
-                .events
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        events.events = if foreign.is_empty() {
-            std::mem::take(&mut self.events)
-        } else {
-            let mut all = foreign;
-            all.append(&mut self.events);
-            all
-        };
+        events.events = x.events;
+        events.dropped_count = x.dropped_events;
+        let mut links = opentelemetry_sdk::trace::SpanLinks::default();
+        links.links = x.links;
+        links.dropped_count = x.dropped_links;
         let end = self.start + Duration::from_secs_f64(secs.max(0.0));
         shared.batch.on_end(SpanData {
             span_context: self.sc.clone(),
             parent_span_id: self.parent,
             parent_span_is_remote: self.parent_remote,
             span_kind: SpanKind::Internal,
-            name: Cow::Borrowed(self.name),
+            name: x.name.unwrap_or(Cow::Borrowed(self.name)),
             start_time: self.start,
             end_time: end.max(self.start),
             attributes: std::mem::take(&mut self.attrs),
-            dropped_attributes_count: 0,
+            dropped_attributes_count: dropped_attrs,
             events,
-            links: Default::default(),
+            links,
             status,
             instrumentation_scope: shared.scope.clone(),
         });
@@ -414,17 +540,47 @@ fn start_attributes(site: &SiteView<'_>, ctx: &crate::context::Context) -> Vec<K
     a
 }
 
-/// The pending events of the own span that is the innermost span of this thread (no span of
-/// other code entered inside it), if any.
-fn innermost() -> Option<Arc<Pending>> {
-    let top = ENTERED.with(|s| {
-        s.try_borrow()
-            .ok()?
-            .last()
-            .map(|e| (e.span_id, e.pending.clone()))
-    })?;
+/// The recording of the own span that is the innermost span of this thread (no span of other
+/// code entered inside it), if any. Reads nothing of OpenTelemetry's thread-local unless an own
+/// span is entered here.
+fn innermost() -> Option<Arc<Recording>> {
+    let top = ENTERED
+        .try_with(|s| {
+            s.try_borrow()
+                .ok()?
+                .last()
+                .map(|e| (e.span_id, e.rec.clone()))
+        })
+        .ok()??;
     let current = opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id());
     (current == top.0).then_some(top.1)
+}
+
+thread_local! {
+    /// The call that owns the completion event being dispatched recorded it on its own span.
+    static RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `dispatch` (a call's own event, already recorded on its span by [`OwnSpan::event`])
+/// marked so that [`OwnEvents`] does not record it twice.
+pub(crate) fn recorded<R>(dispatch: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            RECORDED.set(self.0);
+        }
+    }
+    let _reset = Reset(RECORDED.replace(true));
+    dispatch()
+}
+
+/// Own spans started from now on are not recorded: the provider is shutting down (the batch
+/// processor would refuse them, one by one).
+static SHUT: AtomicBool = AtomicBool::new(false);
+
+/// Called before the provider shuts down ([`crate::Guard`]'s drop).
+pub(crate) fn shutdown() {
+    SHUT.store(true, Ordering::Relaxed);
 }
 
 /// Events inside an own span become that span's events ([`OutsideOwnSpans`] keeps them from
@@ -438,13 +594,13 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OwnEvents {
         event: &tracing::Event<'_>,
         _ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
-        // An explicit parent is that span's business.
-        if event.parent().is_none()
-            && let Some(p) = innermost()
-            // The call's own events are recorded typed by the call ([`OwnSpan::event`]).
-            && crate::completion::typed(event.metadata()).is_none()
+        // An explicit parent (or an explicit root) is that span's business; the call's own
+        // events are recorded typed by the call ([`OwnSpan::event`], [`recorded`]).
+        if event.is_contextual()
+            && !RECORDED.get()
+            && let Some(r) = innermost()
         {
-            p.add(event);
+            r.add(event);
         }
     }
 }
@@ -488,7 +644,7 @@ impl<S> tracing_subscriber::layer::Filter<S> for OutsideOwnSpans {
         event: &tracing::Event<'_>,
         _cx: &tracing_subscriber::layer::Context<'_, S>,
     ) -> bool {
-        event.parent().is_some() || innermost().is_none()
+        !event.is_contextual() || innermost().is_none()
     }
 }
 
@@ -518,11 +674,14 @@ impl<S> tracing_subscriber::layer::Filter<S> for EveryEvent {
     }
 }
 
-impl Pending {
+impl Recording {
     /// Records another crate's event as a span event: its message (or name) as the event name
     /// (renamed after its `event` field by the exporter), its fields as attributes, with its
     /// level and target, as `tracing-opentelemetry` does.
     fn add(&self, event: &tracing::Event<'_>) {
+        if !self.sampled {
+            return;
+        }
         let meta = event.metadata();
         let mut v = EventVisitor {
             name: None,
@@ -531,18 +690,20 @@ impl Pending {
         event.record(&mut v);
         v.attrs.push(KeyValue::new("level", meta.level().as_str()));
         v.attrs.push(KeyValue::new("target", meta.target()));
-        if *meta.level() == tracing::Level::ERROR {
-            self.error.store(true, Ordering::Relaxed);
-        }
         let name: Cow<'static, str> = match v.name {
             Some(n) => n.into(),
             None => meta.name().into(),
         };
         let e = opentelemetry::trace::Event::new(name, SystemTime::now(), v.attrs, 0);
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(e);
+        let error = *meta.level() == tracing::Level::ERROR;
+        self.with(|x| {
+            x.error_event |= error;
+            if x.events.len() < LIMIT {
+                x.events.push(e);
+            } else {
+                x.dropped_events = x.dropped_events.saturating_add(1);
+            }
+        });
     }
 }
 
@@ -598,7 +759,17 @@ impl tracing::field::Visit for EventVisitor {
 /// `(trace_id, span_id)` of the innermost span of this thread, own or another crate's (with
 /// context activation `tracing-opentelemetry` attaches an entered span's context), for log
 /// lines and Sentry events.
+///
+/// OpenTelemetry's thread-local is read only when a span is entered on this thread (an own span,
+/// or a `tracing` span): a line written from a thread-local destructor after it is gone must
+/// not panic.
 pub(crate) fn current_ids() -> Option<super::TraceIds> {
+    let own = ENTERED
+        .try_with(|s| s.try_borrow().is_ok_and(|s| !s.is_empty()))
+        .unwrap_or(false);
+    if !own && tracing::dispatcher::get_default(|d| d.current_span().id().is_none()) {
+        return None;
+    }
     opentelemetry::Context::map_current(|cx| {
         let s = cx.span();
         let sc = s.span_context();
@@ -609,4 +780,12 @@ pub(crate) fn current_ids() -> Option<super::TraceIds> {
             )
         })
     })
+}
+
+/// Whether a span is current on this thread: an own span or another crate's (its OpenTelemetry
+/// context is the current one), or a `tracing` span.
+#[cfg(feature = "reqwest")]
+pub(crate) fn in_span() -> bool {
+    !tracing::Span::current().is_none()
+        || opentelemetry::Context::map_current(|cx| cx.span().span_context().is_valid())
 }
