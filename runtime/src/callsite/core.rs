@@ -77,10 +77,9 @@ pub(super) struct Core {
     pub(super) entered: bool,
     /// Resource use (`crate::resource`), measured over the body's polls when on.
     pub(super) meter: crate::resource::Meter,
-    /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]); boxed, so the
-    /// idle core of the metrics-only path stays small.
+    /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]).
     #[cfg(feature = "otlp")]
-    pub(super) own: Option<Box<crate::trace::OwnSpan>>,
+    pub(super) own: Option<crate::trace::OwnSpan>,
 }
 
 impl Drop for Core {
@@ -137,8 +136,7 @@ impl Core {
                     crate::trace::OwnSpan::start(&view, c)
                 }
                 None => crate::context::with_current(|c| crate::trace::OwnSpan::start(&view, c)),
-            }
-            .map(Box::new);
+            };
         }
         // The `tracing` span, for the layers that want it (observa's own never do: see
         // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
@@ -312,7 +310,7 @@ impl Core {
         }
         self.completion(&f, secs);
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.as_deref_mut() {
+        if let Some(o) = self.own.as_mut() {
             o.end(f.outcome, f.error, secs);
         }
     }
@@ -368,9 +366,10 @@ impl Core {
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
         // The same event on the call's own span (OTLP on), typed.
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.as_deref_mut() {
+        if let Some(o) = self.own.as_mut() {
             o.event(crate::trace::CallEvent {
                 name,
+                at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
                 level,
                 target: meta.target(),
                 done,
@@ -403,18 +402,23 @@ impl Core {
             done,
             only: values[at::ERROR..].iter().all(Option::is_none),
         };
-        let dispatch = || {
-            crate::completion::with_typed(typed, fields, || {
-                tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
-            })
-        };
-        // Recorded on the call's own span above: not again as another code's event.
+        // Recorded on the call's own span above: dispatched as a child of the call's `tracing`
+        // span (for the layers that want it) or as an explicit root, so that no layer puts it on
+        // an enclosing span (`tracing-opentelemetry` would), and marked so that observa's own
+        // layer does not record it twice.
         #[cfg(feature = "otlp")]
         if self.own.is_some() {
-            crate::trace::recorded(dispatch);
+            let parent = self.span.id();
+            crate::trace::recorded(|| {
+                crate::completion::with_typed(typed, fields, || {
+                    tracing_core::Event::child_of(parent, meta, &fs.value_set_all(&values))
+                })
+            });
             return;
         }
-        dispatch();
+        crate::completion::with_typed(typed, fields, || {
+            tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
+        });
     }
 }
 

@@ -227,6 +227,14 @@ impl Site {
         std::ptr::from_ref(&self.span_meta) as usize
     }
 
+    /// Addresses of the completion events' metadata ([`crate::trace::OwnSpan`]'s filter).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn event_meta_addrs(&'static self) -> [usize; 4] {
+        self.event_meta
+            .each_ref()
+            .map(|m| std::ptr::from_ref(m) as usize)
+    }
+
     /// What the call's own span needs of the site ([`crate::trace::OwnSpan`]).
     #[cfg(feature = "otlp")]
     pub(super) fn own_view<'a>(

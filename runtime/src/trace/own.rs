@@ -100,7 +100,7 @@ pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
 /// Is `meta` the span of an `#[observed]` call site? Those are recorded here, so observa's own
 /// layers (log, `tracing-opentelemetry`, Sentry) never need the `tracing` span.
 pub(crate) fn is_site_span(meta: &tracing::Metadata<'_>) -> bool {
-    static SITES: OnceLock<std::collections::HashSet<usize>> = OnceLock::new();
+    static SITES: OnceLock<Addrs> = OnceLock::new();
     meta.is_span()
         && SITES
             .get_or_init(|| {
@@ -110,6 +110,45 @@ pub(crate) fn is_site_span(meta: &tracing::Metadata<'_>) -> bool {
                     .collect()
             })
             .contains(&(std::ptr::from_ref(meta) as usize))
+}
+
+/// A set of metadata addresses, hashed by one multiplication: asked on every dispatcher
+/// `enabled` pass (SipHash was most of that check).
+type Addrs = std::collections::HashSet<usize, std::hash::BuildHasherDefault<AddrHasher>>;
+
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        // Addresses are aligned: the multiplication spreads the low bits' zeros upwards.
+        self.0 = (v as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+/// Is `meta` one of the completion events of an `#[observed]` call site?
+fn is_site_event(meta: &tracing::Metadata<'_>) -> bool {
+    static SITES: OnceLock<Addrs> = OnceLock::new();
+    SITES
+        .get_or_init(|| {
+            crate::slo::sites()
+                .into_iter()
+                .flat_map(|s| s.event_meta_addrs())
+                .collect()
+        })
+        .contains(&(std::ptr::from_ref(meta) as usize))
 }
 
 /// Events per span, attributes set through the OpenTelemetry API and links kept: the SDK's
@@ -307,16 +346,20 @@ impl OwnSpan {
             ),
             None => {
                 let trace_id = TraceId::from(nonzero(crate::encode::rand::u128));
-                let r = Sampler::TraceIdRatioBased(shared.ratio).should_sample(
-                    None,
-                    trace_id,
-                    site.name,
-                    &SpanKind::Internal,
-                    &[],
-                    &[],
-                );
-                let sampled = matches!(r.decision, SamplingDecision::RecordAndSample);
-                (trace_id, SpanId::INVALID, false, sampled, r.trace_state)
+                if shared.ratio >= 1.0 {
+                    (trace_id, SpanId::INVALID, false, true, TraceState::NONE)
+                } else {
+                    let r = Sampler::TraceIdRatioBased(shared.ratio).should_sample(
+                        None,
+                        trace_id,
+                        site.name,
+                        &SpanKind::Internal,
+                        &[],
+                        &[],
+                    );
+                    let sampled = matches!(r.decision, SamplingDecision::RecordAndSample);
+                    (trace_id, SpanId::INVALID, false, sampled, r.trace_state)
+                }
             }
         };
         let flags = if sampled {
@@ -405,7 +448,7 @@ impl OwnSpan {
         a.push(KeyValue::new("target", e.target));
         self.rec.push_event(opentelemetry::trace::Event::new(
             e.name,
-            SystemTime::now(),
+            self.start + Duration::from_secs_f64(e.at.max(0.0)),
             a,
             0,
         ));
@@ -472,6 +515,8 @@ impl OwnSpan {
 /// One of the call's own events, as [`crate::callsite`] writes it.
 pub(crate) struct CallEvent<'a> {
     pub(crate) name: &'static str,
+    /// Seconds since the call started (its timestamp, without another clock read).
+    pub(crate) at: f64,
     pub(crate) level: tracing::Level,
     pub(crate) target: &'static str,
     pub(crate) done: Option<(f64, &'static str)>,
@@ -631,7 +676,15 @@ impl<S> tracing_subscriber::layer::Filter<S> for OutsideOwnSpans {
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing_core::subscriber::Interest {
         if !meta.is_span() {
-            tracing_core::subscriber::Interest::sometimes()
+            // The completion events of `#[observed]` sites decide by their parent: a call
+            // with its own span dispatches its completion as a child of its `tracing` span or
+            // as an explicit root (see `Core::emit`), which `tracing-opentelemetry` leaves
+            // alone; no per-event decision, no per-event `enabled` pass.
+            if is_site_event(meta) {
+                tracing_core::subscriber::Interest::always()
+            } else {
+                tracing_core::subscriber::Interest::sometimes()
+            }
         } else if is_site_span(meta) {
             tracing_core::subscriber::Interest::never()
         } else {
@@ -644,7 +697,8 @@ impl<S> tracing_subscriber::layer::Filter<S> for OutsideOwnSpans {
         event: &tracing::Event<'_>,
         _cx: &tracing_subscriber::layer::Context<'_, S>,
     ) -> bool {
-        !event.is_contextual() || innermost().is_none()
+        // `always` callsites (completion events) must not be refused here (see above).
+        !event.is_contextual() || is_site_event(event.metadata()) || innermost().is_none()
     }
 }
 
