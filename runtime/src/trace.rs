@@ -271,6 +271,7 @@ mod otlp {
     }
 
     /// Whether the OTLP pipeline is installed.
+    #[inline]
     pub(crate) fn active() -> bool {
         ACTIVE.get().is_some()
     }

@@ -67,7 +67,9 @@ pub(super) struct Core {
     pub(super) shard: Option<ShardRef>,
     /// Raw clock reading (TSC ticks where available); scaled once, at finish.
     pub(super) start: u64,
-    pub(super) span: Span,
+    /// The `tracing` span, when a subscriber wants it (boxed: most calls have none, and a
+    /// smaller `Call` is moved without a `memcpy` call).
+    pub(super) span: Option<Box<Span>>,
     pub(super) fields: Vec<u8>,
     /// No outcome is owed (idle, or already recorded).
     pub(super) done: bool,
@@ -77,16 +79,20 @@ pub(super) struct Core {
     pub(super) entered: bool,
     /// Resource use (`crate::resource`), measured over the body's polls when on.
     pub(super) meter: crate::resource::Meter,
-    /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]).
+    /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]); boxed: inline
+    /// it made every call (the metrics-only path too) move a larger `Call` (+140 instructions
+    /// of `memcpy` per call, callgrind).
     #[cfg(feature = "otlp")]
-    pub(super) own: Option<crate::trace::OwnSpan>,
+    pub(super) own: Option<Box<crate::trace::OwnSpan>>,
 }
 
 impl Drop for Core {
     fn drop(&mut self) {
         // Closing the span runs subscriber code: never let it panic while unwinding.
-        if !self.span.is_disabled() && std::thread::panicking() {
-            let span = std::mem::replace(&mut self.span, Span::none());
+        if self.span.is_some()
+            && std::thread::panicking()
+            && let Some(span) = self.span.take()
+        {
             while_unwinding(move || drop(span));
         }
     }
@@ -101,7 +107,7 @@ impl Core {
             metrics: None,
             shard: None,
             start: 0,
-            span: Span::none(),
+            span: None,
             fields: Vec::new(),
             done: true,
             begun: false,
@@ -124,26 +130,19 @@ impl Core {
         self.done = false;
         #[cfg(feature = "otlp")]
         let mut ctx = ctx;
-        // Observa's own span (OTLP on): recorded when the site's level is enabled (the level of
-        // its completion line, whose callsite has the span's level and target), whether or not
-        // a `tracing` span is created for other layers.
         #[cfg(feature = "otlp")]
-        if crate::trace::active() && enabled(site.event_cs(site.opts.level)) {
-            let view = site.own_view(values);
-            self.own = match ctx.as_deref_mut() {
-                Some(c) => {
-                    c.materialize_pending();
-                    crate::trace::OwnSpan::start(&view, c)
-                }
-                None => crate::context::with_current(|c| crate::trace::OwnSpan::start(&view, c)),
-            };
+        if crate::trace::active() {
+            self.begin_own(ctx.as_deref_mut(), values);
         }
         // The `tracing` span, for the layers that want it (observa's own never do: see
         // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
         // span (and, below, its empty fields) need no drop and no rebuild on the metrics-only
         // path.
         if enabled(&site.span_cs) {
-            self.span = new_span(site, ctx, values);
+            let span = new_span(site, ctx, values);
+            if !span.is_disabled() {
+                self.span = Some(Box::new(span));
+            }
         }
         // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
         if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
@@ -165,6 +164,37 @@ impl Core {
         self.start = clock().raw();
         self.meter = crate::resource::Meter::for_call();
         self.begun = true;
+    }
+
+    /// Observa's own span (OTLP on): recorded when the site's level is enabled (the level of
+    /// its completion line, whose callsite has the span's level and target), whether or not a
+    /// `tracing` span is created for other layers. Out of line: the metrics-only path stays
+    /// small.
+    #[cfg(feature = "otlp")]
+    #[inline(never)]
+    fn begin_own(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
+        let site = self.site;
+        if !enabled(site.event_cs(site.opts.level)) {
+            return;
+        }
+        let view = site.own_view(values);
+        self.own = match ctx {
+            Some(c) => {
+                c.materialize_pending();
+                crate::trace::OwnSpan::start(&view, c)
+            }
+            None => crate::context::with_current(|c| crate::trace::OwnSpan::start(&view, c)),
+        }
+        .map(Box::new);
+    }
+
+    /// Ends the own span (out of line, as [`Core::begin_own`]).
+    #[cfg(feature = "otlp")]
+    #[inline(never)]
+    fn end_own(&mut self, outcome: Outcome, error: Option<ErrorView<'_>>, secs: f64) {
+        if let Some(o) = self.own.as_deref_mut() {
+            o.end(outcome, error, secs);
+        }
     }
 
     /// `<event>.started` (the attribute's `started`). Written once the call's context is
@@ -196,8 +226,8 @@ impl Core {
     /// Enters the span on this thread; [`Core::exit`] undoes it (once, and only if it happened).
     #[inline]
     pub(super) fn enter(&mut self) {
-        if !self.span.is_disabled() {
-            self.span.with_subscriber(|(id, d)| d.enter(id));
+        if let Some(span) = &self.span {
+            span.with_subscriber(|(id, d)| d.enter(id));
             self.entered = true;
         }
         #[cfg(feature = "otlp")]
@@ -214,8 +244,8 @@ impl Core {
             if let Some(o) = &self.own {
                 o.exit();
             }
-            if !self.span.is_disabled() {
-                self.span.with_subscriber(|(id, d)| d.exit(id));
+            if let Some(span) = &self.span {
+                span.with_subscriber(|(id, d)| d.exit(id));
             }
         }
     }
@@ -280,7 +310,7 @@ impl Core {
             crate::resource::observe(false, &[site.event], &u);
             crate::resource::write_fields(&mut self.fields, &u);
         }
-        if !self.span.is_disabled() {
+        if let Some(span) = &self.span {
             // One `record` for the trailing fields (outcome, error, status, by position: see
             // `crate::completion`), instead of a lookup and a dispatch per field.
             use crate::completion::SPAN_TAIL;
@@ -297,58 +327,60 @@ impl Core {
                     vals[tail + 1] = err.as_ref().map(|e| e as &dyn Value);
                     vals[tail + 2] = Some(&"ERROR");
                 }
-                self.span.record_all(&fs.value_set_all(&vals[..n]));
+                span.record_all(&fs.value_set_all(&vals[..n]));
             } else {
-                self.span.record("outcome", outcome);
+                span.record("outcome", outcome);
                 if failed {
-                    self.span.record("otel.status_code", "ERROR");
+                    span.record("otel.status_code", "ERROR");
                     if let Some(e) = err {
-                        self.span.record("error", e);
+                        span.record("error", e);
                     }
                 }
             }
         }
-        self.completion(&f, secs);
-        #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.as_mut() {
-            o.end(f.outcome, f.error, secs);
-        }
-    }
-
-    /// The completion event of [`Core::finish`], unless sampled out or filtered out.
-    #[inline]
-    fn completion(&mut self, f: &Finish<'_>, secs: f64) {
-        let site = self.site;
-        let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
-        let (level, name) = match f.outcome {
-            Outcome::Ok if slow => {
-                crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
-                (Level::WARN, site.names[0])
-            }
-            Outcome::Ok => {
-                if site.opts.sample < 1.0 && crate::encode::rand::unit_f64() >= site.opts.sample {
-                    return;
+        // The completion line (a labelled block, not a function: `f` stays in registers on the
+        // metrics-only path, where nothing is written).
+        'line: {
+            let site = self.site;
+            let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
+            let (level, name) = match f.outcome {
+                Outcome::Ok if slow => {
+                    crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
+                    (Level::WARN, site.names[0])
                 }
-                (site.opts.level, site.names[0])
+                Outcome::Ok => {
+                    if site.opts.sample < 1.0 && crate::encode::rand::unit_f64() >= site.opts.sample
+                    {
+                        break 'line;
+                    }
+                    (site.opts.level, site.names[0])
+                }
+                Outcome::ClientError => (Level::INFO, site.names[1]),
+                Outcome::Cancelled => (Level::WARN, site.names[1]),
+                Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
+            };
+            // Checked here too so a filtered-out completion costs nothing more.
+            if !enabled(site.event_cs(level)) {
+                break 'line;
             }
-            Outcome::ClientError => (Level::INFO, site.names[1]),
-            Outcome::Cancelled => (Level::WARN, site.names[1]),
-            Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
-        };
-        // Checked here too so a filtered-out completion costs nothing more.
-        if !enabled(site.event_cs(level)) {
-            return;
+            let ms = secs * 1e3;
+            self.emit(
+                level,
+                name,
+                Some((ms, f.outcome.as_str())),
+                f.error,
+                f.error_type,
+            );
         }
-        let ms = secs * 1e3;
-        self.emit(
-            level,
-            name,
-            Some((ms, f.outcome.as_str())),
-            f.error,
-            f.error_type,
-        );
+        #[cfg(feature = "otlp")]
+        if self.own.is_some() {
+            self.end_own(f.outcome, f.error, secs);
+        }
     }
 
+    /// Out of line: a written line costs thousands of instructions anyway, and inlined its
+    /// frame (the value arrays) was set up on every call, the metrics-only path too.
+    #[inline(never)]
     fn emit(
         &mut self,
         level: Level,
@@ -366,7 +398,7 @@ impl Core {
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
         // The same event on the call's own span (OTLP on), typed.
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.as_mut() {
+        if let Some(o) = self.own.as_deref_mut() {
             o.event(crate::trace::CallEvent {
                 name,
                 at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
@@ -408,7 +440,7 @@ impl Core {
         // layer does not record it twice.
         #[cfg(feature = "otlp")]
         if self.own.is_some() {
-            let parent = self.span.id();
+            let parent = self.span.as_ref().and_then(|s| s.id());
             crate::trace::recorded(|| {
                 crate::completion::with_typed(typed, fields, || {
                     tracing_core::Event::child_of(parent, meta, &fs.value_set_all(&values))
