@@ -231,9 +231,8 @@ impl Core {
             self.entered = true;
         }
         #[cfg(feature = "otlp")]
-        if let Some(o) = &self.own {
-            o.enter();
-            self.entered = true;
+        if self.own.is_some() {
+            self.enter_own();
         }
     }
 
@@ -241,12 +240,30 @@ impl Core {
     pub(super) fn exit(&mut self) {
         if std::mem::take(&mut self.entered) {
             #[cfg(feature = "otlp")]
-            if let Some(o) = &self.own {
-                o.exit();
+            if self.own.is_some() {
+                self.exit_own();
             }
             if let Some(span) = &self.span {
                 span.with_subscriber(|(id, d)| d.exit(id));
             }
+        }
+    }
+
+    /// Attaches the own span's context (out of line: calls without one stay small).
+    #[cfg(feature = "otlp")]
+    #[inline(never)]
+    fn enter_own(&mut self) {
+        if let Some(o) = &self.own {
+            o.enter();
+            self.entered = true;
+        }
+    }
+
+    #[cfg(feature = "otlp")]
+    #[inline(never)]
+    fn exit_own(&mut self) {
+        if let Some(o) = &self.own {
+            o.exit();
         }
     }
 
