@@ -1080,11 +1080,10 @@ where
 {
     #[cfg(feature = "otlp")]
     if crate::trace::active() {
-        let cx = opentelemetry::Context::current();
-        return tokio::spawn(opentelemetry::context::FutureExt::with_context(
-            fut.in_current_context(),
-            cx,
-        ));
+        return tokio::spawn(InSpan {
+            cx: opentelemetry::Context::current(),
+            fut: fut.in_current_context(),
+        });
     }
     tokio::spawn(fut.in_current_context())
 }
@@ -1130,8 +1129,29 @@ impl CurrentSpan {
 
     fn scope<R>(self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "otlp")]
-        let _guard = self.0.map(opentelemetry::Context::attach);
+        let _guard = self.0.map(crate::trace::carry);
         f()
+    }
+}
+
+#[cfg(feature = "otlp")]
+pin_project_lite::pin_project! {
+    /// A spawned task with the spawner's OpenTelemetry context attached around every poll.
+    struct InSpan<F> {
+        cx: opentelemetry::Context,
+        #[pin]
+        fut: F,
+    }
+}
+
+#[cfg(feature = "otlp")]
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _carried = crate::trace::carry(this.cx.clone());
+        this.fut.poll(cx)
     }
 }
 

@@ -37,7 +37,9 @@
 #[cfg(feature = "otlp")]
 mod own;
 #[cfg(feature = "otlp")]
-pub(crate) use own::{CallEvent, OwnSpan, SiteView, is_site_span, recorded, shutdown};
+pub(crate) use own::{
+    CallEvent, OwnSpan, SiteView, carry, event_on_innermost, is_site_span, recorded, shutdown,
+};
 
 #[cfg(feature = "otlp")]
 mod otlp {
@@ -117,6 +119,16 @@ mod otlp {
 
     /// Applies the key rules to every attribute of `span`.
     pub(crate) fn scrub_span(span: &mut SpanData, production: bool) {
+        // Free text any code can set (a status message, a name through the API): scrubbed of
+        // URL credentials as every other text.
+        if let opentelemetry::trace::Status::Error { description } = &mut span.status
+            && let std::borrow::Cow::Owned(clean) = crate::scrub::scrub(description)
+        {
+            *description = clean.into();
+        }
+        if let std::borrow::Cow::Owned(clean) = crate::scrub::scrub(&span.name) {
+            span.name = clean.into();
+        }
         span.attributes
             .iter_mut()
             .for_each(|kv| scrub(kv, production));

@@ -68,7 +68,27 @@ async fn child() -> u8 {
 
 #[observed(event = "edge.parent")]
 async fn parent() -> u8 {
+    // A plain task (no call of its own) and a blocking closure spawned inside: their lines
+    // carry this call's ids.
+    observa::context::spawn(async { tracing::info!(event = "edge.spawned.line", "in a task") })
+        .await
+        .unwrap();
+    observa::context::spawn_blocking(|| tracing::info!(event = "edge.blocking.line", "blocking"))
+        .await
+        .unwrap();
     observa::context::spawn(child()).await.unwrap()
+}
+
+/// Text through the OpenTelemetry API and another crate's span status, with URL credentials.
+#[observed(event = "edge.status")]
+fn status_through_the_api() {
+    use opentelemetry::trace::Status;
+    let cx = opentelemetry::Context::current();
+    cx.span().set_status(Status::error(
+        "GET https://svc:edge-status-canary-7731@db.internal/x failed",
+    ));
+    cx.span()
+        .update_name("renamed https://svc:edge-name-canary-8842@db.internal/y");
 }
 
 #[observed(event = "edge.started", started)]
@@ -126,7 +146,15 @@ fn own_spans_hold_at_their_edges() {
     assert_eq!(status, 204);
 
     chatty(1000);
-    holder();
+    // Inside another crate's span: the quiet call's failure stays off it.
+    tracing::info_span!("edge.foreign").in_scope(holder);
+    status_through_the_api();
+    tracing::info_span!(
+        "edge.foreign_status",
+        otel.status_code = "ERROR",
+        otel.status_message = "POST https://svc:edge-foreign-canary-9953@api.internal/z failed"
+    )
+    .in_scope(|| {});
     through_the_api();
     assert_eq!(rt.block_on(parent()), 3);
     with_started();
@@ -158,8 +186,17 @@ fn own_spans_hold_at_their_edges() {
         "the first events are kept"
     );
 
-    // A failing call without a span of its own: its failure is on the enclosing span.
+    // A failing call without a span of its own: its failure is on the enclosing call's span,
+    // and not on the other crate's span around that.
     let h = one(&spans, "edge.holder");
+    let foreign = one(&spans, "edge.foreign");
+    assert_eq!(hex(&h.parent_span_id), hex(&foreign.span_id));
+    assert!(foreign.events.is_empty(), "{:?}", event_names(foreign));
+    assert_ne!(
+        foreign.status.clone().unwrap_or_default().code,
+        StatusCode::Error as i32,
+        "the enclosing span was marked by an event that is not its"
+    );
     assert!(spans.iter().all(|s| s.name != "edge.quiet"));
     assert_eq!(
         event_names(h),
@@ -179,11 +216,46 @@ fn own_spans_hold_at_their_edges() {
     );
     assert_eq!(event_names(api), ["api.event", "edge.api.completed"]);
 
-    // A task spawned with observa's spawn inside a call is its child.
+    // A task spawned with observa's spawn inside a call is its child, and lines in spawned
+    // tasks carry the call's ids.
     let p = one(&spans, "edge.parent");
     let ch = one(&spans, "edge.child");
     assert_eq!(hex(&ch.parent_span_id), hex(&p.span_id));
     assert_eq!(ch.trace_id, p.trace_id);
+    let lines: Vec<serde_json::Value> = logs
+        .contents()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for event in ["edge.spawned.line", "edge.blocking.line"] {
+        let line = lines
+            .iter()
+            .find(|v| v["event"] == event)
+            .unwrap_or_else(|| panic!("no line {event}"));
+        assert_eq!(line["span_id"], hex(&p.span_id), "{event}");
+        assert_eq!(line["trace_id"], hex(&p.trace_id), "{event}");
+    }
+
+    // Status messages and names are scrubbed of URL credentials like every exported text.
+    otlp_support::assert_no_piece(
+        &bodies,
+        &[
+            "edge-status-canary-7731",
+            "edge-name-canary-8842",
+            "edge-foreign-canary-9953",
+        ],
+    );
+    let st = spans
+        .iter()
+        .find(|s| s.name.starts_with("renamed"))
+        .expect("the renamed span");
+    assert!(
+        st.status
+            .clone()
+            .unwrap_or_default()
+            .message
+            .contains("db.internal/x failed")
+    );
 
     // Events in the order they happened; an explicit root event is nobody's.
     let st = one(&spans, "edge.started");

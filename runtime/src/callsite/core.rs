@@ -413,10 +413,11 @@ impl Core {
         let meta = cs.metadata();
         let fs = meta.fields();
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
-        // The same event on the call's own span (OTLP on), typed.
+        // The same event on the call's own span (OTLP on), typed; a call without one records
+        // it on the own span it runs in, if any.
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.as_deref_mut() {
-            o.event(crate::trace::CallEvent {
+        let recorded = {
+            let e = crate::trace::CallEvent {
                 name,
                 at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
                 level,
@@ -425,8 +426,15 @@ impl Core {
                 error,
                 error_type,
                 fields,
-            });
-        }
+            };
+            match self.own.as_deref_mut() {
+                Some(o) => {
+                    o.event(e);
+                    true
+                }
+                None => crate::trace::active() && crate::trace::event_on_innermost(e),
+            }
+        };
         let (ms, outcome) = match done {
             Some((ms, o)) => (Some(ms), Some(o)),
             None => (None, None),
@@ -456,7 +464,7 @@ impl Core {
         // an enclosing span (`tracing-opentelemetry` would), and marked so that observa's own
         // layer does not record it twice.
         #[cfg(feature = "otlp")]
-        if self.own.is_some() {
+        if recorded {
             let parent = self.span.as_ref().and_then(|s| s.id());
             crate::trace::recorded(|| {
                 crate::completion::with_typed(typed, fields, || {

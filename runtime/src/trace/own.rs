@@ -26,10 +26,12 @@
 //! - the batch goes through the same exporter: scrubbing, the production allowlist, event
 //!   naming, health counters.
 //!
-//! Limits (documented in ARCHITECTURE.md): `tracing_opentelemetry::OpenTelemetrySpanExt` on the
-//! `#[observed]` `tracing` span (`Span::current().context()`, `set_attribute`) does not reach
-//! this span; use `opentelemetry::Context::current()` inside the call, which is its context.
-//! The span carries no `thread.*` and no `busy_ns`/`idle_ns` attributes.
+//! Limits (documented in the README's "Traces"): the exporter never sees the `#[observed]`
+//! `tracing` span, so `tracing_opentelemetry::OpenTelemetrySpanExt` on it, spans created with
+//! an explicit `parent:` naming it and tasks run with `.in_current_span()` do not reach this
+//! span (`opentelemetry::Context::current()` and `observa::context::spawn` do). The span
+//! carries no `thread.*` and no `busy_ns`/`idle_ns` attributes. A site missing from the
+//! `inventory` of sites (code loaded after the first span) would be exported twice.
 
 use crate::outcome::{ErrorView, Outcome};
 use opentelemetry::trace::{
@@ -426,32 +428,8 @@ impl OwnSpan {
         if !self.sc.is_sampled() {
             return;
         }
-        let mut a = Vec::with_capacity(8);
-        a.push(KeyValue::new("event", e.name));
-        if let Some((ms, outcome)) = e.done {
-            a.push(KeyValue::new("duration_ms", ms));
-            a.push(KeyValue::new("outcome", outcome));
-        }
-        if let Some(err) = e.error {
-            a.push(KeyValue::new(
-                "exception.message",
-                crate::scrub::scrub(&err.to_string()).into_owned(),
-            ));
-        }
-        if !e.error_type.is_empty() {
-            a.push(KeyValue::new("error_type", e.error_type.to_owned()));
-        }
-        if !e.fields.is_empty() {
-            a.push(KeyValue::new("fields", e.fields.to_owned()));
-        }
-        a.push(KeyValue::new("level", e.level.as_str()));
-        a.push(KeyValue::new("target", e.target));
-        self.rec.push_event(opentelemetry::trace::Event::new(
-            e.name,
-            self.start + Duration::from_secs_f64(e.at.max(0.0)),
-            a,
-            0,
-        ));
+        let at = self.start + Duration::from_secs_f64(e.at.max(0.0));
+        self.rec.push_event(call_event(e, at));
     }
 
     /// Ends the span with the call's outcome and hands it to the batch processor (once). The
@@ -510,6 +488,45 @@ impl OwnSpan {
             instrumentation_scope: shared.scope.clone(),
         });
     }
+}
+
+/// The span event of one of a call's own lines.
+fn call_event(e: CallEvent<'_>, at: SystemTime) -> opentelemetry::trace::Event {
+    let mut a = Vec::with_capacity(8);
+    a.push(KeyValue::new("event", e.name));
+    if let Some((ms, outcome)) = e.done {
+        a.push(KeyValue::new("duration_ms", ms));
+        a.push(KeyValue::new("outcome", outcome));
+    }
+    if let Some(err) = e.error {
+        a.push(KeyValue::new(
+            "exception.message",
+            crate::scrub::scrub(&err.to_string()).into_owned(),
+        ));
+    }
+    if !e.error_type.is_empty() {
+        a.push(KeyValue::new("error_type", e.error_type.to_owned()));
+    }
+    if !e.fields.is_empty() {
+        a.push(KeyValue::new("fields", e.fields.to_owned()));
+    }
+    a.push(KeyValue::new("level", e.level.as_str()));
+    a.push(KeyValue::new("target", e.target));
+    opentelemetry::trace::Event::new(e.name, at, a, 0)
+}
+
+/// Records the line of a call that has no span of its own (its level is filtered out, or it
+/// started before export was on) on the own span that is the innermost span of this thread,
+/// if any: the caller then dispatches it off any enclosing span, as for a call's own line.
+pub(crate) fn event_on_innermost(e: CallEvent<'_>) -> bool {
+    let Some(r) = innermost() else {
+        return false;
+    };
+    let error = e.level == tracing::Level::ERROR;
+    let ev = call_event(e, SystemTime::now());
+    r.with(|x| x.error_event |= error);
+    r.push_event(ev);
+    true
 }
 
 /// One of the call's own events, as [`crate::callsite`] writes it.
@@ -599,6 +616,31 @@ fn innermost() -> Option<Arc<Recording>> {
         .ok()??;
     let current = opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id());
     (current == top.0).then_some(top.1)
+}
+
+thread_local! {
+    /// Contexts carried into spawned tasks and threads ([`carry`]) attached on this thread.
+    static CARRIED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// An OpenTelemetry context carried into a task or thread (`observa::context::spawn`),
+/// attached until this drops; log lines inside carry its ids.
+pub(crate) struct Carried {
+    _guard: opentelemetry::ContextGuard,
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        let _ = CARRIED.try_with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Attaches `cx` on this thread (see [`Carried`]).
+pub(crate) fn carry(cx: opentelemetry::Context) -> Carried {
+    let _ = CARRIED.try_with(|c| c.set(c.get() + 1));
+    Carried {
+        _guard: cx.attach(),
+    }
 }
 
 thread_local! {
@@ -820,7 +862,8 @@ impl tracing::field::Visit for EventVisitor {
 pub(crate) fn current_ids() -> Option<super::TraceIds> {
     let own = ENTERED
         .try_with(|s| s.try_borrow().is_ok_and(|s| !s.is_empty()))
-        .unwrap_or(false);
+        .unwrap_or(false)
+        || CARRIED.try_with(|c| c.get() > 0).unwrap_or(false);
     if !own && tracing::dispatcher::get_default(|d| d.current_span().id().is_none()) {
         return None;
     }
