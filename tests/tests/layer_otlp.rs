@@ -81,10 +81,24 @@ fn spans_are_exported_and_lines_carry_their_ids_through_the_layer() {
             }
         }
     }
+    // Exported once: observa's own span; the `tracing` span made for the counting layer is
+    // hidden from observa's exporter (it would be a second `lo.work`).
+    assert_eq!(
+        spans.iter().filter(|s| s.name == "lo.work").count(),
+        1,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     let span = spans
         .iter()
         .find(|s| s.name == "lo.work")
         .expect("exported span");
+    let completions = logs
+        .contents()
+        .lines()
+        .filter(|l| l.contains("\"lo.work.completed\""))
+        .count();
+    assert_eq!(completions, 1, "one completion line");
     let line = logs
         .contents()
         .lines()
