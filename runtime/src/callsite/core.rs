@@ -416,25 +416,20 @@ impl Core {
         // The same event on the call's own span (OTLP on), typed; a call without one records
         // it on the own span it runs in, if any.
         #[cfg(feature = "otlp")]
-        let recorded = {
-            let e = crate::trace::CallEvent {
-                name,
-                at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
-                level,
-                target: meta.target(),
-                done,
-                error,
-                error_type,
-                fields,
-            };
-            match self.own.as_deref_mut() {
-                Some(o) => {
-                    o.event(e);
-                    true
-                }
-                None => crate::trace::active() && crate::trace::event_on_innermost(e),
-            }
-        };
+        let recorded = crate::trace::active()
+            && record_event(
+                &mut self.own,
+                crate::trace::CallEvent {
+                    name,
+                    at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
+                    level,
+                    target: meta.target(),
+                    done,
+                    error,
+                    error_type,
+                    fields,
+                },
+            );
         let (ms, outcome) = match done {
             Some((ms, o)) => (Some(ms), Some(o)),
             None => (None, None),
@@ -476,6 +471,23 @@ impl Core {
         crate::completion::with_typed(typed, fields, || {
             tracing_core::Event::dispatch(meta, &fs.value_set_all(&values))
         });
+    }
+}
+
+/// Records one of a call's lines on its own span, or on the own span it runs in; false when
+/// there is neither (out of line, as [`Core::begin_own`]).
+#[cfg(feature = "otlp")]
+#[inline(never)]
+fn record_event(
+    own: &mut Option<Box<crate::trace::OwnSpan>>,
+    e: crate::trace::CallEvent<'_>,
+) -> bool {
+    match own.as_deref_mut() {
+        Some(o) => {
+            o.event(e);
+            true
+        }
+        None => crate::trace::event_on_innermost(e),
     }
 }
 
