@@ -76,6 +76,9 @@ async fn parent() -> u8 {
     observa::context::spawn_blocking(|| tracing::info!(event = "edge.blocking.line", "blocking"))
         .await
         .unwrap();
+    observa::context::spawn_thread(|| tracing::info!(event = "edge.thread.line", "thread"))
+        .join()
+        .unwrap();
     observa::context::spawn(child()).await.unwrap()
 }
 
@@ -227,7 +230,11 @@ fn own_spans_hold_at_their_edges() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for event in ["edge.spawned.line", "edge.blocking.line"] {
+    for event in [
+        "edge.spawned.line",
+        "edge.blocking.line",
+        "edge.thread.line",
+    ] {
         let line = lines
             .iter()
             .find(|v| v["event"] == event)
