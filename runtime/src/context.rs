@@ -1078,14 +1078,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    #[cfg(feature = "otlp")]
-    if crate::trace::active() {
-        return tokio::spawn(InSpan {
-            cx: opentelemetry::Context::current(),
-            fut: fut.in_current_context(),
-        });
-    }
-    tokio::spawn(fut.in_current_context())
+    tokio::spawn(InSpan {
+        span: CurrentSpan::take(),
+        fut: fut.in_current_context(),
+    })
 }
 
 /// `tokio::task::spawn_blocking` that carries the current context (and span, as [`spawn`])
@@ -1127,31 +1123,28 @@ impl CurrentSpan {
         CurrentSpan()
     }
 
-    fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+    fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "otlp")]
-        let _guard = self.0.map(crate::trace::carry);
+        let _guard = self.0.clone().map(crate::trace::carry);
         f()
     }
 }
 
-#[cfg(feature = "otlp")]
 pin_project_lite::pin_project! {
-    /// A spawned task with the spawner's OpenTelemetry context attached around every poll.
+    /// A spawned task with the spawner's span ([`CurrentSpan`]) attached around every poll.
     struct InSpan<F> {
-        cx: opentelemetry::Context,
+        span: CurrentSpan,
         #[pin]
         fut: F,
     }
 }
 
-#[cfg(feature = "otlp")]
 impl<F: Future> Future for InSpan<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _carried = crate::trace::carry(this.cx.clone());
-        this.fut.poll(cx)
+        this.span.scope(|| this.fut.poll(cx))
     }
 }
 

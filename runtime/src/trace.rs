@@ -392,22 +392,9 @@ mod otlp {
     /// `ff` value adopts nothing.
     #[cfg(any(feature = "tower", feature = "reqwest"))]
     pub(crate) fn adopt_remote_parent(span: &tracing::Span, traceparent: &str) {
-        use crate::carrier::TraceParent;
-        use opentelemetry::trace::{
-            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-        };
+        use opentelemetry::trace::TraceContextExt;
         use tracing_opentelemetry::OpenTelemetrySpanExt;
-        let Some(tp) = TraceParent::parse(traceparent) else {
-            return;
-        };
-        let sc = SpanContext::new(
-            TraceId::from(tp.trace_id),
-            SpanId::from(tp.parent_id),
-            TraceFlags::new(tp.flags & TraceFlags::SAMPLED.to_u8()),
-            true,
-            TraceState::NONE,
-        );
-        if sc.is_valid() {
+        if let Some(sc) = super::own::remote_span_context(traceparent) {
             let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(sc));
         }
     }

@@ -6,11 +6,11 @@
 
 use observa::observed;
 use opentelemetry::trace::{SpanId, TraceContextExt};
-use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use std::sync::Mutex;
 
 mod otlp_support;
-use otlp_support::{attr, hex};
+use otlp_support::{attr, by_name, event_names, hex, one};
 
 /// Span ids seen by the OpenTelemetry API inside the calls, by label.
 static SEEN: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
@@ -85,25 +85,6 @@ async fn in_task(tenant: &str) -> u64 {
     see("async.after");
     let _ = tenant;
     leaf()
-}
-
-fn by_name<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
-    spans.iter().filter(|s| s.name == name).collect()
-}
-
-fn one<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    let v = by_name(spans, name);
-    assert_eq!(
-        v.len(),
-        1,
-        "spans named {name}: {:?}",
-        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-    );
-    v[0]
-}
-
-fn event_names(s: &Span) -> Vec<&str> {
-    s.events.iter().map(|e| e.name.as_str()).collect()
 }
 
 #[test]

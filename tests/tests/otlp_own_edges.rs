@@ -7,10 +7,10 @@ use observa::http::outbound::Client;
 use observa::observed;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 mod otlp_support;
-use otlp_support::{attr, hex};
+use otlp_support::{attr, event_names, hex, one};
 
 #[observed(event = "edge.fetch")]
 async fn fetch(client: &Client, url: &str) -> u16 {
@@ -94,25 +94,30 @@ fn status_through_the_api() {
         .update_name("renamed https://svc:edge-name-canary-8842@db.internal/y");
 }
 
+/// A value whose `Debug` logs and makes an `#[observed]` call: formatted while observa records
+/// the event that carries it on an own span.
+struct Noisy;
+
+impl std::fmt::Debug for Noisy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!(event = "edge.noisy.inner", "from Debug");
+        leafy();
+        f.write_str("noisy")
+    }
+}
+
+#[observed(event = "edge.leafy")]
+fn leafy() {}
+
+#[observed(event = "edge.reentrant")]
+fn reentrant() {
+    tracing::info!(event = "edge.noisy", value = ?Noisy, "noisy");
+}
+
 #[observed(event = "edge.started", started)]
 fn with_started() {
     tracing::info!(event = "edge.started.inside", "inside");
     tracing::info!(parent: None, event = "edge.rootless", "explicit root");
-}
-
-fn one<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    let v: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
-    assert_eq!(
-        v.len(),
-        1,
-        "spans named {name}: {:?}",
-        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-    );
-    v[0]
-}
-
-fn event_names(s: &Span) -> Vec<&str> {
-    s.events.iter().map(|e| e.name.as_str()).collect()
 }
 
 #[test]
@@ -161,6 +166,7 @@ fn own_spans_hold_at_their_edges() {
     through_the_api();
     assert_eq!(rt.block_on(parent()), 3);
     with_started();
+    reentrant();
     drop(guard);
 
     let spans = otlp_support::spans(&bodies);

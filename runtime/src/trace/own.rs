@@ -102,16 +102,35 @@ pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
 /// Is `meta` the span of an `#[observed]` call site? Those are recorded here, so observa's own
 /// layers (log, `tracing-opentelemetry`, Sentry) never need the `tracing` span.
 pub(crate) fn is_site_span(meta: &tracing::Metadata<'_>) -> bool {
-    static SITES: OnceLock<Addrs> = OnceLock::new();
     meta.is_span()
-        && SITES
-            .get_or_init(|| {
-                crate::slo::sites()
-                    .into_iter()
-                    .map(|s| s.span_meta_addr())
-                    .collect()
-            })
+        && site_addrs()
+            .spans
             .contains(&(std::ptr::from_ref(meta) as usize))
+}
+
+/// Is `meta` one of the completion events of an `#[observed]` call site?
+fn is_site_event(meta: &tracing::Metadata<'_>) -> bool {
+    site_addrs()
+        .events
+        .contains(&(std::ptr::from_ref(meta) as usize))
+}
+
+/// The metadata addresses of every `#[observed]` site's span and completion events, from the
+/// `inventory` of sites, collected once.
+struct SiteAddrs {
+    spans: Addrs,
+    events: Addrs,
+}
+
+fn site_addrs() -> &'static SiteAddrs {
+    static SITES: OnceLock<SiteAddrs> = OnceLock::new();
+    SITES.get_or_init(|| {
+        let sites = crate::slo::sites();
+        SiteAddrs {
+            spans: sites.iter().map(|s| s.span_meta_addr()).collect(),
+            events: sites.iter().flat_map(|s| s.event_meta_addrs()).collect(),
+        }
+    })
 }
 
 /// A set of metadata addresses, hashed by one multiplication: asked on every dispatcher
@@ -138,19 +157,6 @@ impl std::hash::Hasher for AddrHasher {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(26);
     }
-}
-
-/// Is `meta` one of the completion events of an `#[observed]` call site?
-fn is_site_event(meta: &tracing::Metadata<'_>) -> bool {
-    static SITES: OnceLock<Addrs> = OnceLock::new();
-    SITES
-        .get_or_init(|| {
-            crate::slo::sites()
-                .into_iter()
-                .flat_map(|s| s.event_meta_addrs())
-                .collect()
-        })
-        .contains(&(std::ptr::from_ref(meta) as usize))
 }
 
 /// Events per span, attributes set through the OpenTelemetry API and links kept: the SDK's
@@ -190,8 +196,11 @@ impl Recording {
         Some(f(&mut self.extra.lock().unwrap_or_else(|p| p.into_inner())))
     }
 
-    fn push_event(&self, e: opentelemetry::trace::Event) {
+    /// Keeps `e` (the first [`LIMIT`] events; the rest are counted); `error`: it was written
+    /// at ERROR, which marks the span when nothing else sets its status.
+    fn push_event(&self, e: opentelemetry::trace::Event, error: bool) {
         self.with(|x| {
+            x.error_event |= error;
             if x.events.len() < LIMIT {
                 x.events.push(e);
             } else {
@@ -218,9 +227,10 @@ impl opentelemetry::trace::Span for Handle {
     ) where
         T: Into<Cow<'static, str>>,
     {
-        self.rec.push_event(opentelemetry::trace::Event::new(
-            name, timestamp, attributes, 0,
-        ));
+        self.rec.push_event(
+            opentelemetry::trace::Event::new(name, timestamp, attributes, 0),
+            false,
+        );
     }
 
     fn span_context(&self) -> &SpanContext {
@@ -326,17 +336,7 @@ impl OwnSpan {
             let sc = s.span_context();
             sc.is_valid().then(|| sc.clone())
         });
-        let remote = || {
-            let tp = crate::carrier::TraceParent::parse(ctx.traceparent()?)?;
-            let sc = SpanContext::new(
-                TraceId::from(tp.trace_id),
-                SpanId::from(tp.parent_id),
-                TraceFlags::new(tp.flags & TraceFlags::SAMPLED.to_u8()),
-                true,
-                TraceState::NONE,
-            );
-            sc.is_valid().then_some(sc)
-        };
+        let remote = || remote_span_context(ctx.traceparent()?);
         let span_id = SpanId::from(nonzero(crate::encode::rand::u64));
         let (trace_id, parent, parent_remote, sampled, state) = match current.or_else(remote) {
             Some(p) => (
@@ -429,7 +429,8 @@ impl OwnSpan {
             return;
         }
         let at = self.start + Duration::from_secs_f64(e.at.max(0.0));
-        self.rec.push_event(call_event(e, at));
+        // The call's own failure sets the status from its outcome (`end`).
+        self.rec.push_event(call_event(e, at), false);
     }
 
     /// Ends the span with the call's outcome and hands it to the batch processor (once). The
@@ -523,9 +524,7 @@ pub(crate) fn event_on_innermost(e: CallEvent<'_>) -> bool {
         return false;
     };
     let error = e.level == tracing::Level::ERROR;
-    let ev = call_event(e, SystemTime::now());
-    r.with(|x| x.error_event |= error);
-    r.push_event(ev);
+    r.push_event(call_event(e, SystemTime::now()), error);
     true
 }
 
@@ -540,6 +539,21 @@ pub(crate) struct CallEvent<'a> {
     pub(crate) error: Option<ErrorView<'a>>,
     pub(crate) error_type: &'a str,
     pub(crate) fields: &'a str,
+}
+
+/// The remote parent a `traceparent` names, validated by the crate's one parser
+/// ([`crate::carrier::TraceParent::parse`]): a malformed, all-zero or version `ff` value names
+/// none. Its `sampled` flag is kept as sent; whether to trust it is the caller's decision.
+pub(crate) fn remote_span_context(traceparent: &str) -> Option<SpanContext> {
+    let tp = crate::carrier::TraceParent::parse(traceparent)?;
+    let sc = SpanContext::new(
+        TraceId::from(tp.trace_id),
+        SpanId::from(tp.parent_id),
+        TraceFlags::new(tp.flags & TraceFlags::SAMPLED.to_u8()),
+        true,
+        TraceState::NONE,
+    );
+    sc.is_valid().then_some(sc)
 }
 
 fn nonzero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
@@ -602,20 +616,25 @@ fn start_attributes(site: &SiteView<'_>, ctx: &crate::context::Context) -> Vec<K
     a
 }
 
-/// The recording of the own span that is the innermost span of this thread (no span of other
-/// code entered inside it), if any. Reads nothing of OpenTelemetry's thread-local unless an own
-/// span is entered here.
-fn innermost() -> Option<Arc<Recording>> {
-    let top = ENTERED
+/// `f` of the own span that is the innermost span of this thread (no span of other code
+/// entered inside it), if any. Reads nothing of OpenTelemetry's thread-local unless an own span
+/// is entered here; `f` must not run user code (the thread's stack of own spans is borrowed).
+fn with_innermost<R>(f: impl FnOnce(&Entered) -> R) -> Option<R> {
+    ENTERED
         .try_with(|s| {
-            s.try_borrow()
-                .ok()?
-                .last()
-                .map(|e| (e.span_id, e.rec.clone()))
+            let s = s.try_borrow().ok()?;
+            let top = s.last()?;
+            let current =
+                opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id());
+            (current == top.span_id).then(|| f(top))
         })
-        .ok()??;
-    let current = opentelemetry::Context::map_current(|cx| cx.span().span_context().span_id());
-    (current == top.0).then_some(top.1)
+        .ok()?
+}
+
+/// The recording of the innermost own span ([`with_innermost`]), for code that runs user code
+/// (an event's `Debug` values) while it writes into it.
+fn innermost() -> Option<Arc<Recording>> {
+    with_innermost(|e| e.rec.clone())
 }
 
 thread_local! {
@@ -740,7 +759,9 @@ impl<S> tracing_subscriber::layer::Filter<S> for OutsideOwnSpans {
         _cx: &tracing_subscriber::layer::Context<'_, S>,
     ) -> bool {
         // `always` callsites (completion events) must not be refused here (see above).
-        !event.is_contextual() || is_site_event(event.metadata()) || innermost().is_none()
+        !event.is_contextual()
+            || is_site_event(event.metadata())
+            || with_innermost(|_| ()).is_none()
     }
 }
 
@@ -790,16 +811,10 @@ impl Recording {
             Some(n) => n.into(),
             None => meta.name().into(),
         };
-        let e = opentelemetry::trace::Event::new(name, SystemTime::now(), v.attrs, 0);
-        let error = *meta.level() == tracing::Level::ERROR;
-        self.with(|x| {
-            x.error_event |= error;
-            if x.events.len() < LIMIT {
-                x.events.push(e);
-            } else {
-                x.dropped_events = x.dropped_events.saturating_add(1);
-            }
-        });
+        self.push_event(
+            opentelemetry::trace::Event::new(name, SystemTime::now(), v.attrs, 0),
+            *meta.level() == tracing::Level::ERROR,
+        );
     }
 }
 
@@ -836,8 +851,7 @@ impl tracing::field::Visit for EventVisitor {
         }
     }
 
-    fn record_error(&mut self, f: &tracing::field::Field, v: &(dyn std::error::Error + 'static)) {
-        let _ = f;
+    fn record_error(&mut self, _f: &tracing::field::Field, v: &(dyn std::error::Error + 'static)) {
         self.attrs
             .push(KeyValue::new("exception.message", v.to_string()));
     }

@@ -49,6 +49,28 @@ pub fn spans(bodies: &Bodies) -> Vec<Span> {
     out
 }
 
+/// The spans named `name`.
+pub fn by_name<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+/// The one span named `name` (fails, listing every name, if there is none or more than one).
+pub fn one<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    let v = by_name(spans, name);
+    assert_eq!(
+        v.len(),
+        1,
+        "spans named {name}: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    v[0]
+}
+
+/// The names of a span's events, in order.
+pub fn event_names(s: &Span) -> Vec<&str> {
+    s.events.iter().map(|e| e.name.as_str()).collect()
+}
+
 /// The value of attribute `key`, as text.
 pub fn attr(kv: &[KeyValue], key: &str) -> Option<String> {
     kv.iter()
