@@ -426,9 +426,10 @@ thread_local! {
     /// `FRESH_OWED | FRESH_TENANT`: the call also binds the tenant in `FRESH_TENANT_ID`.
     static FRESH: Cell<u8> = const { Cell::new(0) };
     /// The tenant of a top-level call that binds only a short string tenant
-    /// ([`enter_fresh_tenant`]), as bytes (`Copy`, so the cell has no destructor and needs no
+    /// ([`enter_fresh_tenant`]), as an inline id's text (`Copy`, so the cell has no destructor and needs no
     /// lazy initialisation) until something reads the context ([`sync_fresh`]).
-    static FRESH_TENANT_ID: Cell<(u8, [u8; INLINE])> = const { Cell::new((0, [0; INLINE])) };
+    static FRESH_TENANT_ID: Cell<arrayvec::ArrayString<INLINE>> =
+        const { Cell::new(arrayvec::ArrayString::new_const()) };
     /// False only when `CURRENT` is known to be empty.
     static DIRTY: Cell<bool> = const { Cell::new(false) };
     /// Depth of the innermost open [`Frame`] (0: none).
@@ -464,10 +465,8 @@ fn sync_fresh_now(fresh: u8) {
         if let Ok(mut c) = c.try_borrow_mut() {
             c.correlation_pending = true;
             if fresh & FRESH_TENANT != 0 {
-                let (len, buf) = FRESH_TENANT_ID.get();
-                // Copied from a `&str` at its full length: valid UTF-8.
-                let t = std::str::from_utf8(&buf[..len as usize]).unwrap_or_default();
-                c.tenant_id = Some(Id::new(t));
+                // Already an inline id's text (checked once, when the call started).
+                c.tenant_id = Some(Id(Repr::Inline(FRESH_TENANT_ID.get())));
             }
         }
     });
@@ -731,11 +730,12 @@ pub(crate) fn enter_fresh() -> bool {
 #[inline]
 pub(crate) fn enter_fresh_tenant(tenant: &str) -> bool {
     if tenant.len() <= INLINE && FRESH.get() == FRESH_NONE && !DIRTY.get() {
-        let mut buf = [0u8; INLINE];
-        buf[..tenant.len()].copy_from_slice(tenant.as_bytes());
+        let Ok(t) = arrayvec::ArrayString::from(tenant) else {
+            return false;
+        };
         // Through `with` (not `LocalKey::set`, whose generic initialisation moves the value
         // several times).
-        FRESH_TENANT_ID.with(|c| c.set((tenant.len() as u8, buf)));
+        FRESH_TENANT_ID.with(|c| c.set(t));
         FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
         true
     } else {

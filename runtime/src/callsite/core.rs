@@ -23,9 +23,22 @@ fn clock() -> &'static quanta::Clock {
     &CLOCK
 }
 
+/// Seconds since `start` (a raw [`clock`] reading).
+#[inline]
+pub(super) fn elapsed(start: u64) -> f64 {
+    let c = clock();
+    c.delta_as_nanos(start, c.raw()) as f64 * 1e-9
+}
+
+/// A raw reading of the duration clock.
+#[inline]
+pub(super) fn now() -> u64 {
+    clock().raw()
+}
+
 /// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
 #[inline]
-fn enabled(cs: &'static DefaultCallsite) -> bool {
+pub(super) fn enabled(cs: &'static DefaultCallsite) -> bool {
     let meta = cs.metadata();
     if *meta.level() > LevelFilter::current() {
         return false;
@@ -120,7 +133,12 @@ impl Core {
 
     /// Counts the call as started, then creates its span and renders its fields (user code).
     #[inline]
-    pub(super) fn begin(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
+    pub(super) fn begin(
+        &mut self,
+        ctx: Option<&mut Context>,
+        values: &[&dyn Record],
+        meter: crate::resource::Meter,
+    ) {
         let site = self.site;
         let metrics = site.metrics();
         if let Some(m) = metrics {
@@ -161,8 +179,8 @@ impl Core {
         }
         // The clock is read once: the duration covers the body only, span creation and
         // rendering excluded.
-        self.start = clock().raw();
-        self.meter = crate::resource::Meter::for_call();
+        self.start = now();
+        self.meter = meter;
         self.begun = true;
     }
 
@@ -317,12 +335,19 @@ impl Core {
         let f = f.with_class(self.site.opts.class);
         self.done = true;
         self.meter.pause();
-        let c = clock();
-        let secs = c.delta_as_nanos(self.start, c.raw()) as f64 * 1e-9;
-        let site = self.site;
+        let secs = elapsed(self.start);
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, secs);
         }
+        self.complete(f, secs);
+    }
+
+    /// What [`Core::finish`] records after the metrics (`f` already classified): resource use,
+    /// span status, completion line, own span. Also the end of a lean call that writes a line
+    /// ([`super::sync_call`]).
+    #[inline]
+    pub(super) fn complete(&mut self, f: Finish<'_>, secs: f64) {
+        let site = self.site;
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.event], &u);
             crate::resource::write_fields(&mut self.fields, &u);

@@ -162,6 +162,12 @@ impl Meter {
         }))
     }
 
+    /// Measures something (not [`Meter::OFF`]).
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// A meter for an `#[observed]` call: on when the policy picks it or a tracked request
     /// is being polled on this thread.
     #[inline]
