@@ -259,13 +259,25 @@ enum Fault {
     NewSpan,
     Enter,
     FailedEvent,
+    /// `enabled` panics for the span of `iso.sub_enabled`.
+    Enabled,
 }
 
 /// A minimal subscriber that panics at one point for spans/events of `iso.sub*` sites.
 struct Panicky(Fault);
 
 impl tracing::Subscriber for Panicky {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Asked per call (the `Enabled` fault is in `enabled`, not here).
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        if self.0 == Fault::Enabled && meta.is_span() && meta.name() == "iso.sub_enabled" {
+            panic!("subscriber panicked in enabled");
+        }
         true
     }
     fn new_span(&self, a: &tracing::span::Attributes<'_>) -> tracing::span::Id {
@@ -314,6 +326,11 @@ thread_local! {
 #[observed(event = "iso.sub", metric = "iso_sub")]
 fn sub_call(fail: bool) -> Result<u32, String> {
     if fail { Err("failed".into()) } else { Ok(1) }
+}
+
+#[observed(event = "iso.sub_enabled", metric = "iso_sub_enabled")]
+fn sub_enabled() -> u32 {
+    1
 }
 
 #[observed(event = "iso.sub_body", metric = "iso_sub_body")]
@@ -365,6 +382,47 @@ fn a_subscriber_panicking_while_a_call_starts_leaves_the_thread_clean() {
         assert_eq!(gauge("iso_sub", "iso.sub"), 0.0);
         assert_clean("subscriber", &sync_probe);
     }
+}
+
+/// `<family>_total{event, outcome}`, parsed back from the exposition (0 when absent).
+fn calls(family: &str, event: &str, outcome: &str) -> f64 {
+    let text = observa::metrics::render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("exposition parses");
+    let name = format!("{family}_total");
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == name
+                && s.labels.get("event") == Some(event)
+                && s.labels.get("outcome") == Some(outcome)
+        })
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+}
+
+#[test]
+fn a_subscriber_panicking_in_enabled_as_a_call_starts_counts_the_call_as_panicked() {
+    setup();
+    // A call with nothing to record asks the subscriber whether it wants the call's span
+    // before deciding it keeps only metrics (the lean path). The panic there is the call's
+    // outcome, as a panic in `new_span` is: counted, and the gauge balanced. Before: the call
+    // was counted only once that question was answered, so the panic left no trace.
+    let before = calls("iso_sub_enabled", "iso.sub_enabled", "panic");
+    with_subscriber(Fault::Enabled, || {
+        expect_panic("enabled", || {
+            let _ = sub_enabled();
+        });
+    });
+    assert_eq!(gauge("iso_sub_enabled", "iso.sub_enabled"), 0.0);
+    assert_eq!(
+        calls("iso_sub_enabled", "iso.sub_enabled", "panic"),
+        before + 1.0
+    );
+    assert_clean("enabled", &sync_probe);
 }
 
 #[test]
@@ -472,4 +530,55 @@ fn the_http_in_flight_gauge_is_balanced_when_the_inner_service_panics_in_call() 
             observa::metrics::render()
         );
     });
+}
+
+// --- sampled completion lines -----------------------------------------------------------------
+
+#[observed(event = "iso.sampled", metric = "iso_sampled", sample = 0.01)]
+fn sampled_call() -> u32 {
+    1
+}
+
+/// Counts `enabled` questions about `iso.sampled`'s completion event (asked per call).
+struct CountEnabled(std::sync::atomic::AtomicUsize);
+
+impl tracing::Subscriber for CountEnabled {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        if meta.is_event() && meta.target() == module_path!() {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        !meta.is_span()
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_sampled_out_completion_does_not_ask_the_subscriber() {
+    setup();
+    // `sample = 0.01`: the draw comes first, so about 1% of the calls ask the subscriber
+    // about their completion line. Before (the lean path's first version): every call asked.
+    let sub = std::sync::Arc::new(CountEnabled(std::sync::atomic::AtomicUsize::new(0)));
+    tracing::subscriber::with_default(sub.clone(), || {
+        for _ in 0..2000 {
+            sampled_call();
+        }
+    });
+    let asked = sub.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        asked < 200,
+        "{asked} of 2000 sampled calls asked the subscriber"
+    );
 }

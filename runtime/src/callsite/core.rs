@@ -16,12 +16,7 @@ use tracing::{Level, Span};
 use tracing_core::Callsite;
 use tracing_core::callsite::DefaultCallsite;
 
-/// The monotonic clock of durations: `quanta` (TSC where available, calibrated once).
-#[inline]
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: std::sync::LazyLock<quanta::Clock> = std::sync::LazyLock::new(quanta::Clock::new);
-    &CLOCK
-}
+use crate::encode::time::clock;
 
 /// Seconds since `start` (a raw [`clock`] reading).
 #[inline]
@@ -140,11 +135,14 @@ impl Core {
         meter: crate::resource::Meter,
     ) {
         let site = self.site;
-        let metrics = site.metrics();
-        if let Some(m) = metrics {
-            self.shard = m.start();
+        // A core taken over from a lean call that counted the start already has its metrics.
+        if self.metrics.is_none() {
+            let metrics = site.metrics();
+            if let Some(m) = metrics {
+                self.shard = m.start();
+            }
+            self.metrics = metrics;
         }
-        self.metrics = metrics;
         self.done = false;
         #[cfg(feature = "otlp")]
         let mut ctx = ctx;

@@ -40,7 +40,11 @@ impl AsyncCall {
             ctx: None,
         };
         call.ctx = call_context(&bind);
-        call.core.begin(call.ctx.as_mut(), values, crate::resource::Meter::for_call());
+        call.core.begin(
+            call.ctx.as_mut(),
+            values,
+            crate::resource::Meter::for_call(),
+        );
         // Polled, and finished, wherever the executor runs it: the shard is looked up there.
         call.core.shard = None;
         if site.opts.started {

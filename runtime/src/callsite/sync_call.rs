@@ -1,8 +1,8 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
 use super::core::{Core, Entered, elapsed, enabled, now, while_unwinding};
-use super::metrics::{ShardRef, SiteMetrics};
 use super::field::{CallBinding, call_context, call_frame};
+use super::metrics::{ShardRef, SiteMetrics};
 use super::site::Site;
 use crate::context::{self, BindValue, ScopeGuard};
 use crate::outcome::{Finish, Outcome};
@@ -151,15 +151,18 @@ impl Call {
     #[inline]
     fn lean_or_full(mut lean: Lean, values: &[&dyn Record]) -> Call {
         let site = lean.site;
-        let meter = crate::resource::Meter::for_call();
-        if meter.is_on() || wants_core(site, values) {
-            return Call(Kind::Full(Full::start(lean.upgrade(), values, meter)));
-        }
+        // Counted as started before any subscriber code runs (`enabled` below): a panic there
+        // is the call's outcome, as it is in `Core::begin`.
         if let Some(m) = site.metrics() {
             lean.shard = m.start();
             lean.metrics = Some(m);
         }
         lean.done = false;
+        let meter = crate::resource::Meter::for_call();
+        if meter.is_on() || wants_core(site, values) {
+            // The core takes the started count over (`Core::begin` does not count it again).
+            return Call(Kind::Full(Full::start(lean.upgrade(), values, meter)));
+        }
         lean.start = now();
         Call(Kind::Lean(lean))
     }
@@ -279,8 +282,10 @@ impl Lean {
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, secs);
         }
+        // (A sampled site draws before asking the subscriber, in `Core::complete`.)
         if f.outcome != Outcome::Ok
             || site.opts.slow_ms > 0
+            || site.opts.sample < 1.0
             || enabled(site.event_cs(site.opts.level))
         {
             self.line(f, secs);

@@ -246,7 +246,7 @@ impl Layer {
         } else {
             scratch.masks.get(meta, self.production)
         };
-        let now = std::time::SystemTime::now();
+        let now = crate::encode::time::wall_now();
         // The bound ids, read once (copied aside: the context is not borrowed while the event's
         // fields run user code), and the canonical keys this line carries: no field of the event
         // may take them.

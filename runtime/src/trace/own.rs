@@ -387,7 +387,7 @@ impl OwnSpan {
             sc,
             parent,
             parent_remote,
-            start: SystemTime::now(),
+            start: crate::encode::time::wall_now(),
             cx,
             attrs,
             rec,
@@ -524,7 +524,7 @@ pub(crate) fn event_on_innermost(e: CallEvent<'_>) -> bool {
         return false;
     };
     let error = e.level == tracing::Level::ERROR;
-    r.push_event(call_event(e, SystemTime::now()), error);
+    r.push_event(call_event(e, crate::encode::time::wall_now()), error);
     true
 }
 
@@ -812,7 +812,7 @@ impl Recording {
             None => meta.name().into(),
         };
         self.push_event(
-            opentelemetry::trace::Event::new(name, SystemTime::now(), v.attrs, 0),
+            opentelemetry::trace::Event::new(name, crate::encode::time::wall_now(), v.attrs, 0),
             *meta.level() == tracing::Level::ERROR,
         );
     }
