@@ -16,6 +16,9 @@ pub(crate) fn clock() -> &'static quanta::Clock {
 /// How long a thread's wall-clock anchor is used before `SystemTime::now()` is read again.
 const ANCHOR_NS: u64 = 20_000_000;
 
+/// Widest gap accepted between the two TSC readings around an anchor's system clock read.
+const MAX_ANCHOR_GAP_NS: u64 = 5_000;
+
 /// The wall-clock time now, for the timestamps of lines and spans.
 ///
 /// Why not `SystemTime::now()` each time: on the virtual machines services run on, it costs
@@ -40,7 +43,7 @@ pub(crate) fn wall_at(raw: u64) -> SystemTime {
     if wall != 0 && raw >= at {
         let d = clock().delta_as_nanos(at, raw);
         if d < ANCHOR_NS {
-            return UNIX_EPOCH + Duration::from_nanos(wall + d);
+            return UNIX_EPOCH + Duration::from_nanos(wall.saturating_add(d));
         }
     }
     anchor(&ANCHOR)
@@ -49,8 +52,21 @@ pub(crate) fn wall_at(raw: u64) -> SystemTime {
 #[cold]
 #[inline(never)]
 fn anchor(cell: &'static std::thread::LocalKey<Cell<(u64, u64)>>) -> SystemTime {
-    let at = clock().raw();
-    let now = SystemTime::now();
+    let c = clock();
+    // The system clock read between two TSC readings close together: a thread preempted
+    // between them (a busy host) would otherwise anchor every stamp of the next 20 ms off by
+    // the pause. A few tries; the last pair is taken whatever its gap.
+    let mut pair = (0, SystemTime::now());
+    for _ in 0..4 {
+        let before = c.raw();
+        let now = SystemTime::now();
+        let after = c.raw();
+        pair = (before + (after.saturating_sub(before)) / 2, now);
+        if c.delta_as_nanos(before, after) < MAX_ANCHOR_GAP_NS {
+            break;
+        }
+    }
+    let (at, now) = pair;
     // Before the epoch (a clock set far back): no anchor, the system clock every time.
     let wall = now
         .duration_since(UNIX_EPOCH)

@@ -140,7 +140,12 @@ impl LineWriter {
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
+        {
+            // Under the lock: the writer checks `closed` under it before it waits, so it either
+            // sees the flag or is already waiting for this notification (no 20 ms stall).
+            let _buf = self.shared.buf.lock().unwrap_or_else(|p| p.into_inner());
+            self.shared.closed.store(true, Ordering::Release);
+        }
         self.shared.wake.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -219,8 +224,8 @@ mod tests {
     fn a_small_buffer_is_drained_before_it_fills_not_only_every_interval() {
         // 2 KB of buffer, 100-byte lines written 20 a millisecond or slower (a sleep between
         // each), more than the buffer holds per 20 ms interval: the writer is woken at half the
-        // buffer, so (almost) nothing is dropped. Woken only at the 256 KB mark it drained every
-        // 20 ms and dropped most of them.
+        // buffer, so (almost) nothing is dropped (1 here). Woken only at the 256 KB mark it
+        // drained every 20 ms and dropped 300.
         let mem = MemoryWriter::new();
         let (w, guard) = spawn(Box::new(mem.clone()), 2 * 1024, "t").unwrap();
         let line = [b'x'; 99];
@@ -231,7 +236,8 @@ mod tests {
             std::thread::sleep(Duration::from_micros(50));
         }
         drop(guard);
-        assert!(w.dropped() < 40, "dropped {} of 400", w.dropped());
+        // (Generous: the writer must be scheduled within about a millisecond of the wake.)
+        assert!(w.dropped() < 150, "dropped {} of 400", w.dropped());
         assert_eq!(mem.contents().lines().count() as u64 + w.dropped(), 400);
     }
 }
