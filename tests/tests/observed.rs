@@ -343,6 +343,14 @@ fn with_ret(a: u64) -> Result<u64, std::io::Error> {
     Ok(a * 2)
 }
 
+/// `ret` alone: the call starts lean (nothing but metrics kept) and becomes a full one when the
+/// returned value is recorded.
+#[observed(event = "t.ret_only", ret, tenant, metric = "t_ret_only")]
+fn ret_only(tenant: &str, a: u64) -> u64 {
+    let _ = tenant;
+    a + 1
+}
+
 #[observed(event = "t.debug_level", level = "debug", metric = "t_debug_calls")]
 fn quiet() -> u8 {
     5
@@ -355,6 +363,19 @@ fn ret_and_levels() {
     let l = by_event("t.ret.completed");
     assert_eq!(l[0]["return"], 42);
     assert_eq!(l[0]["a"], 21);
+    assert_eq!(ret_only("t-ret", 7), 8);
+    let l = by_event("t.ret_only.completed");
+    assert_eq!(l[0]["return"], 8, "{}", l[0]);
+    assert_eq!(l[0]["tenant_id"], "t-ret", "{}", l[0]);
+    let text = observa::metrics::render();
+    assert!(
+        text.contains("t_ret_only_in_flight{event=\"t.ret_only\"} 0"),
+        "the in-flight gauge is balanced after the upgrade:\n{text}"
+    );
+    assert!(
+        text.contains("t_ret_only_total{event=\"t.ret_only\",outcome=\"ok\"} 1"),
+        "counted once:\n{text}"
+    );
     assert_eq!(quiet(), 5);
     let l = by_event("t.debug_level.completed");
     assert_eq!(l[0]["level"], "debug");
