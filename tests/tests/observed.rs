@@ -363,6 +363,14 @@ fn ret_and_levels() {
     let l = by_event("t.ret.completed");
     assert_eq!(l[0]["return"], 42);
     assert_eq!(l[0]["a"], 21);
+    assert_eq!(quiet(), 5);
+    let l = by_event("t.debug_level.completed");
+    assert_eq!(l[0]["level"], "debug");
+}
+
+#[test]
+fn ret_on_a_call_with_nothing_else_to_record() {
+    setup();
     assert_eq!(ret_only("t-ret", 7), 8);
     let l = by_event("t.ret_only.completed");
     assert_eq!(l[0]["return"], 8, "{}", l[0]);
@@ -376,9 +384,6 @@ fn ret_and_levels() {
         text.contains("t_ret_only_total{event=\"t.ret_only\",outcome=\"ok\"} 1"),
         "counted once:\n{text}"
     );
-    assert_eq!(quiet(), 5);
-    let l = by_event("t.debug_level.completed");
-    assert_eq!(l[0]["level"], "debug");
 }
 
 #[observed(event = "t.sampled", sample = 0.25, metric = "t_sampled")]
