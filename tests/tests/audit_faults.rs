@@ -105,9 +105,11 @@ fn existing_trail_made_read_only_refuses_appends() {
 fn full_device_errors_are_returned_and_failed_records_never_acknowledged() {
     let dir = TempDir::new("fault-full");
     let url = dir.url("a.db");
-    // 256 KiB per file: the database opens, then the WAL fills up after a few dozen commits.
+    // 256 KiB per file: the database opens, then fills up after about 590 records (the exact
+    // count moves with the record's bytes, e.g. the digits of the child's pid: with 300 per
+    // thread it was sometimes 590 of 600, too few failures to check), so 450 per thread.
     let out = Command::new(CHILD)
-        .args(["append", &url, "2", "300", "--fsize", "262144", "--close"])
+        .args(["append", &url, "2", "450", "--fsize", "262144", "--close"])
         .output()
         .expect("spawn child");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
