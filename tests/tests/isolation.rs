@@ -392,11 +392,11 @@ fn calls(family: &str, event: &str, outcome: &str) -> f64 {
         })
 }
 
-/// A subscriber whose `enabled` panics for the span of `iso.sub_enabled` (asked per call:
-/// `register_callsite` says `sometimes`).
-struct PanicsInEnabled;
+/// A subscriber asked about every span and event per call (`register_callsite` says
+/// `sometimes`), answering with its closure.
+struct AskedPerCall<F>(F);
 
-impl tracing::Subscriber for PanicsInEnabled {
+impl<F: Fn(&tracing::Metadata<'_>) -> bool + 'static> tracing::Subscriber for AskedPerCall<F> {
     fn register_callsite(
         &self,
         _: &'static tracing::Metadata<'static>,
@@ -404,10 +404,7 @@ impl tracing::Subscriber for PanicsInEnabled {
         tracing::subscriber::Interest::sometimes()
     }
     fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
-        if meta.is_span() && meta.name() == "iso.sub_enabled" {
-            panic!("subscriber panicked in enabled");
-        }
-        true
+        (self.0)(meta)
     }
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
         tracing::span::Id::from_u64(1)
@@ -427,7 +424,13 @@ fn a_subscriber_panicking_in_enabled_as_a_call_starts_counts_the_call_as_panicke
     // outcome, as a panic in `new_span` is: counted, and the gauge balanced. Before: the call
     // was counted only once that question was answered, so the panic left no trace.
     let before = calls("iso_sub_enabled", "iso.sub_enabled", "panic");
-    tracing::subscriber::with_default(PanicsInEnabled, || {
+    let panics_for_the_span = AskedPerCall(|meta: &tracing::Metadata<'_>| {
+        if meta.is_span() && meta.name() == "iso.sub_enabled" {
+            panic!("subscriber panicked in enabled");
+        }
+        true
+    });
+    tracing::subscriber::with_default(panics_for_the_span, || {
         expect_panic("enabled", || {
             let _ = sub_enabled();
         });
@@ -554,44 +557,25 @@ fn sampled_call() -> u32 {
     1
 }
 
-/// Counts `enabled` questions about `iso.sampled`'s completion event (asked per call).
-struct CountEnabled(std::sync::atomic::AtomicUsize);
-
-impl tracing::Subscriber for CountEnabled {
-    fn register_callsite(
-        &self,
-        _: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
-    }
-    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
-        if meta.is_event() && meta.target() == module_path!() {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        !meta.is_span()
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, _: &tracing::Event<'_>) {}
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn a_sampled_out_completion_does_not_ask_the_subscriber() {
     setup();
     // `sample = 0.01`: the draw comes first, so about 1% of the calls ask the subscriber
     // about their completion line. Before (the lean path's first version): every call asked.
-    let sub = std::sync::Arc::new(CountEnabled(std::sync::atomic::AtomicUsize::new(0)));
-    tracing::subscriber::with_default(sub.clone(), || {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let counts_events_here = AskedPerCall(move |meta: &tracing::Metadata<'_>| {
+        if meta.is_event() && meta.target() == module_path!() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        !meta.is_span()
+    });
+    tracing::subscriber::with_default(counts_events_here, || {
         for _ in 0..2000 {
             sampled_call();
         }
     });
-    let asked = sub.0.load(std::sync::atomic::Ordering::Relaxed);
+    let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         asked < 200,
         "{asked} of 2000 sampled calls asked the subscriber"

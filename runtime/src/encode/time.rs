@@ -29,19 +29,15 @@ const MAX_ANCHOR_GAP_NS: u64 = 5_000;
 /// a step of the system clock (NTP, an operator) within 20 ms.
 #[inline]
 pub(crate) fn wall_now() -> SystemTime {
-    wall_at(clock().raw())
-}
-
-/// The wall-clock time at `raw`, a reading of [`clock`] taken just before (see [`wall_now`]).
-#[inline]
-pub(crate) fn wall_at(raw: u64) -> SystemTime {
     thread_local! {
         /// (raw clock reading, nanoseconds since the epoch) read together; (0, 0): none yet.
         static ANCHOR: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
     }
+    let c = clock();
+    let raw = c.raw();
     let (at, wall) = ANCHOR.get();
     if wall != 0 && raw >= at {
-        let d = clock().delta_as_nanos(at, raw);
+        let d = c.delta_as_nanos(at, raw);
         if d < ANCHOR_NS {
             return UNIX_EPOCH + Duration::from_nanos(wall.saturating_add(d));
         }
