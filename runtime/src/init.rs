@@ -491,6 +491,7 @@ pub fn init(config: Config) -> Result<Guard, InitError> {
         INSTALLED.store(false, Ordering::Release);
         return Err(InitError::SubscriberAlreadySet);
     }
+    crate::callsite::register_all();
     p.settle();
     p.notices.emit();
     Ok(p.into_guard())
@@ -541,6 +542,7 @@ where
     }
     let (level, log, mut p) = Pieces::build(&config)?;
     claim()?;
+    crate::callsite::register_all();
     p.settle();
     #[cfg(feature = "otlp")]
     let otel = p.tracer.as_ref().map(crate::trace::layer::<S>);

@@ -1,7 +1,8 @@
 //! `__site!`: the one `macro_rules!` every `#[observed]` expansion calls. It declares the single
-//! `static` of a call site ([`crate::__private::Site`], which holds the `tracing` callsites of
-//! the span and of the completion events, pointing into itself), so the proc macro stays thin
-//! and each instrumented function adds one item to the crate. The site also registers itself
+//! `static` of a call site ([`crate::__private::Site`]: plain data, cheap to const-evaluate;
+//! the `tracing` callsites of the span and of the completion events are created from it on the
+//! site's first use), so the proc macro stays thin and each instrumented function adds one item
+//! to the crate. The site also registers itself
 //! (`inventory`: a constructor run before `main`), so the runtime knows every site, event and
 //! objective before the first call ([`crate::slo::sites`]).
 
@@ -18,7 +19,6 @@ macro_rules! __site {
         opts: { $($opt:tt)* }
     ) => {{
         static SITE: $crate::__private::Site = $crate::__private::Site::new(
-            &SITE,
             $crate::__private::SiteInfo {
                 name: $name,
                 event: $event,

@@ -4,7 +4,7 @@
 
 use super::field::new_span;
 use super::metrics::{ShardRef, SiteMetrics};
-use super::site::Site;
+use super::site::{Cs, Site};
 use crate::context::Context;
 use crate::encode::json;
 use crate::outcome::{ErrorView, Finish, Outcome};
@@ -13,8 +13,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tracing::field::Value;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Span};
-use tracing_core::Callsite;
-use tracing_core::callsite::DefaultCallsite;
 
 use crate::encode::time::clock;
 
@@ -33,8 +31,8 @@ pub(super) fn now() -> u64 {
 
 /// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
 #[inline]
-pub(super) fn enabled(cs: &'static DefaultCallsite) -> bool {
-    let meta = cs.metadata();
+pub(super) fn enabled(cs: &'static Cs) -> bool {
+    let meta = cs.meta();
     if *meta.level() > LevelFilter::current() {
         return false;
     }
@@ -154,7 +152,7 @@ impl Core {
         // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
         // span (and, below, its empty fields) need no drop and no rebuild on the metrics-only
         // path.
-        if enabled(&site.span_cs) {
+        if enabled(site.span_cs()) {
             let span = new_span(site, ctx, values);
             if !span.is_disabled() {
                 self.span = Some(Box::new(span));
@@ -354,7 +352,7 @@ impl Core {
             // One `record` for the trailing fields (outcome, error, status, by position: see
             // `crate::completion`), instead of a lookup and a dispatch per field.
             use crate::completion::SPAN_TAIL;
-            let fs = site.span_meta.fields();
+            let fs = site.span_meta().fields();
             let n = fs.len();
             let outcome = f.outcome.as_str();
             let err = f.error.map(tracing::field::display);
@@ -433,7 +431,7 @@ impl Core {
         if !enabled(cs) {
             return;
         }
-        let meta = cs.metadata();
+        let meta = cs.meta();
         let fs = meta.fields();
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
         // The same event on the call's own span (OTLP on), typed; a call without one records

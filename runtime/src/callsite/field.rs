@@ -225,7 +225,7 @@ pub(super) fn new_span(
 }
 
 fn new_span_in(site: &'static Site, ctx: &Context, values: &[&dyn Record]) -> Span {
-    let meta = &site.span_meta;
+    let meta = site.span_meta();
     let fs = meta.fields();
     let corr = ctx.correlation_id();
     let tenant = ctx.tenant_id();

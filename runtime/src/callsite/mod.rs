@@ -48,5 +48,6 @@ pub use probe::{
     Probe, ViaAny, ViaClassifyDisplay, ViaClassifyError, ViaDebug, ViaDisplay, ViaError, ViaResult,
     debug_error,
 };
+pub(crate) use site::register_all;
 pub use site::{Opts, Site, SiteInfo};
 pub use sync_call::Call;

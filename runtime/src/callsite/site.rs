@@ -6,10 +6,12 @@ use super::metrics::SiteMetrics;
 use crate::outcome::{ErrorClass, Outcome};
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tracing::Level;
-use tracing_core::callsite::{DefaultCallsite, Identifier};
+use tracing_core::callsite::{Callsite, Identifier};
 use tracing_core::field::FieldSet;
 use tracing_core::metadata::{Kind, Metadata};
+use tracing_core::subscriber::Interest;
 
 /// Options of a site, from the attribute.
 #[derive(Clone, Copy, Debug)]
@@ -102,20 +104,21 @@ pub struct SiteInfo {
     pub opts: Opts,
 }
 
-/// The static description of one instrumented function: one `static` per function, holding
-/// the `tracing` callsites of its span and of its completion events (at the site's level, INFO,
-/// WARN and ERROR: the only levels a completion is written at), which point into the same
-/// static. One item instead of ten keeps the expansion cheap to compile.
+/// The static description of one instrumented function: one `static` per function, built by
+/// `__site!` from plain data ([`SiteInfo`]). Its `tracing` callsites (the span, and the
+/// completion events at the site's level, INFO, WARN and ERROR: the only levels a completion is
+/// written at) are created on the site's first use ([`Callsites`]), not in the static: the
+/// const evaluation of five `Metadata` and their callsites cost `rustc` about 3.7 ms per
+/// instrumented function (`-Z time-passes`, 200 functions), more than all the rest the
+/// attribute generates.
 #[doc(hidden)]
 pub struct Site {
-    pub(super) span_cs: DefaultCallsite,
-    pub(super) span_meta: Metadata<'static>,
-    pub(super) event_cs: [DefaultCallsite; 4],
-    pub(super) event_meta: [Metadata<'static>; 4],
     pub(super) event: &'static str,
     pub(super) names: [&'static str; 3],
     pub(super) fields: &'static [&'static str],
     pub(super) opts: Opts,
+    info: SiteInfo,
+    callsites: OnceLock<&'static Callsites>,
     pub(super) metrics: OnceLock<Option<SiteMetrics>>,
 }
 
@@ -129,65 +132,211 @@ impl fmt::Debug for Site {
     }
 }
 
-const fn event_meta(
-    this: &'static Site,
-    i: usize,
-    level: Level,
-    info: &SiteInfo,
-) -> Metadata<'static> {
-    Metadata::new(
-        crate::completion::COMPLETION,
-        info.target,
-        level,
-        Some(info.file),
-        Some(info.line),
-        Some(info.module),
-        FieldSet::new(
-            crate::completion::COMPLETION_FIELDS,
-            Identifier(&this.event_cs[i]),
-        ),
-        Kind::EVENT,
-    )
+/// The `tracing` callsites of one site, created once and leaked: a few hundred bytes per
+/// instrumented function for the life of the process, as a `static` would hold them.
+pub(super) struct Callsites {
+    span: Cs,
+    events: [Cs; 4],
+}
+
+/// One `tracing` callsite created at run time, with [`DefaultCallsite`]'s registration and
+/// interest cache. Its metadata cannot be built with it (the metadata's `FieldSet` names the
+/// callsite, which must exist first): it is set once, right after the callsite is leaked and
+/// before anything else can see it.
+///
+/// [`DefaultCallsite`]: tracing_core::callsite::DefaultCallsite
+pub(super) struct Cs {
+    meta: OnceLock<Metadata<'static>>,
+    interest: AtomicU8,
+    registration: AtomicU8,
+}
+
+const UNREGISTERED: u8 = 0;
+const REGISTERING: u8 = 1;
+const REGISTERED: u8 = 2;
+const NEVER: u8 = 0;
+const SOMETIMES: u8 = 1;
+const ALWAYS: u8 = 2;
+const UNKNOWN: u8 = 0xFF;
+
+/// What [`Cs::meta`] answers before its metadata is set (never seen: a callsite is published
+/// only once it has its metadata).
+static UNSET: Metadata<'static> = Metadata::new(
+    "observa.unset",
+    "observa",
+    Level::TRACE,
+    None,
+    None,
+    None,
+    FieldSet::new(&[], Identifier(&UNSET_CS)),
+    Kind::EVENT,
+);
+static UNSET_CS: Cs = Cs::new();
+
+impl Cs {
+    const fn new() -> Cs {
+        Cs {
+            meta: OnceLock::new(),
+            interest: AtomicU8::new(UNKNOWN),
+            registration: AtomicU8::new(UNREGISTERED),
+        }
+    }
+
+    #[inline]
+    pub(super) fn meta(&self) -> &Metadata<'static> {
+        self.meta.get().unwrap_or(&UNSET)
+    }
+
+    /// The cached interest, registering the callsite on its first use (as
+    /// `DefaultCallsite::interest` does: while it is being registered, on another thread or
+    /// by a subscriber's `register_callsite` re-entering it, the answer is `sometimes`).
+    #[inline]
+    pub(super) fn interest(&'static self) -> Interest {
+        match self.interest.load(Ordering::Relaxed) {
+            NEVER => Interest::never(),
+            SOMETIMES => Interest::sometimes(),
+            ALWAYS => Interest::always(),
+            _ => self.register(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> Interest {
+        match self.registration.compare_exchange(
+            UNREGISTERED,
+            REGISTERING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                tracing_core::callsite::register(self);
+                self.registration.store(REGISTERED, Ordering::Release);
+            }
+            Err(REGISTERED) => {}
+            Err(_) => return Interest::sometimes(),
+        }
+        match self.interest.load(Ordering::Relaxed) {
+            NEVER => Interest::never(),
+            ALWAYS => Interest::always(),
+            _ => Interest::sometimes(),
+        }
+    }
+}
+
+impl Callsite for Cs {
+    fn set_interest(&self, interest: Interest) {
+        let v = if interest.is_never() {
+            NEVER
+        } else if interest.is_always() {
+            ALWAYS
+        } else {
+            SOMETIMES
+        };
+        self.interest.store(v, Ordering::SeqCst);
+    }
+
+    fn metadata(&self) -> &Metadata<'_> {
+        self.meta()
+    }
 }
 
 impl Site {
-    /// Used by `__site!`: `static SITE: Site = Site::new(&SITE, info);`.
-    pub const fn new(this: &'static Site, info: SiteInfo) -> Site {
+    /// Used by `__site!`: `static SITE: Site = Site::new(info);` (plain data: cheap to
+    /// const-evaluate).
+    pub const fn new(info: SiteInfo) -> Site {
         Site {
-            span_cs: DefaultCallsite::new(&this.span_meta),
-            span_meta: Metadata::new(
-                info.name,
-                info.target,
-                info.opts.level,
-                Some(info.file),
-                Some(info.line),
-                Some(info.module),
-                FieldSet::new(info.span_fields, Identifier(&this.span_cs)),
-                Kind::SPAN,
-            ),
-            event_cs: [
-                DefaultCallsite::new(&this.event_meta[0]),
-                DefaultCallsite::new(&this.event_meta[1]),
-                DefaultCallsite::new(&this.event_meta[2]),
-                DefaultCallsite::new(&this.event_meta[3]),
-            ],
-            event_meta: [
-                event_meta(this, 0, info.opts.level, &info),
-                event_meta(this, 1, Level::INFO, &info),
-                event_meta(this, 2, Level::WARN, &info),
-                event_meta(this, 3, Level::ERROR, &info),
-            ],
             event: info.event,
             names: info.names,
             fields: info.fields,
             opts: info.opts,
+            info,
+            callsites: OnceLock::new(),
             metrics: OnceLock::new(),
         }
     }
 
+    /// The site's callsites, created on its first use.
+    #[inline]
+    pub(super) fn callsites(&'static self) -> &'static Callsites {
+        match self.callsites.get() {
+            Some(c) => c,
+            None => self.create_callsites(),
+        }
+    }
+
+    /// Creates and leaks the callsites, then gives each its metadata. No user code runs here:
+    /// registration, which asks the subscribers, waits for each callsite's first
+    /// [`Cs::interest`].
+    #[cold]
+    #[inline(never)]
+    fn create_callsites(&'static self) -> &'static Callsites {
+        self.callsites.get_or_init(|| {
+            let cs: &'static Callsites = Box::leak(Box::new(Callsites {
+                span: Cs::new(),
+                events: [Cs::new(), Cs::new(), Cs::new(), Cs::new()],
+            }));
+            let info = &self.info;
+            let meta = |name, level, fields, cs: &'static Cs, kind| {
+                Metadata::new(
+                    name,
+                    info.target,
+                    level,
+                    Some(info.file),
+                    Some(info.line),
+                    Some(info.module),
+                    FieldSet::new(fields, Identifier(cs)),
+                    kind,
+                )
+            };
+            let span = meta(
+                info.name,
+                info.opts.level,
+                info.span_fields,
+                &cs.span,
+                Kind::SPAN,
+            );
+            let _ = cs.span.meta.set(span);
+            let levels = [info.opts.level, Level::INFO, Level::WARN, Level::ERROR];
+            for (e, level) in cs.events.iter().zip(levels) {
+                let m = meta(
+                    crate::completion::COMPLETION,
+                    level,
+                    crate::completion::COMPLETION_FIELDS,
+                    e,
+                    Kind::EVENT,
+                );
+                let _ = e.meta.set(m);
+            }
+            cs
+        })
+    }
+
+    /// Creates the site's callsites and registers them with `tracing` now (see
+    /// [`register_all`]).
+    fn register(&'static self) {
+        let cs = self.callsites();
+        let _ = cs.span.interest();
+        for e in &cs.events {
+            let _ = e.interest();
+        }
+    }
+
+    /// The span's callsite.
+    #[inline]
+    pub(super) fn span_cs(&'static self) -> &'static Cs {
+        &self.callsites().span
+    }
+
+    /// The span's metadata.
+    #[inline]
+    pub(super) fn span_meta(&'static self) -> &'static Metadata<'static> {
+        self.span_cs().meta()
+    }
+
     /// The completion-event callsite at `level` (one of the site's level, INFO, WARN, ERROR).
     #[inline]
-    pub(super) fn event_cs(&'static self, level: Level) -> &'static DefaultCallsite {
+    pub(super) fn event_cs(&'static self, level: Level) -> &'static Cs {
         let i = if level == self.opts.level {
             0
         } else if level == Level::ERROR {
@@ -197,7 +346,7 @@ impl Site {
         } else {
             1
         };
-        &self.event_cs[i]
+        &self.callsites().events[i]
     }
 
     /// The event name (`sync_job`).
@@ -217,22 +366,23 @@ impl Site {
 
     /// The `tracing` target.
     pub(crate) fn target(&self) -> &'static str {
-        self.span_meta.target()
+        self.info.target
     }
 
     /// Address of the span's metadata: what identifies an `#[observed]` span
     /// ([`crate::trace::is_site_span`]).
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn span_meta_addr(&'static self) -> usize {
-        std::ptr::from_ref(&self.span_meta) as usize
+        std::ptr::from_ref(self.span_meta()) as usize
     }
 
     /// Addresses of the completion events' metadata ([`crate::trace::OwnSpan`]'s filter).
     #[cfg(feature = "otlp")]
     pub(crate) fn event_meta_addrs(&'static self) -> [usize; 4] {
-        self.event_meta
+        self.callsites()
+            .events
             .each_ref()
-            .map(|m| std::ptr::from_ref(m) as usize)
+            .map(|c| std::ptr::from_ref(c.meta()) as usize)
     }
 
     /// What the call's own span needs of the site ([`crate::trace::OwnSpan`]).
@@ -241,15 +391,28 @@ impl Site {
         &'static self,
         values: &'a [&'a dyn crate::record::Record],
     ) -> crate::trace::SiteView<'a> {
-        let m = &self.span_meta;
+        let m = &self.info;
         crate::trace::SiteView {
-            name: m.name(),
-            target: m.target(),
-            file: m.file(),
-            line: m.line(),
-            module: m.module_path(),
+            name: m.name,
+            target: m.target,
+            file: Some(m.file),
+            line: Some(m.line),
+            module: Some(m.module),
             fields: self.fields,
             values,
         }
+    }
+}
+
+/// Registers the callsites of every site with `tracing` (`init` and `layer` call it, once the
+/// pipeline is built). A site's callsites are otherwise registered on its first call, through
+/// `tracing_core::callsite::register`, which takes `tracing-core`'s lock of run-time callsites;
+/// `tracing-core` holds that lock while it asks every subscriber's `register_callsite` about each
+/// such callsite when a dispatcher is created. An `#[observed]` function called for the first
+/// time from inside a `register_callsite` at that moment would wait on the lock its own thread
+/// holds. Registered here, no site is registered later, on a call.
+pub(crate) fn register_all() {
+    for site in crate::slo::sites() {
+        site.register();
     }
 }

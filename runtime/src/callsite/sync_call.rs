@@ -110,7 +110,7 @@ fn fresh_path(site: &Site, bind: &CallBinding<'_>) -> bool {
 /// (Subscribers' `enabled` may run: no thread state may be pending when this is called.)
 #[inline]
 fn wants_core(site: &'static Site, values: &[&dyn Record]) -> bool {
-    if !values.is_empty() || site.opts.started || enabled(&site.span_cs) {
+    if !values.is_empty() || site.opts.started || enabled(site.span_cs()) {
         return true;
     }
     #[cfg(feature = "otlp")]

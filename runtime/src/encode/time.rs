@@ -160,9 +160,11 @@ mod tests {
     #[test]
     fn the_wall_clock_follows_the_system_clock_across_anchors() {
         let ns = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i128;
+        // At least 120 ms (six anchors) and at least 150 readings: on a loaded machine a
+        // 300 us sleep can take milliseconds, and a time bound alone then took too few.
         let end = std::time::Instant::now() + Duration::from_millis(120);
         let mut n = 0;
-        while std::time::Instant::now() < end {
+        while n < 150 || std::time::Instant::now() < end {
             let before = ns(SystemTime::now());
             let w = ns(wall_now());
             let after = ns(SystemTime::now());
