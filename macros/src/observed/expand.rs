@@ -7,8 +7,30 @@ use crate::common::sensitive_expr;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
+/// The names of the arguments declared `&str` (`&'a str`): bound as they are, without the probe.
+fn str_args(sig: &syn::Signature) -> Vec<&syn::Ident> {
+    sig.inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(t) => Some(t),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .filter(|t| match &*t.ty {
+            syn::Type::Reference(r) => {
+                r.mutability.is_none()
+                    && matches!(&*r.elem, syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident("str"))
+            }
+            _ => false,
+        })
+        .filter_map(|t| match &*t.pat {
+            syn::Pat::Ident(i) if i.subpat.is_none() && i.by_ref.is_none() => Some(&i.ident),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The `__site!` invocation and the `Call::start` arguments.
-fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
+fn site_and_start(plan: &Plan, sig: &syn::Signature) -> (TokenStream, TokenStream, TokenStream) {
     let Plan {
         event,
         name,
@@ -107,7 +129,17 @@ fn site_and_start(plan: &Plan) -> (TokenStream, TokenStream, TokenStream) {
             opts: { #opts }
         }
     };
+    let strs = str_args(sig);
     let bind_one = |e: &Option<syn::Expr>| match e {
+        // An argument declared `&str` is bound as it is, with no probe (the common case, and
+        // the probe's method resolution is a good part of what the attribute costs `rustc`).
+        Some(syn::Expr::Path(p))
+            if p.qself.is_none()
+                && p.attrs.is_empty()
+                && p.path.get_ident().is_some_and(|i| strs.contains(&i)) =>
+        {
+            quote!(::core::option::Option::Some(::observa::__private::BindValue::Str(#p)))
+        }
         // Strings are bound as they are, anything else `Display` is formatted (autoref probe).
         // The value is borrowed in the scrutinee: it lives to the end of the `start` statement.
         Some(e) => quote!(::core::option::Option::Some(match &(#e) {
@@ -172,8 +204,13 @@ fn finish(plan: &Plan) -> TokenStream {
 }
 
 /// The new body of a sync function.
-pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStream {
-    let (site, bind, values) = site_and_start(plan);
+fn sync_body(
+    plan: &Plan,
+    sig: &syn::Signature,
+    block: &syn::Block,
+    ret: &syn::Type,
+) -> TokenStream {
+    let (site, bind, values) = site_and_start(plan, sig);
     let finish = finish(plan);
     let ann = fn_shape::annotation(ret);
     let ret_field = ret_field(plan, ret);
@@ -208,11 +245,12 @@ pub fn sync_body(plan: &Plan, block: &syn::Block, ret: &syn::Type) -> TokenStrea
 /// code runs inside it, and the returned future is wrapped so the call ends when it completes.
 fn future_body(
     plan: &Plan,
+    sig: &syn::Signature,
     block: &syn::Block,
     ret: &syn::Type,
     fut: &fn_shape::ReturnedFuture,
 ) -> TokenStream {
-    let (site, bind, values) = site_and_start(plan);
+    let (site, bind, values) = site_and_start(plan, sig);
     let finish = finish(plan);
     let ann = fn_shape::annotation(ret);
     let out = fn_shape::annotation(&fut.output);
@@ -247,8 +285,13 @@ fn future_body(
 }
 
 /// The body of an async call around `inner` (an async block or `async move { body }`).
-pub fn async_body(plan: &Plan, inner: TokenStream, ret: &syn::Type) -> TokenStream {
-    let (site, bind, values) = site_and_start(plan);
+fn async_body(
+    plan: &Plan,
+    sig: &syn::Signature,
+    inner: TokenStream,
+    ret: &syn::Type,
+) -> TokenStream {
+    let (site, bind, values) = site_and_start(plan, sig);
     let finish = finish(plan);
     let ann = fn_shape::annotation(ret);
     let ret_field = ret_field(plan, ret);
@@ -287,12 +330,12 @@ pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
     let ret = fn_shape::declared(sig);
     let new = match fn_shape::shape(sig, block) {
         Shape::Sync => match fn_shape::returned_future(&sig.output, plan.future) {
-            Some(fut) => future_body(plan, block, &ret, &fut),
-            None => sync_body(plan, block, &ret),
+            Some(fut) => future_body(plan, sig, block, &ret, &fut),
+            None => sync_body(plan, sig, block, &ret),
         },
         Shape::Async => {
             let inner = quote!(async move #block);
-            async_body(plan, inner, &ret)
+            async_body(plan, sig, inner, &ret)
         }
         Shape::AsyncTrait {
             block: inner,
@@ -301,7 +344,7 @@ pub fn instrument(plan: &Plan, sig: &syn::Signature, block: &mut syn::Block) {
             let out = output.unwrap_or_else(|| syn::parse_quote!(_));
             let capture = inner.capture;
             let inner_tokens = quote!(#inner);
-            let body = async_body(plan, inner_tokens, &out);
+            let body = async_body(plan, sig, inner_tokens, &out);
             *inner = syn::parse_quote!(async #capture #body);
             return;
         }

@@ -32,15 +32,14 @@ pub(super) fn now() -> u64 {
 /// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
 #[inline]
 pub(super) fn enabled(cs: &'static Cs) -> bool {
-    let meta = cs.meta();
-    if *meta.level() > LevelFilter::current() {
+    if cs.level() > LevelFilter::current() {
         return false;
     }
     let interest = cs.interest();
     if interest.is_never() {
         return false;
     }
-    interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(meta))
+    interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(cs.meta()))
 }
 
 /// Runs subscriber code while the thread unwinds (the failed event, span exit and close): a
@@ -215,8 +214,12 @@ impl Core {
     /// installed, so the line carries the call's tenant, correlation id and bound fields.
     #[inline]
     pub(super) fn started(&mut self) {
-        if self.site.opts.started {
-            self.emit(self.site.opts.level, self.site.names[2], None, None, "");
+        let site = self.site;
+        if site.opts.started {
+            let cs = site.event_cs(site.opts.level);
+            if enabled(cs) {
+                self.emit(cs, site.opts.level, site.names[2], None, None, "");
+            }
         }
     }
 
@@ -397,12 +400,14 @@ impl Core {
                 Outcome::Cancelled => (Level::WARN, site.names[1]),
                 Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
             };
-            // Checked here too so a filtered-out completion costs nothing more.
-            if !enabled(site.event_cs(level)) {
+            // Checked here, once: a filtered-out completion costs nothing more.
+            let cs = site.event_cs(level);
+            if !enabled(cs) {
                 break 'line;
             }
             let ms = secs * 1e3;
             self.emit(
+                cs,
                 level,
                 name,
                 Some((ms, f.outcome.as_str())),
@@ -416,21 +421,20 @@ impl Core {
         }
     }
 
-    /// Out of line: a written line costs thousands of instructions anyway, and inlined its
-    /// frame (the value arrays) was set up on every call, the metrics-only path too.
+    /// Writes one of the call's lines at `level`, whose callsite `cs` the caller found enabled
+    /// (asked once per line). Out of line: a written line costs thousands of instructions
+    /// anyway, and inlined its frame (the value arrays) was set up on every call, the
+    /// metrics-only path too.
     #[inline(never)]
     fn emit(
         &mut self,
+        cs: &'static Cs,
         level: Level,
         name: &'static str,
         done: Option<(f64, &'static str)>,
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
-        let cs = self.site.event_cs(level);
-        if !enabled(cs) {
-            return;
-        }
         let meta = cs.meta();
         let fs = meta.fields();
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();

@@ -146,6 +146,9 @@ pub(super) struct Callsites {
 ///
 /// [`DefaultCallsite`]: tracing_core::callsite::DefaultCallsite
 pub(super) struct Cs {
+    /// The metadata's level, also kept here: the level check of every call reads it without
+    /// going through the `OnceLock`.
+    level: Level,
     meta: OnceLock<Metadata<'static>>,
     interest: AtomicU8,
     registration: AtomicU8,
@@ -171,15 +174,22 @@ static UNSET: Metadata<'static> = Metadata::new(
     FieldSet::new(&[], Identifier(&UNSET_CS)),
     Kind::EVENT,
 );
-static UNSET_CS: Cs = Cs::new();
+static UNSET_CS: Cs = Cs::new(Level::TRACE);
 
 impl Cs {
-    const fn new() -> Cs {
+    const fn new(level: Level) -> Cs {
         Cs {
+            level,
             meta: OnceLock::new(),
             interest: AtomicU8::new(UNKNOWN),
             registration: AtomicU8::new(UNREGISTERED),
         }
+    }
+
+    /// The level of the callsite's metadata.
+    #[inline]
+    pub(super) fn level(&self) -> Level {
+        self.level
     }
 
     #[inline]
@@ -272,11 +282,12 @@ impl Site {
     #[inline(never)]
     fn create_callsites(&'static self) -> &'static Callsites {
         self.callsites.get_or_init(|| {
-            let cs: &'static Callsites = Box::leak(Box::new(Callsites {
-                span: Cs::new(),
-                events: [Cs::new(), Cs::new(), Cs::new(), Cs::new()],
-            }));
             let info = &self.info;
+            let levels = [info.opts.level, Level::INFO, Level::WARN, Level::ERROR];
+            let cs: &'static Callsites = Box::leak(Box::new(Callsites {
+                span: Cs::new(info.opts.level),
+                events: levels.map(Cs::new),
+            }));
             let meta = |name, level, fields, cs: &'static Cs, kind| {
                 Metadata::new(
                     name,
@@ -297,7 +308,6 @@ impl Site {
                 Kind::SPAN,
             );
             let _ = cs.span.meta.set(span);
-            let levels = [info.opts.level, Level::INFO, Level::WARN, Level::ERROR];
             for (e, level) in cs.events.iter().zip(levels) {
                 let m = meta(
                     crate::completion::COMPLETION,
