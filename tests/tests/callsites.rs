@@ -2,9 +2,10 @@
 //! (`runtime/src/callsite/site.rs`) instead of const-evaluated in its `static`: what
 //! subscribers see of them is what a `static` callsite gave them. Their metadata (name, target,
 //! file, line, module, level, fields), and an interest rebuilt when a new dispatcher arrives.
-//! (A subscriber whose `register_callsite` runs code that registers further callsites can wait
-//! on `tracing-core`'s own dispatcher lock, with `tracing`'s callsites as with these: not a case
-//! these callsites can change.)
+//! (A subscriber whose `register_callsite` runs code that registers further callsites while
+//! another dispatcher exists can wait on `tracing-core`'s own dispatcher lock, with `tracing`'s
+//! callsites as with these: not a case a callsite can change. The run-time callsites' own lock is
+//! kept out of that path by registering every site at once: `callsite::site::register_all`.)
 
 use observa::observed;
 use std::sync::{Arc, Mutex};

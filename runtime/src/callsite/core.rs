@@ -218,7 +218,7 @@ impl Core {
         if site.opts.started {
             let cs = site.event_cs(site.opts.level);
             if enabled(cs) {
-                self.emit(cs, site.opts.level, site.names[2], None, None, "");
+                self.emit(cs, site.names[2], None, None, "");
             }
         }
     }
@@ -408,7 +408,6 @@ impl Core {
             let ms = secs * 1e3;
             self.emit(
                 cs,
-                level,
                 name,
                 Some((ms, f.outcome.as_str())),
                 f.error,
@@ -429,7 +428,6 @@ impl Core {
     fn emit(
         &mut self,
         cs: &'static Cs,
-        level: Level,
         name: &'static str,
         done: Option<(f64, &'static str)>,
         error: Option<ErrorView<'_>>,
@@ -447,7 +445,7 @@ impl Core {
                 crate::trace::CallEvent {
                     name,
                     at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
-                    level,
+                    level: cs.level(),
                     target: meta.target(),
                     done,
                     error,

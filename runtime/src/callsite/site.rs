@@ -281,6 +281,16 @@ impl Site {
     #[cold]
     #[inline(never)]
     fn create_callsites(&'static self) -> &'static Callsites {
+        let cs = self.make_callsites();
+        // The first site to create its callsites registers every site's ([`register_all`]).
+        register_all();
+        cs
+    }
+
+    /// The callsites, created if need be, never registered here: what the layers' own
+    /// `register_callsite` may ask for (`crate::trace::is_site_span`), while `tracing-core` holds
+    /// its lock of run-time callsites.
+    fn make_callsites(&'static self) -> &'static Callsites {
         self.callsites.get_or_init(|| {
             let info = &self.info;
             let levels = [info.opts.level, Level::INFO, Level::WARN, Level::ERROR];
@@ -323,12 +333,15 @@ impl Site {
     }
 
     /// Creates the site's callsites and registers them with `tracing` now (see
-    /// [`register_all`]).
+    /// [`register_all`]). An event callsite whose level is the site's own (slot 0 has it) is
+    /// never used: it is not registered, so subscribers see only callsites that can fire.
     fn register(&'static self) {
-        let cs = self.callsites();
+        let cs = self.make_callsites();
         let _ = cs.span.interest();
-        for e in &cs.events {
-            let _ = e.interest();
+        for (i, e) in cs.events.iter().enumerate() {
+            if i == 0 || e.level != self.opts.level {
+                let _ = e.interest();
+            }
         }
     }
 
@@ -383,13 +396,13 @@ impl Site {
     /// ([`crate::trace::is_site_span`]).
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn span_meta_addr(&'static self) -> usize {
-        std::ptr::from_ref(self.span_meta()) as usize
+        std::ptr::from_ref(self.make_callsites().span.meta()) as usize
     }
 
     /// Addresses of the completion events' metadata ([`crate::trace::OwnSpan`]'s filter).
     #[cfg(feature = "otlp")]
     pub(crate) fn event_meta_addrs(&'static self) -> [usize; 4] {
-        self.callsites()
+        self.make_callsites()
             .events
             .each_ref()
             .map(|c| std::ptr::from_ref(c.meta()) as usize)
@@ -414,14 +427,25 @@ impl Site {
     }
 }
 
-/// Registers the callsites of every site with `tracing` (`init` and `layer` call it, once the
-/// pipeline is built). A site's callsites are otherwise registered on its first call, through
-/// `tracing_core::callsite::register`, which takes `tracing-core`'s lock of run-time callsites;
-/// `tracing-core` holds that lock while it asks every subscriber's `register_callsite` about each
-/// such callsite when a dispatcher is created. An `#[observed]` function called for the first
-/// time from inside a `register_callsite` at that moment would wait on the lock its own thread
-/// holds. Registered here, no site is registered later, on a call.
+/// Registers the callsites of every site with `tracing`, once: when the first site creates its
+/// callsites (before any of them is registered), or at `init`/`layer`, whichever comes first.
+///
+/// Why all at once: these callsites are registered through `tracing_core::callsite::register`,
+/// which keeps run-time callsites behind a lock, and `tracing-core` holds that lock while it asks
+/// every subscriber's `register_callsite` about each of them when a dispatcher is created. A site
+/// registered lazily on its first call, from inside such a `register_callsite`, would wait on the
+/// lock its own thread holds. Registered before any other is, no site registers later, on a call
+/// (the one window left: a dispatcher created on another thread while the first registration
+/// runs). A `register_callsite` that panics while `tracing-core` rebuilds interests poisons that
+/// lock, which then fails every later registration of a run-time callsite, these included.
+///
+/// Not blocking: a subscriber's `register_callsite` that calls an `#[observed]` function while
+/// this runs finds it started and goes on (that site registers on its first call as usual).
 pub(crate) fn register_all() {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
     for site in crate::slo::sites() {
         site.register();
     }
