@@ -42,6 +42,24 @@ pub(super) fn enabled(cs: &'static Cs) -> bool {
     interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(cs.meta()))
 }
 
+/// The site's completion callsite at `level` when it is enabled ([`enabled`]), the level checked
+/// first against the global filter: a level filtered out (the metrics-only path) costs no lookup
+/// of the site's callsites.
+#[inline]
+pub(super) fn event_enabled(site: &'static Site, level: Level) -> Option<&'static Cs> {
+    if level > LevelFilter::current() {
+        return None;
+    }
+    let cs = site.event_cs(level);
+    enabled(cs).then_some(cs)
+}
+
+/// Is the site's span callsite enabled? (The level first, as [`event_enabled`].)
+#[inline]
+pub(super) fn span_enabled(site: &'static Site) -> bool {
+    site.opts.level <= LevelFilter::current() && enabled(site.span_cs())
+}
+
 /// Runs subscriber code while the thread unwinds (the failed event, span exit and close): a
 /// second panic there would abort the process, so it is caught and dropped.
 pub(super) fn while_unwinding(f: impl FnOnce()) {
@@ -151,14 +169,14 @@ impl Core {
         // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
         // span (and, below, its empty fields) need no drop and no rebuild on the metrics-only
         // path.
-        if enabled(site.span_cs()) {
+        if span_enabled(site) {
             let span = new_span(site, ctx, values);
             if !span.is_disabled() {
                 self.span = Some(Box::new(span));
             }
         }
         // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
-        if !values.is_empty() && enabled(site.event_cs(Level::ERROR)) {
+        if !values.is_empty() && event_enabled(site, Level::ERROR).is_some() {
             let mut fields = Vec::with_capacity(16 * values.len() + 2);
             fields.push(b'{');
             for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
@@ -187,7 +205,7 @@ impl Core {
     #[inline(never)]
     fn begin_own(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
         let site = self.site;
-        if !enabled(site.event_cs(site.opts.level)) {
+        if event_enabled(site, site.opts.level).is_none() {
             return;
         }
         let view = site.own_view(values);
@@ -215,18 +233,17 @@ impl Core {
     #[inline]
     pub(super) fn started(&mut self) {
         let site = self.site;
-        if site.opts.started {
-            let cs = site.event_cs(site.opts.level);
-            if enabled(cs) {
-                self.emit(cs, site.names[2], None, None, "");
-            }
+        if site.opts.started
+            && let Some(cs) = event_enabled(site, site.opts.level)
+        {
+            self.emit(cs, site.names[2], None, None, "");
         }
     }
 
     /// Adds the `return` field (the attribute's `ret`).
     pub(super) fn ret(&mut self, v: Option<&dyn Record>) {
         let Some(v) = v else { return };
-        if !enabled(self.site.event_cs(self.site.opts.level)) {
+        if event_enabled(self.site, self.site.opts.level).is_none() {
             return;
         }
         if self.fields.is_empty() {
@@ -318,8 +335,8 @@ impl Core {
         let site = self.site;
         match f.with_class(site.opts.class).outcome {
             Outcome::Ok => {
-                enabled(site.event_cs(site.opts.level))
-                    || (site.opts.slow_ms > 0 && enabled(site.event_cs(Level::WARN)))
+                event_enabled(site, site.opts.level).is_some()
+                    || (site.opts.slow_ms > 0 && event_enabled(site, Level::WARN).is_some())
             }
             _ => true,
         }
@@ -401,10 +418,9 @@ impl Core {
                 Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
             };
             // Checked here, once: a filtered-out completion costs nothing more.
-            let cs = site.event_cs(level);
-            if !enabled(cs) {
+            let Some(cs) = event_enabled(site, level) else {
                 break 'line;
-            }
+            };
             let ms = secs * 1e3;
             self.emit(
                 cs,

@@ -1,6 +1,6 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
-use super::core::{Core, Entered, elapsed, enabled, now, while_unwinding};
+use super::core::{Core, Entered, elapsed, event_enabled, now, span_enabled, while_unwinding};
 use super::field::{CallBinding, call_context, call_frame};
 use super::metrics::{ShardRef, SiteMetrics};
 use super::site::Site;
@@ -110,11 +110,11 @@ fn fresh_path(site: &Site, bind: &CallBinding<'_>) -> bool {
 /// (Subscribers' `enabled` may run: no thread state may be pending when this is called.)
 #[inline]
 fn wants_core(site: &'static Site, values: &[&dyn Record]) -> bool {
-    if !values.is_empty() || site.opts.started || enabled(site.span_cs()) {
+    if !values.is_empty() || site.opts.started || span_enabled(site) {
         return true;
     }
     #[cfg(feature = "otlp")]
-    if crate::trace::active() && enabled(site.event_cs(site.opts.level)) {
+    if crate::trace::active() && event_enabled(site, site.opts.level).is_some() {
         return true;
     }
     false
@@ -286,7 +286,7 @@ impl Lean {
         if f.outcome != Outcome::Ok
             || site.opts.slow_ms > 0
             || site.opts.sample < 1.0
-            || enabled(site.event_cs(site.opts.level))
+            || event_enabled(site, site.opts.level).is_some()
         {
             self.line(f, secs);
         }
