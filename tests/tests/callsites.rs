@@ -73,8 +73,7 @@ impl tracing::field::Visit for EventName {
 }
 
 impl Subscriber for Recorder {
-    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        let _ = meta;
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
         (self.interest)()
     }
     fn enabled(&self, _: &Metadata<'_>) -> bool {

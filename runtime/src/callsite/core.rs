@@ -29,12 +29,11 @@ pub(super) fn now() -> u64 {
     clock().raw()
 }
 
-/// Is a callsite enabled for the current subscriber? (What `tracing`'s macros check.)
+/// Is a callsite whose level passes the global filter enabled for the current subscriber? (What
+/// `tracing`'s macros check after the level: [`event_enabled`] and [`span_enabled`] check it
+/// first, from the site, so a level filtered out does not look the callsites up.)
 #[inline]
-pub(super) fn enabled(cs: &'static Cs) -> bool {
-    if cs.level() > LevelFilter::current() {
-        return false;
-    }
+fn enabled(cs: &'static Cs) -> bool {
     let interest = cs.interest();
     if interest.is_never() {
         return false;
@@ -42,9 +41,8 @@ pub(super) fn enabled(cs: &'static Cs) -> bool {
     interest.is_always() || tracing::dispatcher::get_default(|d| d.enabled(cs.meta()))
 }
 
-/// The site's completion callsite at `level` when it is enabled ([`enabled`]), the level checked
-/// first against the global filter: a level filtered out (the metrics-only path) costs no lookup
-/// of the site's callsites.
+/// The site's completion callsite at `level` when it is enabled: the level against the global
+/// filter, then [`enabled`].
 #[inline]
 pub(super) fn event_enabled(site: &'static Site, level: Level) -> Option<&'static Cs> {
     if level > LevelFilter::current() {
@@ -54,10 +52,10 @@ pub(super) fn event_enabled(site: &'static Site, level: Level) -> Option<&'stati
     enabled(cs).then_some(cs)
 }
 
-/// Is the site's span callsite enabled? (The level first, as [`event_enabled`].)
+/// Is the site's span callsite enabled? (As [`event_enabled`].)
 #[inline]
 pub(super) fn span_enabled(site: &'static Site) -> bool {
-    site.opts.level <= LevelFilter::current() && enabled(site.span_cs())
+    site.info.opts.level <= LevelFilter::current() && enabled(site.span_cs())
 }
 
 /// Runs subscriber code while the thread unwinds (the failed event, span exit and close): a
@@ -179,7 +177,7 @@ impl Core {
         if !values.is_empty() && event_enabled(site, Level::ERROR).is_some() {
             let mut fields = Vec::with_capacity(16 * values.len() + 2);
             fields.push(b'{');
-            for (i, (name, v)) in site.fields.iter().zip(values).enumerate() {
+            for (i, (name, v)) in site.info.fields.iter().zip(values).enumerate() {
                 if i > 0 {
                     fields.push(b',');
                 }
@@ -205,7 +203,7 @@ impl Core {
     #[inline(never)]
     fn begin_own(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
         let site = self.site;
-        if event_enabled(site, site.opts.level).is_none() {
+        if event_enabled(site, site.info.opts.level).is_none() {
             return;
         }
         let view = site.own_view(values);
@@ -233,17 +231,17 @@ impl Core {
     #[inline]
     pub(super) fn started(&mut self) {
         let site = self.site;
-        if site.opts.started
-            && let Some(cs) = event_enabled(site, site.opts.level)
+        if site.info.opts.started
+            && let Some(cs) = event_enabled(site, site.info.opts.level)
         {
-            self.emit(cs, site.names[2], None, None, "");
+            self.emit(cs, site.info.names[2], None, None, "");
         }
     }
 
     /// Adds the `return` field (the attribute's `ret`).
     pub(super) fn ret(&mut self, v: Option<&dyn Record>) {
         let Some(v) = v else { return };
-        if event_enabled(self.site, self.site.opts.level).is_none() {
+        if event_enabled(self.site, self.site.info.opts.level).is_none() {
             return;
         }
         if self.fields.is_empty() {
@@ -333,10 +331,10 @@ impl Core {
             return false;
         }
         let site = self.site;
-        match f.with_class(site.opts.class).outcome {
+        match f.with_class(site.info.opts.class).outcome {
             Outcome::Ok => {
-                event_enabled(site, site.opts.level).is_some()
-                    || (site.opts.slow_ms > 0 && event_enabled(site, Level::WARN).is_some())
+                event_enabled(site, site.info.opts.level).is_some()
+                    || (site.info.opts.slow_ms > 0 && event_enabled(site, Level::WARN).is_some())
             }
             _ => true,
         }
@@ -348,7 +346,7 @@ impl Core {
         if self.done {
             return;
         }
-        let f = f.with_class(self.site.opts.class);
+        let f = f.with_class(self.site.info.opts.class);
         self.done = true;
         self.meter.pause();
         let secs = elapsed(self.start);
@@ -365,7 +363,7 @@ impl Core {
     pub(super) fn complete(&mut self, f: Finish<'_>, secs: f64) {
         let site = self.site;
         if let Some(u) = self.meter.usage() {
-            crate::resource::observe(false, &[site.event], &u);
+            crate::resource::observe(false, &[site.info.event], &u);
             crate::resource::write_fields(&mut self.fields, &u);
         }
         if let Some(span) = &self.span {
@@ -400,22 +398,23 @@ impl Core {
         // metrics-only path, where nothing is written).
         'line: {
             let site = self.site;
-            let slow = site.opts.slow_ms > 0 && secs * 1e3 >= site.opts.slow_ms as f64;
+            let slow = site.info.opts.slow_ms > 0 && secs * 1e3 >= site.info.opts.slow_ms as f64;
             let (level, name) = match f.outcome {
                 Outcome::Ok if slow => {
-                    crate::lifecycle::slow::mark(&mut self.fields, site.opts.slow_ms);
-                    (Level::WARN, site.names[0])
+                    crate::lifecycle::slow::mark(&mut self.fields, site.info.opts.slow_ms);
+                    (Level::WARN, site.info.names[0])
                 }
                 Outcome::Ok => {
-                    if site.opts.sample < 1.0 && crate::encode::rand::unit_f64() >= site.opts.sample
+                    if site.info.opts.sample < 1.0
+                        && crate::encode::rand::unit_f64() >= site.info.opts.sample
                     {
                         break 'line;
                     }
-                    (site.opts.level, site.names[0])
+                    (site.info.opts.level, site.info.names[0])
                 }
-                Outcome::ClientError => (Level::INFO, site.names[1]),
-                Outcome::Cancelled => (Level::WARN, site.names[1]),
-                Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.names[1]),
+                Outcome::ClientError => (Level::INFO, site.info.names[1]),
+                Outcome::Cancelled => (Level::WARN, site.info.names[1]),
+                Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.info.names[1]),
             };
             // Checked here, once: a filtered-out completion costs nothing more.
             let Some(cs) = event_enabled(site, level) else {
@@ -461,7 +460,7 @@ impl Core {
                 crate::trace::CallEvent {
                     name,
                     at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
-                    level: cs.level(),
+                    level: *meta.level(),
                     target: meta.target(),
                     done,
                     error,

@@ -26,7 +26,7 @@ pub struct AsyncCall {
 impl fmt::Debug for AsyncCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncCall")
-            .field("site", &self.core.site.event)
+            .field("site", &self.core.site.info.event)
             .finish_non_exhaustive()
     }
 }
@@ -47,7 +47,7 @@ impl AsyncCall {
         );
         // Polled, and finished, wherever the executor runs it: the shard is looked up there.
         call.core.shard = None;
-        if site.opts.started {
+        if site.info.opts.started {
             // Inside the call's context and span, as a poll is.
             let mut guard = call.enter(false);
             guard.call.core.started();

@@ -271,7 +271,7 @@ impl Site {
     /// The site's metrics, resolved on its first call.
     #[inline]
     pub(super) fn metrics(&'static self) -> Option<&'static SiteMetrics> {
-        if !self.opts.metrics {
+        if !self.info.opts.metrics {
             return None;
         }
         match self.metrics.get() {
@@ -285,12 +285,12 @@ impl Site {
     fn resolve_metrics(&'static self) -> Option<&'static SiteMetrics> {
         self.metrics
             .get_or_init(|| {
-                let o = &self.opts;
+                let o = &self.info.opts;
                 let m = o.metric;
                 // The label names and values of both families: `event` (default) or the
                 // constant `labels(...)`.
                 let (mut names, mut values): (Vec<&str>, Vec<&str>) = if o.labels.is_empty() {
-                    (vec!["event"], vec![self.event])
+                    (vec!["event"], vec![self.info.event])
                 } else {
                     o.labels.iter().copied().unzip()
                 };
@@ -337,7 +337,7 @@ impl Site {
                         };
                         // Read at scrape time, when this `OnceLock` is set.
                         g.add(
-                            self.event,
+                            self.info.event,
                             Box::new(move || match mine() {
                                 Some(m) => {
                                     let t = m.totals();
@@ -404,7 +404,7 @@ impl Site {
                                 target: "observa",
                                 event = "observa.metrics_error",
                                 error = %e,
-                                site = self.event,
+                                site = self.info.event,
                                 "metrics disabled for this call site"
                             );
                         }

@@ -107,17 +107,12 @@ pub struct SiteInfo {
 /// The static description of one instrumented function: one `static` per function, built by
 /// `__site!` from plain data ([`SiteInfo`]). Its `tracing` callsites (the span, and the
 /// completion events at the site's level, INFO, WARN and ERROR: the only levels a completion is
-/// written at) are created on the site's first use ([`Callsites`]), not in the static: the
-/// const evaluation of five `Metadata` and their callsites cost `rustc` about 3.7 ms per
-/// instrumented function (`-Z time-passes`, 200 functions), more than all the rest the
-/// attribute generates.
+/// written at) are created on the site's first use ([`Callsites`]), not in the static: their
+/// const evaluation at every instrumented function was about a tenth of what the attribute
+/// cost `rustc` (BENCHMARKS.md, compile cost).
 #[doc(hidden)]
 pub struct Site {
-    pub(super) event: &'static str,
-    pub(super) names: [&'static str; 3],
-    pub(super) fields: &'static [&'static str],
-    pub(super) opts: Opts,
-    info: SiteInfo,
+    pub(super) info: SiteInfo,
     callsites: OnceLock<&'static Callsites>,
     pub(super) metrics: OnceLock<Option<SiteMetrics>>,
 }
@@ -125,9 +120,9 @@ pub struct Site {
 impl fmt::Debug for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Site")
-            .field("event", &self.event)
-            .field("fields", &self.fields)
-            .field("opts", &self.opts)
+            .field("event", &self.info.event)
+            .field("fields", &self.info.fields)
+            .field("opts", &self.info.opts)
             .finish_non_exhaustive()
     }
 }
@@ -146,9 +141,6 @@ pub(super) struct Callsites {
 ///
 /// [`DefaultCallsite`]: tracing_core::callsite::DefaultCallsite
 pub(super) struct Cs {
-    /// The metadata's level, also kept here: the level check of every call reads it without
-    /// going through the `OnceLock`.
-    level: Level,
     meta: OnceLock<Metadata<'static>>,
     interest: AtomicU8,
     registration: AtomicU8,
@@ -174,22 +166,15 @@ static UNSET: Metadata<'static> = Metadata::new(
     FieldSet::new(&[], Identifier(&UNSET_CS)),
     Kind::EVENT,
 );
-static UNSET_CS: Cs = Cs::new(Level::TRACE);
+static UNSET_CS: Cs = Cs::new();
 
 impl Cs {
-    const fn new(level: Level) -> Cs {
+    const fn new() -> Cs {
         Cs {
-            level,
             meta: OnceLock::new(),
             interest: AtomicU8::new(UNKNOWN),
             registration: AtomicU8::new(UNREGISTERED),
         }
-    }
-
-    /// The level of the callsite's metadata.
-    #[inline]
-    pub(super) fn level(&self) -> Level {
-        self.level
     }
 
     #[inline]
@@ -256,10 +241,6 @@ impl Site {
     /// const-evaluate).
     pub const fn new(info: SiteInfo) -> Site {
         Site {
-            event: info.event,
-            names: info.names,
-            fields: info.fields,
-            opts: info.opts,
             info,
             callsites: OnceLock::new(),
             metrics: OnceLock::new(),
@@ -295,8 +276,8 @@ impl Site {
             let info = &self.info;
             let levels = [info.opts.level, Level::INFO, Level::WARN, Level::ERROR];
             let cs: &'static Callsites = Box::leak(Box::new(Callsites {
-                span: Cs::new(info.opts.level),
-                events: levels.map(Cs::new),
+                span: Cs::new(),
+                events: [Cs::new(), Cs::new(), Cs::new(), Cs::new()],
             }));
             let meta = |name, level, fields, cs: &'static Cs, kind| {
                 Metadata::new(
@@ -339,7 +320,7 @@ impl Site {
         let cs = self.make_callsites();
         let _ = cs.span.interest();
         for (i, e) in cs.events.iter().enumerate() {
-            if i == 0 || e.level != self.opts.level {
+            if i == 0 || *e.meta().level() != self.info.opts.level {
                 let _ = e.interest();
             }
         }
@@ -360,7 +341,7 @@ impl Site {
     /// The completion-event callsite at `level` (one of the site's level, INFO, WARN, ERROR).
     #[inline]
     pub(super) fn event_cs(&'static self, level: Level) -> &'static Cs {
-        let i = if level == self.opts.level {
+        let i = if level == self.info.opts.level {
             0
         } else if level == Level::ERROR {
             3
@@ -374,17 +355,17 @@ impl Site {
 
     /// The event name (`sync_job`).
     pub fn event(&self) -> &'static str {
-        self.event
+        self.info.event
     }
 
     /// The site's options (for the inventory: [`crate::slo`], [`crate::ops`]).
     pub(crate) fn opts(&self) -> &Opts {
-        &self.opts
+        &self.info.opts
     }
 
     /// Names of the recorded fields.
     pub(crate) fn fields(&self) -> &'static [&'static str] {
-        self.fields
+        self.info.fields
     }
 
     /// The `tracing` target.
@@ -421,7 +402,7 @@ impl Site {
             file: Some(m.file),
             line: Some(m.line),
             module: Some(m.module),
-            fields: self.fields,
+            fields: self.info.fields,
             values,
         }
     }

@@ -81,6 +81,7 @@ impl fmt::Debug for Call {
                     Kind::Lean(l) => l.site,
                     Kind::Full(f) => f.core.site,
                 }
+                .info
                 .event,
             )
             .finish_non_exhaustive()
@@ -91,7 +92,7 @@ impl fmt::Debug for Call {
 /// [`context::enter_fresh_tenant`]): entered when it returns true. No user code runs.
 #[inline]
 fn fresh_path(site: &Site, bind: &CallBinding<'_>) -> bool {
-    if site.opts.started
+    if site.info.opts.started
         || bind.user.is_some()
         || bind.correlation.is_some()
         || !bind.fields.is_empty()
@@ -110,11 +111,11 @@ fn fresh_path(site: &Site, bind: &CallBinding<'_>) -> bool {
 /// (Subscribers' `enabled` may run: no thread state may be pending when this is called.)
 #[inline]
 fn wants_core(site: &'static Site, values: &[&dyn Record]) -> bool {
-    if !values.is_empty() || site.opts.started || span_enabled(site) {
+    if !values.is_empty() || site.info.opts.started || span_enabled(site) {
         return true;
     }
     #[cfg(feature = "otlp")]
-    if crate::trace::active() && event_enabled(site, site.opts.level).is_some() {
+    if crate::trace::active() && event_enabled(site, site.info.opts.level).is_some() {
         return true;
     }
     false
@@ -277,16 +278,16 @@ impl Lean {
         }
         self.done = true;
         let site = self.site;
-        let f = f.with_class(site.opts.class);
+        let f = f.with_class(site.info.opts.class);
         let secs = elapsed(self.start);
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, secs);
         }
         // (A sampled site draws before asking the subscriber, in `Core::complete`.)
         if f.outcome != Outcome::Ok
-            || site.opts.slow_ms > 0
-            || site.opts.sample < 1.0
-            || event_enabled(site, site.opts.level).is_some()
+            || site.info.opts.slow_ms > 0
+            || site.info.opts.sample < 1.0
+            || event_enabled(site, site.info.opts.level).is_some()
         {
             self.line(f, secs);
         }
