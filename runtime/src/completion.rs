@@ -115,9 +115,33 @@ pub(crate) struct Typed {
     pub(crate) event: &'static str,
     /// The `duration_ms` and `outcome` values (both or neither).
     pub(crate) done: Option<(f64, &'static str)>,
+    /// The raw clock reading the call ended at ([`crate::encode::time::wall_nanos_at`]): the
+    /// line's stamp, so the layer reads no clock of its own. `None`: the layer reads it.
+    pub(crate) end: Option<u64>,
     /// The event carries no field besides these (no `error`, `error_type` or `fields`): the
     /// layer need not visit it at all.
     pub(crate) only: bool,
+    /// Where the log layer keeps this event's pre-rendered line head ([`HeadSlot`]).
+    pub(crate) head: Option<&'static HeadSlot>,
+}
+
+/// The part of a completion line that never changes for one callsite and event name (level,
+/// event and target, escaped and bounded), rendered by observa's JSON format the first time it
+/// writes the event and copied whole afterwards. The callsite holds the slot; the format owns
+/// what goes in it.
+#[derive(Debug, Default)]
+pub(crate) struct HeadSlot(std::sync::OnceLock<Box<[u8]>>);
+
+impl HeadSlot {
+    pub(crate) const fn new() -> HeadSlot {
+        HeadSlot(std::sync::OnceLock::new())
+    }
+
+    /// The rendered head, rendering it with `render` the first time.
+    #[inline]
+    pub(crate) fn get_or_render(&self, render: impl FnOnce() -> Box<[u8]>) -> &[u8] {
+        self.0.get_or_init(render)
+    }
 }
 
 thread_local! {
@@ -198,7 +222,9 @@ mod tests {
             meta: std::ptr::from_ref(&META) as usize,
             event: "a.completed",
             done: Some((1.0, "ok")),
+            end: None,
             only: true,
+            head: None,
         };
         assert!(typed(&META).is_none());
         with_typed(t, "", || {

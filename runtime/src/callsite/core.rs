@@ -16,12 +16,21 @@ use tracing::{Level, Span};
 
 use crate::encode::time::clock;
 
-/// Seconds since `start` (a raw [`clock`] reading).
+/// Seconds since `start` (a raw [`clock`] reading), and the raw reading they end at: the
+/// stamp of the call's completion line (the log layer reads no clock of its own for it).
 #[inline]
-pub(super) fn elapsed(start: u64) -> f64 {
+pub(super) fn elapsed(start: u64) -> (f64, u64) {
     let c = clock();
-    c.delta_as_nanos(start, c.raw()) as f64 * 1e-9
+    let end = c.raw();
+    (c.delta_as_nanos(start, end) as f64 * 1e-9, end)
 }
+
+/// Indices of [`super::site::SiteInfo::names`].
+const COMPLETED: usize = 0;
+/// See [`COMPLETED`].
+const FAILED: usize = 1;
+/// See [`COMPLETED`].
+const STARTED: usize = 2;
 
 /// A raw reading of the duration clock.
 #[inline]
@@ -234,7 +243,7 @@ impl Core {
         if site.info.opts.started
             && let Some(cs) = event_enabled(site, site.info.opts.level)
         {
-            self.emit(cs, site.info.names[2], None, None, "");
+            self.emit(cs, STARTED, None, None, None, "");
         }
     }
 
@@ -349,18 +358,18 @@ impl Core {
         let f = f.with_class(self.site.info.opts.class);
         self.done = true;
         self.meter.pause();
-        let secs = elapsed(self.start);
+        let (secs, end) = elapsed(self.start);
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, secs);
         }
-        self.complete(f, secs);
+        self.complete(f, secs, end);
     }
 
     /// What [`Core::finish`] records after the metrics (`f` already classified): resource use,
     /// span status, completion line, own span. Also the end of a lean call that writes a line
     /// ([`super::sync_call`]).
     #[inline]
-    pub(super) fn complete(&mut self, f: Finish<'_>, secs: f64) {
+    pub(super) fn complete(&mut self, f: Finish<'_>, secs: f64, end: u64) {
         let site = self.site;
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.info.event], &u);
@@ -399,10 +408,10 @@ impl Core {
         'line: {
             let site = self.site;
             let slow = site.info.opts.slow_ms > 0 && secs * 1e3 >= site.info.opts.slow_ms as f64;
-            let (level, name) = match f.outcome {
+            let (level, which) = match f.outcome {
                 Outcome::Ok if slow => {
                     crate::lifecycle::slow::mark(&mut self.fields, site.info.opts.slow_ms);
-                    (Level::WARN, site.info.names[0])
+                    (Level::WARN, COMPLETED)
                 }
                 Outcome::Ok => {
                     if site.info.opts.sample < 1.0
@@ -410,11 +419,11 @@ impl Core {
                     {
                         break 'line;
                     }
-                    (site.info.opts.level, site.info.names[0])
+                    (site.info.opts.level, COMPLETED)
                 }
-                Outcome::ClientError => (Level::INFO, site.info.names[1]),
-                Outcome::Cancelled => (Level::WARN, site.info.names[1]),
-                Outcome::ServerError | Outcome::Panic => (Level::ERROR, site.info.names[1]),
+                Outcome::ClientError => (Level::INFO, FAILED),
+                Outcome::Cancelled => (Level::WARN, FAILED),
+                Outcome::ServerError | Outcome::Panic => (Level::ERROR, FAILED),
             };
             // Checked here, once: a filtered-out completion costs nothing more.
             let Some(cs) = event_enabled(site, level) else {
@@ -423,8 +432,9 @@ impl Core {
             let ms = secs * 1e3;
             self.emit(
                 cs,
-                name,
+                which,
                 Some((ms, f.outcome.as_str())),
+                Some(end),
                 f.error,
                 f.error_type,
             );
@@ -439,15 +449,20 @@ impl Core {
     /// (asked once per line). Out of line: a written line costs thousands of instructions
     /// anyway, and inlined its frame (the value arrays) was set up on every call, the
     /// metrics-only path too.
+    ///
+    /// `which` indexes the site's event names ([`COMPLETED`], [`FAILED`], [`STARTED`]); `end`
+    /// is the raw clock reading the call ended at, the line's stamp.
     #[inline(never)]
     fn emit(
         &mut self,
         cs: &'static Cs,
-        name: &'static str,
+        which: usize,
         done: Option<(f64, &'static str)>,
+        end: Option<u64>,
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
+        let name = self.site.info.names[which];
         let meta = cs.meta();
         let fs = meta.fields();
         let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
@@ -490,7 +505,9 @@ impl Core {
             meta: std::ptr::from_ref(meta) as usize,
             event: name,
             done,
+            end,
             only: values[at::ERROR..].iter().all(Option::is_none),
+            head: Some(cs.head(which)),
         };
         // Recorded on the call's own span above: dispatched as a child of the call's `tracing`
         // span (for the layers that want it) or as an explicit root, so that no layer puts it on

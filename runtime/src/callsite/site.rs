@@ -144,6 +144,9 @@ pub(super) struct Cs {
     meta: OnceLock<Metadata<'static>>,
     interest: AtomicU8,
     registration: AtomicU8,
+    /// A place for the log layer's pre-rendered line head of this callsite's event under each
+    /// of the site's names ([`crate::completion::HeadSlot`]; unused on the span's callsite).
+    heads: [crate::completion::HeadSlot; 3],
 }
 
 const UNREGISTERED: u8 = 0;
@@ -174,7 +177,18 @@ impl Cs {
             meta: OnceLock::new(),
             interest: AtomicU8::new(UNKNOWN),
             registration: AtomicU8::new(UNREGISTERED),
+            heads: [
+                crate::completion::HeadSlot::new(),
+                crate::completion::HeadSlot::new(),
+                crate::completion::HeadSlot::new(),
+            ],
         }
+    }
+
+    /// The head slot of this callsite's event under the site's name `which`.
+    #[inline]
+    pub(super) fn head(&'static self, which: usize) -> &'static crate::completion::HeadSlot {
+        &self.heads[which]
     }
 
     #[inline]

@@ -279,7 +279,7 @@ impl Lean {
         self.done = true;
         let site = self.site;
         let f = f.with_class(site.info.opts.class);
-        let secs = elapsed(self.start);
+        let (secs, end) = elapsed(self.start);
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, secs);
         }
@@ -289,15 +289,15 @@ impl Lean {
             || site.info.opts.sample < 1.0
             || event_enabled(site, site.info.opts.level).is_some()
         {
-            self.line(f, secs);
+            self.line(f, secs, end);
         }
     }
 
     /// The completion line of a lean call (out of line: it costs thousands of instructions
     /// anyway).
     #[inline(never)]
-    fn line(&self, f: Finish<'_>, secs: f64) {
-        self.core().complete(f, secs);
+    fn line(&self, f: Finish<'_>, secs: f64, end: u64) {
+        self.core().complete(f, secs, end);
     }
 }
 

@@ -172,7 +172,11 @@ pub fn write_ms(out: &mut Vec<u8>, ms: f64) {
     if !(0.0..1e12).contains(&ms) {
         return write_f64(out, ms);
     }
-    let micros = (ms * 1000.0).round() as u64;
+    // `round()` (half away from zero) without its libm call: the truncation is one
+    // instruction, and `x - t` is exact here (Sterbenz: `t <= x < 2t` once `t >= 1`).
+    let x = ms * 1000.0;
+    let t = x as u64;
+    let micros = t + u64::from(x - t as f64 >= 0.5);
     write_u64(out, micros / 1000);
     let frac = (micros % 1000) as u16;
     out.extend_from_slice(&[
@@ -395,6 +399,35 @@ mod tests {
             let mut out = Vec::new();
             write_ms(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn milliseconds_round_as_f64_round_does() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values = vec![
+            0.0,
+            0.0004999999999999999,
+            0.0005,
+            0.00049999999999999994,
+            0.4995,
+            2.5e-4,
+            999_999_999_999.9995,
+        ];
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread over magnitudes, and exact halves of a microsecond.
+            values.push((x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 13) as i32 - 3));
+            values.push(((x >> 20) % 1_000_000) as f64 / 1000.0 + 0.0005);
+        }
+        for v in values {
+            let micros = (v * 1000.0).round() as u64;
+            let want = format!("{}.{:03}", micros / 1000, micros % 1000);
+            let mut out = Vec::new();
+            write_ms(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v:e}");
         }
     }
 

@@ -246,7 +246,12 @@ impl Layer {
         } else {
             scratch.masks.get(meta, self.production)
         };
-        let now = crate::encode::time::wall_now();
+        // A typed completion carries the reading its call ended at: no clock read here.
+        let now = crate::encode::time::wall_nanos_at(
+            typed
+                .and_then(|t| t.end)
+                .unwrap_or_else(|| crate::encode::time::clock().raw()),
+        );
         // The bound ids, read once (copied aside: the context is not borrowed while the event's
         // fields run user code), and the canonical keys this line carries: no field of the event
         // may take them.
@@ -339,6 +344,8 @@ impl Layer {
             bound_renamed: &bound_renamed[..bound.len().min(bound_renamed.len())],
             trace,
             color: false,
+            fixed: None,
+            done: None,
             max_value: self.max_value,
             max_line: self.max_line,
         };
@@ -400,6 +407,40 @@ impl Layer {
         rest.clear();
         text.clear();
         members.clear();
+        // A typed completion with a short event name: its level, event and target are the same
+        // on every line of its callsite, rendered once (JSON).
+        let fixed = typed
+            .filter(|(t, _)| t.event.len() <= EVENT_MAX)
+            .and_then(|(t, _)| t.head)
+            .and_then(|slot| {
+                F::fixed_head(
+                    slot,
+                    &Head {
+                        event: typed.map_or("", |(t, _)| t.event),
+                        ..*head
+                    },
+                )
+            });
+        // The direct route: a typed completion with nothing besides its head (no error, no
+        // recorded or bound field) is written with no visitor and no member list, its
+        // `duration_ms` and `outcome` straight into the line. Such a line cannot reach the line
+        // bound (every part of it is bounded, far below the smallest bound accepted), so it is
+        // the line the member list would give (`tests::the_direct_route_writes_the_member_line`).
+        if let Some((t, _)) = typed
+            && t.only
+            && t.event.len() <= EVENT_MAX
+            && head.bound.is_empty()
+        {
+            let head = Head {
+                event: t.event,
+                color: sink.color,
+                fixed,
+                done: t.done,
+                ..*head
+            };
+            let truncated = F::write_line(&head, line, text, rest, members);
+            return (line, truncated);
+        }
         let mut c = Collected::<F> {
             format: PhantomData,
             rest,
@@ -444,9 +485,175 @@ impl Layer {
             },
             message: has_message.then_some(msg_buf.as_str()),
             color: sink.color,
+            fixed: fixed.filter(|_| short_event.is_some()),
             ..*head
         };
         let truncated = F::write_line(&head, line, text, rest, members);
         (line, truncated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    fn head<'a>(
+        level: &'a Level,
+        event: &'a str,
+        target: &'a str,
+        ids: [Option<&'a str>; 4],
+        max_value: usize,
+    ) -> Head<'a> {
+        Head {
+            now: 1_795_000_000_123_456_789,
+            level,
+            event,
+            target,
+            message: None,
+            ids,
+            bound: &[],
+            bound_renamed: &[],
+            trace: None,
+            color: false,
+            fixed: None,
+            done: None,
+            max_value,
+            max_line: json::MIN_MAX_LINE_BYTES,
+        }
+    }
+
+    /// The line of `h` with its typed members written as a member list (`Collected::typed`,
+    /// then the format's member copy), and written straight ([`Head::done`], the direct route),
+    /// each with whether it was cut.
+    fn member_and_direct<F: LineFormat>(
+        h: &Head<'_>,
+        done: (f64, &str),
+    ) -> ((String, bool), (String, bool)) {
+        let (mut rest, mut members) = (Vec::new(), Vec::new());
+        let (mut event, mut message, mut tmp) = (String::new(), String::new(), String::new());
+        let mut c = Collected::<F> {
+            format: PhantomData,
+            rest: &mut rest,
+            members: &mut members,
+            reserved: &[],
+            event: &mut event,
+            has_event: false,
+            message: &mut message,
+            has_message: false,
+            tmp: &mut tmp,
+            max: h.max_value,
+            completion: true,
+            production: false,
+            masks: Masks::NONE,
+            typed: false,
+        };
+        c.typed(Some(done), true);
+        let (mut line, mut text) = (Vec::new(), Vec::new());
+        let cut = F::write_line(h, &mut line, &mut text, &rest, &members);
+        let listed = (String::from_utf8(line).unwrap(), cut);
+        let direct = Head {
+            done: Some(done),
+            ..*h
+        };
+        let (mut line, mut text) = (Vec::new(), Vec::new());
+        let cut = F::write_line(&direct, &mut line, &mut text, &[], &[]);
+        (listed, (String::from_utf8(line).unwrap(), cut))
+    }
+
+    #[test]
+    fn the_direct_route_writes_the_member_line() {
+        // Every part of the line at its bound, every byte escaped at its widest (a control
+        // character is six bytes in both formats), the smallest line bound accepted: the
+        // direct route assumes such a line is never cut.
+        let wide = "\u{1}".repeat(EVENT_MAX);
+        let wide_id = "\u{1}".repeat(256);
+        let cases: [(&str, &str, [Option<&str>; 4], (f64, &str)); 3] = [
+            (
+                "sync_job.completed",
+                "billing::jobs",
+                [
+                    Some("532ead2958b5a2c4b7e70276f0c7cbd3"),
+                    Some("acme"),
+                    None,
+                    None,
+                ],
+                (0.0876, ""),
+            ),
+            (
+                "x\"y\\z.failed",
+                "t\u{202e}",
+                [None, Some("ten\"ant\n"), Some("u"), Some("c")],
+                (12.0005, ""),
+            ),
+            (
+                &wide,
+                &wide,
+                [
+                    Some(&wide_id),
+                    Some(&wide_id),
+                    Some(&wide_id),
+                    Some(&wide_id),
+                ],
+                (1e13, ""),
+            ),
+        ];
+        let outcomes = [
+            crate::outcome::Outcome::Ok,
+            crate::outcome::Outcome::ClientError,
+            crate::outcome::Outcome::ServerError,
+            crate::outcome::Outcome::Panic,
+            crate::outcome::Outcome::Cancelled,
+        ]
+        .map(crate::outcome::Outcome::as_str);
+        // Every outcome word, and text that is not one (escaped, quoted, bounded as any text).
+        let words = outcomes
+            .iter()
+            .chain(&["", "Ok", "a b", "x\"y", "much_too_long_for_a_word"]);
+        for ((event, target, ids, done), word) in cases.into_iter().cycle().zip(words) {
+            let done = (done.0, *word);
+            for level in [Level::INFO, Level::ERROR] {
+                let h = head(&level, event, target, ids, 1 << 20);
+                let (listed, direct) = member_and_direct::<Json>(&h, done);
+                assert_eq!(direct, listed);
+                assert!(!direct.1, "cut: {}", direct.0.len());
+                let v: serde_json::Value = serde_json::from_str(&direct.0).unwrap();
+                assert_eq!(v["outcome"], done.1, "{}", direct.0);
+                let (listed, direct) = member_and_direct::<Console>(&h, done);
+                assert_eq!(direct, listed);
+                assert!(!direct.1, "cut: {}", direct.0.len());
+                assert!(direct.0.contains(" outcome="), "{}", direct.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixed_head_is_the_head_the_line_writes() {
+        for (event, target) in [
+            ("sync_job.completed", "billing::jobs"),
+            ("q\"uo\\te\u{7}.failed", "t\u{200b}::\u{1b}[31m"),
+            (&*"é".repeat(EVENT_MAX / 2), &*"\u{1}".repeat(300)),
+        ] {
+            for level in [Level::DEBUG, Level::WARN] {
+                let slot: &'static crate::completion::HeadSlot =
+                    Box::leak(Box::new(crate::completion::HeadSlot::new()));
+                let h = head(&level, event, target, [Some("c"), None, None, None], 64);
+                let fixed = Json::fixed_head(slot, &h).unwrap();
+                let again = Json::fixed_head(slot, &h).unwrap();
+                assert!(std::ptr::eq(fixed, again), "rendered once");
+                let (mut plain, mut with_fixed) = (Vec::new(), Vec::new());
+                Json::write_line(&h, &mut plain, &mut Vec::new(), &[], &[]);
+                let hf = Head {
+                    fixed: Some(fixed),
+                    ..h
+                };
+                Json::write_line(&hf, &mut with_fixed, &mut Vec::new(), &[], &[]);
+                assert_eq!(
+                    String::from_utf8(with_fixed).unwrap(),
+                    String::from_utf8(plain).unwrap()
+                );
+                assert!(Console::fixed_head(slot, &h).is_none());
+            }
+        }
     }
 }

@@ -146,24 +146,33 @@ pub(super) fn plain_key<F: LineFormat>(
     if reserved.is_empty() && taken.is_empty() {
         // Nothing to collide with: separator, key and delimiter written straight.
         let start = out.len();
-        let (open, close): (&[u8], &[u8]) = match F::KEY_STYLE {
-            Style::Json => (b",\"", b"\":"),
-            Style::Console => (b" ", b"="),
-        };
-        out.extend_from_slice(open);
-        let kb = out.len();
-        out.extend_from_slice(name.as_bytes());
-        let ke = out.len();
-        out.extend_from_slice(close);
+        let key = free_key::<F>(out, name);
         return Some(Member {
             start,
-            key: (kb, ke),
+            key,
             value: out.len(),
         });
     }
     put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, |out| {
         out.extend_from_slice(name.as_bytes());
     })
+}
+
+/// Writes separator, key and delimiter of one of observa's own keys that nothing can take
+/// ([`plain_key`] when there is nothing to collide with, and the completion members the
+/// formats write straight, [`super::format::write_done`]); returns where the key body is.
+#[inline]
+pub(super) fn free_key<F: LineFormat>(out: &mut Vec<u8>, name: &'static str) -> (usize, usize) {
+    let (open, close): (&[u8], &[u8]) = match F::KEY_STYLE {
+        Style::Json => (b",\"", b"\":"),
+        Style::Console => (b" ", b"="),
+    };
+    out.extend_from_slice(open);
+    let kb = out.len();
+    out.extend_from_slice(name.as_bytes());
+    let ke = out.len();
+    out.extend_from_slice(close);
+    (kb, ke)
 }
 
 use crate::encode::text::cut as bounded;

@@ -11,7 +11,7 @@
 //! `customer="{\"tier\":\"gold\",\"card\":\"[REDACTED]\"}"`: unquote it and it parses as JSON.
 //! The message after the event is bare neutralised text, as before.
 
-use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members};
+use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members, write_done};
 use crate::encode::text::cut as bounded;
 use crate::log::json::{self, VecWriter};
 use crate::log::line::{self, Copier, Member, Style};
@@ -94,6 +94,11 @@ impl LineFormat for Console {
     }
 
     #[inline]
+    fn word(out: &mut Vec<u8>, w: &str) {
+        out.extend_from_slice(w.as_bytes());
+    }
+
+    #[inline]
     fn message(out: &mut Vec<u8>, s: &str, max: usize) {
         json::write_console_str(out, s, max);
     }
@@ -137,7 +142,7 @@ impl LineFormat for Console {
     ) -> bool {
         let max_line = head.max_line;
         let mut truncated = false;
-        crate::encode::time::write_timestamp(line, head.now);
+        crate::encode::time::write_timestamp_nanos(line, head.now);
         line.push(b' ');
         if head.color {
             line.extend_from_slice(level_color(head.level).as_bytes());
@@ -181,6 +186,9 @@ impl LineFormat for Console {
             truncated |= line::write_text_capped::<Console>(line, m, head.max_value, cap);
         }
         line.extend_from_slice(text);
+        if let Some(done) = head.done {
+            write_done::<Console>(line, done, head.max_value);
+        }
         let avail = max_line.saturating_sub(line.len() + 1 + MARKER_ROOM);
         truncated |= put_members(line, rest, members, avail);
         if truncated {

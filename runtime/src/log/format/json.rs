@@ -2,7 +2,7 @@
 //! context, the event's fields, then `message` (kept before any field when the line is cut).
 //! Values are written by the crate's one JSON writer ([`crate::encode::json`]).
 
-use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members};
+use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members, write_done};
 use crate::log::json;
 use crate::log::line::{self, Copier, Member, Style};
 use crate::log::neutralise::escape_json;
@@ -25,6 +25,13 @@ impl LineFormat for Json {
     }
 
     #[inline]
+    fn word(out: &mut Vec<u8>, w: &str) {
+        out.push(b'"');
+        out.extend_from_slice(w.as_bytes());
+        out.push(b'"');
+    }
+
+    #[inline]
     fn message(out: &mut Vec<u8>, s: &str, max: usize) {
         json::write_str(out, s, max);
     }
@@ -44,6 +51,18 @@ impl LineFormat for Json {
         c.value(out, members, tmp, 0)
     }
 
+    #[inline]
+    fn fixed_head(
+        slot: &'static crate::completion::HeadSlot,
+        head: &Head<'_>,
+    ) -> Option<&'static [u8]> {
+        Some(slot.get_or_render(|| {
+            let mut v = Vec::new();
+            write_fixed(&mut v, head);
+            v.into_boxed_slice()
+        }))
+    }
+
     fn write_line(
         head: &Head<'_>,
         line: &mut Vec<u8>,
@@ -54,13 +73,12 @@ impl LineFormat for Json {
         let max_line = head.max_line;
         let mut truncated = false;
         line.extend_from_slice(b"{\"timestamp\":\"");
-        crate::encode::time::write_timestamp(line, head.now);
-        line.extend_from_slice(b"\",\"level\":\"");
-        line.extend_from_slice(level_str(head.level).as_bytes());
-        line.extend_from_slice(b"\",\"event\":");
-        json::write_str(line, head.event, 256);
-        line.extend_from_slice(b",\"target\":");
-        json::write_str(line, head.target, 256);
+        crate::encode::time::write_timestamp_nanos(line, head.now);
+        line.extend_from_slice(b"\",");
+        match head.fixed {
+            Some(f) => line.extend_from_slice(f),
+            None => write_fixed(line, head),
+        }
         for (k, v) in ID_KEYS.iter().zip(head.ids) {
             if let Some(v) = v {
                 line.extend_from_slice(b",\"");
@@ -92,6 +110,9 @@ impl LineFormat for Json {
             let cap = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
             truncated |= line::write_text_capped::<Json>(text, m, head.max_value, cap);
         }
+        if let Some(done) = head.done {
+            write_done::<Json>(line, done, head.max_value);
+        }
         let avail = max_line.saturating_sub(line.len() + text.len() + 2 + MARKER_ROOM);
         truncated |= put_members(line, rest, members, avail);
         line.extend_from_slice(text);
@@ -103,4 +124,15 @@ impl LineFormat for Json {
         line.extend_from_slice(b"}\n");
         truncated
     }
+}
+
+/// `"level":…,"event":…,"target":…` of `head`: the part of a line that is the same for every
+/// event of one callsite and event name ([`LineFormat::fixed_head`] keeps it rendered).
+fn write_fixed(line: &mut Vec<u8>, head: &Head<'_>) {
+    line.extend_from_slice(b"\"level\":\"");
+    line.extend_from_slice(level_str(head.level).as_bytes());
+    line.extend_from_slice(b"\",\"event\":");
+    json::write_str(line, head.event, 256);
+    line.extend_from_slice(b",\"target\":");
+    json::write_str(line, head.target, 256);
 }

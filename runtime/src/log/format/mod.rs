@@ -10,7 +10,6 @@ pub(super) mod console;
 pub(super) mod json;
 
 use super::line::{Copier, Member, Style};
-use std::time::SystemTime;
 use tracing::Level;
 
 /// One line format.
@@ -26,6 +25,10 @@ pub(super) trait LineFormat {
     /// Appends the text value `s`, bounded to `max` input bytes with the truncation marker.
     fn text(out: &mut Vec<u8>, s: &str, max: usize);
 
+    /// Appends a short, non-empty word of lowercase ASCII letters and `_` (within any value bound) as
+    /// [`LineFormat::text`] writes it, without its escaping pass.
+    fn word(out: &mut Vec<u8>, w: &str);
+
     /// Appends the message `s`, bounded to `max` input bytes with the truncation marker.
     fn message(out: &mut Vec<u8>, s: &str, max: usize);
 
@@ -39,6 +42,16 @@ pub(super) trait LineFormat {
         members: &mut Vec<Member>,
         tmp: &mut String,
     ) -> Option<()>;
+
+    /// The fixed part of a typed completion's line (level, event and target of `head`) from
+    /// its callsite's slot, rendered there the first time; `None` for a format that writes it
+    /// each time.
+    fn fixed_head(
+        _slot: &'static crate::completion::HeadSlot,
+        _head: &Head<'_>,
+    ) -> Option<&'static [u8]> {
+        None
+    }
 
     /// Assembles the line into `line` (emptied by the caller): the canonical part of `head`, the
     /// message, the collected members of `rest` within the line bound, the truncation marker when
@@ -55,7 +68,8 @@ pub(super) trait LineFormat {
 
 /// What a line says besides the event's own fields.
 pub(super) struct Head<'a> {
-    pub(super) now: SystemTime,
+    /// The line's stamp, nanoseconds since the epoch.
+    pub(super) now: u64,
     pub(super) level: &'a Level,
     pub(super) event: &'a str,
     pub(super) target: &'a str,
@@ -70,6 +84,13 @@ pub(super) struct Head<'a> {
     pub(super) trace: Option<&'a crate::trace::TraceIds>,
     /// Whether the sink colours its output (console only).
     pub(super) color: bool,
+    /// Level, event and target as the format writes them, pre-rendered for a typed completion
+    /// ([`LineFormat::fixed_head`]); `None`: written from the fields above.
+    pub(super) fixed: Option<&'a [u8]>,
+    /// A typed completion's `duration_ms` and `outcome` when the layer writes no member list
+    /// for it (its direct route: nothing else to write, nothing that can take the keys):
+    /// written by [`write_done`] where the members go.
+    pub(super) done: Option<(f64, &'a str)>,
     pub(super) max_value: usize,
     pub(super) max_line: usize,
 }
@@ -87,6 +108,28 @@ pub(super) const fn level_str(l: &Level) -> &'static str {
         Level::INFO => "info",
         Level::WARN => "warn",
         Level::ERROR => "error",
+    }
+}
+
+/// Writes a typed completion's `duration_ms` and `outcome` straight into the line ([`Head::done`]):
+/// the bytes `Collected::typed` writes for them as members when nothing can take their keys.
+#[inline]
+pub(super) fn write_done<F: LineFormat>(
+    line: &mut Vec<u8>,
+    (ms, outcome): (f64, &str),
+    max: usize,
+) {
+    super::line::free_key::<F>(line, crate::completion::DURATION_MS);
+    super::json::write_ms(line, ms);
+    super::line::free_key::<F>(line, crate::completion::OUTCOME);
+    // An outcome is one of `Outcome::as_str`'s words (lowercase ASCII and `_`, shorter than
+    // any value bound): written as the format writes such a word, with no escaping pass.
+    if (1..=max.min(16)).contains(&outcome.len())
+        && outcome.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        F::word(line, outcome);
+    } else {
+        F::text(line, outcome, max);
     }
 }
 
