@@ -411,16 +411,8 @@ impl Layer {
         // on every line of its callsite, rendered once (JSON).
         let fixed = typed
             .filter(|(t, _)| t.event.len() <= EVENT_MAX)
-            .and_then(|(t, _)| t.head)
-            .and_then(|slot| {
-                F::fixed_head(
-                    slot,
-                    &Head {
-                        event: typed.map_or("", |(t, _)| t.event),
-                        ..*head
-                    },
-                )
-            });
+            .and_then(|(t, _)| Some((t.event, t.head?)))
+            .and_then(|(event, slot)| F::fixed_head(slot, head.level, event, head.target));
         // The direct route: a typed completion with nothing besides its head (no error, no
         // recorded or bound field) is written with no visitor and no member list, its
         // `duration_ms` and `outcome` straight into the line. Such a line cannot reach the line
@@ -638,8 +630,8 @@ mod tests {
                 let slot: &'static crate::completion::HeadSlot =
                     Box::leak(Box::new(crate::completion::HeadSlot::new()));
                 let h = head(&level, event, target, [Some("c"), None, None, None], 64);
-                let fixed = Json::fixed_head(slot, &h).unwrap();
-                let again = Json::fixed_head(slot, &h).unwrap();
+                let fixed = Json::fixed_head(slot, &level, event, target).unwrap();
+                let again = Json::fixed_head(slot, &level, event, target).unwrap();
                 assert!(std::ptr::eq(fixed, again), "rendered once");
                 let (mut plain, mut with_fixed) = (Vec::new(), Vec::new());
                 Json::write_line(&h, &mut plain, &mut Vec::new(), &[], &[]);
@@ -652,7 +644,7 @@ mod tests {
                     String::from_utf8(with_fixed).unwrap(),
                     String::from_utf8(plain).unwrap()
                 );
-                assert!(Console::fixed_head(slot, &h).is_none());
+                assert!(Console::fixed_head(slot, &level, event, target).is_none());
             }
         }
     }

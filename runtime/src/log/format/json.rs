@@ -6,6 +6,7 @@ use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members, writ
 use crate::log::json;
 use crate::log::line::{self, Copier, Member, Style};
 use crate::log::neutralise::escape_json;
+use tracing::Level;
 
 /// The JSON line format.
 pub(in crate::log) struct Json;
@@ -54,11 +55,13 @@ impl LineFormat for Json {
     #[inline]
     fn fixed_head(
         slot: &'static crate::completion::HeadSlot,
-        head: &Head<'_>,
+        level: &Level,
+        event: &str,
+        target: &str,
     ) -> Option<&'static [u8]> {
         Some(slot.get_or_render(|| {
             let mut v = Vec::new();
-            write_fixed(&mut v, head);
+            write_fixed(&mut v, level, event, target);
             v.into_boxed_slice()
         }))
     }
@@ -77,7 +80,7 @@ impl LineFormat for Json {
         line.extend_from_slice(b"\",");
         match head.fixed {
             Some(f) => line.extend_from_slice(f),
-            None => write_fixed(line, head),
+            None => write_fixed(line, head.level, head.event, head.target),
         }
         for (k, v) in ID_KEYS.iter().zip(head.ids) {
             if let Some(v) = v {
@@ -126,13 +129,13 @@ impl LineFormat for Json {
     }
 }
 
-/// `"level":…,"event":…,"target":…` of `head`: the part of a line that is the same for every
+/// `"level":…,"event":…,"target":…`: the part of a line that is the same for every
 /// event of one callsite and event name ([`LineFormat::fixed_head`] keeps it rendered).
-fn write_fixed(line: &mut Vec<u8>, head: &Head<'_>) {
+fn write_fixed(line: &mut Vec<u8>, level: &Level, event: &str, target: &str) {
     line.extend_from_slice(b"\"level\":\"");
-    line.extend_from_slice(level_str(head.level).as_bytes());
+    line.extend_from_slice(level_str(level).as_bytes());
     line.extend_from_slice(b"\",\"event\":");
-    json::write_str(line, head.event, 256);
+    json::write_str(line, event, 256);
     line.extend_from_slice(b",\"target\":");
-    json::write_str(line, head.target, 256);
+    json::write_str(line, target, 256);
 }

@@ -43,12 +43,14 @@ pub(super) trait LineFormat {
         tmp: &mut String,
     ) -> Option<()>;
 
-    /// The fixed part of a typed completion's line (level, event and target of `head`) from
+    /// The fixed part of a typed completion's line (its level, event and target) from
     /// its callsite's slot, rendered there the first time; `None` for a format that writes it
     /// each time.
     fn fixed_head(
         _slot: &'static crate::completion::HeadSlot,
-        _head: &Head<'_>,
+        _level: &Level,
+        _event: &str,
+        _target: &str,
     ) -> Option<&'static [u8]> {
         None
     }
