@@ -757,6 +757,77 @@ pub(crate) fn exit_fresh() {
     }
 }
 
+/// The context of an async call that is nothing but its tenant (or nothing) and an owed
+/// correlation id, started where the poller's context was empty: the common top-level handler.
+/// Each poll enters it through the fast path of sync calls ([`enter_fresh_tenant`]), so no
+/// [`Context`] is built, copied or exchanged per poll. A poll that reads or changes the context
+/// hands it over whole ([`exit_fresh_capture`]), and the call keeps it as its own from then on,
+/// as a call that built its context at start does: the same correlation id and bound values on
+/// every later poll and on its completion line.
+#[derive(Clone, Copy)]
+pub(crate) struct FreshCall {
+    tenant: Option<arrayvec::ArrayString<INLINE>>,
+}
+
+impl FreshCall {
+    /// A fresh call binding `tenant`, when the thread's context is empty and the tenant is
+    /// short (kept inline); `None` otherwise (the call builds its context).
+    #[inline]
+    pub(crate) fn new(tenant: Option<&str>) -> Option<FreshCall> {
+        if FRESH.get() != FRESH_NONE || DIRTY.get() {
+            return None;
+        }
+        let tenant = match tenant {
+            Some(t) => Some(arrayvec::ArrayString::from(t).ok()?),
+            None => None,
+        };
+        Some(FreshCall { tenant })
+    }
+
+    /// Enters the call's context on this thread: true when entered (then [`exit_fresh`] or
+    /// [`exit_fresh_capture`] is owed), false when the thread's context is not empty (the
+    /// caller installs [`FreshCall::context`] instead).
+    #[inline]
+    pub(crate) fn enter(&self) -> bool {
+        if FRESH.get() != FRESH_NONE || DIRTY.get() {
+            return false;
+        }
+        match self.tenant {
+            Some(t) => {
+                FRESH_TENANT_ID.with(|c| c.set(t));
+                FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
+            }
+            None => FRESH.set(FRESH_OWED),
+        }
+        true
+    }
+
+    /// The call's context as a [`Context`]: its tenant and an owed correlation id.
+    pub(crate) fn context(&self) -> Context {
+        let mut c = Context::EMPTY;
+        c.tenant_id = self.tenant.map(|t| Id(Repr::Inline(t)));
+        c.correlation_pending = true;
+        c
+    }
+}
+
+/// Ends what [`FreshCall::enter`] entered, back to the empty context, and returns the call's
+/// context when the code inside read or changed it (it was written into the thread's slot
+/// then: a correlation id generated, a value bound), for the call to keep.
+#[inline]
+pub(crate) fn exit_fresh_capture() -> Option<Context> {
+    if FRESH.replace(FRESH_NONE) != FRESH_SYNCED {
+        return None;
+    }
+    let ctx = CURRENT.with(|c| {
+        c.try_borrow_mut()
+            .ok()
+            .map(|mut c| std::mem::replace(&mut c.ctx, Context::EMPTY))
+    });
+    DIRTY.set(false);
+    ctx
+}
+
 /// Installs `ctx` and returns the previous context.
 pub(crate) fn swap(ctx: Context) -> Context {
     sync_fresh();

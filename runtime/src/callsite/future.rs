@@ -2,10 +2,11 @@
 //! ([`AsyncCall`], [`Bound`], one [`PollGuard`] per poll), and the compile-time probes for
 //! functions that return a boxed future behind a type alias.
 
-use super::core::{Core, PANICKED, while_unwinding};
+use super::core::{Core, PANICKED, event_enabled, span_enabled, while_unwinding};
 use super::field::{CallBinding, call_context};
 use super::site::Site;
-use crate::context::{self, Context, ScopeGuard};
+use super::sync_call::FreshGuard;
+use crate::context::{self, BindValue, Context, ScopeGuard};
 use crate::outcome::{ErrorView, Finish, Outcome};
 use crate::record::Record;
 use std::fmt;
@@ -20,7 +21,17 @@ use std::task::{Context as TaskContext, Poll};
 #[doc(hidden)]
 pub struct AsyncCall {
     core: Core,
-    ctx: Option<Context>,
+    /// The call's own context, exchanged with the poller's around each poll; `None` for a call
+    /// that runs in the poller's (nothing bound, a correlation id in scope) or is `fresh`.
+    ///
+    /// Boxed: the call lives in the instrumented future, which is moved whole when it is
+    /// created and awaited; a context inline (about 230 bytes) made every async call copy it
+    /// several times, the fresh ones that never use it too.
+    ctx: Option<Box<Context>>,
+    /// The call's context while it is only its tenant and an owed correlation id, entered per
+    /// poll without a [`Context`] ([`context::FreshCall`]); moved into `ctx` by the first poll
+    /// that reads or changes it.
+    fresh: Option<context::FreshCall>,
 }
 
 impl fmt::Debug for AsyncCall {
@@ -38,10 +49,14 @@ impl AsyncCall {
         let mut call = AsyncCall {
             core: Core::idle(site),
             ctx: None,
+            fresh: None,
         };
-        call.ctx = call_context(&bind);
+        call.fresh = fresh_call(site, &bind);
+        if call.fresh.is_none() {
+            call.ctx = call_context(&bind).map(Box::new);
+        }
         call.core.begin(
-            call.ctx.as_mut(),
+            call.ctx.as_deref_mut(),
             values,
             crate::resource::Meter::for_call(),
         );
@@ -71,7 +86,17 @@ impl AsyncCall {
     /// it stay a few instructions each.
     #[inline]
     fn enter(&mut self, resume: bool) -> PollGuard<'_> {
-        let scope = self.ctx.as_mut().and_then(context::swap_in);
+        let scope = match self.fresh {
+            Some(f) if f.enter() => Some(PollScope::Fresh),
+            Some(f) => {
+                // Polled where the thread has a context: the call's own is built and exchanged
+                // from now on.
+                self.fresh = None;
+                self.ctx = Some(Box::new(f.context()));
+                self.swap_in()
+            }
+            None => self.swap_in(),
+        };
         let guard = PollGuard {
             call: self,
             scope,
@@ -84,6 +109,26 @@ impl AsyncCall {
         guard
     }
 
+    #[inline]
+    fn swap_in(&mut self) -> Option<PollScope> {
+        self.ctx
+            .as_deref_mut()
+            .and_then(context::swap_in)
+            .map(PollScope::Swapped)
+    }
+
+    /// Installs the call's context for good (its end): until the returned value drops.
+    fn install(&mut self) -> Option<Installed> {
+        match self.fresh.take() {
+            Some(f) if f.enter() => Some(Installed::Fresh(FreshGuard)),
+            Some(f) => Some(Installed::Scope(ScopeGuard::install(f.context()))),
+            None => self
+                .ctx
+                .take()
+                .map(|c| Installed::Scope(ScopeGuard::install(*c))),
+        }
+    }
+
     /// Records the return value in the completion event (`ret`).
     pub fn ret(&mut self, v: Option<&dyn Record>) {
         self.core.ret(v);
@@ -94,12 +139,55 @@ impl AsyncCall {
     pub fn finish(mut self, f: Finish<'_>) {
         // Installed only for a completion event that may be written (it carries the context).
         let _scope = if self.core.finish_reads_context(&f) {
-            self.ctx.take().map(ScopeGuard::install)
+            self.install()
         } else {
             None
         };
         self.core.entered().finish(f);
     }
+}
+
+/// Can an async call of `site` with `bind` run in a [`context::FreshCall`]? When it binds
+/// nothing or only a string tenant, starts where the thread's context is empty, and nothing it
+/// does at its start needs its context as a value (a `tracing` span or an own span carrying
+/// its ids, the `started` line).
+#[inline]
+fn fresh_call(site: &'static Site, bind: &CallBinding<'_>) -> Option<context::FreshCall> {
+    if site.info.opts.started
+        || bind.user.is_some()
+        || bind.correlation.is_some()
+        || !bind.fields.is_empty()
+    {
+        return None;
+    }
+    let tenant = match bind.tenant {
+        None => None,
+        Some(BindValue::Str(t)) => Some(t),
+        Some(BindValue::Display(_)) => return None,
+    };
+    let fresh = context::FreshCall::new(tenant)?;
+    if span_enabled(site) {
+        return None;
+    }
+    #[cfg(feature = "otlp")]
+    if crate::trace::active() && event_enabled(site, site.info.opts.level).is_some() {
+        return None;
+    }
+    Some(fresh)
+}
+
+/// How a poll entered the call's context.
+enum PollScope {
+    /// Exchanged with the poller's ([`context::swap_in`]).
+    Swapped(context::Swapped),
+    /// Entered through the fast path ([`context::FreshCall::enter`]).
+    Fresh,
+}
+
+/// The call's context installed for its end ([`AsyncCall::install`]), undone on drop.
+enum Installed {
+    Scope(#[allow(dead_code)] ScopeGuard),
+    Fresh(#[allow(dead_code)] FreshGuard),
 }
 
 impl Drop for AsyncCall {
@@ -117,7 +205,7 @@ impl Drop for AsyncCall {
             // Unwinding out of `start`.
             PANICKED
         };
-        let _scope = self.ctx.take().map(ScopeGuard::install);
+        let _scope = self.install();
         let core = &mut self.core;
         if std::thread::panicking() {
             while_unwinding(|| core.entered().finish(f));
@@ -147,8 +235,9 @@ impl<F> fmt::Debug for Instrumented<'_, F> {
 /// on drop (also while unwinding, recording `panic` then).
 struct PollGuard<'a> {
     call: &'a mut AsyncCall,
-    /// The call's context is exchanged with the thread's (`call.ctx` holds the poller's).
-    scope: Option<context::Swapped>,
+    /// The call's context is exchanged with the thread's (`call.ctx` holds the poller's), or
+    /// entered through the fast path.
+    scope: Option<PollScope>,
     /// The poll returned: dropped without it, the poll is unwinding.
     returned: bool,
 }
@@ -167,8 +256,20 @@ impl Drop for PollGuard<'_> {
         } else {
             core.exit();
         }
-        if let (Some(scope), Some(ctx)) = (self.scope.take(), self.call.ctx.as_mut()) {
-            context::swap_out(ctx, scope);
+        match self.scope.take() {
+            Some(PollScope::Swapped(scope)) => {
+                if let Some(ctx) = self.call.ctx.as_deref_mut() {
+                    context::swap_out(ctx, scope);
+                }
+            }
+            Some(PollScope::Fresh) => {
+                // Read or changed inside the poll: the call keeps its context from now on.
+                if let Some(ctx) = context::exit_fresh_capture() {
+                    self.call.fresh = None;
+                    self.call.ctx = Some(Box::new(ctx));
+                }
+            }
+            None => {}
         }
     }
 }

@@ -63,7 +63,7 @@ enum Scope {
 }
 
 /// Ends a call entered on the fast path ([`context::exit_fresh`]) on drop, also while unwinding.
-struct FreshGuard;
+pub(super) struct FreshGuard;
 
 impl Drop for FreshGuard {
     #[inline]

@@ -1,0 +1,297 @@
+//! The fast path of async calls (`context::FreshCall`, issue #14): an `#[observed(tenant)]`
+//! async fn that starts where the poller's context is empty enters its context on each poll
+//! without building, copying or exchanging a `Context`, and keeps the context whole from the
+//! first poll that reads or changes it. Each test attacks one promise of the slower path it
+//! replaces: the same correlation id on every poll and on the line, values bound inside kept
+//! across polls, nothing left on the poller's thread, polls in another context, on another
+//! thread, interleaved with another call, a panic, a cancellation.
+
+use observa::context::{self, Context};
+use observa::observed;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+mod log_support;
+
+use log_support::{Seen, seen, wait_lines};
+
+fn setup() {
+    log_support::capture("async-fresh-tests", "info");
+}
+
+fn empty() -> Seen {
+    Seen {
+        tenant: None,
+        user: None,
+        correlation: None,
+        fields: Vec::new(),
+    }
+}
+
+/// Pending once, then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+    f.poll(&mut TaskContext::from_waker(Waker::noop()))
+}
+
+fn ready<F: Future>(f: Pin<&mut F>) -> F::Output {
+    match poll_once(f) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("expected the call to complete on this poll"),
+    }
+}
+
+/// The one line of `event` for `tenant`.
+fn line(event: &str, tenant: &str) -> serde_json::Value {
+    let lines = wait_lines(
+        |v| v["event"] == event && v["tenant_id"] == tenant,
+        |l| !l.is_empty(),
+    );
+    assert_eq!(lines.len(), 1, "{event} for {tenant}: {lines:?}");
+    lines.into_iter().next().unwrap()
+}
+
+#[observed(event = "fresh.read_twice", tenant)]
+async fn read_twice(tenant: &str) -> (Seen, Seen) {
+    let first = seen();
+    YieldOnce(false).await;
+    (first, seen())
+}
+
+#[test]
+fn the_correlation_id_read_on_one_poll_is_the_id_of_every_later_poll_and_of_the_line() {
+    setup();
+    let mut fut = std::pin::pin!(read_twice("t-fresh-twice"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(seen(), empty(), "nothing left on the poller between polls");
+    let (first, second) = ready(fut.as_mut());
+    assert_eq!(seen(), empty(), "nothing left on the poller after the call");
+    assert_eq!(first.tenant.as_deref(), Some("t-fresh-twice"));
+    let id = first.correlation.clone().expect("a correlation id");
+    assert_eq!(second, first, "the same context on the second poll");
+    let l = line("fresh.read_twice.completed", "t-fresh-twice");
+    assert_eq!(l["correlation_id"], id.as_str());
+}
+
+#[observed(event = "fresh.binds", tenant)]
+async fn binds(tenant: &str) -> Seen {
+    context::bind(None, Some("u-fresh"));
+    YieldOnce(false).await;
+    seen()
+}
+
+#[test]
+fn a_value_bound_inside_a_poll_is_kept_on_later_polls_and_on_the_line_only() {
+    setup();
+    let mut fut = std::pin::pin!(binds("t-fresh-binds"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(seen(), empty(), "the bound user stayed inside the call");
+    let after = ready(fut.as_mut());
+    assert_eq!(after.tenant.as_deref(), Some("t-fresh-binds"));
+    assert_eq!(after.user.as_deref(), Some("u-fresh"));
+    assert_eq!(seen(), empty());
+    let l = line("fresh.binds.completed", "t-fresh-binds");
+    assert_eq!(l["user_id"], "u-fresh");
+    assert_eq!(l["correlation_id"], after.correlation.unwrap().as_str());
+}
+
+#[observed(event = "fresh.silent", tenant)]
+async fn silent(tenant: &str, x: u64) -> u64 {
+    YieldOnce(false).await;
+    x + 1
+}
+
+#[test]
+fn a_call_whose_polls_read_nothing_still_writes_its_tenant_and_a_correlation_id() {
+    setup();
+    let mut fut = std::pin::pin!(silent("t-fresh-silent", 41));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(ready(fut.as_mut()), 42);
+    assert_eq!(seen(), empty());
+    let l = line("fresh.silent.completed", "t-fresh-silent");
+    let id = l["correlation_id"].as_str().expect("a correlation id");
+    assert_eq!(id.len(), 32, "{l}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{l}");
+}
+
+#[observed(event = "fresh.late_read", tenant)]
+async fn late_read(tenant: &str) -> Seen {
+    YieldOnce(false).await;
+    seen()
+}
+
+#[test]
+fn a_later_poll_inside_another_context_sees_the_calls_own_and_leaves_the_other_as_it_was() {
+    setup();
+    let mut fut = std::pin::pin!(late_read("t-fresh-own"));
+    // Started (and entered) where the thread's context is empty.
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let outer = Context::new()
+        .with_tenant_id("t-outer")
+        .with_correlation_id("outer-corr");
+    let (inside, around) = outer.scope(|| {
+        let before = seen();
+        let inside = ready(fut.as_mut());
+        assert_eq!(
+            seen(),
+            before,
+            "the poll left the poller's context as it was"
+        );
+        (inside, before)
+    });
+    assert_eq!(around.tenant.as_deref(), Some("t-outer"));
+    assert_eq!(inside.tenant.as_deref(), Some("t-fresh-own"));
+    assert_eq!(inside.user, None);
+    let id = inside.correlation.expect("the call's own correlation id");
+    assert_ne!(id, "outer-corr", "not the poller's correlation id");
+    assert_eq!(seen(), empty());
+    let l = line("fresh.late_read.completed", "t-fresh-own");
+    assert_eq!(l["correlation_id"], id.as_str());
+}
+
+static PANICKED_SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+
+#[observed(event = "fresh.panics", tenant)]
+async fn panics(tenant: &str) -> u32 {
+    let s = seen();
+    *PANICKED_SEEN.lock().unwrap() = Some(s.clone());
+    YieldOnce(false).await;
+    if s.tenant.is_some() {
+        panic!("fresh boom");
+    }
+    1
+}
+
+#[test]
+fn a_panicking_poll_records_the_panic_in_the_calls_context_and_leaves_the_thread_clean() {
+    setup();
+    let mut fut = Box::pin(panics("t-fresh-panics"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let r = catch_unwind(AssertUnwindSafe(|| poll_once(fut.as_mut())));
+    assert!(r.is_err(), "the body panicked");
+    assert_eq!(seen(), empty(), "nothing left behind by the unwinding poll");
+    drop(fut);
+    let s = PANICKED_SEEN.lock().unwrap().clone().unwrap();
+    let l = line("fresh.panics.failed", "t-fresh-panics");
+    assert_eq!(l["outcome"], "panic");
+    assert_eq!(l["correlation_id"], s.correlation.unwrap().as_str());
+}
+
+static DROPPED_SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+
+#[observed(event = "fresh.dropped", tenant)]
+async fn dropped(tenant: &str) -> u32 {
+    *DROPPED_SEEN.lock().unwrap() = Some(seen());
+    YieldOnce(false).await;
+    1
+}
+
+#[observed(event = "fresh.dropped_unread", tenant)]
+async fn dropped_unread(tenant: &str) -> u32 {
+    YieldOnce(false).await;
+    1
+}
+
+#[test]
+fn a_call_dropped_between_polls_is_cancelled_in_its_own_context() {
+    setup();
+    let mut fut = Box::pin(dropped("t-fresh-dropped"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    // Dropped inside another context: the line is still the call's.
+    Context::new().with_tenant_id("t-other").scope(|| drop(fut));
+    assert_eq!(seen(), empty());
+    let s = DROPPED_SEEN.lock().unwrap().clone().unwrap();
+    let l = line("fresh.dropped.failed", "t-fresh-dropped");
+    assert_eq!(l["outcome"], "cancelled");
+    assert_eq!(l["correlation_id"], s.correlation.unwrap().as_str());
+
+    // The same where no poll read the context (the call never kept one).
+    let mut fut = Box::pin(dropped_unread("t-fresh-unread"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    drop(fut);
+    assert_eq!(seen(), empty());
+    let l = line("fresh.dropped_unread.failed", "t-fresh-unread");
+    assert_eq!(l["outcome"], "cancelled");
+    assert!(l["correlation_id"].is_string(), "{l}");
+}
+
+#[test]
+fn two_calls_interleaved_on_one_thread_keep_their_own_contexts() {
+    setup();
+    let mut a = std::pin::pin!(read_twice("t-fresh-a"));
+    let mut b = std::pin::pin!(read_twice("t-fresh-b"));
+    assert!(poll_once(a.as_mut()).is_pending());
+    assert!(poll_once(b.as_mut()).is_pending());
+    let (a1, a2) = ready(a.as_mut());
+    let (b1, b2) = ready(b.as_mut());
+    assert_eq!(a1, a2);
+    assert_eq!(b1, b2);
+    assert_eq!(a1.tenant.as_deref(), Some("t-fresh-a"));
+    assert_eq!(b1.tenant.as_deref(), Some("t-fresh-b"));
+    assert_ne!(
+        a1.correlation, b1.correlation,
+        "one correlation id per call"
+    );
+    assert_eq!(seen(), empty());
+}
+
+#[test]
+fn a_call_polled_on_another_thread_keeps_its_context_and_leaves_both_threads_clean() {
+    setup();
+    let mut fut = Box::pin(read_twice("t-fresh-moved"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(seen(), empty());
+    let ((first, second), there) = std::thread::spawn(move || {
+        let out = ready(fut.as_mut());
+        (out, seen())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(there, empty(), "nothing left on the second thread");
+    assert_eq!(first, second);
+    assert_eq!(first.tenant.as_deref(), Some("t-fresh-moved"));
+}
+
+#[observed(event = "fresh.inner")]
+fn inner_sync() -> Seen {
+    seen()
+}
+
+#[observed(event = "fresh.outer", tenant)]
+async fn outer_nested(tenant: &str) -> (Seen, Seen) {
+    let inner = inner_sync();
+    YieldOnce(false).await;
+    (inner, seen())
+}
+
+#[test]
+fn a_sync_call_inside_a_poll_runs_in_the_async_calls_context() {
+    setup();
+    let mut fut = std::pin::pin!(outer_nested("t-fresh-nested"));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let (inner, outer) = ready(fut.as_mut());
+    assert_eq!(inner, outer, "the nested call saw the caller's context");
+    assert_eq!(outer.tenant.as_deref(), Some("t-fresh-nested"));
+    let id = outer.correlation.unwrap();
+    let inner_line = line("fresh.inner.completed", "t-fresh-nested");
+    let outer_line = line("fresh.outer.completed", "t-fresh-nested");
+    assert_eq!(inner_line["correlation_id"], id.as_str());
+    assert_eq!(outer_line["correlation_id"], id.as_str());
+}
