@@ -2,11 +2,11 @@
 //! tenant-bound metrics-only path (`#[observed(tenant, level = "debug")]` under the INFO filter of
 //! `observa::init`), or of the same fn with nothing bound (`plain`), or of the tenant-bound fn at
 //! INFO (`full`: the caller's side of a full-output call; the writer thread is not collected), or
-//! of its peer (hand-written prometheus counter + histogram + 2x
+//! of `#[observed(tenant, user, fields(order_id, amount))]` at INFO (`fields`), or of its peer (hand-written prometheus counter + histogram + 2x
 //! `Instant::now()`), or of the bare fn. Only `run` is collected (`--toggle-collect`), so
 //! `observa::init` and the first call's registration are outside the counts except as noted.
 //!
-//!   callgrind_tenant observa|plain|full|prometheus|bare N
+//!   callgrind_tenant observa|plain|full|fields|prometheus|bare N
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, Opts};
 use std::hint::black_box;
@@ -46,6 +46,18 @@ fn observed_plain_debug(tenant: &str, x: u64) -> u64 {
 fn observed_tenant_full(tenant: &str, x: u64) -> u64 {
     let _ = tenant;
     work(x)
+}
+
+#[observa::observed(tenant, user, fields(order_id, amount))]
+#[inline(never)]
+fn observed_tenant_user_fields(tenant: &str, user: &str, order_id: u64, amount: u64) -> u64 {
+    let _ = (tenant, user);
+    work(order_id ^ amount)
+}
+
+#[inline(never)]
+fn fields_call(tenant: &str, x: u64) -> u64 {
+    observed_tenant_user_fields(tenant, black_box("u-42"), x, black_box(250))
 }
 
 static HAND_CALLS: LazyLock<IntCounter> = LazyLock::new(|| {
@@ -104,6 +116,7 @@ fn main() {
         "bare" => bare,
         "plain" => observed_plain_debug,
         "full" => observed_tenant_full,
+        "fields" => fields_call,
         _ => observed_tenant_debug,
     };
     // One call outside the collected part: registration of the site and of the metric handles.
