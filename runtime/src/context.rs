@@ -828,13 +828,18 @@ pub(crate) fn exit_fresh_capture() -> Option<Context> {
     ctx
 }
 
-/// Installs `ctx` and returns the previous context.
-pub(crate) fn swap(ctx: Context) -> Context {
+/// Installs `ctx` and returns the previous context; `None` when the thread's slot is borrowed
+/// (a subscriber or `Display` impl running while observa reads the context): then nothing is
+/// installed and nothing about the slot changes, its emptiness flag included (marking it by
+/// `ctx` there once hid a sync call's context from the fast paths).
+pub(crate) fn swap(ctx: Context) -> Option<Context> {
     sync_fresh();
-    DIRTY.set(!is_empty_ctx(&ctx));
     CURRENT.with(|c| match c.try_borrow_mut() {
-        Ok(mut c) => std::mem::replace(&mut c.ctx, ctx),
-        Err(_) => Context::default(),
+        Ok(mut c) => {
+            DIRTY.set(!is_empty_ctx(&ctx));
+            Some(std::mem::replace(&mut c.ctx, ctx))
+        }
+        Err(_) => None,
     })
 }
 
@@ -848,19 +853,23 @@ pub(crate) struct ScopeGuard {
 
 impl ScopeGuard {
     pub(crate) fn install(ctx: Context) -> ScopeGuard {
-        let prev_clean = CLEAN.replace(0);
-        ScopeGuard {
-            prev: Some(swap(ctx)),
-            prev_clean,
+        let prev_clean = CLEAN.get();
+        // Nothing to restore when nothing was installed (the slot borrowed), `CLEAN` included.
+        let prev = swap(ctx);
+        if prev.is_some() {
+            CLEAN.set(0);
         }
+        ScopeGuard { prev, prev_clean }
     }
 
     /// Restores the previous context and returns the one that was installed (with whatever
     /// was bound or generated inside the scope).
     pub(crate) fn restore(mut self) -> Context {
-        CLEAN.set(self.prev_clean);
         match self.prev.take() {
-            Some(prev) => swap(prev),
+            Some(prev) => {
+                CLEAN.set(self.prev_clean);
+                swap(prev).unwrap_or_default()
+            }
             None => Context::default(),
         }
     }

@@ -295,3 +295,157 @@ fn a_sync_call_inside_a_poll_runs_in_the_async_calls_context() {
     assert_eq!(inner_line["correlation_id"], id.as_str());
     assert_eq!(outer_line["correlation_id"], id.as_str());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding (review): the call chose the fresh path when the subscriber did not want its span, and
+// `Core::begin` asked again; a subscriber whose answer changed (sampling, a dynamic filter) got
+// a span built from the poller's empty context, with no tenant and no correlation id.
+// ---------------------------------------------------------------------------------------------
+
+mod flaky {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Wants every other span it is asked about (the first not), and records the ids of the
+    /// spans it gets.
+    #[derive(Default)]
+    pub struct Flaky {
+        asks: AtomicUsize,
+        pub spans: Mutex<Vec<(Option<String>, Option<String>)>>,
+    }
+
+    struct Ids<'a>(&'a mut (Option<String>, Option<String>));
+
+    impl Visit for Ids<'_> {
+        fn record_str(&mut self, f: &Field, v: &str) {
+            match f.name() {
+                "tenant_id" => self.0.0 = Some(v.to_owned()),
+                "correlation_id" => self.0.1 = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
+            self.record_str(f, format!("{v:?}").trim_matches('"'));
+        }
+    }
+
+    impl Subscriber for Flaky {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn enabled(&self, m: &Metadata<'_>) -> bool {
+            !m.is_span() || self.asks.fetch_add(1, Ordering::SeqCst) % 2 == 1
+        }
+        fn new_span(&self, a: &Attributes<'_>) -> Id {
+            let mut ids = (None, None);
+            a.record(&mut Ids(&mut ids));
+            let mut spans = self.spans.lock().unwrap();
+            spans.push(ids);
+            Id::from_u64(spans.len() as u64)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[observed(event = "fresh.span_race", tenant)]
+async fn span_race(tenant: &str) -> Seen {
+    YieldOnce(false).await;
+    seen()
+}
+
+#[test]
+fn a_span_wanted_only_when_the_call_begins_still_carries_the_calls_tenant_and_correlation_id() {
+    setup();
+    let sub = std::sync::Arc::new(flaky::Flaky::default());
+    let inside = tracing::subscriber::with_default(sub.clone(), || {
+        let mut fut = std::pin::pin!(span_race("t-fresh-race"));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        assert_eq!(seen(), empty());
+        ready(fut.as_mut())
+    });
+    let spans = sub.spans.lock().unwrap();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].0.as_deref(), Some("t-fresh-race"), "{spans:?}");
+    let id = spans[0].1.clone().expect("the span's correlation id");
+    assert_eq!(inside.tenant.as_deref(), Some("t-fresh-race"));
+    assert_eq!(
+        inside.correlation.as_deref(),
+        Some(id.as_str()),
+        "the body's is the span's"
+    );
+    assert_eq!(seen(), empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding (review, older than the fresh path, which made it worse): a `Context::scope` run while
+// the thread's context is borrowed (a subscriber's `new_span`, called while observa reads the
+// context for a span) installed nothing but still marked the thread's context empty, and its end
+// marked it again. A fresh async call polled later inside that sync call took the sync call's
+// context for an empty one: it saw the sync call's user, and took its context away.
+// ---------------------------------------------------------------------------------------------
+
+mod scoping {
+    use observa::context::Context;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Runs a `Context::scope` inside every `new_span`.
+    pub struct Scoping;
+
+    impl Subscriber for Scoping {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::always()
+        }
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Context::new().with_tenant_id("t-subscriber").scope(|| ());
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[observed(event = "fresh.sub_scope_outer", user)]
+fn sync_polls(user: &str, fut: Pin<&mut (dyn Future<Output = Seen> + Send)>) -> (Seen, Seen, Seen) {
+    let before = seen();
+    let Poll::Ready(inner) = fut.poll(&mut TaskContext::from_waker(Waker::noop())) else {
+        panic!("expected the call to complete on this poll")
+    };
+    (before, inner, seen())
+}
+
+#[test]
+fn a_scope_run_by_a_subscriber_while_the_context_is_read_does_not_hide_the_sync_calls_context() {
+    setup();
+    let mut fut: Pin<Box<dyn Future<Output = Seen> + Send>> = Box::pin(late_read("t-fresh-sub"));
+    // Started where the thread's context is empty: the fresh path.
+    let first = fut
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()));
+    assert!(first.is_pending());
+    let (before, inner, after) =
+        tracing::subscriber::with_default(scoping::Scoping, || sync_polls("u-sync", fut.as_mut()));
+    assert_eq!(before.user.as_deref(), Some("u-sync"));
+    assert_eq!(inner.tenant.as_deref(), Some("t-fresh-sub"));
+    assert_eq!(inner.user, None, "the async call saw the sync call's user");
+    assert_eq!(
+        after, before,
+        "the sync call's context was changed by the poll"
+    );
+    assert_eq!(seen(), empty());
+}

@@ -25,6 +25,40 @@ pub(super) fn elapsed(start: u64) -> (f64, u64) {
     (c.delta_as_nanos(start, end) as f64 * 1e-9, end)
 }
 
+/// Where [`Core::begin`] reads the call's context from, for the span and the own span that
+/// carry its ids (nothing else at the start needs it).
+pub(super) enum CallCtx<'a> {
+    /// The thread's current context: the call runs in it.
+    Current,
+    /// The call's own context.
+    Own(&'a mut Context),
+    /// A fresh async call's ([`crate::context::FreshCall`]): built as a value only when a span
+    /// needs it, into the slot, which the call then keeps as its own context (a subscriber may
+    /// want the span although it did not a moment before, when the call chose the fresh path).
+    Fresh(crate::context::FreshCall, &'a mut Option<Box<Context>>),
+}
+
+impl CallCtx<'_> {
+    /// The context as a value, `None` for the current one.
+    fn get(&mut self) -> Option<&mut Context> {
+        match self {
+            CallCtx::Current => None,
+            CallCtx::Own(c) => Some(c),
+            CallCtx::Fresh(f, slot) => Some(slot.get_or_insert_with(|| Box::new(f.context()))),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a mut Context>> for CallCtx<'a> {
+    #[inline]
+    fn from(c: Option<&'a mut Context>) -> CallCtx<'a> {
+        match c {
+            Some(c) => CallCtx::Own(c),
+            None => CallCtx::Current,
+        }
+    }
+}
+
 /// Indices of [`super::site::SiteInfo::names`].
 const COMPLETED: usize = 0;
 /// See [`COMPLETED`].
@@ -152,7 +186,7 @@ impl Core {
     #[inline]
     pub(super) fn begin(
         &mut self,
-        ctx: Option<&mut Context>,
+        mut ctx: CallCtx<'_>,
         values: &[&dyn Record],
         meter: crate::resource::Meter,
     ) {
@@ -167,17 +201,15 @@ impl Core {
         }
         self.done = false;
         #[cfg(feature = "otlp")]
-        let mut ctx = ctx;
-        #[cfg(feature = "otlp")]
         if crate::trace::active() {
-            self.begin_own(ctx.as_deref_mut(), values);
+            self.begin_own(&mut ctx, values);
         }
         // The `tracing` span, for the layers that want it (observa's own never do: see
         // `crate::trace::is_site_span`). Assigned only when there is one: the idle core's empty
         // span (and, below, its empty fields) need no drop and no rebuild on the metrics-only
         // path.
         if span_enabled(site) {
-            let span = new_span(site, ctx, values);
+            let span = new_span(site, ctx.get(), values);
             if !span.is_disabled() {
                 self.span = Some(Box::new(span));
             }
@@ -210,13 +242,13 @@ impl Core {
     /// small.
     #[cfg(feature = "otlp")]
     #[inline(never)]
-    fn begin_own(&mut self, ctx: Option<&mut Context>, values: &[&dyn Record]) {
+    fn begin_own(&mut self, ctx: &mut CallCtx<'_>, values: &[&dyn Record]) {
         let site = self.site;
         if event_enabled(site, site.info.opts.level).is_none() {
             return;
         }
         let view = site.own_view(values);
-        self.own = match ctx {
+        self.own = match ctx.get() {
             Some(c) => {
                 c.materialize_pending();
                 crate::trace::OwnSpan::start(&view, c)

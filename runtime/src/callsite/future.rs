@@ -2,7 +2,7 @@
 //! ([`AsyncCall`], [`Bound`], one [`PollGuard`] per poll), and the compile-time probes for
 //! functions that return a boxed future behind a type alias.
 
-use super::core::{Core, PANICKED, event_enabled, span_enabled, while_unwinding};
+use super::core::{CallCtx, Core, PANICKED, event_enabled, span_enabled, while_unwinding};
 use super::field::{CallBinding, call_context};
 use super::site::Site;
 use super::sync_call::FreshGuard;
@@ -52,14 +52,19 @@ impl AsyncCall {
             fresh: None,
         };
         call.fresh = fresh_call(site, &bind);
-        if call.fresh.is_none() {
-            call.ctx = call_context(&bind).map(Box::new);
+        let ctx = match call.fresh {
+            Some(f) => CallCtx::Fresh(f, &mut call.ctx),
+            None => {
+                call.ctx = call_context(&bind).map(Box::new);
+                call.ctx.as_deref_mut().into()
+            }
+        };
+        call.core
+            .begin(ctx, values, crate::resource::Meter::for_call());
+        if call.ctx.is_some() {
+            // A span wanted the fresh call's context after all: it is the call's own now.
+            call.fresh = None;
         }
-        call.core.begin(
-            call.ctx.as_deref_mut(),
-            values,
-            crate::resource::Meter::for_call(),
-        );
         // Polled, and finished, wherever the executor runs it: the shard is looked up there.
         call.core.shard = None;
         if site.info.opts.started {
@@ -184,7 +189,9 @@ enum PollScope {
     Fresh,
 }
 
-/// The call's context installed for its end ([`AsyncCall::install`]), undone on drop.
+/// The call's context installed for its end ([`AsyncCall::install`]), undone on drop. (Only
+/// ever on the stack of the call's end, so the size of its larger variant does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Installed {
     Scope(#[allow(dead_code)] ScopeGuard),
     Fresh(#[allow(dead_code)] FreshGuard),

@@ -1,6 +1,8 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
-use super::core::{Core, Entered, elapsed, event_enabled, now, span_enabled, while_unwinding};
+use super::core::{
+    CallCtx, Core, Entered, elapsed, event_enabled, now, span_enabled, while_unwinding,
+};
 use super::field::{CallBinding, call_context, call_frame};
 use super::metrics::{ShardRef, SiteMetrics};
 use super::site::Site;
@@ -192,7 +194,7 @@ impl Call {
             };
             // Formats the bound values (user code): nothing to undo yet if it panics.
             let mut ctx = call_context(&bind);
-            call.core.begin(ctx.as_mut(), values, meter());
+            call.core.begin(ctx.as_mut().into(), values, meter());
             if let Some(c) = ctx {
                 call.scope = Scope::Installed(Box::new(ScopeGuard::install(c)));
             }
@@ -229,7 +231,7 @@ impl Full {
     /// Begins `self` (idle, its scope set) with no context of its own, and enters it.
     #[inline]
     fn start(mut self, values: &[&dyn Record], meter: crate::resource::Meter) -> Full {
-        self.core.begin(None, values, meter);
+        self.core.begin(CallCtx::Current, values, meter);
         self.enter();
         self
     }

@@ -37,7 +37,8 @@ pub(crate) fn wall_now() -> SystemTime {
 /// of a call, already read for its duration), in nanoseconds since the epoch (0 before it):
 /// the stamp of that call's line without a third TSC read (about 10 ns on these machines).
 /// A reading older than the thread's anchor (taken before the anchor was renewed) gets the
-/// time of the renewal, at most the few nanoseconds since.
+/// time of the renewal: later than the reading by the work done since (what the stamp was
+/// before it came from the call's end).
 #[inline]
 pub(crate) fn wall_nanos_at(raw: u64) -> u64 {
     thread_local! {
