@@ -560,7 +560,8 @@ mod tests {
         // direct route assumes such a line is never cut.
         let wide = "\u{1}".repeat(EVENT_MAX);
         let wide_id = "\u{1}".repeat(256);
-        let cases: [(&str, &str, [Option<&str>; 4], (f64, &str)); 3] = [
+        type Case<'a> = (&'a str, &'a str, [Option<&'a str>; 4], (f64, &'a str));
+        let cases: [Case<'_>; 3] = [
             (
                 "sync_job.completed",
                 "billing::jobs",
