@@ -2,7 +2,7 @@
 //! ([`AsyncCall`], [`Bound`], one [`PollGuard`] per poll), and the compile-time probes for
 //! functions that return a boxed future behind a type alias.
 
-use super::core::{CallCtx, Core, PANICKED, event_enabled, span_enabled, while_unwinding};
+use super::core::{CallCtx, Core, PANICKED, span_enabled, while_unwinding};
 use super::field::{CallBinding, call_context};
 use super::site::Site;
 use super::sync_call::FreshGuard;
@@ -175,7 +175,7 @@ fn fresh_call(site: &'static Site, bind: &CallBinding<'_>) -> Option<context::Fr
         return None;
     }
     #[cfg(feature = "otlp")]
-    if crate::trace::active() && event_enabled(site, site.info.opts.level).is_some() {
+    if crate::trace::active() && super::core::event_enabled(site, site.info.opts.level).is_some() {
         return None;
     }
     Some(fresh)
