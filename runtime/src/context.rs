@@ -936,9 +936,11 @@ fn save_for_frame() {
 #[cold]
 #[inline(never)]
 fn save_for_frame_slow(clean: u32) {
-    CLEAN.set(0);
     CURRENT.with(|c| {
+        // Marked saved only when it was: with the slot borrowed (a subscriber or `Display`
+        // impl running while observa reads it) nothing is saved, and the next change saves.
         if let Ok(mut c) = c.try_borrow_mut() {
+            CLEAN.set(0);
             let saved = c.ctx.clone();
             c.saved.push((clean, saved));
             SAVED_TOP.set(clean);

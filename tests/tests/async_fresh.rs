@@ -398,8 +398,13 @@ mod scoping {
     use tracing::subscriber::Interest;
     use tracing::{Event, Metadata, Subscriber};
 
-    /// Runs a `Context::scope` inside every `new_span`.
-    pub struct Scoping;
+    /// Runs a `Context::scope` inside every `new_span`: of a tenant's context, of an empty one,
+    /// or of an empty one with a field bound inside.
+    pub enum Scoping {
+        Tenant,
+        Empty,
+        EmptyBinding,
+    }
 
     impl Subscriber for Scoping {
         fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
@@ -409,7 +414,13 @@ mod scoping {
             true
         }
         fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Context::new().with_tenant_id("t-subscriber").scope(|| ());
+            match self {
+                Scoping::Tenant => Context::new().with_tenant_id("t-subscriber").scope(|| ()),
+                Scoping::Empty => Context::new().scope(|| ()),
+                Scoping::EmptyBinding => Context::new().scope(|| {
+                    let _ = observa::context::bind_field("k", "v");
+                }),
+            }
             Id::from_u64(1)
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -439,7 +450,9 @@ fn a_scope_run_by_a_subscriber_while_the_context_is_read_does_not_hide_the_sync_
         .poll(&mut TaskContext::from_waker(Waker::noop()));
     assert!(first.is_pending());
     let (before, inner, after) =
-        tracing::subscriber::with_default(scoping::Scoping, || sync_polls("u-sync", fut.as_mut()));
+        tracing::subscriber::with_default(scoping::Scoping::Tenant, || {
+            sync_polls("u-sync", fut.as_mut())
+        });
     assert_eq!(before.user.as_deref(), Some("u-sync"));
     assert_eq!(inner.tenant.as_deref(), Some("t-fresh-sub"));
     assert_eq!(inner.user, None, "the async call saw the sync call's user");
@@ -447,5 +460,136 @@ fn a_scope_run_by_a_subscriber_while_the_context_is_read_does_not_hide_the_sync_
         after, before,
         "the sync call's context was changed by the poll"
     );
+    assert_eq!(seen(), empty());
+
+    // The same with a scope of an empty context.
+    let mut fut: Pin<Box<dyn Future<Output = Seen> + Send>> =
+        Box::pin(late_read("t-fresh-sub-empty"));
+    let first = fut
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()));
+    assert!(first.is_pending());
+    let (before, inner, after) = tracing::subscriber::with_default(scoping::Scoping::Empty, || {
+        sync_polls("u-sync-2", fut.as_mut())
+    });
+    assert_eq!(inner.tenant.as_deref(), Some("t-fresh-sub-empty"));
+    assert_eq!(inner.user, None, "the async call saw the sync call's user");
+    assert_eq!(
+        after, before,
+        "the sync call's context was changed by the poll"
+    );
+    assert_eq!(seen(), empty());
+}
+
+#[observed(event = "fresh.frame_binds", user)]
+fn frame_binds(user: &str) -> Seen {
+    context::bind(Some("t-leak"), None);
+    seen()
+}
+
+#[test]
+fn a_frame_undoes_a_value_bound_in_its_body_after_a_subscriber_scoped_while_it_began() {
+    setup();
+    let inside = tracing::subscriber::with_default(scoping::Scoping::EmptyBinding, || {
+        let inside = frame_binds("u-frame");
+        assert_eq!(seen(), empty(), "the body's binding outlived the call");
+        inside
+    });
+    assert_eq!(inside.tenant.as_deref(), Some("t-leak"));
+    assert_eq!(inside.user.as_deref(), Some("u-frame"));
+    assert_eq!(seen(), empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding (review): when the span built from the fresh call's context panicked afterwards (a
+// subscriber's `new_span`, a `Record`), the call's end still preferred the fresh path and owed a
+// new correlation id: the panic line's id was not the span's.
+// ---------------------------------------------------------------------------------------------
+
+mod panicking_span {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Wants the span only the second time it is asked (after the call chose the fresh path),
+    /// records its correlation id and panics in `new_span`; records the correlation id in scope
+    /// when a completion event arrives.
+    #[derive(Default)]
+    pub struct PanickingSpan {
+        asks: AtomicUsize,
+        pub span_id: Mutex<Option<String>>,
+        pub line_id: Mutex<Option<String>>,
+    }
+
+    struct Corr<'a>(&'a mut Option<String>);
+
+    impl tracing::field::Visit for Corr<'_> {
+        fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+            if f.name() == "correlation_id" {
+                *self.0 = Some(v.to_owned());
+            }
+        }
+        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+            self.record_str(f, format!("{v:?}").trim_matches('"'));
+        }
+    }
+
+    impl Subscriber for PanickingSpan {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn enabled(&self, m: &Metadata<'_>) -> bool {
+            !m.is_span() || self.asks.fetch_add(1, Ordering::SeqCst) % 2 == 1
+        }
+        fn new_span(&self, a: &Attributes<'_>) -> Id {
+            let mut id = None;
+            a.record(&mut Corr(&mut id));
+            *self.span_id.lock().unwrap() = id;
+            panic!("subscriber's new_span");
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, e: &Event<'_>) {
+            if e.metadata().name() == "observa.completion" {
+                *self.line_id.lock().unwrap() =
+                    observa::context::correlation_id().map(|c| c.to_string());
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[observed(event = "fresh.span_panics", tenant)]
+async fn span_panics(tenant: &str) -> u32 {
+    YieldOnce(false).await;
+    1
+}
+
+#[test]
+fn a_span_panicking_at_the_start_of_a_fresh_call_gives_the_panic_line_the_spans_correlation_id() {
+    setup();
+    let sub = std::sync::Arc::new(panicking_span::PanickingSpan::default());
+    tracing::subscriber::with_default(sub.clone(), || {
+        let mut fut = std::pin::pin!(span_panics("t-fresh-span-panics"));
+        let r = catch_unwind(AssertUnwindSafe(|| poll_once(fut.as_mut())));
+        assert!(r.is_err(), "the subscriber panicked");
+        assert_eq!(seen(), empty());
+    });
+    let span = sub
+        .span_id
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the span's correlation id");
+    let line = sub
+        .line_id
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the panic line's context");
+    assert_eq!(line, span);
     assert_eq!(seen(), empty());
 }

@@ -91,7 +91,9 @@ impl AsyncCall {
     /// it stay a few instructions each.
     #[inline]
     fn enter(&mut self, resume: bool) -> PollGuard<'_> {
-        let scope = match self.fresh {
+        // A context of its own, when the call has one, before the fresh path (a start that
+        // built it for a span and then panicked leaves both).
+        let scope = match self.fresh.filter(|_| self.ctx.is_none()) {
             Some(f) if f.enter() => Some(PollScope::Fresh),
             Some(f) => {
                 // Polled where the thread has a context: the call's own is built and exchanged
@@ -124,7 +126,8 @@ impl AsyncCall {
 
     /// Installs the call's context for good (its end): until the returned value drops.
     fn install(&mut self) -> Option<Installed> {
-        match self.fresh.take() {
+        // As in `enter`: the call's own context first.
+        match self.fresh.take().filter(|_| self.ctx.is_none()) {
             Some(f) if f.enter() => Some(Installed::Fresh(FreshGuard)),
             Some(f) => Some(Installed::Scope(ScopeGuard::install(f.context()))),
             None => self
