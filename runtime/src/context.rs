@@ -828,24 +828,29 @@ pub(crate) fn exit_fresh_capture() -> Option<Context> {
     ctx
 }
 
-/// Installs `ctx` and returns the previous context; `None` when the thread's slot is borrowed
-/// (a subscriber or `Display` impl running while observa reads the context): then nothing is
-/// installed and nothing about the slot changes, its emptiness flag included (marking it by
-/// `ctx` there once hid a sync call's context from the fast paths).
-pub(crate) fn swap(ctx: Context) -> Option<Context> {
+/// Installs `ctx` and returns the previous context; `Err(ctx)` when the thread's slot is
+/// borrowed (a subscriber or `Display` impl running while observa reads the context): then
+/// nothing is installed and nothing about the slot changes, its emptiness flag included
+/// (marking it by `ctx` there once hid a sync call's context from the fast paths), and `ctx`
+/// is handed back. (Both variants are a `Context`: the `Err` is no larger than the `Ok`.)
+#[allow(clippy::result_large_err)]
+pub(crate) fn swap(ctx: Context) -> Result<Context, Context> {
     sync_fresh();
     CURRENT.with(|c| match c.try_borrow_mut() {
         Ok(mut c) => {
             DIRTY.set(!is_empty_ctx(&ctx));
-            Some(std::mem::replace(&mut c.ctx, ctx))
+            Ok(std::mem::replace(&mut c.ctx, ctx))
         }
-        Err(_) => None,
+        Err(_) => Err(ctx),
     })
 }
 
 /// Restores the previous context on drop (also while unwinding).
 pub(crate) struct ScopeGuard {
     prev: Option<Context>,
+    /// The context that could not be installed (the slot was borrowed), kept for
+    /// [`ScopeGuard::restore`] to hand back as it was.
+    kept: Option<Context>,
     /// `CLEAN` when installed: changes inside this scope are undone by the swap back, so no
     /// frame needs to save its context for them until the scope ends.
     prev_clean: u32,
@@ -855,22 +860,34 @@ impl ScopeGuard {
     pub(crate) fn install(ctx: Context) -> ScopeGuard {
         let prev_clean = CLEAN.get();
         // Nothing to restore when nothing was installed (the slot borrowed), `CLEAN` included.
-        let prev = swap(ctx);
-        if prev.is_some() {
-            CLEAN.set(0);
+        match swap(ctx) {
+            Ok(prev) => {
+                CLEAN.set(0);
+                ScopeGuard {
+                    prev: Some(prev),
+                    kept: None,
+                    prev_clean,
+                }
+            }
+            Err(ctx) => ScopeGuard {
+                prev: None,
+                kept: Some(ctx),
+                prev_clean,
+            },
         }
-        ScopeGuard { prev, prev_clean }
     }
 
     /// Restores the previous context and returns the one that was installed (with whatever
-    /// was bound or generated inside the scope).
+    /// was bound or generated inside the scope), or the one that could not be, as it was.
     pub(crate) fn restore(mut self) -> Context {
         match self.prev.take() {
             Some(prev) => {
                 CLEAN.set(self.prev_clean);
+                // The slot borrowed now (a restore from inside a subscriber): the scope's
+                // context stays installed, as before, and the caller gets an empty one.
                 swap(prev).unwrap_or_default()
             }
-            None => Context::default(),
+            None => self.kept.take().unwrap_or_default(),
         }
     }
 }
@@ -879,7 +896,7 @@ impl Drop for ScopeGuard {
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
             CLEAN.set(self.prev_clean);
-            swap(prev);
+            let _ = swap(prev);
         }
     }
 }

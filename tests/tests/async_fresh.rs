@@ -593,3 +593,83 @@ fn a_span_panicking_at_the_start_of_a_fresh_call_gives_the_panic_line_the_spans_
     assert_eq!(line, span);
     assert_eq!(seen(), empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding (review, older than this session): a future run in a context (`with_context`, every
+// `observa::spawn`ed task) polled while the thread's context is borrowed (by a subscriber's
+// `new_span`, called while observa reads the context for a span) installed nothing, and its
+// poll's end handed the future an empty context instead of its own: every later poll ran in no
+// context.
+// ---------------------------------------------------------------------------------------------
+
+mod polling {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context as TaskContext, Waker};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+
+    pub type Held = Pin<Box<dyn Future<Output = super::Seen> + Send>>;
+
+    /// Polls the future it holds once inside `new_span`.
+    pub struct Polling(pub Mutex<Option<Held>>);
+
+    impl Subscriber for Polling {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            Interest::always()
+        }
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            if let Some(f) = self.0.lock().unwrap().as_mut() {
+                assert!(
+                    f.as_mut()
+                        .poll(&mut TaskContext::from_waker(Waker::noop()))
+                        .is_pending()
+                );
+            }
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[observed(event = "fresh.spanned")]
+fn spanned() -> u32 {
+    7
+}
+
+#[test]
+fn a_future_in_a_context_polled_while_the_context_is_borrowed_keeps_its_context() {
+    setup();
+    use observa::context::FutureExt as _;
+    let held: polling::Held = Box::pin(
+        async {
+            YieldOnce(false).await;
+            seen()
+        }
+        .with_context(Context::new().with_tenant_id("t-with")),
+    );
+    let sub = std::sync::Arc::new(polling::Polling(Mutex::new(Some(held))));
+    tracing::subscriber::with_default(sub.clone(), || assert_eq!(spanned(), 7));
+    let mut held = sub.0.lock().unwrap().take().expect("the held future");
+    let Poll::Ready(inside) = held
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    else {
+        panic!("second poll")
+    };
+    assert_eq!(
+        inside.tenant.as_deref(),
+        Some("t-with"),
+        "the future lost its context"
+    );
+    assert_eq!(seen(), empty());
+}
