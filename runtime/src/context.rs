@@ -715,11 +715,32 @@ pub fn bind_field(name: &str, value: impl fmt::Display) -> Result<(), BindFieldE
 /// what restoring the saved copy would do, without copying ~200 bytes in and out).
 #[inline]
 pub(crate) fn enter_fresh() -> bool {
-    if FRESH.get() == FRESH_NONE && !DIRTY.get() {
-        FRESH.set(FRESH_OWED);
+    if fresh_possible() {
+        mark_fresh(None);
         true
     } else {
         false
+    }
+}
+
+/// No fast-path call is in progress on this thread, and its context is known to be empty.
+#[inline]
+fn fresh_possible() -> bool {
+    FRESH.get() == FRESH_NONE && !DIRTY.get()
+}
+
+/// Enters the fast path ([`fresh_possible`] checked), binding `tenant` (an inline id's text)
+/// when given: the one writer of the fast path's state, which [`sync_fresh`] reads.
+#[inline]
+fn mark_fresh(tenant: Option<arrayvec::ArrayString<INLINE>>) {
+    match tenant {
+        Some(t) => {
+            // Through `with` (not `LocalKey::set`, whose generic initialisation moves the value
+            // several times).
+            FRESH_TENANT_ID.with(|c| c.set(t));
+            FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
+        }
+        None => FRESH.set(FRESH_OWED),
     }
 }
 
@@ -729,14 +750,11 @@ pub(crate) fn enter_fresh() -> bool {
 /// [`exit_fresh`], like [`enter_fresh`].
 #[inline]
 pub(crate) fn enter_fresh_tenant(tenant: &str) -> bool {
-    if tenant.len() <= INLINE && FRESH.get() == FRESH_NONE && !DIRTY.get() {
+    if tenant.len() <= INLINE && fresh_possible() {
         let Ok(t) = arrayvec::ArrayString::from(tenant) else {
             return false;
         };
-        // Through `with` (not `LocalKey::set`, whose generic initialisation moves the value
-        // several times).
-        FRESH_TENANT_ID.with(|c| c.set(t));
-        FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
+        mark_fresh(Some(t));
         true
     } else {
         false
@@ -774,7 +792,7 @@ impl FreshCall {
     /// short (kept inline); `None` otherwise (the call builds its context).
     #[inline]
     pub(crate) fn new(tenant: Option<&str>) -> Option<FreshCall> {
-        if FRESH.get() != FRESH_NONE || DIRTY.get() {
+        if !fresh_possible() {
             return None;
         }
         let tenant = match tenant {
@@ -789,16 +807,10 @@ impl FreshCall {
     /// caller installs [`FreshCall::context`] instead).
     #[inline]
     pub(crate) fn enter(&self) -> bool {
-        if FRESH.get() != FRESH_NONE || DIRTY.get() {
+        if !fresh_possible() {
             return false;
         }
-        match self.tenant {
-            Some(t) => {
-                FRESH_TENANT_ID.with(|c| c.set(t));
-                FRESH.with(|c| c.set(FRESH_OWED | FRESH_TENANT));
-            }
-            None => FRESH.set(FRESH_OWED),
-        }
+        mark_fresh(self.tenant);
         true
     }
 

@@ -16,7 +16,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 
 mod log_support;
 
-use log_support::{Seen, seen, wait_lines};
+use log_support::{Seen, YieldOnce, poll_once, seen, wait_lines};
 
 fn setup() {
     log_support::capture("async-fresh-tests", "info");
@@ -29,26 +29,6 @@ fn empty() -> Seen {
         correlation: None,
         fields: Vec::new(),
     }
-}
-
-/// Pending once, then ready.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut TaskContext::from_waker(Waker::noop()))
 }
 
 fn ready<F: Future>(f: Pin<&mut F>) -> F::Output {
@@ -310,12 +290,15 @@ mod flaky {
     use tracing::subscriber::Interest;
     use tracing::{Event, Metadata, Subscriber};
 
-    /// Wants every other span it is asked about (the first not), and records the ids of the
-    /// spans it gets.
+    /// Wants every other span it is asked about (the first not), records the ids of the spans
+    /// it gets (and then panics when `panics`), and the correlation id in scope when a
+    /// completion event arrives.
     #[derive(Default)]
     pub struct Flaky {
-        asks: AtomicUsize,
+        pub panics: bool,
+        pub asks: AtomicUsize,
         pub spans: Mutex<Vec<(Option<String>, Option<String>)>>,
+        pub line_id: Mutex<Option<String>>,
     }
 
     struct Ids<'a>(&'a mut (Option<String>, Option<String>));
@@ -345,11 +328,21 @@ mod flaky {
             a.record(&mut Ids(&mut ids));
             let mut spans = self.spans.lock().unwrap();
             spans.push(ids);
-            Id::from_u64(spans.len() as u64)
+            let n = spans.len() as u64;
+            drop(spans);
+            if self.panics {
+                panic!("subscriber's new_span");
+            }
+            Id::from_u64(n)
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, _: &Event<'_>) {}
+        fn event(&self, e: &Event<'_>) {
+            if e.metadata().name() == "observa.completion" {
+                *self.line_id.lock().unwrap() =
+                    observa::context::correlation_id().map(|c| c.to_string());
+            }
+        }
         fn enter(&self, _: &Id) {}
         fn exit(&self, _: &Id) {}
     }
@@ -503,64 +496,8 @@ fn a_frame_undoes_a_value_bound_in_its_body_after_a_subscriber_scoped_while_it_b
 // ---------------------------------------------------------------------------------------------
 // Finding (review): when the span built from the fresh call's context panicked afterwards (a
 // subscriber's `new_span`, a `Record`), the call's end still preferred the fresh path and owed a
-// new correlation id: the panic line's id was not the span's.
+// new correlation id: the panic line's id was not the span's (`flaky::Flaky` with `panics`).
 // ---------------------------------------------------------------------------------------------
-
-mod panicking_span {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::subscriber::Interest;
-    use tracing::{Event, Metadata, Subscriber};
-
-    /// Wants the span only the second time it is asked (after the call chose the fresh path),
-    /// records its correlation id and panics in `new_span`; records the correlation id in scope
-    /// when a completion event arrives.
-    #[derive(Default)]
-    pub struct PanickingSpan {
-        asks: AtomicUsize,
-        pub span_id: Mutex<Option<String>>,
-        pub line_id: Mutex<Option<String>>,
-    }
-
-    struct Corr<'a>(&'a mut Option<String>);
-
-    impl tracing::field::Visit for Corr<'_> {
-        fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
-            if f.name() == "correlation_id" {
-                *self.0 = Some(v.to_owned());
-            }
-        }
-        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-            self.record_str(f, format!("{v:?}").trim_matches('"'));
-        }
-    }
-
-    impl Subscriber for PanickingSpan {
-        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
-            Interest::sometimes()
-        }
-        fn enabled(&self, m: &Metadata<'_>) -> bool {
-            !m.is_span() || self.asks.fetch_add(1, Ordering::SeqCst) % 2 == 1
-        }
-        fn new_span(&self, a: &Attributes<'_>) -> Id {
-            let mut id = None;
-            a.record(&mut Corr(&mut id));
-            *self.span_id.lock().unwrap() = id;
-            panic!("subscriber's new_span");
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, e: &Event<'_>) {
-            if e.metadata().name() == "observa.completion" {
-                *self.line_id.lock().unwrap() =
-                    observa::context::correlation_id().map(|c| c.to_string());
-            }
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-}
 
 #[observed(event = "fresh.span_panics", tenant)]
 async fn span_panics(tenant: &str) -> u32 {
@@ -571,19 +508,19 @@ async fn span_panics(tenant: &str) -> u32 {
 #[test]
 fn a_span_panicking_at_the_start_of_a_fresh_call_gives_the_panic_line_the_spans_correlation_id() {
     setup();
-    let sub = std::sync::Arc::new(panicking_span::PanickingSpan::default());
+    let sub = std::sync::Arc::new(flaky::Flaky {
+        panics: true,
+        ..Default::default()
+    });
     tracing::subscriber::with_default(sub.clone(), || {
         let mut fut = std::pin::pin!(span_panics("t-fresh-span-panics"));
         let r = catch_unwind(AssertUnwindSafe(|| poll_once(fut.as_mut())));
         assert!(r.is_err(), "the subscriber panicked");
         assert_eq!(seen(), empty());
     });
-    let span = sub
-        .span_id
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the span's correlation id");
+    let spans = sub.spans.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = spans[0].1.clone().expect("the span's correlation id");
     let line = sub
         .line_id
         .lock()

@@ -6,37 +6,15 @@
 
 use observa::context::{self, Context};
 use observa::observed;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::Poll;
 
 mod log_support;
 
-use log_support::{Seen, sample, seen};
+use log_support::{Seen, YieldOnce, poll_once, sample, seen};
 
 fn setup() {
     log_support::capture("isolation-frames-tests", "info");
-}
-
-/// Pending once, then ready.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut TaskContext::from_waker(Waker::noop()))
 }
 
 // ---------------------------------------------------------------------------------------------

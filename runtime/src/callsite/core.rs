@@ -33,9 +33,13 @@ pub(super) enum CallCtx<'a> {
     /// The call's own context.
     Own(&'a mut Context),
     /// A fresh async call's ([`crate::context::FreshCall`]): built as a value only when a span
-    /// needs it, into the slot, which the call then keeps as its own context (a subscriber may
-    /// want the span although it did not a moment before, when the call chose the fresh path).
-    Fresh(crate::context::FreshCall, &'a mut Option<Box<Context>>),
+    /// needs it, into the call's own slot, which it keeps from then on (the fresh call is taken:
+    /// a subscriber may want the span although it did not a moment before, when the call chose
+    /// the fresh path).
+    Fresh(
+        &'a mut Option<crate::context::FreshCall>,
+        &'a mut Option<Box<Context>>,
+    ),
 }
 
 impl CallCtx<'_> {
@@ -44,7 +48,12 @@ impl CallCtx<'_> {
         match self {
             CallCtx::Current => None,
             CallCtx::Own(c) => Some(c),
-            CallCtx::Fresh(f, slot) => Some(slot.get_or_insert_with(|| Box::new(f.context()))),
+            CallCtx::Fresh(fresh, slot) => {
+                if let Some(f) = fresh.take() {
+                    **slot = Some(Box::new(f.context()));
+                }
+                slot.as_deref_mut()
+            }
         }
     }
 }

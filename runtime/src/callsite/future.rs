@@ -30,7 +30,7 @@ pub struct AsyncCall {
     ctx: Option<Box<Context>>,
     /// The call's context while it is only its tenant and an owed correlation id, entered per
     /// poll without a [`Context`] ([`context::FreshCall`]); moved into `ctx` by the first poll
-    /// that reads or changes it.
+    /// that reads or changes it, or by a span that needs it at the start. Never set with `ctx`.
     fresh: Option<context::FreshCall>,
 }
 
@@ -52,19 +52,15 @@ impl AsyncCall {
             fresh: None,
         };
         call.fresh = fresh_call(site, &bind);
-        let ctx = match call.fresh {
-            Some(f) => CallCtx::Fresh(f, &mut call.ctx),
-            None => {
-                call.ctx = call_context(&bind).map(Box::new);
-                call.ctx.as_deref_mut().into()
-            }
+        let ctx = if call.fresh.is_some() {
+            // A span that wants the context after all takes the fresh call into `ctx`.
+            CallCtx::Fresh(&mut call.fresh, &mut call.ctx)
+        } else {
+            call.ctx = call_context(&bind).map(Box::new);
+            call.ctx.as_deref_mut().into()
         };
         call.core
             .begin(ctx, values, crate::resource::Meter::for_call());
-        if call.ctx.is_some() {
-            // A span wanted the fresh call's context after all: it is the call's own now.
-            call.fresh = None;
-        }
         // Polled, and finished, wherever the executor runs it: the shard is looked up there.
         call.core.shard = None;
         if site.info.opts.started {
@@ -91,9 +87,8 @@ impl AsyncCall {
     /// it stay a few instructions each.
     #[inline]
     fn enter(&mut self, resume: bool) -> PollGuard<'_> {
-        // A context of its own, when the call has one, before the fresh path (a start that
-        // built it for a span and then panicked leaves both).
-        let scope = match self.fresh.filter(|_| self.ctx.is_none()) {
+        // (A call has `fresh` or a context of its own, never both.)
+        let scope = match self.fresh {
             Some(f) if f.enter() => Some(PollScope::Fresh),
             Some(f) => {
                 // Polled where the thread has a context: the call's own is built and exchanged
@@ -126,8 +121,7 @@ impl AsyncCall {
 
     /// Installs the call's context for good (its end): until the returned value drops.
     fn install(&mut self) -> Option<Installed> {
-        // As in `enter`: the call's own context first.
-        match self.fresh.take().filter(|_| self.ctx.is_none()) {
+        match self.fresh.take() {
             Some(f) if f.enter() => Some(Installed::Fresh(FreshGuard)),
             Some(f) => Some(Installed::Scope(ScopeGuard::install(f.context()))),
             None => self

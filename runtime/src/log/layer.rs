@@ -620,6 +620,46 @@ mod tests {
         }
     }
 
+    /// `write_outcome` skips the escaping pass for outcome words: the bytes must be the ones
+    /// the format's text writer gives them (both formats, the smallest value bound and a larger
+    /// one), and anything else goes through the text writer.
+    #[test]
+    fn outcome_words_are_written_as_text_writes_them() {
+        fn check<F: LineFormat>(w: &str, max: usize) {
+            let (mut word, mut text) = (Vec::new(), Vec::new());
+            super::super::format::write_outcome::<F>(&mut word, w, max);
+            F::text(&mut text, w, max);
+            assert_eq!(
+                String::from_utf8(word),
+                String::from_utf8(text),
+                "{w:?} at {max}"
+            );
+        }
+        let outcomes = [
+            crate::outcome::Outcome::Ok,
+            crate::outcome::Outcome::ClientError,
+            crate::outcome::Outcome::ServerError,
+            crate::outcome::Outcome::Panic,
+            crate::outcome::Outcome::Cancelled,
+        ]
+        .map(crate::outcome::Outcome::as_str);
+        let others = [
+            "",
+            "Ok",
+            "a b",
+            "x\"y",
+            "\u{1b}[31m",
+            "much_too_long_for_a_word",
+            "é",
+        ];
+        for w in outcomes.iter().chain(&others) {
+            for max in [16, 256] {
+                check::<Json>(w, max);
+                check::<Console>(w, max);
+            }
+        }
+    }
+
     #[test]
     fn the_fixed_head_is_the_head_the_line_writes() {
         for (event, target) in [

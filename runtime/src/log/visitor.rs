@@ -114,7 +114,7 @@ impl<F: LineFormat> Collected<'_, F> {
             }
             // A completion value is never masked; an outcome never holds a URL.
             if self.plain_key(crate::completion::OUTCOME, free) {
-                self.text(outcome);
+                super::format::write_outcome::<F>(self.rest, outcome, self.max);
             }
         }
     }

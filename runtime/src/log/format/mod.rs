@@ -124,14 +124,21 @@ pub(super) fn write_done<F: LineFormat>(
     super::line::free_key::<F>(line, crate::completion::DURATION_MS);
     super::json::write_ms(line, ms);
     super::line::free_key::<F>(line, crate::completion::OUTCOME);
-    // An outcome is one of `Outcome::as_str`'s words (lowercase ASCII and `_`, shorter than
-    // any value bound): written as the format writes such a word, with no escaping pass.
+    write_outcome::<F>(line, outcome, max);
+}
+
+/// Writes a completion's `outcome` value, as the direct route and the member list both do. An
+/// outcome is one of `Outcome::as_str`'s words (lowercase ASCII and `_`, shorter than any value
+/// bound): written as the format writes such a word, with no escaping pass; anything else as
+/// text.
+#[inline]
+pub(super) fn write_outcome<F: LineFormat>(out: &mut Vec<u8>, outcome: &str, max: usize) {
     if (1..=max.min(16)).contains(&outcome.len())
         && outcome.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
     {
-        F::word(line, outcome);
+        F::word(out, outcome);
     } else {
-        F::text(line, outcome, max);
+        F::text(out, outcome, max);
     }
 }
 
