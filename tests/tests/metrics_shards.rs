@@ -124,3 +124,42 @@ fn a_scrape_on_another_thread_sees_the_calls_just_made() {
     drop(tx);
     scraper.join().unwrap();
 }
+
+#[observed(event = "shards.slow", metric = "shards_slow", tenant)]
+fn slow_call(tenant: &str) -> u64 {
+    let _ = tenant;
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    1
+}
+
+/// The histogram's sum is in seconds and its buckets follow the bounds in seconds, for calls
+/// of a live thread and of an exited one (durations are kept in clock ticks per thread and
+/// converted at scrape time).
+#[test]
+fn histogram_sum_and_buckets_are_in_seconds() {
+    setup();
+    slow_call("t-1");
+    slow_call("t-2");
+    std::thread::spawn(|| slow_call("t-3")).join().unwrap();
+    let text = observa::metrics::render();
+    let sum = sample(
+        &text,
+        "shards_slow_duration_seconds_sum{event=\"shards.slow\"}",
+    );
+    assert!(
+        (0.09..5.0).contains(&sum),
+        "sum of three 30 ms calls: {sum}"
+    );
+    for (le, want) in [("0.005", 0.0), ("0.025", 0.0), ("+Inf", 3.0)] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    "shards_slow_duration_seconds_bucket{{event=\"shards.slow\",le=\"{le}\"}}"
+                )
+            ),
+            want,
+            "le={le}"
+        );
+    }
+}

@@ -16,13 +16,20 @@ use tracing::{Level, Span};
 
 use crate::encode::time::clock;
 
-/// Seconds since `start` (a raw [`clock`] reading), and the raw reading they end at: the
-/// stamp of the call's completion line (the log layer reads no clock of its own for it).
+/// Raw clock ticks since `start` (a raw [`clock`] reading; 0 if the clock went back), and the
+/// raw reading they end at: the stamp of the call's completion line (the log layer reads no
+/// clock of its own for it). [`secs`] converts the ticks, only where seconds are needed.
 #[inline]
-pub(super) fn elapsed(start: u64) -> (f64, u64) {
-    let c = clock();
-    let end = c.raw();
-    (c.delta_as_nanos(start, end) as f64 * 1e-9, end)
+pub(super) fn elapsed(start: u64) -> (u64, u64) {
+    let end = clock().raw();
+    (end.saturating_sub(start), end)
+}
+
+/// `ticks` raw clock ticks in seconds: the one conversion of call durations (lines, spans,
+/// the histogram's buckets and sum).
+#[inline]
+pub(super) fn secs(ticks: u64) -> f64 {
+    clock().delta_as_nanos(0, ticks) as f64 * 1e-9
 }
 
 /// Where [`Core::begin`] reads the call's context from, for the span and the own span that
@@ -399,11 +406,11 @@ impl Core {
         let f = f.with_class(self.site.info.opts.class);
         self.done = true;
         self.meter.pause();
-        let (secs, end) = elapsed(self.start);
+        let (ticks, end) = elapsed(self.start);
         if let Some(m) = self.metrics {
-            m.finish(self.shard, f.outcome, secs);
+            m.finish(self.shard, f.outcome, ticks);
         }
-        self.complete(f, secs, end);
+        self.complete(f, secs(ticks), end);
     }
 
     /// What [`Core::finish`] records after the metrics (`f` already classified): resource use,

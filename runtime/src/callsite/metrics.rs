@@ -22,7 +22,7 @@ struct Shard {
     calls: [AtomicU64; 5],
     /// Per bucket (not cumulative), plus one above every bound.
     buckets: Box<[AtomicU64]>,
-    /// Sum of the durations in seconds (`f64` bits).
+    /// Sum of the durations in raw clock ticks ([`super::core::secs`] converts at scrape time).
     sum: AtomicU64,
 }
 
@@ -56,7 +56,7 @@ impl Shard {
         for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
             *t += b.swap(0, Ordering::Relaxed);
         }
-        t.sum += f64::from_bits(self.sum.swap(0, Ordering::Relaxed));
+        t.sum = t.sum.wrapping_add(self.sum.swap(0, Ordering::Relaxed));
     }
 
     fn add_to(&self, t: &mut Totals) {
@@ -67,7 +67,7 @@ impl Shard {
         for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
             *t += b.load(Ordering::Relaxed);
         }
-        t.sum += f64::from_bits(self.sum.load(Ordering::Relaxed));
+        t.sum = t.sum.wrapping_add(self.sum.load(Ordering::Relaxed));
     }
 }
 
@@ -77,7 +77,8 @@ struct Totals {
     started: u64,
     calls: [u64; 5],
     buckets: Vec<u64>,
-    sum: f64,
+    /// In raw clock ticks.
+    sum: u64,
 }
 
 struct Shards {
@@ -92,8 +93,12 @@ struct Shards {
 pub(super) struct SiteMetrics {
     /// This site's slot in every thread's table of shards.
     slot: usize,
-    /// Upper bounds of the duration buckets (the family's).
-    bounds: Box<[f64]>,
+    /// Upper bounds of the duration buckets (the family's), as the first raw clock duration
+    /// above each ([`ticks_above`]): a call's bucket is found from its raw duration, with no
+    /// conversion to seconds on the metrics-only path (the scaling, the integer-to-float
+    /// conversion and the float compares sat between the second clock read and the end of the
+    /// call: `perf annotate` put a fifth of the metrics-only call's samples on them).
+    above: Box<[u64]>,
     shards: Mutex<Shards>,
 }
 
@@ -122,11 +127,11 @@ thread_local! {
 static SLOTS: AtomicUsize = AtomicUsize::new(0);
 
 impl SiteMetrics {
-    fn new(bounds: Vec<f64>) -> SiteMetrics {
+    fn new(bounds: &[f64]) -> SiteMetrics {
         let n = bounds.len() + 1;
         SiteMetrics {
             slot: SLOTS.fetch_add(1, Ordering::Relaxed),
-            bounds: bounds.into(),
+            above: bounds.iter().map(|b| ticks_above(*b)).collect(),
             shards: Mutex::new(Shards {
                 live: Vec::new(),
                 free: Vec::new(),
@@ -184,7 +189,7 @@ impl SiteMetrics {
                         Some(f) => f,
                         // Leaked on purpose: shards are reused, never freed, so a call can hold
                         // one without a reference count; at most one per thread alive at once.
-                        None => &*Box::leak(Box::new(Shard::new(self.bounds.len() + 1))),
+                        None => &*Box::leak(Box::new(Shard::new(self.above.len() + 1))),
                     };
                     s.live.push(shard);
                     shard
@@ -228,30 +233,29 @@ impl SiteMetrics {
         }
     }
 
-    /// Counts the call's outcome and duration, in `here` when given (this thread's shard,
-    /// from [`SiteMetrics::start`] on this thread) or in this thread's shard.
+    /// Counts the call's outcome and duration (`ticks`, raw clock ticks: [`super::core::elapsed`]),
+    /// in `here` when given (this thread's shard, from [`SiteMetrics::start`] on this thread)
+    /// or in this thread's shard.
     #[inline]
-    pub(super) fn finish(&'static self, here: Option<ShardRef>, outcome: Outcome, secs: f64) {
-        // As `prometheus::Histogram::observe`: the first bucket whose bound is >= the value.
+    pub(super) fn finish(&'static self, here: Option<ShardRef>, outcome: Outcome, ticks: u64) {
+        // As `prometheus::Histogram::observe`: the first bucket whose bound is >= the value
+        // (in seconds, `super::core::secs(ticks) <= bound`: see `ticks_above`).
         let b = self
-            .bounds
+            .above
             .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(self.bounds.len());
+            .position(|a| ticks < *a)
+            .unwrap_or(self.above.len());
         match here.map(|h| h.0).or_else(|| self.shard()) {
             Some(s) => {
                 bump(&s.calls[outcome.index()], 1);
                 bump(&s.buckets[b], 1);
-                s.sum.store(
-                    (f64::from_bits(s.sum.load(Ordering::Relaxed)) + secs).to_bits(),
-                    Ordering::Relaxed,
-                );
+                bump(&s.sum, ticks);
             }
             None => {
                 let mut s = self.lock();
                 s.retired.calls[outcome.index()] += 1;
                 s.retired.buckets[b] += 1;
-                s.retired.sum += secs;
+                s.retired.sum = s.retired.sum.wrapping_add(ticks);
             }
         }
     }
@@ -265,6 +269,33 @@ impl SiteMetrics {
         }
         t
     }
+}
+
+/// The first raw clock duration (ticks) longer than `bound` seconds as the call path converts
+/// it ([`super::core::secs`]): a duration is within the bound exactly when its ticks are below
+/// this. Found by bisection on that same conversion (monotonic in the ticks), so a call lands
+/// in the bucket it would by comparing its seconds. 0 for a bound no duration is within
+/// (negative, NaN); `u64::MAX` for one every duration up to 2^60 ticks (decades) is within.
+fn ticks_above(bound: f64) -> u64 {
+    const HI: u64 = 1 << 60;
+    let within = |t: u64| super::core::secs(t) <= bound;
+    if !within(0) {
+        return 0;
+    }
+    if within(HI) {
+        return u64::MAX;
+    }
+    // within(lo), !within(hi)
+    let (mut lo, mut hi) = (0, HI);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if within(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
 }
 
 impl Site {
@@ -391,11 +422,11 @@ impl Site {
                                 let total: u64 = t.buckets.iter().sum();
                                 h.set_bucket(buckets);
                                 h.set_sample_count(h.get_sample_count() + total);
-                                h.set_sample_sum(h.get_sample_sum() + t.sum);
+                                h.set_sample_sum(h.get_sample_sum() + super::core::secs(t.sum));
                                 s.set_histogram(h);
                             }),
                         );
-                        Some(SiteMetrics::new(bounds))
+                        Some(SiteMetrics::new(&bounds))
                     }
                     (c, d, g) => {
                         let err = c.err().or(d.err()).or(g.err());
@@ -413,5 +444,33 @@ impl Site {
                 }
             })
             .as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::core::secs;
+    use super::ticks_above;
+
+    /// A duration lands in a bucket by its ticks exactly when its seconds are within the
+    /// bound: the threshold is the first tick count above it, for the bounds users set and
+    /// the edges (zero, negative, NaN, a bound no duration reaches).
+    #[test]
+    fn ticks_above_is_the_first_duration_over_the_bound() {
+        for b in [
+            1e-9, 3.7e-7, 0.000_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            60.0, 86_400.0,
+        ] {
+            let t = ticks_above(b);
+            assert!(t > 0 && t < u64::MAX, "{b}: {t}");
+            assert!(secs(t - 1) <= b, "{b}: {} at {}", secs(t - 1), t - 1);
+            assert!(secs(t) > b, "{b}: {} at {t}", secs(t));
+        }
+        // Zero: only a zero duration is within it.
+        let t = ticks_above(0.0);
+        assert!(secs(t - 1) <= 0.0 && secs(t) > 0.0, "{t}");
+        assert_eq!(ticks_above(-1.0), 0);
+        assert_eq!(ticks_above(f64::NAN), 0);
+        assert_eq!(ticks_above(1e30), u64::MAX);
     }
 }

@@ -1,7 +1,7 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
 use super::core::{
-    CallCtx, Core, Entered, elapsed, event_enabled, now, span_enabled, while_unwinding,
+    CallCtx, Core, Entered, elapsed, event_enabled, now, secs, span_enabled, while_unwinding,
 };
 use super::field::{CallBinding, call_context, call_frame};
 use super::metrics::{ShardRef, SiteMetrics};
@@ -281,9 +281,9 @@ impl Lean {
         self.done = true;
         let site = self.site;
         let f = f.with_class(site.info.opts.class);
-        let (secs, end) = elapsed(self.start);
+        let (ticks, end) = elapsed(self.start);
         if let Some(m) = self.metrics {
-            m.finish(self.shard, f.outcome, secs);
+            m.finish(self.shard, f.outcome, ticks);
         }
         // (A sampled site draws before asking the subscriber, in `Core::complete`.)
         if f.outcome != Outcome::Ok
@@ -291,15 +291,15 @@ impl Lean {
             || site.info.opts.sample < 1.0
             || event_enabled(site, site.info.opts.level).is_some()
         {
-            self.line(f, secs, end);
+            self.line(f, ticks, end);
         }
     }
 
     /// The completion line of a lean call (out of line: it costs thousands of instructions
     /// anyway).
     #[inline(never)]
-    fn line(&self, f: Finish<'_>, secs: f64, end: u64) {
-        self.core().complete(f, secs, end);
+    fn line(&self, f: Finish<'_>, ticks: u64, end: u64) {
+        self.core().complete(f, secs(ticks), end);
     }
 }
 
