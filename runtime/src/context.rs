@@ -286,6 +286,11 @@ impl Context {
         self.fields.clone()
     }
 
+    /// The bound fields, borrowed.
+    pub(crate) fn fields_slice(&self) -> &[(Arc<str>, Arc<str>)] {
+        self.fields.as_deref().map_or(&[], |f| &f[..])
+    }
+
     /// Binds `name = value` in this context (replacing an earlier value of that name).
     pub(crate) fn set_field(
         &mut self,

@@ -513,7 +513,12 @@ impl Core {
         let name = self.site.info.names[which];
         let meta = cs.meta();
         let fs = meta.fields();
-        let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
+        // (Most calls render no fields: no UTF-8 check of an empty buffer.)
+        let fields = if self.fields.is_empty() {
+            ""
+        } else {
+            std::str::from_utf8(&self.fields).unwrap_or_default()
+        };
         // The same event on the call's own span (OTLP on), typed; a call without one records
         // it on the own span it runs in, if any.
         #[cfg(feature = "otlp")]

@@ -252,6 +252,31 @@ impl Layer {
                 .and_then(|t| t.end)
                 .unwrap_or_else(|| crate::encode::time::clock().raw()),
         );
+        // A typed completion with nothing besides its head runs no code but observa's while
+        // its line is written (no visitor: its values are typed; bound fields are text), so its
+        // line is written with the context borrowed, its ids read in place. Any other event's
+        // fields may run user code (a `Display` that reads the context or logs), so its ids are
+        // copied aside first and the context is not borrowed while they run.
+        if typed.is_some_and(|t| t.only) {
+            context::with_current(|c| {
+                let ids = [
+                    c.correlation_id(),
+                    c.tenant_id(),
+                    c.user_id(),
+                    c.connection_id(),
+                ];
+                self.write_sinks(
+                    event,
+                    trace,
+                    scratch,
+                    (completion, masks, typed.as_ref(), now),
+                    ids,
+                    c.fields_slice(),
+                );
+            });
+            scratch.shrink();
+            return;
+        }
         // The bound ids, read once (copied aside: the context is not borrowed while the event's
         // fields run user code), and the canonical keys this line carries: no field of the event
         // may take them.
@@ -277,9 +302,32 @@ impl Layer {
             c.fields_shared()
         });
         let ids = at.map(|r| r.map(|(a, b)| &ids_buf[a..b]));
+        self.write_sinks(
+            event,
+            trace,
+            scratch,
+            (completion, masks, typed.as_ref(), now),
+            ids,
+            bound.as_deref().map_or(&[], |b| &b[..]),
+        );
+        scratch.ids = ids_buf;
+        scratch.shrink();
+    }
+
+    /// Writes `event`'s line to every sink that takes it, with the bound `ids` (correlation,
+    /// tenant, user, connection) and `bound` fields of its context, and the canonical keys the
+    /// line carries reserved: no field of the event may take them.
+    fn write_sinks(
+        &self,
+        event: &Event<'_>,
+        trace: Option<&crate::trace::TraceIds>,
+        scratch: &mut Scratch,
+        (completion, masks, typed, now): (bool, Masks, Option<&crate::completion::Typed>, u64),
+        ids: [Option<&str>; 4],
+        bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)],
+    ) {
+        let meta = event.metadata();
         let [corr, tenant, user, conn] = ids.map(|v| v.is_some());
-        let bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)] =
-            bound.as_deref().map_or(&[], |b| &b[..]);
         let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
         // The reserved keys matter only to the visitor's fields: a typed completion head with no
         // other field and no bound field (its keys are written first, and no canonical key is
@@ -377,8 +425,6 @@ impl Layer {
             // One whole line per write: lines are never split or interleaved.
             sink.writer.write_line(line);
         }
-        scratch.ids = ids_buf;
-        scratch.shrink();
     }
 
     /// Collects `event`'s fields for the format `F` and assembles the line of `sink` in the
@@ -388,7 +434,7 @@ impl Layer {
         event: &Event<'_>,
         head: &Head<'_>,
         sink: &Sink,
-        (completion, masks, typed): (bool, Masks, Option<(crate::completion::Typed, bool)>),
+        (completion, masks, typed): (bool, Masks, Option<(&crate::completion::Typed, bool)>),
         reserved: &[&str],
         scratch: &'s mut Scratch,
     ) -> (&'s [u8], bool) {
