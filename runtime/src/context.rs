@@ -771,13 +771,7 @@ fn fresh_possible() -> bool {
 fn mark_fresh(tenant: Option<&str>) -> bool {
     match tenant {
         Some(t) => {
-            let kept = FRESH_TENANT_ID.with(|c| match c.try_borrow_mut() {
-                Ok(mut id) => {
-                    id.clear();
-                    id.try_push_str(t).is_ok()
-                }
-                Err(_) => false,
-            });
+            let kept = put_tenant(t);
             if kept {
                 FRESH.set(FRESH_OWED | FRESH_TENANT);
             }
@@ -788,6 +782,20 @@ fn mark_fresh(tenant: Option<&str>) -> bool {
             true
         }
     }
+}
+
+/// Copies `t` into the fast path's tenant cell: false when it does not fit (or the cell is
+/// borrowed, which nothing does while this runs). Out of line: inlined into the call's start,
+/// the thread-local access was left as a call through the accessor's pointer anyway.
+#[inline(never)]
+fn put_tenant(t: &str) -> bool {
+    FRESH_TENANT_ID.with(|c| match c.try_borrow_mut() {
+        Ok(mut id) => {
+            id.clear();
+            id.try_push_str(t).is_ok()
+        }
+        Err(_) => false,
+    })
 }
 
 /// [`enter_fresh`] for a call that binds only the tenant `tenant` (a string of at most
