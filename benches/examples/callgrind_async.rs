@@ -5,7 +5,10 @@
 //! (`--toggle-collect='*callgrind_async::run*'`): the async rows minus `bare` is what
 //! instrumenting the async fn costs per call, comparable with the sync row.
 //!
-//!   callgrind_async observa|sync|bare N
+//! `full` is the tenant-bound async fn at INFO (full output: the caller's side of its completion
+//! line; the writer thread is not collected).
+//!
+//!   callgrind_async observa|full|sync|bare N
 
 use std::hint::black_box;
 
@@ -30,6 +33,13 @@ async fn observed_async(tenant: &str, x: u64) -> u64 {
     work(x)
 }
 
+#[observa::observed(tenant)]
+#[inline(never)]
+async fn observed_async_full(tenant: &str, x: u64) -> u64 {
+    let _ = tenant;
+    work(x)
+}
+
 #[observa::observed(tenant, level = "debug")]
 #[inline(never)]
 fn observed_sync(tenant: &str, x: u64) -> u64 {
@@ -49,6 +59,11 @@ async fn calls(which: &str, n: u64) -> u64 {
         "bare" => {
             for i in 0..n {
                 acc ^= bare(black_box("acme"), black_box(i)).await;
+            }
+        }
+        "full" => {
+            for i in 0..n {
+                acc ^= observed_async_full(black_box("acme"), black_box(i)).await;
             }
         }
         "sync" => {
@@ -81,6 +96,7 @@ fn main() {
     // One call outside the collected part: registration of the sites and metric handles.
     rt.block_on(async {
         black_box(observed_async("acme", 0).await);
+        black_box(observed_async_full("acme", 0).await);
         black_box(observed_sync("acme", 0));
     });
     println!("{}", run(&rt, &which, n));

@@ -768,7 +768,7 @@ fn fresh_possible() -> bool {
 /// writer of the fast path's state, which [`sync_fresh`] reads. False (nothing entered) when
 /// the tenant is longer than an inline id.
 #[inline]
-fn mark_fresh(tenant: Option<&str>) -> bool {
+fn mark_fresh(tenant: Option<FreshTenant<'_>>) -> bool {
     match tenant {
         Some(t) => {
             let kept = put_tenant(t);
@@ -784,15 +784,43 @@ fn mark_fresh(tenant: Option<&str>) -> bool {
     }
 }
 
+/// The tenant a fast-path call binds: the argument of a sync call, or the inline id an async
+/// call keeps between polls (copied whole, no variable-length copy).
+#[derive(Clone, Copy)]
+enum FreshTenant<'a> {
+    Str(&'a str),
+    Inline(&'a arrayvec::ArrayString<INLINE>),
+}
+
 /// Copies `t` into the fast path's tenant cell: false when it does not fit (or the cell is
 /// borrowed, which nothing does while this runs). Out of line: inlined into the call's start,
 /// the thread-local access was left as a call through the accessor's pointer anyway.
+/// (One function per kind: each caller names its kind, so none branches on it.)
+#[inline]
+fn put_tenant(t: FreshTenant<'_>) -> bool {
+    match t {
+        FreshTenant::Str(s) => put_tenant_str(s),
+        FreshTenant::Inline(a) => put_tenant_inline(a),
+    }
+}
+
 #[inline(never)]
-fn put_tenant(t: &str) -> bool {
+fn put_tenant_str(s: &str) -> bool {
     FRESH_TENANT_ID.with(|c| match c.try_borrow_mut() {
         Ok(mut id) => {
             id.clear();
-            id.try_push_str(t).is_ok()
+            id.try_push_str(s).is_ok()
+        }
+        Err(_) => false,
+    })
+}
+
+#[inline(never)]
+fn put_tenant_inline(a: &arrayvec::ArrayString<INLINE>) -> bool {
+    FRESH_TENANT_ID.with(|c| match c.try_borrow_mut() {
+        Ok(mut id) => {
+            *id = *a;
+            true
         }
         Err(_) => false,
     })
@@ -804,7 +832,7 @@ fn put_tenant(t: &str) -> bool {
 /// [`exit_fresh`], like [`enter_fresh`].
 #[inline]
 pub(crate) fn enter_fresh_tenant(tenant: &str) -> bool {
-    tenant.len() <= INLINE && fresh_possible() && mark_fresh(Some(tenant))
+    tenant.len() <= INLINE && fresh_possible() && mark_fresh(Some(FreshTenant::Str(tenant)))
 }
 
 /// Ends a call entered with [`enter_fresh`] or [`enter_fresh_tenant`]: back to the empty
@@ -853,7 +881,7 @@ impl FreshCall {
     /// caller installs [`FreshCall::context`] instead).
     #[inline]
     pub(crate) fn enter(&self) -> bool {
-        fresh_possible() && mark_fresh(self.tenant.as_ref().map(|t| t.as_str()))
+        fresh_possible() && mark_fresh(self.tenant.as_ref().map(FreshTenant::Inline))
     }
 
     /// The call's context as a [`Context`]: its tenant and an owed correlation id.

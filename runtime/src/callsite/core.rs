@@ -410,14 +410,15 @@ impl Core {
         if let Some(m) = self.metrics {
             m.finish(self.shard, f.outcome, ticks);
         }
-        self.complete(f, secs(ticks), end);
+        self.complete(f, ticks, end);
     }
 
     /// What [`Core::finish`] records after the metrics (`f` already classified): resource use,
     /// span status, completion line, own span. Also the end of a lean call that writes a line
-    /// ([`super::sync_call`]).
+    /// ([`super::sync_call`]). `ticks`: the call's duration in raw clock ticks, converted only
+    /// where seconds are written (the metrics-only path converts nothing).
     #[inline]
-    pub(super) fn complete(&mut self, f: Finish<'_>, secs: f64, end: u64) {
+    pub(super) fn complete(&mut self, f: Finish<'_>, ticks: u64, end: u64) {
         let site = self.site;
         if let Some(u) = self.meter.usage() {
             crate::resource::observe(false, &[site.info.event], &u);
@@ -455,7 +456,8 @@ impl Core {
         // metrics-only path, where nothing is written).
         'line: {
             let site = self.site;
-            let slow = site.info.opts.slow_ms > 0 && secs * 1e3 >= site.info.opts.slow_ms as f64;
+            let slow =
+                site.info.opts.slow_ms > 0 && secs(ticks) * 1e3 >= site.info.opts.slow_ms as f64;
             let (level, which) = match f.outcome {
                 Outcome::Ok if slow => {
                     crate::lifecycle::slow::mark(&mut self.fields, site.info.opts.slow_ms);
@@ -477,7 +479,7 @@ impl Core {
             let Some(cs) = event_enabled(site, level) else {
                 break 'line;
             };
-            let ms = secs * 1e3;
+            let ms = secs(ticks) * 1e3;
             self.emit(
                 cs,
                 which,
@@ -489,7 +491,7 @@ impl Core {
         }
         #[cfg(feature = "otlp")]
         if self.own.is_some() {
-            self.end_own(f.outcome, f.error, secs);
+            self.end_own(f.outcome, f.error, secs(ticks));
         }
     }
 

@@ -1,7 +1,7 @@
 //! The synchronous call path: [`Call::start`] before the body, [`Call::finish`] after it.
 
 use super::core::{
-    CallCtx, Core, Entered, elapsed, event_enabled, now, secs, span_enabled, while_unwinding,
+    CallCtx, Core, Entered, elapsed, event_enabled, now, span_enabled, while_unwinding,
 };
 use super::field::{CallBinding, call_context, call_frame};
 use super::metrics::{ShardRef, SiteMetrics};
@@ -299,7 +299,7 @@ impl Lean {
     /// anyway).
     #[inline(never)]
     fn line(&self, f: Finish<'_>, ticks: u64, end: u64) {
-        self.core().complete(f, secs(ticks), end);
+        self.core().complete(f, ticks, end);
     }
 }
 
