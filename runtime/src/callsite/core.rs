@@ -29,7 +29,13 @@ pub(super) fn elapsed(start: u64) -> (u64, u64) {
 /// the histogram's buckets and sum).
 #[inline]
 pub(super) fn secs(ticks: u64) -> f64 {
-    clock().delta_as_nanos(0, ticks) as f64 * 1e-9
+    clock_nanos(ticks) as f64 * 1e-9
+}
+
+/// `ticks` raw clock ticks in nanoseconds, as the clock converts them.
+#[inline]
+pub(super) fn clock_nanos(ticks: u64) -> u64 {
+    clock().delta_as_nanos(0, ticks)
 }
 
 /// Where [`Core::begin`] reads the call's context from, for the span and the own span that

@@ -22,7 +22,8 @@ struct Shard {
     calls: [AtomicU64; 5],
     /// Per bucket (not cumulative), plus one above every bound.
     buckets: Box<[AtomicU64]>,
-    /// Sum of the durations in raw clock ticks ([`super::core::secs`] converts at scrape time).
+    /// Sum of the durations in raw clock ticks, below the site's [`SiteMetrics::fold`] (then
+    /// folded into the site's totals in seconds); [`super::core::secs`] converts at scrape time.
     sum: AtomicU64,
 }
 
@@ -56,7 +57,7 @@ impl Shard {
         for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
             *t += b.swap(0, Ordering::Relaxed);
         }
-        t.sum = t.sum.wrapping_add(self.sum.swap(0, Ordering::Relaxed));
+        t.sum += super::core::secs(self.sum.swap(0, Ordering::Relaxed));
     }
 
     fn add_to(&self, t: &mut Totals) {
@@ -67,7 +68,7 @@ impl Shard {
         for (t, b) in t.buckets.iter_mut().zip(self.buckets.iter()) {
             *t += b.load(Ordering::Relaxed);
         }
-        t.sum = t.sum.wrapping_add(self.sum.load(Ordering::Relaxed));
+        t.sum += super::core::secs(self.sum.load(Ordering::Relaxed));
     }
 }
 
@@ -77,8 +78,8 @@ struct Totals {
     started: u64,
     calls: [u64; 5],
     buckets: Vec<u64>,
-    /// In raw clock ticks.
-    sum: u64,
+    /// In seconds.
+    sum: f64,
 }
 
 struct Shards {
@@ -99,6 +100,10 @@ pub(super) struct SiteMetrics {
     /// conversion and the float compares sat between the second clock read and the end of the
     /// call: `perf annotate` put a fifth of the metrics-only call's samples on them).
     above: Box<[u64]>,
+    /// A shard's tick sum is folded into the totals (in seconds) when it reaches this:
+    /// [`tick_limit`], so the sum never wraps (many calls in progress at once add up to years
+    /// of call time in days) and its conversion to seconds never overflows.
+    fold: u64,
     shards: Mutex<Shards>,
 }
 
@@ -132,6 +137,7 @@ impl SiteMetrics {
         SiteMetrics {
             slot: SLOTS.fetch_add(1, Ordering::Relaxed),
             above: bounds.iter().map(|b| ticks_above(*b)).collect(),
+            fold: tick_limit(),
             shards: Mutex::new(Shards {
                 live: Vec::new(),
                 free: Vec::new(),
@@ -249,15 +255,31 @@ impl SiteMetrics {
             Some(s) => {
                 bump(&s.calls[outcome.index()], 1);
                 bump(&s.buckets[b], 1);
-                bump(&s.sum, ticks);
+                let sum = s.sum.load(Ordering::Relaxed) + ticks.min(self.fold);
+                if sum < self.fold {
+                    s.sum.store(sum, Ordering::Relaxed);
+                } else {
+                    self.fold_sum(s, sum);
+                }
             }
             None => {
                 let mut s = self.lock();
                 s.retired.calls[outcome.index()] += 1;
                 s.retired.buckets[b] += 1;
-                s.retired.sum = s.retired.sum.wrapping_add(ticks);
+                s.retired.sum += super::core::secs(ticks.min(self.fold));
             }
         }
+    }
+
+    /// Moves a shard's tick sum that reached [`SiteMetrics::fold`] into the totals, under the
+    /// lock a scrape holds while it reads the shards (it sees the sum before or after the move,
+    /// never both or neither).
+    #[cold]
+    #[inline(never)]
+    fn fold_sum(&self, s: &Shard, sum: u64) {
+        let mut g = self.lock();
+        g.retired.sum += super::core::secs(sum);
+        s.sum.store(0, Ordering::Relaxed);
     }
 
     /// The counts of every thread, alive or exited.
@@ -275,18 +297,19 @@ impl SiteMetrics {
 /// it ([`super::core::secs`]): a duration is within the bound exactly when its ticks are below
 /// this. Found by bisection on that same conversion (monotonic in the ticks), so a call lands
 /// in the bucket it would by comparing its seconds. 0 for a bound no duration is within
-/// (negative, NaN); `u64::MAX` for one every duration up to 2^60 ticks (decades) is within.
+/// (negative, NaN); `u64::MAX` for one every duration up to [`tick_limit`] (decades) is
+/// within.
 fn ticks_above(bound: f64) -> u64 {
-    const HI: u64 = 1 << 60;
+    let mut hi = tick_limit();
     let within = |t: u64| super::core::secs(t) <= bound;
     if !within(0) {
         return 0;
     }
-    if within(HI) {
+    if within(hi) {
         return u64::MAX;
     }
     // within(lo), !within(hi)
-    let (mut lo, mut hi) = (0, HI);
+    let mut lo = 0;
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if within(mid) {
@@ -296,6 +319,20 @@ fn ticks_above(bound: f64) -> u64 {
         }
     }
     hi
+}
+
+/// The largest power of two of ticks, at most 2^62, whose nanoseconds (as the clock converts
+/// them) are below 2^62: below it the conversion neither overflows nor wraps, so it is
+/// monotonic (a counter slower than 62.5 MHz, as some aarch64 system counters are, wraps the
+/// clock's conversion above 2^64 nanoseconds' worth of ticks). Decades of call time.
+fn tick_limit() -> u64 {
+    let ns = |t: u64| super::core::clock_nanos(t);
+    let mut t: u64 = 1;
+    // ns(t) < 2^62, so ns(2t) is at most about 2^63 and cannot have wrapped.
+    while t < 1 << 62 && ns(2 * t) < 1 << 62 {
+        t *= 2;
+    }
+    t
 }
 
 impl Site {
@@ -422,7 +459,7 @@ impl Site {
                                 let total: u64 = t.buckets.iter().sum();
                                 h.set_bucket(buckets);
                                 h.set_sample_count(h.get_sample_count() + total);
-                                h.set_sample_sum(h.get_sample_sum() + super::core::secs(t.sum));
+                                h.set_sample_sum(h.get_sample_sum() + t.sum);
                                 s.set_histogram(h);
                             }),
                         );
@@ -449,8 +486,41 @@ impl Site {
 
 #[cfg(test)]
 mod tests {
-    use super::super::core::secs;
-    use super::ticks_above;
+    use super::super::core::{clock_nanos, secs};
+    use super::{SiteMetrics, tick_limit, ticks_above};
+    use crate::outcome::Outcome;
+
+    /// Below the limit the clock's conversion is monotonic and far from overflowing, and the
+    /// limit is decades of ticks on any clock.
+    #[test]
+    fn tick_limit_is_where_the_conversion_stays_monotonic() {
+        let l = tick_limit();
+        assert!(l.is_power_of_two() && l >= 1 << 50, "{l}");
+        assert!(clock_nanos(l) < 1 << 62, "{}", clock_nanos(l));
+        let mut t = l;
+        while t > 1 {
+            assert!(clock_nanos(t / 2) <= clock_nanos(t), "at {t}");
+            t /= 2;
+        }
+    }
+
+    /// A shard's tick sum is folded into the totals (in seconds) before it can wrap: with
+    /// many calls in progress, a site adds up years of call time in days. A call longer than
+    /// the limit adds the limit to the sum, and still lands in the `+Inf` bucket.
+    #[test]
+    fn the_duration_sum_folds_before_it_wraps() {
+        let m: &'static SiteMetrics = Box::leak(Box::new(SiteMetrics::new(&[1.0])));
+        let near = m.fold - 1;
+        for ticks in [near, near, u64::MAX] {
+            let here = m.start();
+            m.finish(here, Outcome::Ok, ticks);
+        }
+        let t = m.totals();
+        let want = 2.0 * secs(near) + secs(m.fold);
+        assert!((t.sum - want).abs() <= want * 1e-9, "{} vs {want}", t.sum);
+        assert_eq!(t.buckets, [0, 3]);
+        assert_eq!(t.calls[Outcome::Ok.index()], 3);
+    }
 
     /// A duration lands in a bucket by its ticks exactly when its seconds are within the
     /// bound: the threshold is the first tick count above it, for the bounds users set and
