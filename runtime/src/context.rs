@@ -286,6 +286,16 @@ impl Context {
         self.fields.clone()
     }
 
+    /// The correlation, tenant and user ids (copies: inline ids copied, long ones shared).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn ids(&self) -> [Option<Id>; 3] {
+        [
+            self.correlation_id.clone(),
+            self.tenant_id.clone(),
+            self.user_id.clone(),
+        ]
+    }
+
     /// The bound fields, borrowed.
     pub(crate) fn fields_slice(&self) -> &[(Arc<str>, Arc<str>)] {
         self.fields.as_deref().map_or(&[], |f| &f[..])

@@ -36,6 +36,12 @@
 
 #[cfg(feature = "otlp")]
 mod own;
+
+/// Own spans dropped at the pipe to the batch processor (see `own::Pipe`).
+#[cfg(feature = "otlp")]
+fn pipe_dropped(spans: u64) {
+    otlp::health::pipe_full(spans);
+}
 #[cfg(feature = "otlp")]
 pub(crate) use own::{
     CallEvent, OwnSpan, SiteView, carry, event_on_innermost, is_site_span, recorded, shutdown,
@@ -169,7 +175,7 @@ mod otlp {
 
     /// Export health: failures and dropped spans counted, one WARN line when an outage starts
     /// and one when it ends.
-    mod health {
+    pub(super) mod health {
         use crate::metrics::CounterFamily;
         use std::sync::OnceLock;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -221,6 +227,24 @@ mod otlp {
                     exporter = "otlp",
                     error = error.as_str(),
                     "span export failing: spans are dropped until the collector answers"
+                );
+            }
+        }
+
+        /// `spans` own spans dropped because the pipe to the batch processor was full: counted
+        /// (`observa_spans_dropped_total`), and one WARN line the first time.
+        pub(in crate::trace) fn pipe_full(spans: u64) {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if let Some(c) = counters() {
+                c.dropped.get(&[]).inc_by(spans);
+            }
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "observa",
+                    event = "observa.spans_dropped",
+                    exporter = "otlp",
+                    dropped_spans = spans,
+                    "own spans are ended faster than they are exported: spans are dropped"
                 );
             }
         }

@@ -49,11 +49,126 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-/// The pipeline own spans go to: the provider's batch processor, shared.
+/// The pipeline own spans go to: the provider's batch processor, shared, fed through
+/// [`Pipe`].
 struct Shared {
     batch: Arc<BatchSpanProcessor>,
     ratio: f64,
     scope: InstrumentationScope,
+    pipe: Pipe,
+}
+
+/// Ended own spans on their way to the batch processor. A call hands over what its span knows
+/// ([`Pending`]: ids, values, timestamps, its own events, all as they are) and a thread of its
+/// own (`observa-spans`) turns each into the SDK's `SpanData`: its attributes, events and their
+/// allocations are made there, not on the caller's thread. (Built by the call, a span cost about
+/// nine allocations on the caller's thread, each on malloc's slow path since the exporter's
+/// thread frees them: a third of the caller's time in `malloc`/`free` when calls are spaced
+/// out, issue #14.) Bounded: a span that finds [`PIPE_CAP`] waiting is dropped and counted
+/// (`observa_spans_dropped_total`), as the batch processor drops one that finds its queue full.
+struct Pipe {
+    queue: Mutex<Vec<Pending>>,
+    /// The spans being built, taken from `queue` whole: held for the whole of a drain, so a
+    /// flush's drain waits for one in progress on the pipe's thread (every span ended before
+    /// the flush is in the batch processor when it flushes).
+    building: Mutex<Vec<Pending>>,
+    wake: std::sync::Condvar,
+    closed: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Spans waiting in [`Pipe`] at most.
+const PIPE_CAP: usize = 8192;
+/// Spans waiting that wake the pipe's thread at once (otherwise it drains every
+/// [`PIPE_INTERVAL`]).
+const PIPE_HIGH: usize = 512;
+const PIPE_INTERVAL: Duration = Duration::from_millis(20);
+
+impl Pipe {
+    fn new() -> Pipe {
+        Pipe {
+            queue: Mutex::new(Vec::new()),
+            building: Mutex::new(Vec::new()),
+            wake: std::sync::Condvar::new(),
+            closed: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an ended span (the caller's side: one push, no allocation once the queue has
+    /// grown).
+    fn push(&self, p: Pending) {
+        let wake = {
+            let mut q = self.lock();
+            if q.len() >= PIPE_CAP {
+                drop(q);
+                super::pipe_dropped(1);
+                return;
+            }
+            q.push(p);
+            q.len() == PIPE_HIGH
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Builds every waiting span and hands it to the batch processor, on the calling thread
+    /// (after any drain in progress).
+    fn drain(&self, shared: &Shared) {
+        let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *self.lock(), &mut *building);
+        for p in building.drain(..) {
+            shared.batch.on_end(p.build(&shared.scope));
+        }
+    }
+}
+
+/// The pipe's thread: drains it at [`PIPE_HIGH`] or every [`PIPE_INTERVAL`] until closed.
+fn run_pipe(shared: &'static Shared) {
+    let pipe = &shared.pipe;
+    loop {
+        {
+            let q = pipe.lock();
+            if q.len() < PIPE_HIGH && !pipe.closed.load(Ordering::Acquire) {
+                let _ = pipe.wake.wait_timeout(q, PIPE_INTERVAL);
+            }
+        }
+        pipe.drain(shared);
+        if pipe.closed.load(Ordering::Acquire) && pipe.lock().is_empty() {
+            return;
+        }
+    }
+}
+
+/// Builds and hands over every own span still waiting (before a flush or a shutdown of the
+/// provider: nothing ended before it is left behind).
+pub(crate) fn drain_pipe() {
+    if let Some(shared) = SHARED.get() {
+        shared.pipe.drain(shared);
+    }
+}
+
+/// Stops the pipe's thread after draining it ([`shutdown`]).
+fn close_pipe() {
+    if let Some(shared) = SHARED.get() {
+        shared.pipe.closed.store(true, Ordering::Release);
+        shared.pipe.wake.notify_one();
+        let t = shared
+            .pipe
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = t {
+            let _ = t.join();
+        }
+        drain_pipe();
+    }
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -72,10 +187,12 @@ impl SpanProcessor for Processor {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
+        drain_pipe();
         self.0.force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        close_pipe();
         self.0.shutdown_with_timeout(timeout)
     }
     // `set_resource`: given to the batch processor before it is shared (see `processor`).
@@ -91,11 +208,28 @@ pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     batch.set_resource(resource);
     let batch = Arc::new(batch);
     // One pipeline per process (`init`/`layer` claim it): the first one is kept.
-    let _ = SHARED.set(Shared {
-        batch: batch.clone(),
-        ratio,
-        scope: InstrumentationScope::builder("observa").build(),
-    });
+    if SHARED
+        .set(Shared {
+            batch: batch.clone(),
+            ratio,
+            scope: InstrumentationScope::builder("observa").build(),
+            pipe: Pipe::new(),
+        })
+        .is_ok()
+        && let Some(shared) = SHARED.get()
+    {
+        match std::thread::Builder::new()
+            .name("observa-spans".into())
+            .spawn(move || run_pipe(shared))
+        {
+            Ok(t) => {
+                *shared.pipe.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+            }
+            // No thread: spans are built at each flush and at shutdown only (`drain_pipe`),
+            // and dropped (counted) once the pipe is full.
+            Err(_) => crate::metrics::internal_error("otlp"),
+        }
+    }
     Processor(batch)
 }
 
@@ -302,12 +436,59 @@ pub(crate) struct OwnSpan {
     start: SystemTime,
     /// The call's context: the caller's with this span's context.
     cx: opentelemetry::Context,
-    /// Attributes known at the start (empty when not sampled: nothing is exported).
-    attrs: Vec<KeyValue>,
+    /// What is known at the start, as it is (`None` when not sampled: nothing is exported).
+    known: Option<Known>,
+    /// The call's own events (`started`, the completion), kept as they are.
+    own_events: [Option<OwnEvent>; 2],
     rec: Arc<Recording>,
     name: &'static str,
-    /// Handed to the batch processor.
+    /// Handed to the pipe.
     ended: bool,
+}
+
+/// What a sampled span knows at its start, kept as it is: its attributes are made by the pipe's
+/// thread ([`Known::attributes`]).
+struct Known {
+    /// Correlation, tenant and user ids (inline ids are copied, long ones shared).
+    ids: [Option<crate::context::Id>; 3],
+    /// The recorded fields (rendered here: they are borrowed from the call; empty, no
+    /// allocation, for a site that records none).
+    values: Vec<KeyValue>,
+    bound: Option<crate::context::BoundFields>,
+    target: &'static str,
+    file: Option<&'static str>,
+    line: Option<u32>,
+    module: Option<&'static str>,
+}
+
+/// One of the call's own events ([`OwnSpan::event`]), with the number of other events the span
+/// had then: its place among them.
+struct OwnEvent {
+    at: usize,
+    name: &'static str,
+    time: SystemTime,
+    level: tracing::Level,
+    target: &'static str,
+    done: Option<(f64, &'static str)>,
+    error: Option<String>,
+    error_type: Option<String>,
+    fields: Option<String>,
+}
+
+/// An ended span on its way to the batch processor ([`Pipe`]).
+struct Pending {
+    sc: SpanContext,
+    parent: SpanId,
+    parent_remote: bool,
+    name: &'static str,
+    start: SystemTime,
+    end: SystemTime,
+    outcome: Outcome,
+    /// The call's error, scrubbed (a failure only).
+    error: Option<String>,
+    known: Option<Known>,
+    own_events: [Option<OwnEvent>; 2],
+    extra: Extra,
 }
 
 /// What the call site tells the span.
@@ -378,18 +559,15 @@ impl OwnSpan {
             sc: sc.clone(),
             rec: rec.clone(),
         });
-        let attrs = if sampled {
-            start_attributes(site, ctx)
-        } else {
-            Vec::new()
-        };
+        let known = sampled.then(|| Known::capture(site, ctx));
         Some(OwnSpan {
             sc,
             parent,
             parent_remote,
             start: crate::encode::time::wall_now(),
             cx,
-            attrs,
+            known,
+            own_events: [None, None],
             rec,
             name: site.name,
             ended: false,
@@ -428,26 +606,75 @@ impl OwnSpan {
         if !self.sc.is_sampled() {
             return;
         }
-        let at = self.start + Duration::from_secs_f64(e.at.max(0.0));
-        // The call's own failure sets the status from its outcome (`end`).
-        self.rec.push_event(call_event(e, at), false);
+        let time = self.start + Duration::from_secs_f64(e.at.max(0.0));
+        // Its place among the span's other events (their number now): merged in that order
+        // when the span is built. The call's own failure sets the status from its outcome.
+        let at = self.rec.with(|x| x.events.len()).unwrap_or(0);
+        let ev = OwnEvent {
+            at,
+            name: e.name,
+            time,
+            level: e.level,
+            target: e.target,
+            done: e.done,
+            error: e
+                .error
+                .map(|err| crate::scrub::scrub(&err.to_string()).into_owned()),
+            error_type: (!e.error_type.is_empty()).then(|| e.error_type.to_owned()),
+            fields: (!e.fields.is_empty()).then(|| e.fields.to_owned()),
+        };
+        match self.own_events.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(ev),
+            // (A call writes two lines at most: `started` and its completion.)
+            None => self.rec.push_event(ev.into_event(), false),
+        }
     }
 
-    /// Ends the span with the call's outcome and hands it to the batch processor (once). The
-    /// span stays in the call until it is exited: [`OwnSpan::exit`] still detaches its context.
+    /// Ends the span with the call's outcome and hands it to the pipe (once): the `SpanData`
+    /// is built on the pipe's thread. The span stays in the call until it is exited:
+    /// [`OwnSpan::exit`] still detaches its context.
     pub(crate) fn end(&mut self, outcome: Outcome, error: Option<ErrorView<'_>>, secs: f64) {
         if !self.sc.is_sampled() || std::mem::replace(&mut self.ended, true) {
             return;
         }
         let Some(shared) = SHARED.get() else { return };
-        self.attrs.push(KeyValue::new("outcome", outcome.as_str()));
-        let x = std::mem::take(&mut *self.rec.extra.lock().unwrap_or_else(|p| p.into_inner()));
-        let status = if outcome.is_failure() {
-            let text = error.map(|e| crate::scrub::scrub(&e.to_string()).into_owned());
-            if let Some(t) = &text {
-                self.attrs.push(KeyValue::new("error", t.clone()));
+        let extra = std::mem::take(&mut *self.rec.extra.lock().unwrap_or_else(|p| p.into_inner()));
+        let error = if outcome.is_failure() {
+            error.map(|e| crate::scrub::scrub(&e.to_string()).into_owned())
+        } else {
+            None
+        };
+        let end = self.start + Duration::from_secs_f64(secs.max(0.0));
+        shared.pipe.push(Pending {
+            sc: self.sc.clone(),
+            parent: self.parent,
+            parent_remote: self.parent_remote,
+            name: self.name,
+            start: self.start,
+            end: end.max(self.start),
+            outcome,
+            error,
+            known: self.known.take(),
+            own_events: std::mem::take(&mut self.own_events),
+            extra,
+        });
+    }
+}
+
+impl Pending {
+    /// The span's `SpanData` (on the pipe's thread): its attributes (what was known at the
+    /// start, the outcome, the error, then those set through the API, which replace a value of
+    /// the same key as the SDK does), its events (the call's own at their places among the
+    /// others, the first [`LIMIT`] kept, as when each was added as it came), links and status.
+    fn build(self, scope: &InstrumentationScope) -> SpanData {
+        let x = self.extra;
+        let mut attrs = self.known.map(Known::attributes).unwrap_or_default();
+        attrs.push(KeyValue::new("outcome", self.outcome.as_str()));
+        let status = if self.outcome.is_failure() {
+            if let Some(t) = &self.error {
+                attrs.push(KeyValue::new("error", t.clone()));
             }
-            Status::error(text.unwrap_or_default())
+            Status::error(self.error.unwrap_or_default())
         } else if x.status != Status::Unset {
             x.status
         } else if x.error_event {
@@ -455,55 +682,92 @@ impl OwnSpan {
         } else {
             Status::Unset
         };
-        // Set through the API: replaces a value of the same key, as the SDK does.
         let mut dropped_attrs = x.dropped_attrs;
         for a in x.attrs {
-            if let Some(old) = self.attrs.iter_mut().find(|o| o.key == a.key) {
+            if let Some(old) = attrs.iter_mut().find(|o| o.key == a.key) {
                 *old = a;
-            } else if self.attrs.len() < 2 * LIMIT {
-                self.attrs.push(a);
+            } else if attrs.len() < 2 * LIMIT {
+                attrs.push(a);
             } else {
                 dropped_attrs = dropped_attrs.saturating_add(1);
             }
         }
+        let mut own = self.own_events.into_iter().flatten().peekable();
+        let mut list = Vec::with_capacity(x.events.len() + 2);
+        for (i, e) in x.events.into_iter().enumerate() {
+            while let Some(o) = own.next_if(|o| o.at <= i) {
+                list.push(o.into_event());
+            }
+            list.push(e);
+        }
+        list.extend(own.map(OwnEvent::into_event));
         let mut events = SpanEvents::default();
-        events.events = x.events;
-        events.dropped_count = x.dropped_events;
+        let over = list.len().saturating_sub(LIMIT);
+        list.truncate(LIMIT);
+        events.events = list;
+        events.dropped_count = x
+            .dropped_events
+            .saturating_add(u32::try_from(over).unwrap_or(u32::MAX));
         let mut links = opentelemetry_sdk::trace::SpanLinks::default();
         links.links = x.links;
         links.dropped_count = x.dropped_links;
-        let end = self.start + Duration::from_secs_f64(secs.max(0.0));
-        shared.batch.on_end(SpanData {
-            span_context: self.sc.clone(),
+        SpanData {
+            span_context: self.sc,
             parent_span_id: self.parent,
             parent_span_is_remote: self.parent_remote,
             span_kind: SpanKind::Internal,
             name: x.name.unwrap_or(Cow::Borrowed(self.name)),
             start_time: self.start,
-            end_time: end.max(self.start),
-            attributes: std::mem::take(&mut self.attrs),
+            end_time: self.end,
+            attributes: attrs,
             dropped_attributes_count: dropped_attrs,
             events,
             links,
             status,
-            instrumentation_scope: shared.scope.clone(),
-        });
+            instrumentation_scope: scope.clone(),
+        }
     }
 }
 
-/// The span event of one of a call's own lines.
-fn call_event(e: CallEvent<'_>, at: SystemTime) -> opentelemetry::trace::Event {
+impl OwnEvent {
+    /// The span event of this line.
+    fn into_event(self) -> opentelemetry::trace::Event {
+        call_event(
+            CallEvent {
+                name: self.name,
+                at: 0.0,
+                level: self.level,
+                target: self.target,
+                done: self.done,
+                error: None,
+                error_type: self.error_type.as_deref().unwrap_or(""),
+                fields: self.fields.as_deref().unwrap_or(""),
+            },
+            self.error,
+            self.time,
+        )
+    }
+}
+
+/// The span event of one of a call's own lines; `error`: the text of `e.error` when already
+/// rendered (and scrubbed).
+fn call_event(
+    e: CallEvent<'_>,
+    error: Option<String>,
+    at: SystemTime,
+) -> opentelemetry::trace::Event {
     let mut a = Vec::with_capacity(8);
     a.push(KeyValue::new("event", e.name));
     if let Some((ms, outcome)) = e.done {
         a.push(KeyValue::new("duration_ms", ms));
         a.push(KeyValue::new("outcome", outcome));
     }
-    if let Some(err) = e.error {
-        a.push(KeyValue::new(
-            "exception.message",
-            crate::scrub::scrub(&err.to_string()).into_owned(),
-        ));
+    let error = error.or_else(|| {
+        e.error
+            .map(|err| crate::scrub::scrub(&err.to_string()).into_owned())
+    });
+    if let Some(err) = error {
+        a.push(KeyValue::new("exception.message", err));
     }
     if !e.error_type.is_empty() {
         a.push(KeyValue::new("error_type", e.error_type.to_owned()));
@@ -524,7 +788,7 @@ pub(crate) fn event_on_innermost(e: CallEvent<'_>) -> bool {
         return false;
     };
     let error = e.level == tracing::Level::ERROR;
-    r.push_event(call_event(e, crate::encode::time::wall_now()), error);
+    r.push_event(call_event(e, None, crate::encode::time::wall_now()), error);
     true
 }
 
@@ -565,55 +829,76 @@ fn nonzero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
     }
 }
 
-/// The attributes of a sampled span known at its start: the context's ids, the recorded
-/// fields, the bound fields, the code location and target (the keys `tracing-opentelemetry`
-/// gave the same span).
-fn start_attributes(site: &SiteView<'_>, ctx: &crate::context::Context) -> Vec<KeyValue> {
-    use crate::record::FieldValue;
-    let bound = ctx.fields_shared();
-    let mut a = Vec::with_capacity(8 + site.values.len() + bound.as_ref().map_or(0, |b| b.len()));
-    for (k, v) in [
-        ("correlation_id", ctx.correlation_id()),
-        ("tenant_id", ctx.tenant_id()),
-        ("user_id", ctx.user_id()),
-    ] {
-        if let Some(v) = v {
-            a.push(KeyValue::new(k, v.to_owned()));
+impl Known {
+    /// What a sampled span of `site` running in `ctx` knows at its start.
+    fn capture(site: &SiteView<'_>, ctx: &crate::context::Context) -> Known {
+        use crate::record::FieldValue;
+        let values = site
+            .fields
+            .iter()
+            .zip(site.values)
+            .map(|(name, v)| {
+                let value = match v.record() {
+                    FieldValue::Bool(b) => Value::Bool(b),
+                    FieldValue::I64(i) => Value::I64(i),
+                    FieldValue::U64(u) => match i64::try_from(u) {
+                        Ok(i) => Value::I64(i),
+                        Err(_) => Value::from(u.to_string()),
+                    },
+                    FieldValue::F64(f) => Value::F64(f),
+                    other => Value::from(crate::encode::json::DisplayValue(other).to_string()),
+                };
+                KeyValue::new(*name, value)
+            })
+            .collect();
+        Known {
+            ids: ctx.ids(),
+            values,
+            bound: ctx.fields_shared(),
+            target: site.target,
+            file: site.file,
+            line: site.line,
+            module: site.module,
         }
     }
-    for (name, v) in site.fields.iter().zip(site.values) {
-        let value = match v.record() {
-            FieldValue::Bool(b) => Value::Bool(b),
-            FieldValue::I64(i) => Value::I64(i),
-            FieldValue::U64(u) => match i64::try_from(u) {
-                Ok(i) => Value::I64(i),
-                Err(_) => Value::from(u.to_string()),
-            },
-            FieldValue::F64(f) => Value::F64(f),
-            other => Value::from(crate::encode::json::DisplayValue(other).to_string()),
-        };
-        a.push(KeyValue::new(*name, value));
-    }
-    if let Some(b) = bound {
-        // Shared (`Arc<str>`): a reference, not a copy.
-        for (k, v) in b.iter() {
-            a.push(KeyValue::new(
-                opentelemetry::Key::from(k.clone()),
-                Value::from(v.clone()),
-            ));
+
+    /// The span's attributes known at its start: the context's ids, the recorded fields, the
+    /// bound fields, the code location and target (the keys `tracing-opentelemetry` gave the
+    /// same span).
+    fn attributes(self) -> Vec<KeyValue> {
+        let bound = self.bound;
+        let mut a =
+            Vec::with_capacity(8 + self.values.len() + bound.as_ref().map_or(0, |b| b.len()));
+        for (k, v) in ["correlation_id", "tenant_id", "user_id"]
+            .into_iter()
+            .zip(self.ids)
+        {
+            if let Some(v) = v {
+                a.push(KeyValue::new(k, v.as_str().to_owned()));
+            }
         }
+        a.extend(self.values);
+        if let Some(b) = bound {
+            // Shared (`Arc<str>`): a reference, not a copy.
+            for (k, v) in b.iter() {
+                a.push(KeyValue::new(
+                    opentelemetry::Key::from(k.clone()),
+                    Value::from(v.clone()),
+                ));
+            }
+        }
+        if let Some(f) = self.file {
+            a.push(KeyValue::new("code.file.path", f));
+        }
+        if let Some(m) = self.module {
+            a.push(KeyValue::new("code.module.name", m));
+        }
+        if let Some(l) = self.line {
+            a.push(KeyValue::new("code.line.number", i64::from(l)));
+        }
+        a.push(KeyValue::new("target", self.target));
+        a
     }
-    if let Some(f) = site.file {
-        a.push(KeyValue::new("code.file.path", f));
-    }
-    if let Some(m) = site.module {
-        a.push(KeyValue::new("code.module.name", m));
-    }
-    if let Some(l) = site.line {
-        a.push(KeyValue::new("code.line.number", i64::from(l)));
-    }
-    a.push(KeyValue::new("target", site.target));
-    a
 }
 
 /// `f` of the own span that is the innermost span of this thread (no span of other code
