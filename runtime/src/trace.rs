@@ -28,8 +28,11 @@
 //! counted (`observa_export_errors_total{exporter="otlp"}` per failed batch,
 //! `observa_spans_dropped_total` per span in it) and logged once per outage: one WARN
 //! `observa.export_outage` line at the first failure, one WARN `observa.export_recovered` line
-//! (with the failed batches and dropped spans) at the first success after it. Limit: spans the
-//! SDK's queue drops when it is full (2,048 spans waiting) are not counted.
+//! (with the failed batches and dropped spans) at the first success after it. Own spans ended
+//! faster than they are built and queued for export (more than the SDK's queue size waiting in
+//! observa's pipe, `own::Pipe`) are dropped and counted in `observa_spans_dropped_total` too,
+//! with one WARN `observa.spans_dropped` line. Limit: spans the SDK's queue drops when it is
+//! full (2,048 spans waiting) are not counted.
 //!
 //! Span events are named after their event id (the `event` attribute), so a collector shows
 //! `order.created`, not `observa.completion`.
@@ -202,7 +205,7 @@ mod otlp {
                     .ok()?,
                     dropped: CounterFamily::new(
                         "observa_spans_dropped_total",
-                        "Spans dropped because their export failed",
+                        "Spans dropped: their export failed, or they ended faster than they could be queued",
                         &[],
                     )
                     .ok()?,

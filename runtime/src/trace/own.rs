@@ -64,8 +64,11 @@ struct Shared {
 /// allocations are made there, not on the caller's thread. (Built by the call, a span cost about
 /// nine allocations on the caller's thread, each on malloc's slow path since the exporter's
 /// thread frees them: a third of the caller's time in `malloc`/`free` when calls are spaced
-/// out, issue #14.) Bounded: a span that finds [`PIPE_CAP`] waiting is dropped and counted
-/// (`observa_spans_dropped_total`), as the batch processor drops one that finds its queue full.
+/// out, issue #14.) Bounded as the batch processor's queue (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048
+/// by default): a span that finds that many waiting is dropped and counted
+/// (`observa_spans_dropped_total`, one WARN), as the batch processor drops one that finds its
+/// queue full. Once the pipe is closed (the provider shutting down), or when its thread could
+/// not be started, a span is built on the caller's thread and handed over at once, as before.
 struct Pipe {
     queue: Mutex<Vec<Pending>>,
     /// The spans being built, taken from `queue` whole: held for the whole of a drain, so a
@@ -73,15 +76,18 @@ struct Pipe {
     /// the flush is in the batch processor when it flushes).
     building: Mutex<Vec<Pending>>,
     wake: std::sync::Condvar,
+    /// Closed (the provider shutting down) or without a thread: spans are built by the caller.
     closed: AtomicBool,
+    /// Spans waiting at most.
+    cap: usize,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Spans waiting in [`Pipe`] at most.
-const PIPE_CAP: usize = 8192;
 /// Spans waiting that wake the pipe's thread at once (otherwise it drains every
 /// [`PIPE_INTERVAL`]).
 const PIPE_HIGH: usize = 512;
+/// Capacity kept by the pipe's buffers after a burst.
+const PIPE_KEEP: usize = 1024;
 const PIPE_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Pipe {
@@ -91,6 +97,12 @@ impl Pipe {
             building: Mutex::new(Vec::new()),
             wake: std::sync::Condvar::new(),
             closed: AtomicBool::new(false),
+            // The batch processor's own bound (its builder reads the same variable).
+            cap: std::env::var("OTEL_BSP_MAX_QUEUE_SIZE")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(2048),
             thread: Mutex::new(None),
         }
     }
@@ -100,11 +112,18 @@ impl Pipe {
     }
 
     /// Queues an ended span (the caller's side: one push, no allocation once the queue has
-    /// grown).
-    fn push(&self, p: Pending) {
+    /// grown); once closed, hands it over at once.
+    fn push(&self, shared: &Shared, p: Pending) {
         let wake = {
             let mut q = self.lock();
-            if q.len() >= PIPE_CAP {
+            // Checked under the lock `close_pipe` sets it under: a span queued before is in its
+            // final drain, one ended after is handed over here.
+            if self.closed.load(Ordering::Acquire) {
+                drop(q);
+                shared.batch.on_end(p.build(&shared.scope));
+                return;
+            }
+            if q.len() >= self.cap {
                 drop(q);
                 super::pipe_dropped(1);
                 return;
@@ -125,6 +144,9 @@ impl Pipe {
         for p in building.drain(..) {
             shared.batch.on_end(p.build(&shared.scope));
         }
+        if building.capacity() > PIPE_KEEP {
+            building.shrink_to(PIPE_KEEP);
+        }
     }
 }
 
@@ -139,24 +161,35 @@ fn run_pipe(shared: &'static Shared) {
             }
         }
         pipe.drain(shared);
-        if pipe.closed.load(Ordering::Acquire) && pipe.lock().is_empty() {
+        // (What is left once closed, `close_pipe` drains after joining this thread.)
+        if pipe.closed.load(Ordering::Acquire) {
             return;
         }
     }
 }
 
-/// Builds and hands over every own span still waiting (before a flush or a shutdown of the
-/// provider: nothing ended before it is left behind).
-pub(crate) fn drain_pipe() {
-    if let Some(shared) = SHARED.get() {
+/// The shared pipeline, when `batch` is its batch processor (a provider built by a second
+/// `init` or `layer` that lost the race for the pipeline has its own, and must not touch it).
+fn shared_for(batch: &Arc<BatchSpanProcessor>) -> Option<&'static Shared> {
+    SHARED.get().filter(|s| Arc::ptr_eq(&s.batch, batch))
+}
+
+/// Builds and hands over every own span still waiting (before a flush of the provider: nothing
+/// ended before it is left behind).
+fn drain_pipe(batch: &Arc<BatchSpanProcessor>) {
+    if let Some(shared) = shared_for(batch) {
         shared.pipe.drain(shared);
     }
 }
 
-/// Stops the pipe's thread after draining it ([`shutdown`]).
-fn close_pipe() {
-    if let Some(shared) = SHARED.get() {
-        shared.pipe.closed.store(true, Ordering::Release);
+/// Stops the pipe's thread and drains it (the provider's shutdown); spans that end later are
+/// handed over by their callers ([`Pipe::push`]).
+fn close_pipe(batch: &Arc<BatchSpanProcessor>) {
+    if let Some(shared) = shared_for(batch) {
+        {
+            let _q = shared.pipe.lock();
+            shared.pipe.closed.store(true, Ordering::Release);
+        }
         shared.pipe.wake.notify_one();
         let t = shared
             .pipe
@@ -167,7 +200,7 @@ fn close_pipe() {
         if let Some(t) = t {
             let _ = t.join();
         }
-        drain_pipe();
+        shared.pipe.drain(shared);
     }
 }
 
@@ -187,12 +220,12 @@ impl SpanProcessor for Processor {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        drain_pipe();
+        drain_pipe(&self.0);
         self.0.force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        close_pipe();
+        close_pipe(&self.0);
         self.0.shutdown_with_timeout(timeout)
     }
     // `set_resource`: given to the batch processor before it is shared (see `processor`).
@@ -225,9 +258,11 @@ pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
             Ok(t) => {
                 *shared.pipe.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
             }
-            // No thread: spans are built at each flush and at shutdown only (`drain_pipe`),
-            // and dropped (counted) once the pipe is full.
-            Err(_) => crate::metrics::internal_error("otlp"),
+            // No thread: each span is built by its caller, as before the pipe.
+            Err(_) => {
+                shared.pipe.closed.store(true, Ordering::Release);
+                crate::metrics::internal_error("otlp");
+            }
         }
     }
     Processor(batch)
@@ -645,19 +680,22 @@ impl OwnSpan {
             None
         };
         let end = self.start + Duration::from_secs_f64(secs.max(0.0));
-        shared.pipe.push(Pending {
-            sc: self.sc.clone(),
-            parent: self.parent,
-            parent_remote: self.parent_remote,
-            name: self.name,
-            start: self.start,
-            end: end.max(self.start),
-            outcome,
-            error,
-            known: self.known.take(),
-            own_events: std::mem::take(&mut self.own_events),
-            extra,
-        });
+        shared.pipe.push(
+            shared,
+            Pending {
+                sc: self.sc.clone(),
+                parent: self.parent,
+                parent_remote: self.parent_remote,
+                name: self.name,
+                start: self.start,
+                end: end.max(self.start),
+                outcome,
+                error,
+                known: self.known.take(),
+                own_events: std::mem::take(&mut self.own_events),
+                extra,
+            },
+        );
     }
 }
 
