@@ -308,6 +308,9 @@ impl Notices {
 struct Pieces {
     #[cfg(feature = "otlp")]
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    /// Installed by [`Pieces::settle`], once the process is claimed.
+    #[cfg(feature = "otlp")]
+    own: Option<crate::trace::OwnPipeline>,
     #[cfg(feature = "sentry")]
     sentry: Option<crate::sentry::Installed>,
     workers: Vec<WriterGuard>,
@@ -391,7 +394,10 @@ impl Pieces {
             production,
         );
         #[cfg(feature = "otlp")]
-        let tracer = crate::trace::provider(config)?;
+        let (tracer, own) = match crate::trace::provider(config)? {
+            Some((t, o)) => (Some(t), Some(o)),
+            None => (None, None),
+        };
         #[cfg(feature = "sentry")]
         let sentry = crate::sentry::install(config)?;
         Ok((
@@ -400,6 +406,8 @@ impl Pieces {
             Pieces {
                 #[cfg(feature = "otlp")]
                 tracer,
+                #[cfg(feature = "otlp")]
+                own,
                 #[cfg(feature = "sentry")]
                 sentry,
                 workers,
@@ -422,6 +430,10 @@ impl Pieces {
 
     /// Process-wide settings, once the pipeline is claimed.
     fn settle(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(own) = self.own.take() {
+            crate::trace::install_own(own);
+        }
         crate::log::install_drop_counters(std::mem::take(&mut self.counters));
         if self.max_series_set {
             crate::metrics::set_max_series(self.max_series);

@@ -47,7 +47,8 @@ fn pipe_dropped(spans: u64) {
 }
 #[cfg(feature = "otlp")]
 pub(crate) use own::{
-    CallEvent, OwnSpan, SiteView, carry, event_on_innermost, is_site_span, recorded, shutdown,
+    CallEvent, OwnPipeline, OwnSpan, SiteView, carry, event_on_innermost, install as install_own,
+    is_site_span, recorded, shutdown,
 };
 
 #[cfg(feature = "otlp")]
@@ -328,7 +329,7 @@ mod otlp {
     /// Builds the provider for `config`, or `None` when no endpoint is configured.
     pub(crate) fn provider(
         config: &Config,
-    ) -> Result<Option<SdkTracerProvider>, crate::config::ConfigError> {
+    ) -> Result<Option<(SdkTracerProvider, super::OwnPipeline)>, crate::config::ConfigError> {
         let Some(endpoint) = config.otlp_endpoint.as_deref() else {
             return Ok(None);
         };
@@ -360,8 +361,8 @@ mod otlp {
         };
         // One batch processor, shared by `tracing-opentelemetry`'s spans and observa's own
         // (`own`): the same queue, exporter, scrubbing and health counters.
-        let processor = super::own::processor(exporter, &resource, ratio);
-        Ok(Some(
+        let (processor, own) = super::own::processor(exporter, &resource, ratio);
+        Ok(Some((
             SdkTracerProvider::builder()
                 .with_span_processor(processor)
                 .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
@@ -369,7 +370,8 @@ mod otlp {
                 ))))
                 .with_resource(resource)
                 .build(),
-        ))
+            own,
+        )))
     }
 
     /// The layers [`layer`] returns.

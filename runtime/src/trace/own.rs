@@ -231,41 +231,55 @@ impl SpanProcessor for Processor {
     // `set_resource`: given to the batch processor before it is shared (see `processor`).
 }
 
-/// The provider's processor for `exporter` (its resource set), and own spans sent to it.
+/// The own-span pipeline of a provider that is built but not installed yet ([`install`]).
+pub(crate) struct OwnPipeline {
+    batch: Arc<BatchSpanProcessor>,
+    ratio: f64,
+}
+
+/// The provider's processor for `exporter` (its resource set), and the pipeline its own spans
+/// will take once [`install`]ed.
 pub(crate) fn processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     exporter: E,
     resource: &opentelemetry_sdk::Resource,
     ratio: f64,
-) -> Processor {
+) -> (Processor, OwnPipeline) {
     let mut batch = BatchSpanProcessor::builder(exporter).build();
     batch.set_resource(resource);
     let batch = Arc::new(batch);
-    // One pipeline per process (`init`/`layer` claim it): the first one is kept.
+    (Processor(batch.clone()), OwnPipeline { batch, ratio })
+}
+
+/// Makes `p` the process's own-span pipeline and starts its thread: called once `init` or
+/// `layer` has claimed the process (not when the provider is built: a provider that loses the
+/// claim, or whose subscriber cannot be installed, is dropped and shut down, and own spans must
+/// not go to it). One pipeline per process: the first installed is kept.
+pub(crate) fn install(p: OwnPipeline) {
     if SHARED
         .set(Shared {
-            batch: batch.clone(),
-            ratio,
+            batch: p.batch,
+            ratio: p.ratio,
             scope: InstrumentationScope::builder("observa").build(),
             pipe: Pipe::new(),
         })
-        .is_ok()
-        && let Some(shared) = SHARED.get()
+        .is_err()
     {
-        match std::thread::Builder::new()
-            .name("observa-spans".into())
-            .spawn(move || run_pipe(shared))
-        {
-            Ok(t) => {
-                *shared.pipe.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
-            }
-            // No thread: each span is built by its caller, as before the pipe.
-            Err(_) => {
-                shared.pipe.closed.store(true, Ordering::Release);
-                crate::metrics::internal_error("otlp");
-            }
+        return;
+    }
+    let Some(shared) = SHARED.get() else { return };
+    match std::thread::Builder::new()
+        .name("observa-spans".into())
+        .spawn(move || run_pipe(shared))
+    {
+        Ok(t) => {
+            *shared.pipe.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+        }
+        // No thread: each span is built by its caller, as before the pipe.
+        Err(_) => {
+            shared.pipe.closed.store(true, Ordering::Release);
+            crate::metrics::internal_error("otlp");
         }
     }
-    Processor(batch)
 }
 
 /// Is `meta` the span of an `#[observed]` call site? Those are recorded here, so observa's own
