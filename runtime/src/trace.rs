@@ -40,11 +40,6 @@
 #[cfg(feature = "otlp")]
 mod own;
 
-/// Own spans dropped at the pipe to the batch processor (see `own::Pipe`).
-#[cfg(feature = "otlp")]
-fn pipe_dropped(spans: u64) {
-    otlp::health::pipe_full(spans);
-}
 #[cfg(feature = "otlp")]
 pub(crate) use own::{
     CallEvent, OwnPipeline, OwnSpan, SiteView, carry, event_on_innermost, install as install_own,

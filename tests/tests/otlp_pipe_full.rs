@@ -6,27 +6,13 @@
 use observa::observed;
 use serde_json::Value;
 
+mod log_support;
 mod otlp_support;
 use otlp_support::by_name;
 
 #[observed(event = "full.call")]
 fn call(i: u64) -> u64 {
     i + 1
-}
-
-fn counter(name: &str) -> f64 {
-    let text = observa::metrics::render();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .expect("exposition parses");
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 #[test]
@@ -44,7 +30,7 @@ fn a_full_pipe_drops_counts_and_warns_once() {
     for i in 0..2000 {
         assert_eq!(call(i), i + 1, "the app is unaffected");
     }
-    let dropped = counter("observa_spans_dropped_total");
+    let dropped = log_support::sample(&observa::metrics::render(), "observa_spans_dropped_total ");
     assert!(dropped >= 1.0, "dropped {dropped}");
     drop(guard);
 

@@ -326,6 +326,12 @@ fn ticks_above(bound: f64) -> u64 {
 /// monotonic (a counter slower than 62.5 MHz, as some aarch64 system counters are, wraps the
 /// clock's conversion above 2^64 nanoseconds' worth of ticks). Decades of call time.
 fn tick_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(find_tick_limit)
+}
+
+/// [`tick_limit`], searched once per process (the clock's conversion does not change).
+fn find_tick_limit() -> u64 {
     let ns = |t: u64| super::core::clock_nanos(t);
     let mut t: u64 = 1;
     // ns(t) < 2^62, so ns(2t) is at most about 2^63 and cannot have wrapped.

@@ -637,14 +637,7 @@ mod tests {
                 (1e13, ""),
             ),
         ];
-        let outcomes = [
-            crate::outcome::Outcome::Ok,
-            crate::outcome::Outcome::ClientError,
-            crate::outcome::Outcome::ServerError,
-            crate::outcome::Outcome::Panic,
-            crate::outcome::Outcome::Cancelled,
-        ]
-        .map(crate::outcome::Outcome::as_str);
+        let outcomes = crate::outcome::Outcome::ALL.map(crate::outcome::Outcome::as_str);
         // Every outcome word, and text that is not one (escaped, quoted, bounded as any text).
         let words = outcomes
             .iter()
@@ -681,14 +674,7 @@ mod tests {
                 "{w:?} at {max}"
             );
         }
-        let outcomes = [
-            crate::outcome::Outcome::Ok,
-            crate::outcome::Outcome::ClientError,
-            crate::outcome::Outcome::ServerError,
-            crate::outcome::Outcome::Panic,
-            crate::outcome::Outcome::Cancelled,
-        ]
-        .map(crate::outcome::Outcome::as_str);
+        let outcomes = crate::outcome::Outcome::ALL.map(crate::outcome::Outcome::as_str);
         let others = [
             "",
             "Ok",

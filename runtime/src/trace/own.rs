@@ -125,7 +125,7 @@ impl Pipe {
             }
             if q.len() >= self.cap {
                 drop(q);
-                super::pipe_dropped(1);
+                super::otlp::health::pipe_full(1);
                 return;
             }
             q.push(p);
