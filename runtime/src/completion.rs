@@ -121,9 +121,72 @@ pub(crate) struct Typed {
     /// The event carries no field besides these (no `error`, `error_type` or `fields`): the
     /// layer need not visit it at all.
     pub(crate) only: bool,
+    /// The event carries no field whose value runs code but observa's while it is visited: no
+    /// `error` or `error_type`; its `fields` text, if any, was rendered when the call began.
+    /// Its line is written with the context borrowed ([`Typed::only`] implies it).
+    pub(crate) quiet: bool,
+    /// The keys the event's `fields` text starts with, as the call rendered them ([`FieldKeys`];
+    /// `None`: read every key as the strict reader does).
+    pub(crate) keys: Option<&'static FieldKeys>,
     /// Where the log layer keeps this event's pre-rendered line head ([`HeadSlot`]).
     pub(crate) head: Option<&'static HeadSlot>,
 }
+
+/// The recorded fields' keys of one call site as its `fields` text writes them, rendered once
+/// when the site's callsites are created: each with the separator before it (`{"order_id":`,
+/// `,"amount":`), so a call copies them instead of escaping its field names again. The log
+/// layer matches them as bytes at the start of the text ([`Typed::keys`]) instead of decoding
+/// them; it reads the values, and any key that differs, strictly as before.
+#[derive(Debug)]
+pub(crate) struct FieldKeys {
+    rendered: Box<[Box<[u8]>]>,
+    names: &'static [&'static str],
+    /// Every name is printable ASCII without `"` or `\`, at most 128 bytes: its rendered key is
+    /// the name between quotes, which the layer's key writer would write as it is.
+    plain: bool,
+}
+
+impl FieldKeys {
+    pub(crate) fn new(names: &'static [&'static str]) -> FieldKeys {
+        let rendered = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut k = vec![if i == 0 { b'{' } else { b',' }];
+                crate::encode::json::write_str(&mut k, name, KEY_MAX);
+                k.push(b':');
+                k.into_boxed_slice()
+            })
+            .collect();
+        let plain = names.iter().all(|n| {
+            n.len() <= KEY_MAX && crate::encode::neutralise::plain_run(n.as_bytes()) == n.len()
+        });
+        FieldKeys {
+            rendered,
+            names,
+            plain,
+        }
+    }
+
+    /// The rendered keys, in the order of the site's fields.
+    #[inline]
+    pub(crate) fn rendered(&self) -> &[Box<[u8]>] {
+        &self.rendered
+    }
+
+    /// For the layer: the `k`th key as rendered (with its separator) and its name, when the
+    /// rendered key is the name between quotes.
+    #[inline]
+    pub(crate) fn plain(&self, k: usize) -> Option<(&[u8], &'static str)> {
+        if !self.plain {
+            return None;
+        }
+        Some((self.rendered.get(k)?, self.names.get(k)?))
+    }
+}
+
+/// Bound of a recorded field's key, in bytes (the line's key bound).
+pub(crate) const KEY_MAX: usize = 128;
 
 /// The part of a completion line that never changes for one callsite and event name (level,
 /// event and target, escaped and bounded), rendered by observa's JSON format the first time it
@@ -224,6 +287,8 @@ mod tests {
             done: Some((1.0, "ok")),
             end: None,
             only: true,
+            quiet: true,
+            keys: None,
             head: None,
         };
         assert!(typed(&META).is_none());

@@ -238,14 +238,13 @@ impl Core {
         }
         // Rendered aside: a `Record` that panics halfway leaves no half-written JSON behind.
         if !values.is_empty() && event_enabled(site, Level::ERROR).is_some() {
-            let mut fields = Vec::with_capacity(16 * values.len() + 2);
-            fields.push(b'{');
-            for (i, (name, v)) in site.info.fields.iter().zip(values).enumerate() {
-                if i > 0 {
-                    fields.push(b',');
-                }
-                json::write_str(&mut fields, name, 128);
-                fields.push(b':');
+            // The keys were rendered once, with their separators.
+            let keys = site.field_keys().rendered();
+            let mut fields = Vec::with_capacity(
+                keys.iter().map(|k| k.len()).sum::<usize>() + 16 * values.len() + 2,
+            );
+            for (key, v) in keys.iter().zip(values) {
+                fields.extend_from_slice(key);
                 json::write_field_value(&mut fields, v.record());
             }
             fields.push(b'}');
@@ -568,6 +567,10 @@ impl Core {
             done,
             end,
             only: values[at::ERROR..].iter().all(Option::is_none),
+            quiet: values[at::ERROR].is_none() && values[at::ERROR_TYPE].is_none(),
+            // The text starts with the site's rendered keys when `begin` rendered it (`ret`
+            // and the other members appended after them are read strictly).
+            keys: (!fields.is_empty()).then(|| self.site.field_keys()),
             head: Some(cs.head(which)),
         };
         // Recorded on the call's own span above: dispatched as a child of the call's `tracing`

@@ -132,6 +132,8 @@ impl fmt::Debug for Site {
 pub(super) struct Callsites {
     span: Cs,
     events: [Cs; 4],
+    /// The recorded fields' keys as the `fields` JSON text writes them.
+    keys: crate::completion::FieldKeys,
 }
 
 /// One `tracing` callsite created at run time, with [`DefaultCallsite`]'s registration and
@@ -292,6 +294,7 @@ impl Site {
             let cs: &'static Callsites = Box::leak(Box::new(Callsites {
                 span: Cs::new(),
                 events: [Cs::new(), Cs::new(), Cs::new(), Cs::new()],
+                keys: crate::completion::FieldKeys::new(info.fields),
             }));
             let meta = |name, level, fields, cs: &'static Cs, kind| {
                 Metadata::new(
@@ -338,6 +341,12 @@ impl Site {
                 let _ = e.interest();
             }
         }
+    }
+
+    /// The recorded fields' keys, rendered ([`Callsites::keys`]).
+    #[inline]
+    pub(super) fn field_keys(&'static self) -> &'static crate::completion::FieldKeys {
+        &self.callsites().keys
     }
 
     /// The span's callsite.

@@ -133,7 +133,7 @@ fn all_plain(b: &[u8]) -> bool {
 /// Length of the leading run of [`is_plain`] bytes of `b`, eight bytes per step (bit tricks on
 /// a `u64`: no `unsafe`, no SIMD dependency for a few compares).
 #[inline]
-fn plain_run(b: &[u8]) -> usize {
+pub(crate) fn plain_run(b: &[u8]) -> usize {
     let mut i = 0;
     while i + 8 <= b.len() && special(word(&b[i..])) == 0 {
         i += 8;

@@ -252,12 +252,13 @@ impl Layer {
                 .and_then(|t| t.end)
                 .unwrap_or_else(|| crate::encode::time::clock().raw()),
         );
-        // A typed completion with nothing besides its head runs no code but observa's while
-        // its line is written (no visitor: its values are typed; bound fields are text), so its
-        // line is written with the context borrowed, its ids read in place. Any other event's
-        // fields may run user code (a `Display` that reads the context or logs), so its ids are
-        // copied aside first and the context is not borrowed while they run.
-        if typed.is_some_and(|t| t.only) {
+        // A typed completion with nothing besides its head and its rendered `fields` runs no
+        // code but observa's while its line is written (its head is typed, its `fields` text
+        // is copied by the strict reader, bound fields are text), so its line is written with
+        // the context borrowed, its ids read in place. Any other event's fields may run user
+        // code (a `Display` that reads the context or logs), so its ids are copied aside first
+        // and the context is not borrowed while they run.
+        if typed.is_some_and(|t| t.quiet) {
             context::with_current(|c| {
                 let ids = [
                     c.correlation_id(),
@@ -494,6 +495,7 @@ impl Layer {
             production: self.production,
             masks,
             typed: false,
+            keys: None,
         };
         // The typed head of observa's own completion event is written as it is (no visitor for
         // it); the visitor still runs for the rest (error, error_type, fields) when present.
@@ -501,6 +503,7 @@ impl Layer {
         match typed {
             Some((t, free)) => {
                 c.typed(t.done, free);
+                c.keys = t.keys;
                 if t.event.len() <= EVENT_MAX {
                     short_event = Some(t.event);
                 } else {
@@ -585,6 +588,7 @@ mod tests {
             production: false,
             masks: Masks::NONE,
             typed: false,
+            keys: None,
         };
         c.typed(Some(done), true);
         let (mut line, mut text) = (Vec::new(), Vec::new());

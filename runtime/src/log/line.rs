@@ -129,6 +129,33 @@ pub(super) fn line_key<F: LineFormat>(
     put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, body)
 }
 
+/// [`line_key`] of a recorded field's name that needs no escape and no bound (printable ASCII
+/// without `"` or `\`, at most 128 bytes: [`crate::completion::FieldKeys`]): a JSON line's key
+/// is written whole when nothing takes it, else as [`line_key`] writes it (renamed).
+#[inline]
+fn own_key<F: LineFormat>(
+    out: &mut Vec<u8>,
+    reserved: &[&str],
+    taken: &[Member],
+    name: &'static str,
+) -> Option<Member> {
+    if F::KEY_STYLE == Style::Json
+        && !reserved.contains(&name)
+        && !taken
+            .iter()
+            .any(|m| out.get(m.key.0..m.key.1) == Some(name.as_bytes()))
+    {
+        let start = out.len();
+        let key = free_key::<F>(out, name);
+        return Some(Member {
+            start,
+            key,
+            value: out.len(),
+        });
+    }
+    line_key::<F>(out, reserved, taken, name)
+}
+
 /// [`line_key`] of one of observa's own keys (`duration_ms`, `outcome`): lowercase ASCII and
 /// `_`, short, so written as it is (neither format escapes or bounds it); still renamed when
 /// taken.
@@ -180,6 +207,11 @@ use crate::encode::text::cut as bounded;
 /// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`
 /// as line members, each value written by [`LineFormat::copied_value`]. Invalid text leaves
 /// `out` and `members` as they were and returns false.
+///
+/// `own`: the keys the call site rendered the text's first members with
+/// ([`crate::completion::FieldKeys`]). A key that is, byte for byte, the rendered one is
+/// written from it without decoding ([`own_key`]: the same key, renamed when taken, as
+/// [`line_key`] would write it); every other key and every value is read strictly.
 pub(super) fn copy_fields<F: LineFormat>(
     out: &mut Vec<u8>,
     reserved: &[&str],
@@ -187,6 +219,7 @@ pub(super) fn copy_fields<F: LineFormat>(
     src: &str,
     max: usize,
     tmp: &mut String,
+    own: Option<&crate::completion::FieldKeys>,
 ) -> bool {
     let (start, base) = (out.len(), members.len());
     let ok = Copier {
@@ -195,7 +228,7 @@ pub(super) fn copy_fields<F: LineFormat>(
         i: 0,
         max,
     }
-    .top::<F>(out, reserved, members, tmp)
+    .top::<F>(out, reserved, members, tmp, own)
     .is_some();
     if !ok {
         out.truncate(start);
@@ -214,7 +247,7 @@ pub(super) struct Copier<'a> {
     pub(super) max: usize,
 }
 
-impl Copier<'_> {
+impl<'a> Copier<'a> {
     fn ws(&mut self) {
         while self
             .b
@@ -241,15 +274,38 @@ impl Copier<'_> {
         reserved: &[&str],
         members: &mut Vec<Member>,
         tmp: &mut String,
+        own: Option<&crate::completion::FieldKeys>,
     ) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.i += 1;
         } else {
-            loop {
-                self.string(tmp)?;
-                self.eat(b':')?;
-                match line_key::<F>(out, reserved, members, tmp) {
+            for k in 0.. {
+                // The site's own `k`th key as it rendered it (past its separator, which the
+                // loop has read): taken as it is.
+                let rendered = own.and_then(|o| o.plain(k)).filter(|(r, _)| {
+                    self.b
+                        .get(self.i..)
+                        .is_some_and(|b| b.starts_with(r.get(1..).unwrap_or_default()))
+                });
+                let key = match rendered {
+                    Some((r, name)) => {
+                        self.i += r.len() - 1;
+                        own_key::<F>(out, reserved, members, name)
+                    }
+                    None => {
+                        let key = match self.plain_string() {
+                            Some(k) => k,
+                            None => {
+                                self.string(tmp)?;
+                                tmp.as_str()
+                            }
+                        };
+                        self.eat(b':')?;
+                        line_key::<F>(out, reserved, members, key)
+                    }
+                };
+                match key {
                     Some(m) => {
                         members.push(m);
                         F::copied_value(self, out, members, tmp)?;
@@ -287,8 +343,14 @@ impl Copier<'_> {
         }
         match self.peek()? {
             b'"' => {
-                self.string(tmp)?;
-                json::write_str(out, &crate::scrub::scrub(tmp), self.max);
+                let v = match self.plain_string() {
+                    Some(v) => v,
+                    None => {
+                        self.string(tmp)?;
+                        tmp.as_str()
+                    }
+                };
+                json::write_str(out, &crate::scrub::scrub(v), self.max);
             }
             b'{' => {
                 self.i += 1;
@@ -298,10 +360,16 @@ impl Copier<'_> {
                     self.i += 1;
                 } else {
                     loop {
-                        self.string(tmp)?;
+                        let key = match self.plain_string() {
+                            Some(k) => k,
+                            None => {
+                                self.string(tmp)?;
+                                tmp.as_str()
+                            }
+                        };
                         self.eat(b':')?;
                         let sep = (members.len() > base).then_some(b',');
-                        let (k, cut) = bounded(tmp, 128);
+                        let (k, cut) = bounded(key, 128);
                         let put = put_key(out, Style::Json, sep, &[], &members[base..], |o| {
                             escape_json(o, k);
                             if cut {
@@ -421,6 +489,23 @@ impl Copier<'_> {
         u32::from_str_radix(h, 16).ok()
     }
 
+    /// The JSON string at the cursor when it needs no decoding (printable ASCII without `"`
+    /// or `\`: its body is its text), borrowed as it is, the cursor past its closing quote;
+    /// `None`, the cursor unmoved, otherwise ([`Copier::string`] decodes it). What the copier
+    /// does with the text is the same either way: only the copy into `tmp` is skipped (most
+    /// keys and values of recorded fields are such strings).
+    pub(super) fn plain_string(&mut self) -> Option<&'a str> {
+        self.ws();
+        let body = self.b.get(self.i..)?.strip_prefix(b"\"")?;
+        let n = crate::encode::neutralise::plain_run(body);
+        if body.get(n) != Some(&b'"') {
+            return None;
+        }
+        let s = self.src.get(self.i + 1..self.i + 1 + n)?;
+        self.i += n + 2;
+        Some(s)
+    }
+
     /// A JSON string, decoded into `tmp`.
     pub(super) fn string(&mut self, tmp: &mut String) -> Option<()> {
         self.ws();
@@ -526,6 +611,19 @@ mod tests {
     use crate::log::format::json::Json;
 
     fn copy(src: &str, reserved: &[&str]) -> Option<String> {
+        copy_own::<Json>(src, reserved, None).map(|(line, _)| line)
+    }
+
+    /// A member's separator, key and value offsets.
+    type Offsets = (usize, (usize, usize), usize);
+
+    /// [`copy_fields`] after a member `a`, with the rendered keys `own`; the line (closed) and
+    /// the members' offsets, `None` when refused.
+    fn copy_own<F: LineFormat>(
+        src: &str,
+        reserved: &[&str],
+        own: Option<&crate::completion::FieldKeys>,
+    ) -> Option<(String, Vec<Offsets>)> {
         let mut out = b"{\"a\":0".to_vec();
         let mut members = vec![Member {
             start: 1,
@@ -533,11 +631,74 @@ mod tests {
             value: 5,
         }];
         let mut tmp = String::new();
-        copy_fields::<Json>(&mut out, reserved, &mut members, src, 8, &mut tmp).then(|| {
+        copy_fields::<F>(&mut out, reserved, &mut members, src, 8, &mut tmp, own).then(|| {
             out.push(b'}');
-            String::from_utf8(out).unwrap()
+            let offsets = members.iter().map(|m| (m.start, m.key, m.value)).collect();
+            (String::from_utf8(out).unwrap(), offsets)
         })
     }
+
+    /// The rendered keys change how a key is read, never what is written: the same line, the
+    /// same members and the same renames as the strict reader gives, for the site's own text,
+    /// for text after which other members were appended (`ret`, `slow`), for text whose keys
+    /// differ from the site's, for invalid text, in both formats.
+    #[test]
+    fn the_rendered_keys_copy_what_the_strict_reader_copies() {
+        use crate::completion::FieldKeys;
+        use crate::log::format::console::Console;
+        static PLAIN: &[&str] = &["order_id", "tenant_id", "a", "line_truncated", "x y=z"];
+        static ODD: &[&str] = &["order_id", "caf\u{e9}", "q\"uote"];
+        let long: &'static str = Box::leak("k".repeat(KEY_LONG).into_boxed_str());
+        let long_names: &'static [&'static str] = Box::leak(vec!["a", long].into_boxed_slice());
+        let values = [
+            "7",
+            "-2.5e3",
+            "true",
+            "null",
+            "\"plain\"",
+            "\"https://u:secret@h/x\"",
+            "\"\\u200bx\\\"y\"",
+            "\"yyyyyyyyyyyyyyyy\"",
+            "{\"k\":1,\"k\":2}",
+            "[1,\"a=b\"]",
+        ];
+        for names in [PLAIN, ODD, long_names] {
+            let keys = FieldKeys::new(names);
+            let mut texts = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let mut t = Vec::new();
+                for (k, key) in keys.rendered().iter().enumerate() {
+                    t.extend_from_slice(key);
+                    t.extend_from_slice(values[(i + k) % values.len()].as_bytes());
+                }
+                t.push(b'}');
+                let t = String::from_utf8(t).unwrap();
+                texts.push(t.clone());
+                // Members appended after the site's (`ret`), a different second key, a cut text.
+                texts.push(format!("{},\"return\":{v}}}", &t[..t.len() - 1]));
+                texts.push(t.replacen(names.get(1).copied().unwrap_or("a"), "other", 1));
+                let half = (0..=t.len() / 2).rev().find(|&h| t.is_char_boundary(h));
+                texts.push(t[..half.unwrap_or(0)].to_string());
+            }
+            for reserved in [&[][..], &["tenant_id", "line_truncated", "a"][..]] {
+                for t in &texts {
+                    assert_eq!(
+                        copy_own::<Json>(t, reserved, Some(&keys)),
+                        copy_own::<Json>(t, reserved, None),
+                        "{t}"
+                    );
+                    assert_eq!(
+                        copy_own::<Console>(t, reserved, Some(&keys)),
+                        copy_own::<Console>(t, reserved, None),
+                        "{t}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A key longer than the key bound: rendered cut, so never taken as it is.
+    const KEY_LONG: usize = crate::completion::KEY_MAX + 5;
 
     #[test]
     fn members_are_copied_renamed_and_bounded() {

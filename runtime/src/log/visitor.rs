@@ -86,6 +86,9 @@ pub(super) struct Collected<'a, F> {
     /// The completion event's `event`, `duration_ms` and `outcome` came typed
     /// ([`crate::completion::Typed`], written by [`Collected::typed`]): the visitor skips them.
     pub(super) typed: bool,
+    /// The keys the completion event's `fields` text was rendered with, when typed
+    /// ([`crate::completion::Typed::keys`]).
+    pub(super) keys: Option<&'static crate::completion::FieldKeys>,
 }
 
 impl<F: LineFormat> Collected<'_, F> {
@@ -318,6 +321,7 @@ impl<F: LineFormat> Visit for Collected<'_, F> {
                 value,
                 self.max,
                 self.tmp,
+                self.keys,
             ) {
                 crate::metrics::internal_error("log");
             }

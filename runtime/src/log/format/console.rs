@@ -118,8 +118,14 @@ impl LineFormat for Console {
     ) -> Option<()> {
         match c.peek()? {
             b'"' => {
-                c.string(tmp)?;
-                write_value(out, &crate::scrub::scrub(tmp), c.max);
+                let v = match c.plain_string() {
+                    Some(v) => v,
+                    None => {
+                        c.string(tmp)?;
+                        tmp.as_str()
+                    }
+                };
+                write_value(out, &crate::scrub::scrub(v), c.max);
             }
             b'{' | b'[' => {
                 let at = out.len();
