@@ -144,6 +144,9 @@ pub(crate) struct FieldKeys {
     /// Every name is printable ASCII without `"` or `\`, at most 128 bytes: its rendered key is
     /// the name between quotes, which the layer's key writer would write as it is.
     plain: bool,
+    /// Plain, and no name is one of the keys a line writes before the event's fields
+    /// ([`crate::log::line::LINE_KEYS`]): with no bound field, no key of the line can take one.
+    free: bool,
 }
 
 impl FieldKeys {
@@ -161,11 +164,23 @@ impl FieldKeys {
         let plain = names.iter().all(|n| {
             n.len() <= KEY_MAX && crate::encode::neutralise::plain_run(n.as_bytes()) == n.len()
         });
+        let free = plain
+            && !names.is_empty()
+            && names
+                .iter()
+                .all(|n| !crate::log::line::LINE_KEYS.contains(n));
         FieldKeys {
             rendered,
             names,
             plain,
+            free,
         }
+    }
+
+    /// See [`FieldKeys::free`](#structfield.free).
+    #[inline]
+    pub(crate) fn free(&self) -> bool {
+        self.free
     }
 
     /// The rendered keys, in the order of the site's fields.

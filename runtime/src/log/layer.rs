@@ -7,7 +7,7 @@ use super::Format;
 use super::format::console::Console;
 use super::format::json::Json;
 use super::format::{Head, LineFormat};
-use super::visitor::{Collected, MaskCache, Masks};
+use super::visitor::{Collected, MaskCache, Masks, OwnFields};
 use super::{json, line, writer};
 use crate::completion::COMPLETION;
 use crate::context;
@@ -99,6 +99,30 @@ impl Layer {
             (rest.is_empty() || rest.starts_with("::") || rest.starts_with('.')).then_some(*i)
         })
     }
+}
+
+/// Writes into `buf` the canonical keys a line with these `ids` (correlation, tenant, user,
+/// connection) and trace ids carries ([`line::LINE_KEYS`]); returns how many.
+fn canonical_keys(buf: &mut [&str], ids: [Option<&str>; 4], traced: bool) -> usize {
+    let [corr, tenant, user, conn] = ids.map(|v| v.is_some());
+    let on = [
+        true, true, true, true, corr, tenant, user, conn, traced, traced, true,
+    ];
+    let mut n = 0;
+    for (&k, on) in line::LINE_KEYS[..line::CANONICAL].iter().zip(on) {
+        if on {
+            buf[n] = k;
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A typed completion that may take the own-fields route of `write_line`: nothing besides its
+/// head and the `fields` text its call rendered with keys no line key can take.
+#[inline]
+fn own_route(t: &crate::completion::Typed) -> bool {
+    t.quiet && !t.only && t.keys.is_some_and(crate::completion::FieldKeys::free)
 }
 
 /// Bound of a line's `event` value (as the visitor bounds it).
@@ -328,35 +352,20 @@ impl Layer {
         bound: &[(std::sync::Arc<str>, std::sync::Arc<str>)],
     ) {
         let meta = event.metadata();
-        let [corr, tenant, user, conn] = ids.map(|v| v.is_some());
         let mut bound_renamed = [false; context::MAX_BOUND_FIELDS];
         // The reserved keys matter only to the visitor's fields: a typed completion head with no
         // other field and no bound field (its keys are written first, and no canonical key is
         // `duration_ms` or `outcome`) has none, and skips building the list.
+        // A completion that may take the own-fields route (see `write_line`) builds them only
+        // if it falls back to the general path.
         let mut reserved_buf;
-        let reserved: &[&str] = if bound.is_empty() && typed.is_some_and(|t| t.only) {
-            &[]
+        let reserved: Option<&[&str]> = if bound.is_empty() && typed.is_some_and(|t| t.only) {
+            Some(&[])
+        } else if bound.is_empty() && typed.is_some_and(own_route) {
+            None
         } else {
-            reserved_buf = [""; 11 + context::MAX_BOUND_FIELDS];
-            let mut n = 0;
-            for (k, on) in [
-                ("timestamp", true),
-                ("level", true),
-                ("event", true),
-                ("target", true),
-                ("correlation_id", corr),
-                ("tenant_id", tenant),
-                ("user_id", user),
-                ("connection_id", conn),
-                ("trace_id", trace.is_some()),
-                ("span_id", trace.is_some()),
-                (line::TRUNCATED_KEY, true),
-            ] {
-                if on {
-                    reserved_buf[n] = k;
-                    n += 1;
-                }
-            }
+            reserved_buf = [""; line::CANONICAL + context::MAX_BOUND_FIELDS];
+            let mut n = canonical_keys(&mut reserved_buf, ids, trace.is_some());
             // Bound fields follow the canonical keys; one that a canonical key already takes (a
             // bound `connection_id` inside a WebSocket connection) is written `<key>_1`.
             for ((k, _), renamed) in bound.iter().zip(bound_renamed.iter_mut()) {
@@ -367,7 +376,7 @@ impl Layer {
                     n += 1;
                 }
             }
-            &reserved_buf[..n]
+            Some(&reserved_buf[..n])
         };
         // The keys of a typed completion head (`duration_ms`, `outcome`) are free unless a bound
         // field takes one (no canonical key does): then they are written with no collision check.
@@ -436,7 +445,7 @@ impl Layer {
         head: &Head<'_>,
         sink: &Sink,
         (completion, masks, typed): (bool, Masks, Option<(&crate::completion::Typed, bool)>),
-        reserved: &[&str],
+        reserved: Option<&[&str]>,
         scratch: &'s mut Scratch,
     ) -> (&'s [u8], bool) {
         let Scratch {
@@ -480,6 +489,52 @@ impl Layer {
             let truncated = F::write_line(&head, line, text, rest, members);
             return (line, truncated);
         }
+        // The own-fields route: a typed completion whose only other field is the `fields` text
+        // its call rendered with its site's keys, none of which a key of the line can take (no
+        // bound field, no name of `line::LINE_KEYS`). Its `duration_ms` and `outcome` are
+        // written straight, as on the direct route; its recorded fields are copied from the
+        // site's rendered keys, with no collision check and no decoding of keys, their values
+        // read strictly. Any other text (members appended after the site's by `ret`, a key
+        // that differs) takes the general path below, which gives the same line for the same
+        // text (`tests::the_own_fields_route_writes_the_member_line`).
+        if F::KEY_STYLE == line::Style::Json
+            && let Some((t, _)) = typed
+            && own_route(t)
+            && t.event.len() <= EVENT_MAX
+            && head.bound.is_empty()
+            && let Some(keys) = t.keys
+        {
+            let mut own = OwnFields::<F> {
+                format: PhantomData,
+                rest: &mut *rest,
+                members: &mut *members,
+                tmp: &mut *tmp,
+                max: self.max_value,
+                keys,
+                copied: false,
+            };
+            event.record(&mut own);
+            if own.copied {
+                let head = Head {
+                    event: t.event,
+                    color: sink.color,
+                    fixed,
+                    done: t.done,
+                    ..*head
+                };
+                let truncated = F::write_line(&head, line, text, rest, members);
+                return (line, truncated);
+            }
+        }
+        // The canonical keys, when the caller left them to the own-fields route (no bound field).
+        let mut reserved_buf = [""; line::CANONICAL];
+        let reserved = match reserved {
+            Some(r) => r,
+            None => {
+                let n = canonical_keys(&mut reserved_buf, head.ids, head.trace.is_some());
+                &reserved_buf[..n]
+            }
+        };
         let mut c = Collected::<F> {
             format: PhantomData,
             rest,
@@ -562,6 +617,131 @@ mod tests {
             max_value,
             max_line: json::MIN_MAX_LINE_BYTES,
         }
+    }
+
+    /// A written line and whether it was cut.
+    type Line = (String, bool);
+
+    /// The line of `h` with the recorded `fields` text `src` of a site with `keys`: through
+    /// the general path (the typed head as members, then the strict reader with every canonical
+    /// key of the line reserved) and through the own-fields route (the head written straight,
+    /// the site's keys copied as they are); `None` for a route that refuses the text.
+    fn general_and_own(
+        h: &Head<'_>,
+        done: (f64, &str),
+        src: &str,
+        keys: &crate::completion::FieldKeys,
+    ) -> (Option<Line>, Option<Line>) {
+        let mut buf = [""; line::CANONICAL];
+        let n = canonical_keys(&mut buf, h.ids, h.trace.is_some());
+        let reserved = &buf[..n];
+        let (mut rest, mut members) = (Vec::new(), Vec::new());
+        let (mut event, mut message, mut tmp) = (String::new(), String::new(), String::new());
+        let mut c = Collected::<Json> {
+            format: PhantomData,
+            rest: &mut rest,
+            members: &mut members,
+            reserved,
+            event: &mut event,
+            has_event: false,
+            message: &mut message,
+            has_message: false,
+            tmp: &mut tmp,
+            max: h.max_value,
+            completion: true,
+            production: false,
+            masks: Masks::NONE,
+            typed: false,
+            keys: None,
+        };
+        c.typed(Some(done), true);
+        let max = h.max_value;
+        let general = line::copy_fields::<Json>(
+            &mut rest,
+            reserved,
+            &mut members,
+            src,
+            max,
+            &mut tmp,
+            Some(keys),
+        )
+        .then(|| {
+            let (mut line, mut text) = (Vec::new(), Vec::new());
+            let cut = Json::write_line(h, &mut line, &mut text, &rest, &members);
+            (String::from_utf8(line).unwrap(), cut)
+        });
+        let (mut rest, mut members) = (Vec::new(), Vec::new());
+        let own = line::copy_own_fields::<Json>(&mut rest, &mut members, src, max, &mut tmp, keys)
+            .then(|| {
+                let h = Head {
+                    done: Some(done),
+                    ..*h
+                };
+                let (mut line, mut text) = (Vec::new(), Vec::new());
+                let cut = Json::write_line(&h, &mut line, &mut text, &rest, &members);
+                (String::from_utf8(line).unwrap(), cut)
+            });
+        (general, own)
+    }
+
+    /// The own-fields route gives the general path's line, byte for byte, cut or not, for the
+    /// text of every site whose keys it takes (plain names no line key can take: `free`), with
+    /// any values (escaped, with URL credentials, past the value bound, nested with repeated
+    /// keys), at the smallest line bound and the largest, with and without ids; and refuses every other text (keys that differ, members appended after the site's, a
+    /// cut text), which the general path then reads.
+    #[test]
+    fn the_own_fields_route_writes_the_member_line() {
+        use crate::completion::FieldKeys;
+        static SITE: &[&str] = &["order_id", "amount", "note", "message", "error"];
+        static TAKEN: &[&str] = &["order_id", "tenant_id"];
+        assert!(FieldKeys::new(SITE).free());
+        assert!(!FieldKeys::new(TAKEN).free(), "a line key is not free");
+        assert!(!FieldKeys::new(&["a b\"c"]).free(), "a name to escape is not free");
+        let keys = FieldKeys::new(SITE);
+        let big = format!("\"{}\"", "y".repeat(20_000));
+        let values = [
+            "7",
+            "-2.5e3",
+            "true",
+            "null",
+            "\"plain\"",
+            "\"https://u:secret@h/x?token=abc\"",
+            "\"\\u200bx\\\"y\\ud83d\\ude00\"",
+            &big,
+            "{\"k\":1,\"k\":[2,{\"k\":3}]}",
+            "[1,\"a=b\",[]]",
+        ];
+        let ids = [Some("532ead2958b5a2c4b7e70276f0c7cbd3"), Some("acme"), Some("u-1"), None];
+        let level = Level::INFO;
+        let (mut own_lines, mut cut_lines) = (0, 0);
+        for (i, _) in values.iter().enumerate() {
+            let mut text = Vec::new();
+            for (k, key) in keys.rendered().iter().enumerate() {
+                text.extend_from_slice(key);
+                text.extend_from_slice(values[(i + k) % values.len()].as_bytes());
+            }
+            text.push(b'}');
+            let text = String::from_utf8(text).unwrap();
+            let appended = format!("{},\"return\":1}}", &text[..text.len() - 1]);
+            let differs = text.replacen("amount", "amounts", 1);
+            for (max_line, max_value) in [(json::MIN_MAX_LINE_BYTES, 1 << 20), (1 << 20, 64)] {
+                for ids in [ids, [None; 4]] {
+                    let mut h = head(&level, "sync_job.completed", "billing::jobs", ids, max_value);
+                    h.max_line = max_line;
+                    let (general, own) = general_and_own(&h, (1.5, "success"), &text, &keys);
+                    assert!(own.is_some(), "{text}");
+                    assert_eq!(own, general, "{text}");
+                    own_lines += 1;
+                    cut_lines += usize::from(own.is_some_and(|(_, cut)| cut));
+                    for other in [&appended, &differs, &text[..text.len() - 1]] {
+                        let (_, own) = general_and_own(&h, (1.5, "success"), other, &keys);
+                        assert!(own.is_none(), "{other}");
+                    }
+                }
+            }
+        }
+        assert_eq!(own_lines, values.len() * 4);
+        assert!(cut_lines > 0, "some lines reach the line bound");
     }
 
     /// The line of `h` with its typed members written as a member list (`Collected::typed`,

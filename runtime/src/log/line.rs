@@ -24,6 +24,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `OBSERVA_LOG_MAX_LINE_BYTES`; its value is `true`.
 pub const TRUNCATED_KEY: &str = "line_truncated";
 
+/// Every key a line writes before the event's fields, in the order it writes them: the
+/// canonical keys (`correlation_id` .. `span_id` when the line has them; [`TRUNCATED_KEY`] is
+/// reserved on every line), then a typed completion head's `duration_ms` and `outcome`. No
+/// field of an event takes one of them (see the module docs); the layer reserves the first
+/// [`CANONICAL`] of them on every line that has them.
+pub(crate) const LINE_KEYS: [&str; 13] = [
+    "timestamp",
+    "level",
+    "event",
+    "target",
+    "correlation_id",
+    "tenant_id",
+    "user_id",
+    "connection_id",
+    "trace_id",
+    "span_id",
+    TRUNCATED_KEY,
+    crate::completion::DURATION_MS,
+    crate::completion::OUTCOME,
+];
+
+/// How many of [`LINE_KEYS`] are canonical keys (the rest are a typed completion's head).
+pub(crate) const CANONICAL: usize = 11;
+
 /// Highest suffix tried when a key is taken.
 const MAX_RENAMES: u8 = 8;
 
@@ -203,6 +227,57 @@ pub(super) fn free_key<F: LineFormat>(out: &mut Vec<u8>, name: &'static str) -> 
 }
 
 use crate::encode::text::cut as bounded;
+
+/// Copies the `fields` text `src` of a call whose site rendered it with `keys`
+/// ([`crate::completion::FieldKeys`]) when it is exactly those members: each key byte for byte
+/// the rendered one, nothing after the last value but the closing brace. The keys are written
+/// as they are, with no collision check: the caller made sure no key of the line can take one
+/// ([`crate::completion::FieldKeys::free`]; the site's names are distinct). Each value is read
+/// strictly ([`LineFormat::copied_value`]), as [`copy_fields`] reads it. Any other text leaves
+/// `out` and `members` as they were and returns false: [`copy_fields`] reads it instead.
+pub(super) fn copy_own_fields<F: LineFormat>(
+    out: &mut Vec<u8>,
+    members: &mut Vec<Member>,
+    src: &str,
+    max: usize,
+    tmp: &mut String,
+    keys: &crate::completion::FieldKeys,
+) -> bool {
+    let (start, base) = (out.len(), members.len());
+    let mut c = Copier {
+        b: src.as_bytes(),
+        src,
+        i: 0,
+        max,
+    };
+    let mut ok = true;
+    let mut k = 0;
+    while let Some((rendered, name)) = keys.plain(k) {
+        k += 1;
+        if !c.b.get(c.i..).is_some_and(|b| b.starts_with(rendered)) {
+            ok = false;
+            break;
+        }
+        c.i += rendered.len();
+        let at = out.len();
+        let key = free_key::<F>(out, name);
+        members.push(Member {
+            start: at,
+            key,
+            value: out.len(),
+        });
+        if F::copied_value(&mut c, out, members, tmp).is_none() {
+            ok = false;
+            break;
+        }
+    }
+    if !(ok && k > 0 && c.b.get(c.i..) == Some(&b"}"[..])) {
+        out.truncate(start);
+        members.truncate(base);
+        return false;
+    }
+    true
+}
 
 /// Copies the members of the JSON object text `src` (a completion event's `fields`) into `out`
 /// as line members, each value written by [`LineFormat::copied_value`]. Invalid text leaves
@@ -450,7 +525,7 @@ impl<'a> Copier<'a> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
+    pub(super) fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
         let s = self.i;
         if self.b.get(self.i) == Some(&b'-') {
             self.i += 1;

@@ -60,7 +60,7 @@ mod format;
 /// The JSON writer of every sink (it lives in the crate's one encoding module).
 pub use crate::encode::json;
 mod layer;
-mod line;
+pub(crate) mod line;
 /// The one neutraliser of every sink (it lives in the crate's one encoding module).
 pub use crate::encode::neutralise;
 mod visitor;

@@ -49,7 +49,12 @@ impl LineFormat for Json {
         members: &mut Vec<Member>,
         tmp: &mut String,
     ) -> Option<()> {
-        c.value(out, members, tmp, 0)
+        // A number (a common recorded value) is read without the general reader's dispatch: the
+        // reader's own number grammar, as `value` applies it.
+        match c.peek()? {
+            b'-' | b'0'..=b'9' => c.number(out),
+            _ => c.value(out, members, tmp, 0),
+        }
     }
 
     #[inline]
