@@ -102,6 +102,60 @@ pub(crate) fn with_trusted_fields<R>(fields: &str, dispatch: impl FnOnce() -> R)
     dispatch()
 }
 
+thread_local! {
+    /// A copy of the `fields` text of the completion event a call is dispatching on this
+    /// thread ([`with_own_text`]); between dispatches, the text of the one before (never read
+    /// then: [`with_dispatched_text`] reads only the text [`trusted_fields`] names).
+    static OWN_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Runs `dispatch` with a copy of the call's rendered `fields` text lent to the thread, where
+/// observa's own layer reads it in place ([`with_dispatched_text`]) instead of visiting the
+/// event for it (the thread keeps the buffer: no allocation once it is large enough). Text that
+/// is not UTF-8 (never written by the call path) is dispatched as no text, as before. A
+/// dispatch inside another one (a subscriber's code that calls an instrumented function)
+/// dispatches its own text as it is: the outer one holds the slot.
+pub(crate) fn with_own_text(text: &[u8], dispatch: impl FnOnce(&str)) {
+    let Ok(text) = std::str::from_utf8(text) else {
+        dispatch("");
+        return;
+    };
+    OWN_TEXT.with(|slot| {
+        let Ok(mut lent) = slot.try_borrow_mut() else {
+            dispatch(text);
+            return;
+        };
+        lent.clear();
+        lent.push_str(text);
+        drop(lent);
+        // (Nothing can hold the slot between the two borrows.)
+        match slot.try_borrow() {
+            Ok(lent) => dispatch(&lent),
+            Err(_) => dispatch(text),
+        }
+        // A buffer grown past a line's usual size is not kept.
+        if let Ok(mut lent) = slot.try_borrow_mut()
+            && lent.capacity() > OWN_TEXT_KEEP
+        {
+            *lent = String::new();
+        }
+    });
+}
+
+/// Capacity of the lent-text buffer a thread keeps between dispatches.
+const OWN_TEXT_KEEP: usize = 4096;
+
+/// Runs `read` on the `fields` text of the completion event observa is dispatching on this
+/// thread, when that is the text lent by [`with_own_text`] (the very bytes [`trusted_fields`]
+/// names); `None` otherwise (the event is read by visiting it).
+#[inline]
+pub(crate) fn with_dispatched_text<R>(read: impl FnOnce(&str) -> R) -> Option<R> {
+    OWN_TEXT.with(|slot| {
+        let lent = slot.try_borrow().ok()?;
+        trusted_fields(&lent).then(|| read(&lent))
+    })
+}
+
 /// The typed head of the completion event `emit` is dispatching on this thread: the values it
 /// also carries as the event's `event`, `duration_ms` and `outcome` fields, handed to observa's
 /// own log layer as they are so that it skips the `tracing` visitor for them (other subscribers

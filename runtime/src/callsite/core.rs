@@ -517,21 +517,56 @@ impl Core {
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
+        let parts = Parts {
+            site: self.site,
+            span: self.span.as_deref(),
+            #[cfg(feature = "otlp")]
+            own: &mut self.own,
+        };
+        // (Most calls render no fields: no UTF-8 check of an empty buffer.)
+        if self.fields.is_empty() {
+            parts.emit(cs, which, (done, end), error, error_type, "");
+            return;
+        }
+        // A copy of the text is lent to the thread for the dispatch, where observa's own layer
+        // reads it without visiting the event ([`crate::completion::with_own_text`]).
+        crate::completion::with_own_text(&self.fields, |fields| {
+            parts.emit(cs, which, (done, end), error, error_type, fields);
+        });
+    }
+}
+
+/// What [`Core::emit`] reads of the call besides its fields text.
+struct Parts<'a> {
+    site: &'static Site,
+    /// The call's `tracing` span: the parent of its lines when they are on its own span.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    span: Option<&'a Span>,
+    #[cfg(feature = "otlp")]
+    own: &'a mut Option<Box<crate::trace::OwnSpan>>,
+}
+
+impl Parts<'_> {
+    /// [`Core::emit`] with the call's `fields` text.
+    #[inline(always)]
+    fn emit(
+        self,
+        cs: &'static Cs,
+        which: usize,
+        (done, end): (Option<(f64, &'static str)>, Option<u64>),
+        error: Option<ErrorView<'_>>,
+        error_type: &str,
+        fields: &str,
+    ) {
         let name = self.site.info.names[which];
         let meta = cs.meta();
         let fs = meta.fields();
-        // (Most calls render no fields: no UTF-8 check of an empty buffer.)
-        let fields = if self.fields.is_empty() {
-            ""
-        } else {
-            std::str::from_utf8(&self.fields).unwrap_or_default()
-        };
         // The same event on the call's own span (OTLP on), typed; a call without one records
         // it on the own span it runs in, if any.
         #[cfg(feature = "otlp")]
         let recorded = crate::trace::active()
             && record_event(
-                &mut self.own,
+                self.own,
                 crate::trace::CallEvent {
                     name,
                     at: done.map_or(0.0, |(ms, _)| ms * 1e-3),
@@ -579,7 +614,7 @@ impl Core {
         // layer does not record it twice.
         #[cfg(feature = "otlp")]
         if recorded {
-            let parent = self.span.as_ref().and_then(|s| s.id());
+            let parent = self.span.and_then(Span::id);
             crate::trace::recorded(|| {
                 crate::completion::with_typed(typed, fields, || {
                     tracing_core::Event::child_of(parent, meta, &fs.value_set_all(&values))

@@ -7,7 +7,7 @@ use super::Format;
 use super::format::console::Console;
 use super::format::json::Json;
 use super::format::{Head, LineFormat};
-use super::visitor::{Collected, MaskCache, Masks, OwnFields};
+use super::visitor::{Collected, MaskCache, Masks};
 use super::{json, line, writer};
 use crate::completion::COMPLETION;
 use crate::context;
@@ -504,17 +504,11 @@ impl Layer {
             && head.bound.is_empty()
             && let Some(keys) = t.keys
         {
-            let mut own = OwnFields::<F> {
-                format: PhantomData,
-                rest: &mut *rest,
-                members: &mut *members,
-                tmp: &mut *tmp,
-                max: self.max_value,
-                keys,
-                copied: false,
-            };
-            event.record(&mut own);
-            if own.copied {
+            // The text the call lent to the thread for this dispatch (no visitor).
+            let copied = crate::completion::with_dispatched_text(|text| {
+                line::copy_own_fields::<F>(rest, members, text, self.max_value, tmp, keys)
+            });
+            if copied == Some(true) {
                 let head = Head {
                     event: t.event,
                     color: sink.color,

@@ -183,37 +183,6 @@ impl<F: LineFormat> Collected<'_, F> {
     }
 }
 
-/// The visitor of the layer's own-fields route: finds a typed completion's `fields` text and
-/// copies it by its site's rendered keys ([`line::copy_own_fields`]); its other fields are its
-/// typed head, already written. `copied` is false when there was no such text or it was not
-/// exactly the site's members (nothing is written then).
-pub(super) struct OwnFields<'a, F> {
-    pub(super) format: PhantomData<F>,
-    pub(super) rest: &'a mut Vec<u8>,
-    pub(super) members: &'a mut Vec<line::Member>,
-    pub(super) tmp: &'a mut String,
-    pub(super) max: usize,
-    pub(super) keys: &'static crate::completion::FieldKeys,
-    pub(super) copied: bool,
-}
-
-impl<F: LineFormat> Visit for OwnFields<'_, F> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == crate::completion::FIELDS && crate::completion::trusted_fields(value) {
-            self.copied = line::copy_own_fields::<F>(
-                self.rest,
-                self.members,
-                value,
-                self.max,
-                self.tmp,
-                self.keys,
-            );
-        }
-    }
-
-    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
-}
-
 /// [`foreign_key_mask`] of every field of one callsite, by field index (the first 64; a field
 /// past them is decided on the spot). The decision depends on the key and the production flag
 /// only, so it is taken once per callsite instead of once per field of every event: the key
