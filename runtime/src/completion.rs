@@ -176,11 +176,14 @@ pub(crate) struct Typed {
     /// layer need not visit it at all.
     pub(crate) only: bool,
     /// The event carries no field whose value runs code but observa's while it is visited: no
-    /// `error` or `error_type`; its `fields` text, if any, was rendered when the call began.
-    /// Its line is written with the context borrowed ([`Typed::only`] implies it).
+    /// `error` (whose `Display` is the application's) and, to keep the rule simple, no
+    /// `error_type`; its `fields` text, if any, is observa's (rendered when the call began,
+    /// members appended at its end). Its line is written with the context borrowed
+    /// ([`Typed::only`] implies it).
     pub(crate) quiet: bool,
-    /// The keys the event's `fields` text starts with, as the call rendered them ([`FieldKeys`];
-    /// `None`: read every key as the strict reader does).
+    /// The event's `fields` text is exactly the members the call rendered when it began, under
+    /// these keys ([`FieldKeys`]); `None`: nothing is known of its keys (read each as the
+    /// strict reader does).
     pub(crate) keys: Option<&'static FieldKeys>,
     /// Where the log layer keeps this event's pre-rendered line head ([`HeadSlot`]).
     pub(crate) head: Option<&'static HeadSlot>,
@@ -198,8 +201,9 @@ pub(crate) struct FieldKeys {
     /// Every name is printable ASCII without `"` or `\`, at most 128 bytes: its rendered key is
     /// the name between quotes, which the layer's key writer would write as it is.
     plain: bool,
-    /// Plain, and no name is one of the keys a line writes before the event's fields
-    /// ([`crate::log::line::LINE_KEYS`]): with no bound field, no key of the line can take one.
+    /// Plain, the names distinct, and none of them one of the keys a line of a completion with
+    /// no error writes before the event's fields ([`crate::log::line::LINE_KEYS`]): on such a
+    /// line ([`Typed::quiet`]) with no bound field, no key of the line can take one.
     free: bool,
 }
 
@@ -220,9 +224,9 @@ impl FieldKeys {
         });
         let free = plain
             && !names.is_empty()
-            && names
-                .iter()
-                .all(|n| !crate::log::line::LINE_KEYS.contains(n));
+            && names.iter().enumerate().all(|(i, n)| {
+                !crate::log::line::LINE_KEYS.contains(n) && !names[..i].contains(n)
+            });
         FieldKeys {
             rendered,
             names,

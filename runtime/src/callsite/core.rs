@@ -157,6 +157,9 @@ pub(super) struct Core {
     /// smaller `Call` is moved without a `memcpy` call).
     pub(super) span: Option<Box<Span>>,
     pub(super) fields: Vec<u8>,
+    /// Length of `fields` as `begin` rendered it (0: not rendered there): while the text is
+    /// that long, it is exactly the site's members under its rendered keys.
+    pub(super) rendered: usize,
     /// No outcome is owed (idle, or already recorded).
     pub(super) done: bool,
     /// `begin` ran to the end (an async call dropped before that panicked while starting).
@@ -195,6 +198,7 @@ impl Core {
             start: 0,
             span: None,
             fields: Vec::new(),
+            rendered: 0,
             done: true,
             begun: false,
             entered: false,
@@ -247,7 +251,11 @@ impl Core {
                 fields.extend_from_slice(key);
                 json::write_field_value(&mut fields, v.record());
             }
+            if fields.is_empty() {
+                fields.push(b'{');
+            }
             fields.push(b'}');
+            self.rendered = fields.len();
             self.fields = fields;
         }
         // The clock is read once: the duration covers the body only, span creation and
@@ -517,8 +525,13 @@ impl Core {
         error: Option<ErrorView<'_>>,
         error_type: &str,
     ) {
+        // The site's keys, for a text that is exactly what `begin` rendered (members appended
+        // since, by `ret`, a slow mark or resource use, are for the general path).
+        let keys = (self.rendered > 0 && self.fields.len() == self.rendered)
+            .then(|| self.site.field_keys());
         let parts = Parts {
             site: self.site,
+            keys,
             span: self.span.as_deref(),
             #[cfg(feature = "otlp")]
             own: &mut self.own,
@@ -539,6 +552,8 @@ impl Core {
 /// What [`Core::emit`] reads of the call besides its fields text.
 struct Parts<'a> {
     site: &'static Site,
+    /// [`crate::completion::Typed::keys`].
+    keys: Option<&'static crate::completion::FieldKeys>,
     /// The call's `tracing` span: the parent of its lines when they are on its own span.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     span: Option<&'a Span>,
@@ -603,9 +618,7 @@ impl Parts<'_> {
             end,
             only: values[at::ERROR..].iter().all(Option::is_none),
             quiet: values[at::ERROR].is_none() && values[at::ERROR_TYPE].is_none(),
-            // The text starts with the site's rendered keys when `begin` rendered it (`ret`
-            // and the other members appended after them are read strictly).
-            keys: (!fields.is_empty()).then(|| self.site.field_keys()),
+            keys: self.keys,
             head: Some(cs.head(which)),
         };
         // Recorded on the call's own span above: dispatched as a child of the call's `tracing`

@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `OBSERVA_LOG_MAX_LINE_BYTES`; its value is `true`.
 pub const TRUNCATED_KEY: &str = "line_truncated";
 
-/// Every key a line writes before the event's fields, in the order it writes them: the
+/// The keys a line writes before the event's fields, in the order it writes them: the
 /// canonical keys (`correlation_id` .. `span_id` when the line has them; [`TRUNCATED_KEY`] is
-/// reserved on every line), then a typed completion head's `duration_ms` and `outcome`. No
-/// field of an event takes one of them (see the module docs); the layer reserves the first
-/// [`CANONICAL`] of them on every line that has them.
+/// reserved on every line), then a typed completion head's `duration_ms` and `outcome` (a
+/// failed completion's `error` and `error_type` follow them). No field of an event takes one
+/// of them (see the module docs); the layer reserves the first [`CANONICAL`] of them on every
+/// line that has them.
 pub(crate) const LINE_KEYS: [&str; 13] = [
     "timestamp",
     "level",
@@ -232,7 +233,7 @@ use crate::encode::text::cut as bounded;
 /// ([`crate::completion::FieldKeys`]) when it is exactly those members: each key byte for byte
 /// the rendered one, nothing after the last value but the closing brace. The keys are written
 /// as they are, with no collision check: the caller made sure no key of the line can take one
-/// ([`crate::completion::FieldKeys::free`]; the site's names are distinct). Each value is read
+/// ([`crate::completion::FieldKeys::free`], which also holds the names distinct). Each value is read
 /// strictly ([`LineFormat::copied_value`]), as [`copy_fields`] reads it. Any other text leaves
 /// `out` and `members` as they were and returns false: [`copy_fields`] reads it instead.
 pub(super) fn copy_own_fields<F: LineFormat>(
@@ -566,7 +567,8 @@ impl<'a> Copier<'a> {
 
     /// The JSON string at the cursor when it needs no decoding (printable ASCII without `"`
     /// or `\`: its body is its text), borrowed as it is, the cursor past its closing quote;
-    /// `None`, the cursor unmoved, otherwise ([`Copier::string`] decodes it). What the copier
+    /// `None`, the cursor at the string (past any whitespace), otherwise ([`Copier::string`]
+    /// decodes it). What the copier
     /// does with the text is the same either way: only the copy into `tmp` is skipped (most
     /// keys and values of recorded fields are such strings).
     pub(super) fn plain_string(&mut self) -> Option<&'a str> {
@@ -716,7 +718,9 @@ mod tests {
     /// The rendered keys change how a key is read, never what is written: the same line, the
     /// same members and the same renames as the strict reader gives, for the site's own text,
     /// for text after which other members were appended (`ret`, `slow`), for text whose keys
-    /// differ from the site's, for invalid text, in both formats.
+    /// differ from the site's, for invalid text, in both formats. (The sites with names to
+    /// escape or past the key bound have no plain keys: they check that such keys are read
+    /// strictly.)
     #[test]
     fn the_rendered_keys_copy_what_the_strict_reader_copies() {
         use crate::completion::FieldKeys;
@@ -751,7 +755,10 @@ mod tests {
                 texts.push(t.clone());
                 // Members appended after the site's (`ret`), a different second key, a cut text.
                 texts.push(format!("{},\"return\":{v}}}", &t[..t.len() - 1]));
-                texts.push(t.replacen(names.get(1).copied().unwrap_or("a"), "other", 1));
+                // (The second rendered key, altered inside its quotes.)
+                let second = keys.rendered().get(1).map_or(&b"{\"a\":"[..], |k| &k[..]);
+                let second = std::str::from_utf8(second).unwrap();
+                texts.push(t.replacen(second, &second.replacen('"', "\"x", 1), 1));
                 let half = (0..=t.len() / 2).rev().find(|&h| t.is_char_boundary(h));
                 texts.push(t[..half.unwrap_or(0)].to_string());
             }

@@ -89,9 +89,9 @@ pub(super) struct Head<'a> {
     /// Level, event and target as the format writes them, pre-rendered for a typed completion
     /// ([`LineFormat::fixed_head`]); `None`: written from the fields above.
     pub(super) fixed: Option<&'a [u8]>,
-    /// A typed completion's `duration_ms` and `outcome` when the layer writes no member list
-    /// for it (its direct route: nothing else to write, nothing that can take the keys):
-    /// written by [`write_done`] where the members go.
+    /// A typed completion's `duration_ms` and `outcome` when the layer writes them without
+    /// the member list (its direct route, nothing else to write; its own-fields route, no
+    /// member that can take the keys): written by [`write_done`] before the members.
     pub(super) done: Option<(f64, &'a str)>,
     pub(super) max_value: usize,
     pub(super) max_line: usize,
