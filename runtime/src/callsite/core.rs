@@ -175,8 +175,23 @@ pub(super) struct Core {
     pub(super) own: Option<Box<crate::trace::OwnSpan>>,
 }
 
+thread_local! {
+    /// The buffer of the last call on this thread that rendered fields, kept for the next one
+    /// (a call with fields would otherwise allocate and free one each time).
+    static FIELDS_SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Capacity of the fields buffer a thread keeps between calls.
+const FIELDS_KEEP: usize = 4096;
+
 impl Drop for Core {
     fn drop(&mut self) {
+        if self.fields.capacity() != 0 && self.fields.capacity() <= FIELDS_KEEP {
+            let mut spare = std::mem::take(&mut self.fields);
+            spare.clear();
+            // (A nested call's buffer, already kept, is freed here instead.)
+            drop(FIELDS_SPARE.replace(spare));
+        }
         // Closing the span runs subscriber code: never let it panic while unwinding.
         if self.span.is_some()
             && std::thread::panicking()
@@ -244,9 +259,8 @@ impl Core {
         if !values.is_empty() && event_enabled(site, Level::ERROR).is_some() {
             // The keys were rendered once, with their separators.
             let keys = site.field_keys().rendered();
-            let mut fields = Vec::with_capacity(
-                keys.iter().map(|k| k.len()).sum::<usize>() + 16 * values.len() + 2,
-            );
+            let mut fields = FIELDS_SPARE.take();
+            fields.reserve(keys.iter().map(|k| k.len()).sum::<usize>() + 16 * values.len() + 2);
             for (key, v) in keys.iter().zip(values) {
                 fields.extend_from_slice(key);
                 json::write_field_value(&mut fields, v.record());
