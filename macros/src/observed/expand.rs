@@ -276,8 +276,8 @@ fn future_body(
     };
     quote! {{
         let __observa_site = #site;
-        let mut __observa_call =
-            ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
+        let mut __observa_call = ::observa::__private::AsyncCall::idle(__observa_site);
+        __observa_call.begin(#bind, #values);
         #[allow(clippy::redundant_closure_call)]
         let __observa_fut = __observa_call.run(move || -> #ann #block);
         #wrapped
@@ -297,8 +297,9 @@ fn async_body(
     let ret_field = ret_field(plan, ret);
     quote! {{
         let __observa_site = #site;
-        let mut __observa_call =
-            ::observa::__private::AsyncCall::start(__observa_site, #bind, #values);
+        // Built idle in the future's state, then started in place (no copy of the call).
+        let mut __observa_call = ::observa::__private::AsyncCall::idle(__observa_site);
+        __observa_call.begin(#bind, #values);
         let __observa_ret: #ann = ::observa::__private::Instrumented {
             call: &mut __observa_call,
             fut: ::core::pin::pin!(#inner),
