@@ -177,14 +177,20 @@ pub fn write_ms(out: &mut Vec<u8>, ms: f64) {
     let x = ms * 1000.0;
     let t = x as u64;
     let micros = t + u64::from(x - t as f64 >= 0.5);
-    write_u64(out, micros / 1000);
+    // The whole number assembled on the stack, then one copy into the line.
+    let mut itoa = itoa::Buffer::new();
+    let int = itoa.format(micros / 1000).as_bytes();
     let frac = (micros % 1000) as u16;
-    out.extend_from_slice(&[
+    let mut buf = [0u8; 24];
+    let n = int.len();
+    buf[..n].copy_from_slice(int);
+    buf[n..n + 4].copy_from_slice(&[
         b'.',
         b'0' + (frac / 100) as u8,
         b'0' + (frac / 10 % 10) as u8,
         b'0' + (frac % 10) as u8,
     ]);
+    out.extend_from_slice(&buf[..n + 4]);
 }
 
 /// Default bound of a whole log line, in bytes (`OBSERVA_LOG_MAX_LINE_BYTES`).

@@ -2,7 +2,7 @@
 //! context, the event's fields, then `message` (kept before any field when the line is cut).
 //! Values are written by the crate's one JSON writer ([`crate::encode::json`]).
 
-use super::{Head, ID_KEYS, LineFormat, MARKER_ROOM, level_str, put_members, write_done};
+use super::{Head, ID_OPEN, LineFormat, MARKER_ROOM, level_str, put_members, write_done};
 use crate::log::json;
 use crate::log::line::{self, Copier, Member, Style};
 use crate::log::neutralise::escape_json;
@@ -87,12 +87,11 @@ impl LineFormat for Json {
             Some(f) => line.extend_from_slice(f),
             None => write_fixed(line, head.level, head.event, head.target),
         }
-        for (k, v) in ID_KEYS.iter().zip(head.ids) {
+        for (open, v) in ID_OPEN.iter().zip(head.ids) {
             if let Some(v) = v {
-                line.extend_from_slice(b",\"");
-                line.extend_from_slice(k.as_bytes());
-                line.extend_from_slice(b"\":");
-                json::write_str(line, v, 256);
+                line.extend_from_slice(open.as_bytes());
+                json::write_str_body(line, v, 256);
+                line.push(b'"');
             }
         }
         for ((k, v), renamed) in head.bound.iter().zip(head.bound_renamed) {

@@ -100,6 +100,15 @@ pub(super) struct Head<'a> {
 /// Keys of [`Head::ids`].
 pub(super) const ID_KEYS: [&str; 4] = ["correlation_id", "tenant_id", "user_id", "connection_id"];
 
+/// What a JSON line writes before each id of [`ID_KEYS`]: separator, key and the value's
+/// opening quote, in one copy (`tests::the_id_openings_are_the_keys`).
+pub(super) const ID_OPEN: [&str; 4] = [
+    ",\"correlation_id\":\"",
+    ",\"tenant_id\":\"",
+    ",\"user_id\":\"",
+    ",\"connection_id\":\"",
+];
+
 /// `,"line_truncated":true` / ` line_truncated=true`: room kept for the line marker.
 pub(super) const MARKER_ROOM: usize = 24;
 
@@ -180,4 +189,16 @@ pub(super) fn put_members(
         }
     }
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_openings_are_the_keys() {
+        for (open, key) in ID_OPEN.iter().zip(ID_KEYS) {
+            assert_eq!(*open, format!(",\"{key}\":\""));
+        }
+    }
 }
