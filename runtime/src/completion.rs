@@ -120,10 +120,13 @@ pub(crate) fn with_own_text(text: &[u8], dispatch: impl FnOnce(&str)) {
         dispatch("");
         return;
     };
-    OWN_TEXT.with(|slot| {
+    // (In a thread-local destructor, after this one's: the text is dispatched as it is.)
+    let mut dispatch = Some(dispatch);
+    let _ = OWN_TEXT.try_with(|slot| {
+        let dispatch = dispatch.take()?;
         let Ok(mut lent) = slot.try_borrow_mut() else {
             dispatch(text);
-            return;
+            return Some(());
         };
         lent.clear();
         lent.push_str(text);
@@ -139,7 +142,11 @@ pub(crate) fn with_own_text(text: &[u8], dispatch: impl FnOnce(&str)) {
         {
             *lent = String::new();
         }
+        Some(())
     });
+    if let Some(dispatch) = dispatch {
+        dispatch(text);
+    }
 }
 
 /// Capacity of the lent-text buffer a thread keeps between dispatches.
@@ -150,10 +157,13 @@ const OWN_TEXT_KEEP: usize = 4096;
 /// names); `None` otherwise (the event is read by visiting it).
 #[inline]
 pub(crate) fn with_dispatched_text<R>(read: impl FnOnce(&str) -> R) -> Option<R> {
-    OWN_TEXT.with(|slot| {
-        let lent = slot.try_borrow().ok()?;
-        trusted_fields(&lent).then(|| read(&lent))
-    })
+    OWN_TEXT
+        .try_with(|slot| {
+            let lent = slot.try_borrow().ok()?;
+            trusted_fields(&lent).then(|| read(&lent))
+        })
+        .ok()
+        .flatten()
 }
 
 /// The typed head of the completion event `emit` is dispatching on this thread: the values it

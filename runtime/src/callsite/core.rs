@@ -182,15 +182,16 @@ thread_local! {
 }
 
 /// Capacity of the fields buffer a thread keeps between calls.
-const FIELDS_KEEP: usize = 4096;
+const FIELDS_KEEP: usize = 1024;
 
 impl Drop for Core {
     fn drop(&mut self) {
         if self.fields.capacity() != 0 && self.fields.capacity() <= FIELDS_KEEP {
             let mut spare = std::mem::take(&mut self.fields);
             spare.clear();
-            // (A nested call's buffer, already kept, is freed here instead.)
-            drop(FIELDS_SPARE.replace(spare));
+            // (A nested call's buffer, already kept, is freed here instead; in a thread-local
+            // destructor, after this one's, the buffer is just freed.)
+            let _ = FIELDS_SPARE.try_with(|s| drop(s.replace(spare)));
         }
         // Closing the span runs subscriber code: never let it panic while unwinding.
         if self.span.is_some()
@@ -259,8 +260,20 @@ impl Core {
         if !values.is_empty() && event_enabled(site, Level::ERROR).is_some() {
             // The keys were rendered once, with their separators.
             let keys = site.field_keys().rendered();
-            let mut fields = FIELDS_SPARE.take();
-            fields.reserve(keys.iter().map(|k| k.len()).sum::<usize>() + 16 * values.len() + 2);
+            let need = keys.iter().map(|k| k.len()).sum::<usize>() + 16 * values.len() + 2;
+            // The thread's spare when it is not much larger than the text (an async call
+            // holds its buffer until it completes), else one of the size the text needs.
+            let mut fields = FIELDS_SPARE
+                .try_with(|s| {
+                    let spare = s.take();
+                    if spare.capacity() <= 2 * need + 64 {
+                        spare
+                    } else {
+                        s.replace(spare)
+                    }
+                })
+                .unwrap_or_default();
+            fields.reserve(need);
             for (key, v) in keys.iter().zip(values) {
                 fields.extend_from_slice(key);
                 json::write_field_value(&mut fields, v.record());

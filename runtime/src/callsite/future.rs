@@ -223,7 +223,7 @@ impl Drop for AsyncCall {
                 error_type: "cancelled",
             }
         } else {
-            // Unwinding out of `start`.
+            // Unwinding out of `begin`.
             PANICKED
         };
         let _scope = self.install();
