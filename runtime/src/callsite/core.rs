@@ -166,6 +166,10 @@ pub(super) struct Core {
     pub(super) begun: bool,
     /// The span is entered on this thread: `exit` is owed.
     pub(super) entered: bool,
+    /// An async call whose body completed in a poll entered through the fast path: that
+    /// context is still entered, for the call's end, which exits it (`super::future`). Kept
+    /// here, where it costs no space (the flags above leave room), not in the async call.
+    pub(super) kept: bool,
     /// Resource use (`crate::resource`), measured over the body's polls when on.
     pub(super) meter: crate::resource::Meter,
     /// The call's own span when OTLP export is on ([`crate::trace::OwnSpan`]); boxed: inline
@@ -218,6 +222,7 @@ impl Core {
             done: true,
             begun: false,
             entered: false,
+            kept: false,
             meter: crate::resource::Meter::OFF,
             #[cfg(feature = "otlp")]
             own: None,

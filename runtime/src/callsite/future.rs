@@ -120,6 +120,7 @@ impl AsyncCall {
             call: self,
             scope,
             returned: false,
+            ready: false,
         };
         guard.call.core.enter();
         if resume {
@@ -156,8 +157,11 @@ impl AsyncCall {
     /// Records the outcome of the returned value.
     #[inline]
     pub fn finish(mut self, f: Finish<'_>) {
-        // Installed only for a completion event that may be written (it carries the context).
-        let _scope = if self.core.finish_reads_context(&f) {
+        // Installed only for a completion event that may be written (it carries the context);
+        // still entered when the poll that completed the body kept it (exited here either way).
+        let _scope = if std::mem::take(&mut self.core.kept) {
+            Some(Installed::Fresh(FreshGuard))
+        } else if self.core.finish_reads_context(&f) {
             self.install()
         } else {
             None
@@ -213,6 +217,14 @@ enum Installed {
 
 impl Drop for AsyncCall {
     fn drop(&mut self) {
+        // The context the completing poll kept for the end, exited whatever happens below
+        // (also while unwinding out of the code between that poll and `finish`).
+        // (Built only when owed: a guard built and dropped would exit the caller's context.)
+        let kept = if std::mem::take(&mut self.core.kept) {
+            Some(FreshGuard)
+        } else {
+            None
+        };
         if self.core.done {
             return;
         }
@@ -226,7 +238,11 @@ impl Drop for AsyncCall {
             // Unwinding out of `begin`.
             PANICKED
         };
-        let _scope = self.install();
+        let _scope = if kept.is_some() {
+            None
+        } else {
+            self.install()
+        };
         let core = &mut self.core;
         if std::thread::panicking() {
             while_unwinding(|| core.entered().finish(f));
@@ -261,6 +277,10 @@ struct PollGuard<'a> {
     scope: Option<PollScope>,
     /// The poll returned: dropped without it, the poll is unwinding.
     returned: bool,
+    /// The poll returned `Ready`: the call's end follows in the same poll of the enclosing
+    /// future (the macro's code after the body's `.await`), with nothing else run in between
+    /// but the call's own `ret` and outcome probes ([`Core::kept`]).
+    ready: bool,
 }
 
 impl Drop for PollGuard<'_> {
@@ -283,6 +303,10 @@ impl Drop for PollGuard<'_> {
                     context::swap_out(ctx, scope);
                 }
             }
+            // The body completed: its context stays entered as it is (read or changed inside
+            // the poll or not) for the call's end, which exits it: exiting it here and entering
+            // it again there was work for nothing.
+            Some(PollScope::Fresh) if self.ready => self.call.core.kept = true,
             Some(PollScope::Fresh) => {
                 // Read or changed inside the poll: the call keeps its context from now on.
                 if let Some(ctx) = context::exit_fresh_capture() {
@@ -304,6 +328,7 @@ impl<F: Future> Future for Instrumented<'_, F> {
         let mut guard = this.call.enter(true);
         let out = this.fut.as_mut().poll(cx);
         guard.returned = true;
+        guard.ready = out.is_ready();
         out
     }
 }
