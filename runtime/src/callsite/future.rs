@@ -69,7 +69,7 @@ impl AsyncCall {
     pub fn begin(&mut self, bind: CallBinding<'_>, values: &[&dyn Record]) {
         let site = self.core.site;
         let call = self;
-        call.fresh = fresh_call(site, &bind);
+        fresh_call(site, &bind, &mut call.fresh);
         let ctx = if call.fresh.is_some() {
             // A span that wants the context after all takes the fresh call into `ctx`.
             CallCtx::Fresh(&mut call.fresh, &mut call.ctx)
@@ -170,33 +170,32 @@ impl AsyncCall {
     }
 }
 
-/// Can an async call of `site` with `bind` run in a [`context::FreshCall`]? When it binds
-/// nothing or only a string tenant, starts where the thread's context is empty, and nothing it
-/// does at its start needs its context as a value (a `tracing` span or an own span carrying
-/// its ids, the `started` line).
+/// Makes `slot` a [`context::FreshCall`] when an async call of `site` with `bind` can run in
+/// one: when it binds nothing or only a string tenant, starts where the thread's context is
+/// empty, and nothing it does at its start needs its context as a value (a `tracing` span or
+/// an own span carrying its ids, the `started` line).
 #[inline]
-fn fresh_call(site: &'static Site, bind: &CallBinding<'_>) -> Option<context::FreshCall> {
+fn fresh_call(site: &'static Site, bind: &CallBinding<'_>, slot: &mut Option<context::FreshCall>) {
     if site.info.opts.started
         || bind.user.is_some()
         || bind.correlation.is_some()
         || !bind.fields.is_empty()
     {
-        return None;
+        return;
     }
     let tenant = match bind.tenant {
         None => None,
         Some(BindValue::Str(t)) => Some(t),
-        Some(BindValue::Display(_)) => return None,
+        Some(BindValue::Display(_)) => return,
     };
-    let fresh = context::FreshCall::new(tenant)?;
     if span_enabled(site) {
-        return None;
+        return;
     }
     #[cfg(feature = "otlp")]
     if crate::trace::active() && super::core::event_enabled(site, site.info.opts.level).is_some() {
-        return None;
+        return;
     }
-    Some(fresh)
+    context::FreshCall::new_in(slot, tenant);
 }
 
 /// How a poll entered the call's context.
