@@ -234,9 +234,10 @@ impl FieldKeys {
         });
         let free = plain
             && !names.is_empty()
-            && names.iter().enumerate().all(|(i, n)| {
-                !crate::log::line::LINE_KEYS.contains(n) && !names[..i].contains(n)
-            });
+            && names
+                .iter()
+                .enumerate()
+                .all(|(i, n)| !crate::log::line::LINE_KEYS.contains(n) && !names[..i].contains(n));
         FieldKeys {
             rendered,
             names,

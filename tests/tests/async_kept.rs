@@ -100,12 +100,12 @@ fn the_end_of_a_fast_async_call_runs_in_its_context_and_leaves_nothing() {
         (before, seen())
     });
     assert_eq!(before.tenant.as_deref(), Some("t-sync"));
-    assert_eq!(after, before, "the sync call's context after the async call inside it");
-    assert_eq!(seen(), base);
-    let lines = wait_lines(
-        |v| v["event"] == "kept.plain.completed",
-        |l| l.len() >= 2,
+    assert_eq!(
+        after, before,
+        "the sync call's context after the async call inside it"
     );
+    assert_eq!(seen(), base);
+    let lines = wait_lines(|v| v["event"] == "kept.plain.completed", |l| l.len() >= 2);
     let tenants: Vec<_> = lines.iter().map(|v| v["tenant_id"].clone()).collect();
     assert_eq!(tenants, ["t-after", "t-inner"]);
 }

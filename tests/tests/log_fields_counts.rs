@@ -36,7 +36,10 @@ fn a_nested_rename_is_counted_once_per_line() {
     capture("counts", "info");
     let m = twins();
     for (name, call) in [
-        ("counts.own.completed", own as fn(&BTreeMap<String, u32>, u64) -> u64),
+        (
+            "counts.own.completed",
+            own as fn(&BTreeMap<String, u32>, u64) -> u64,
+        ),
         ("counts.ret.completed", with_ret),
         ("counts.slow.completed", slow),
     ] {

@@ -113,7 +113,11 @@ fn lines_written_inside_a_dispatch_carry_their_own_fields() {
         by("inner_before.completed"),
         by("inner_after.completed"),
     );
-    assert_eq!((outers.len(), befores.len(), afters.len()), (3, 3, 3), "{got:?}");
+    assert_eq!(
+        (outers.len(), befores.len(), afters.len()),
+        (3, 3, 3),
+        "{got:?}"
+    );
     for (i, (v, raw)) in outers.iter().enumerate() {
         assert_eq!(v["order_id"], 100 + i as u64, "{raw}");
         assert_eq!(v["note"], format!("outer note {i}"), "{raw}");

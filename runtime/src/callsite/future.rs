@@ -237,11 +237,7 @@ impl Drop for AsyncCall {
             // Unwinding out of `begin`.
             PANICKED
         };
-        let _scope = if kept.is_some() {
-            None
-        } else {
-            self.install()
-        };
+        let _scope = if kept.is_some() { None } else { self.install() };
         let core = &mut self.core;
         if std::thread::panicking() {
             while_unwinding(|| core.entered().finish(f));

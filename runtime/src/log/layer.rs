@@ -650,20 +650,13 @@ mod tests {
         };
         c.typed(Some(done), true);
         let max = h.max_value;
-        let general = line::copy_fields::<Json>(
-            &mut rest,
-            reserved,
-            &mut members,
-            src,
-            max,
-            &mut tmp,
-            None,
-        )
-        .then(|| {
-            let (mut line, mut text) = (Vec::new(), Vec::new());
-            let cut = Json::write_line(h, &mut line, &mut text, &rest, &members);
-            (String::from_utf8(line).unwrap(), cut)
-        });
+        let general =
+            line::copy_fields::<Json>(&mut rest, reserved, &mut members, src, max, &mut tmp, None)
+                .then(|| {
+                    let (mut line, mut text) = (Vec::new(), Vec::new());
+                    let cut = Json::write_line(h, &mut line, &mut text, &rest, &members);
+                    (String::from_utf8(line).unwrap(), cut)
+                });
         let (mut rest, mut members) = (Vec::new(), Vec::new());
         let own = line::copy_own_fields::<Json>(&mut rest, &mut members, src, max, &mut tmp, keys)
             .then(|| {
@@ -690,11 +683,21 @@ mod tests {
         static SITE: &[&str] = &["order_id", "amount", "note", "qty", "r#type"];
         assert!(FieldKeys::new(SITE).free());
         for key in line::LINE_KEYS {
-            let taken: &'static [&'static str] = Box::leak(vec!["order_id", key].into_boxed_slice());
-            assert!(!FieldKeys::new(taken).free(), "{key}: a line key is not free");
+            let taken: &'static [&'static str] =
+                Box::leak(vec!["order_id", key].into_boxed_slice());
+            assert!(
+                !FieldKeys::new(taken).free(),
+                "{key}: a line key is not free"
+            );
         }
-        assert!(!FieldKeys::new(&["a", "b", "a"]).free(), "repeated names are not free");
-        assert!(!FieldKeys::new(&["a b\"c"]).free(), "a name to escape is not free");
+        assert!(
+            !FieldKeys::new(&["a", "b", "a"]).free(),
+            "repeated names are not free"
+        );
+        assert!(
+            !FieldKeys::new(&["a b\"c"]).free(),
+            "a name to escape is not free"
+        );
         let keys = FieldKeys::new(SITE);
         let big = format!("\"{}\"", "y".repeat(20_000));
         let values = [
@@ -709,7 +712,12 @@ mod tests {
             "{\"k\":1,\"k\":[2,{\"k\":3}]}",
             "[1,\"a=b\",[]]",
         ];
-        let ids = [Some("532ead2958b5a2c4b7e70276f0c7cbd3"), Some("acme"), Some("u-1"), None];
+        let ids = [
+            Some("532ead2958b5a2c4b7e70276f0c7cbd3"),
+            Some("acme"),
+            Some("u-1"),
+            None,
+        ];
         let level = Level::INFO;
         let (mut own_lines, mut cut_lines) = (0, 0);
         for (i, _) in values.iter().enumerate() {
@@ -724,7 +732,13 @@ mod tests {
             let differs = text.replacen("amount", "amounts", 1);
             for (max_line, max_value) in [(json::MIN_MAX_LINE_BYTES, 1 << 20), (1 << 20, 64)] {
                 for ids in [ids, [None; 4]] {
-                    let mut h = head(&level, "sync_job.completed", "billing::jobs", ids, max_value);
+                    let mut h = head(
+                        &level,
+                        "sync_job.completed",
+                        "billing::jobs",
+                        ids,
+                        max_value,
+                    );
                     h.max_line = max_line;
                     let (general, own) = general_and_own(&h, (1.5, "success"), &text, &keys);
                     assert!(own.is_some(), "{text}");
