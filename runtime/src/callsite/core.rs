@@ -584,7 +584,7 @@ impl Core {
     }
 
     /// [`Core::emit`] of a call with a `fields` text: a copy of the text is lent to the thread
-    /// for the dispatch, where observa's own layer reads it without visiting the event
+    /// for the dispatch when observa's own layer can read it without visiting the event
     /// ([`crate::completion::with_own_text`]).
     #[inline(never)]
     fn emit_fields(
@@ -606,9 +606,16 @@ impl Core {
             #[cfg(feature = "otlp")]
             own: &mut self.own,
         };
-        crate::completion::with_own_text(&self.fields, |fields| {
+        // Lent only when the layer can take its own-fields route (the site's keys, none a line
+        // key): any other text is read by visiting the event, and a copy would be wasted.
+        if keys.is_some_and(crate::completion::FieldKeys::free) {
+            crate::completion::with_own_text(&self.fields, |fields| {
+                parts.emit(cs, which, (done, end), error, error_type, fields);
+            });
+        } else {
+            let fields = std::str::from_utf8(&self.fields).unwrap_or_default();
             parts.emit(cs, which, (done, end), error, error_type, fields);
-        });
+        }
     }
 }
 
