@@ -258,6 +258,19 @@ impl FieldKeys {
         &self.rendered
     }
 
+    /// The `fields` text a call of this site renders when its `k`th value is `value(k)`
+    /// (JSON text), as `Core::begin` writes it (for the tests of the layer's readers).
+    #[cfg(test)]
+    pub(crate) fn text_of<'v>(&self, value: impl Fn(usize) -> &'v str) -> String {
+        let mut t = String::new();
+        for (k, key) in self.rendered.iter().enumerate() {
+            t.push_str(std::str::from_utf8(key).unwrap_or_default());
+            t.push_str(value(k));
+        }
+        t.push('}');
+        t
+    }
+
     /// For the layer: the `k`th key as rendered (with its separator) and its name, when the
     /// rendered key is the name between quotes.
     #[inline]

@@ -8,7 +8,7 @@
 
 mod log_support;
 
-use log_support::{capture, wait_lines};
+use log_support::{capture, panic_text, wait_lines};
 use observa::observed;
 use std::panic::catch_unwind;
 
@@ -32,12 +32,8 @@ struct CallsOnDrop(std::sync::mpsc::Sender<Result<(u64, u64), String>>);
 
 impl Drop for CallsOnDrop {
     fn drop(&mut self) {
-        let r = catch_unwind(|| (with_fields(7, "in a destructor"), with_ret(8))).map_err(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default()
-        });
+        let r = catch_unwind(|| (with_fields(7, "in a destructor"), with_ret(8)))
+            .map_err(|e| panic_text(&*e));
         let _ = self.0.send(r);
     }
 }

@@ -11,7 +11,7 @@ use std::task::Poll;
 
 mod log_support;
 
-use log_support::{Seen, YieldOnce, poll_once, sample, seen};
+use log_support::{Seen, YieldOnce, panic_text, poll_once, sample, seen};
 
 fn setup() {
     log_support::capture("isolation-frames-tests", "info");
@@ -369,12 +369,7 @@ struct CallsOnDrop(std::sync::mpsc::Sender<Result<Seen, String>>);
 
 impl Drop for CallsOnDrop {
     fn drop(&mut self) {
-        let r = catch_unwind(|| binds_in_frame("t-dtor")).map_err(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default()
-        });
+        let r = catch_unwind(|| binds_in_frame("t-dtor")).map_err(|e| panic_text(&*e));
         let _ = self.0.send(r);
     }
 }

@@ -629,34 +629,11 @@ mod tests {
         let mut buf = [""; line::CANONICAL];
         let n = canonical_keys(&mut buf, h.ids, h.trace.is_some());
         let reserved = &buf[..n];
-        let (mut rest, mut members) = (Vec::new(), Vec::new());
-        let (mut event, mut message, mut tmp) = (String::new(), String::new(), String::new());
-        let mut c = Collected::<Json> {
-            format: PhantomData,
-            rest: &mut rest,
-            members: &mut members,
-            reserved,
-            event: &mut event,
-            has_event: false,
-            message: &mut message,
-            has_message: false,
-            tmp: &mut tmp,
-            max: h.max_value,
-            completion: true,
-            production: false,
-            masks: Masks::NONE,
-            typed: false,
-            keys: None,
-        };
-        c.typed(Some(done), true);
-        let max = h.max_value;
+        let (max, mut tmp) = (h.max_value, String::new());
+        let (mut rest, mut members) = typed_members::<Json>(h, done, reserved);
         let general =
             line::copy_fields::<Json>(&mut rest, reserved, &mut members, src, max, &mut tmp, None)
-                .then(|| {
-                    let (mut line, mut text) = (Vec::new(), Vec::new());
-                    let cut = Json::write_line(h, &mut line, &mut text, &rest, &members);
-                    (String::from_utf8(line).unwrap(), cut)
-                });
+                .then(|| line_of::<Json>(h, &rest, &members));
         let (mut rest, mut members) = (Vec::new(), Vec::new());
         let own = line::copy_own_fields::<Json>(&mut rest, &mut members, src, max, &mut tmp, keys)
             .then(|| {
@@ -664,19 +641,18 @@ mod tests {
                     done: Some(done),
                     ..*h
                 };
-                let (mut line, mut text) = (Vec::new(), Vec::new());
-                let cut = Json::write_line(&h, &mut line, &mut text, &rest, &members);
-                (String::from_utf8(line).unwrap(), cut)
+                line_of::<Json>(&h, &rest, &members)
             });
         (general, own)
     }
 
     /// The own-fields route gives the line of the general path (the strict reader with every
     /// canonical key of the line reserved), byte for byte, cut or not, for the text of every
-    /// site whose keys it takes (plain names no line key can take: `free`), with
-    /// any values (escaped, with URL credentials, past the value bound, nested with repeated
-    /// keys), at the smallest line bound and the largest, with and without ids; and refuses every other text (keys that differ, members appended after the site's, a
-    /// cut text), which the general path then reads.
+    /// site whose keys it takes (plain names no line key can take: `free`), with any values
+    /// (escaped, with URL credentials, past the value bound, nested with repeated keys), at the
+    /// smallest line bound and the largest, with and without ids; and refuses every other text
+    /// (keys that differ, members appended after the site's, a cut text), which the general
+    /// path then reads.
     #[test]
     fn the_own_fields_route_writes_the_member_line() {
         use crate::completion::FieldKeys;
@@ -721,13 +697,7 @@ mod tests {
         let level = Level::INFO;
         let (mut own_lines, mut cut_lines) = (0, 0);
         for (i, _) in values.iter().enumerate() {
-            let mut text = Vec::new();
-            for (k, key) in keys.rendered().iter().enumerate() {
-                text.extend_from_slice(key);
-                text.extend_from_slice(values[(i + k) % values.len()].as_bytes());
-            }
-            text.push(b'}');
-            let text = String::from_utf8(text).unwrap();
+            let text = keys.text_of(|k| values[(i + k) % values.len()]);
             let appended = format!("{},\"return\":1}}", &text[..text.len() - 1]);
             let differs = text.replacen("amount", "amounts", 1);
             for (max_line, max_value) in [(json::MIN_MAX_LINE_BYTES, 1 << 20), (1 << 20, 64)] {
@@ -759,17 +729,30 @@ mod tests {
     /// The line of `h` with its typed members written as a member list (`Collected::typed`,
     /// then the format's member copy), and written straight ([`Head::done`], the direct route),
     /// each with whether it was cut.
-    fn member_and_direct<F: LineFormat>(
+    fn member_and_direct<F: LineFormat>(h: &Head<'_>, done: (f64, &str)) -> (Line, Line) {
+        let (rest, members) = typed_members::<F>(h, done, &[]);
+        let listed = line_of::<F>(h, &rest, &members);
+        let direct = Head {
+            done: Some(done),
+            ..*h
+        };
+        (listed, line_of::<F>(&direct, &[], &[]))
+    }
+
+    /// A typed completion's head written as members (`Collected::typed`, the general path),
+    /// with `reserved` taken: the members' text and list.
+    fn typed_members<F: LineFormat>(
         h: &Head<'_>,
         done: (f64, &str),
-    ) -> ((String, bool), (String, bool)) {
+        reserved: &[&str],
+    ) -> (Vec<u8>, Vec<line::Member>) {
         let (mut rest, mut members) = (Vec::new(), Vec::new());
         let (mut event, mut message, mut tmp) = (String::new(), String::new(), String::new());
         let mut c = Collected::<F> {
             format: PhantomData,
             rest: &mut rest,
             members: &mut members,
-            reserved: &[],
+            reserved,
             event: &mut event,
             has_event: false,
             message: &mut message,
@@ -783,16 +766,14 @@ mod tests {
             keys: None,
         };
         c.typed(Some(done), true);
+        (rest, members)
+    }
+
+    /// The line the format `F` writes for `h` and the members, and whether it was cut.
+    fn line_of<F: LineFormat>(h: &Head<'_>, rest: &[u8], members: &[line::Member]) -> Line {
         let (mut line, mut text) = (Vec::new(), Vec::new());
-        let cut = F::write_line(h, &mut line, &mut text, &rest, &members);
-        let listed = (String::from_utf8(line).unwrap(), cut);
-        let direct = Head {
-            done: Some(done),
-            ..*h
-        };
-        let (mut line, mut text) = (Vec::new(), Vec::new());
-        let cut = F::write_line(&direct, &mut line, &mut text, &[], &[]);
-        (listed, (String::from_utf8(line).unwrap(), cut))
+        let cut = F::write_line(h, &mut line, &mut text, rest, members);
+        (String::from_utf8(line).unwrap(), cut)
     }
 
     #[test]

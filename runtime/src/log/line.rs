@@ -370,13 +370,7 @@ impl<'a> Copier<'a> {
                         own_key::<F>(out, reserved, members, name)
                     }
                     None => {
-                        let key = match self.plain_string() {
-                            Some(k) => k,
-                            None => {
-                                self.string(tmp)?;
-                                tmp.as_str()
-                            }
-                        };
+                        let key = self.text(tmp)?;
                         self.eat(b':')?;
                         line_key::<F>(out, reserved, members, key)
                     }
@@ -419,13 +413,7 @@ impl<'a> Copier<'a> {
         }
         match self.peek()? {
             b'"' => {
-                let v = match self.plain_string() {
-                    Some(v) => v,
-                    None => {
-                        self.string(tmp)?;
-                        tmp.as_str()
-                    }
-                };
+                let v = self.text(tmp)?;
                 json::write_str(out, &crate::scrub::scrub(v), self.max);
             }
             b'{' => {
@@ -436,13 +424,7 @@ impl<'a> Copier<'a> {
                     self.i += 1;
                 } else {
                     loop {
-                        let key = match self.plain_string() {
-                            Some(k) => k,
-                            None => {
-                                self.string(tmp)?;
-                                tmp.as_str()
-                            }
-                        };
+                        let key = self.text(tmp)?;
                         self.eat(b':')?;
                         let sep = (members.len() > base).then_some(b',');
                         let (k, cut) = bounded(key, 128);
@@ -571,7 +553,7 @@ impl<'a> Copier<'a> {
     /// decodes it). What the copier
     /// does with the text is the same either way: only the copy into `tmp` is skipped (most
     /// keys and values of recorded fields are such strings).
-    pub(super) fn plain_string(&mut self) -> Option<&'a str> {
+    fn plain_string(&mut self) -> Option<&'a str> {
         self.ws();
         let body = self.b.get(self.i..)?.strip_prefix(b"\"")?;
         let n = crate::encode::neutralise::plain_run(body);
@@ -583,8 +565,23 @@ impl<'a> Copier<'a> {
         Some(s)
     }
 
+    /// The text of the JSON string at the cursor: borrowed when it needs no decoding
+    /// ([`Copier::plain_string`]), else decoded into `tmp` ([`Copier::string`]).
+    pub(super) fn text<'t>(&mut self, tmp: &'t mut String) -> Option<&'t str>
+    where
+        'a: 't,
+    {
+        match self.plain_string() {
+            Some(s) => Some(s),
+            None => {
+                self.string(tmp)?;
+                Some(tmp.as_str())
+            }
+        }
+    }
+
     /// A JSON string, decoded into `tmp`.
-    pub(super) fn string(&mut self, tmp: &mut String) -> Option<()> {
+    fn string(&mut self, tmp: &mut String) -> Option<()> {
         self.ws();
         if self.b.get(self.i) != Some(&b'"') {
             return None;
@@ -745,13 +742,7 @@ mod tests {
             let keys = FieldKeys::new(names);
             let mut texts = Vec::new();
             for (i, v) in values.iter().enumerate() {
-                let mut t = Vec::new();
-                for (k, key) in keys.rendered().iter().enumerate() {
-                    t.extend_from_slice(key);
-                    t.extend_from_slice(values[(i + k) % values.len()].as_bytes());
-                }
-                t.push(b'}');
-                let t = String::from_utf8(t).unwrap();
+                let t = keys.text_of(|k| values[(i + k) % values.len()]);
                 texts.push(t.clone());
                 // Members appended after the site's (`ret`), a different second key, a cut text.
                 texts.push(format!("{},\"return\":{v}}}", &t[..t.len() - 1]));

@@ -226,3 +226,12 @@ impl std::future::Future for YieldOnce {
 pub fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
     f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
+
+/// The message of a caught panic (`String` or `&str` payloads; empty otherwise).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}

@@ -118,13 +118,7 @@ impl LineFormat for Console {
     ) -> Option<()> {
         match c.peek()? {
             b'"' => {
-                let v = match c.plain_string() {
-                    Some(v) => v,
-                    None => {
-                        c.string(tmp)?;
-                        tmp.as_str()
-                    }
-                };
+                let v = c.text(tmp)?;
                 write_value(out, &crate::scrub::scrub(v), c.max);
             }
             b'{' | b'[' => {
