@@ -10,6 +10,10 @@
 //!
 //!   callgrind_traced traced|untraced|otel_span|bare N
 //!
+//! `CHUNK=1000`: the N calls in runs of 1000 with a 30 ms pause between them (not collected),
+//! in which the span pipe's thread drains (under valgrind, threads run one at a time: without
+//! pauses it never runs during the loop, and no span record is handed back for reuse).
+//!
 //! ```sh
 //! cargo build --profile bench --manifest-path benches/Cargo.toml --example callgrind_traced
 //! valgrind --tool=callgrind --separate-threads=yes --toggle-collect='*callgrind_traced::run*' \
@@ -159,8 +163,19 @@ fn main() {
     let go = || {
         // One call outside the collected part: registration of the site and of the metrics.
         black_box(f("acme", 0));
+        let chunk: Option<u64> = std::env::var("CHUNK").ok().and_then(|c| c.parse().ok());
         if std::env::var_os("PACED").is_some() {
             paced(f, n);
+        } else if let Some(k) = chunk.filter(|k| *k > 0) {
+            // `CHUNK=k`: the calls in runs of `k` with a pause between (outside the collected
+            // part), so that valgrind's serialised threads let the span pipe drain and hand its
+            // emptied records back, as it does between calls on a real machine.
+            let mut acc = 0;
+            for _ in 0..n / k {
+                acc ^= run(f, k);
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            println!("{acc}");
         } else {
             println!("{}", run(f, n));
         }

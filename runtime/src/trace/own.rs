@@ -70,11 +70,11 @@ struct Shared {
 /// queue full. Once the pipe is closed (the provider shutting down), or when its thread could
 /// not be started, a span is built on the caller's thread and handed over at once, as before.
 struct Pipe {
-    queue: Mutex<Vec<Pending>>,
+    queue: Mutex<Queue>,
     /// The spans being built, taken from `queue` whole: held for the whole of a drain, so a
     /// flush's drain waits for one in progress on the pipe's thread (every span ended before
     /// the flush is in the batch processor when it flushes).
-    building: Mutex<Vec<Pending>>,
+    building: Mutex<Vec<Box<Pending>>>,
     wake: std::sync::Condvar,
     /// Closed (the provider shutting down) or without a thread: spans are built by the caller.
     closed: AtomicBool,
@@ -88,12 +88,51 @@ struct Pipe {
 const PIPE_HIGH: usize = 512;
 /// Capacity kept by the pipe's buffers after a burst.
 const PIPE_KEEP: usize = 1024;
+
+/// The pipe's shared side: the ended spans waiting, and the records the pipe's thread emptied,
+/// kept for the callers' next spans (as many as the queue holds at most: memory a full queue
+/// holds anyway).
+///
+/// Why records are recycled (issue #14): a span's record (ids, values, own events, timestamps:
+/// about 700 bytes) was built by value, boxed, then moved into the queue at the end, about
+/// 600 instructions of copies a call, and allocated on the caller's thread while freed on the
+/// pipe's. Now a record is boxed once, written in place, handed over as a pointer, and comes back
+/// emptied: a caller takes one back each time it queues a span ([`SPARE`]).
+#[derive(Default)]
+struct Queue {
+    spans: Vec<Box<Pending>>,
+    free: Vec<Box<Pending>>,
+}
+
+thread_local! {
+    /// This thread's next span record (emptied), taken back from the pipe when it queued one.
+    static SPARE: std::cell::Cell<Option<Box<Pending>>> = const { std::cell::Cell::new(None) };
+}
+
+/// An emptied record for a new span: this thread's spare, else a new one.
+fn spare_record() -> Box<Pending> {
+    SPARE
+        .try_with(std::cell::Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(Pending::EMPTY))
+}
+
+/// Keeps `p` (its contents dropped here) as this thread's spare, if it has none.
+fn keep_spare(mut p: Box<Pending>) {
+    p.clear();
+    let _ = SPARE.try_with(|s| {
+        if let Some(old) = s.replace(Some(p)) {
+            s.set(Some(old));
+        }
+    });
+}
 const PIPE_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Pipe {
     fn new() -> Pipe {
         Pipe {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             building: Mutex::new(Vec::new()),
             wake: std::sync::Condvar::new(),
             closed: AtomicBool::new(false),
@@ -107,30 +146,39 @@ impl Pipe {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues an ended span (the caller's side: one push, no allocation once the queue has
-    /// grown); once closed, hands it over at once.
-    fn push(&self, shared: &Shared, p: Pending) {
-        let wake = {
+    /// Queues an ended span (the caller's side: one push of a pointer, no allocation once the
+    /// queue has grown, an emptied record taken back); once closed, hands it over at once.
+    fn push(&self, shared: &Shared, mut p: Box<Pending>) {
+        let (wake, back) = {
             let mut q = self.lock();
             // Checked under the lock `close_pipe` sets it under: a span queued before is in its
             // final drain, one ended after is handed over here.
             if self.closed.load(Ordering::Acquire) {
                 drop(q);
                 shared.batch.on_end(p.build(&shared.scope));
+                keep_spare(p);
                 return;
             }
-            if q.len() >= self.cap {
+            if q.spans.len() >= self.cap {
                 drop(q);
                 super::otlp::health::pipe_full(1);
+                keep_spare(p);
                 return;
             }
-            q.push(p);
-            q.len() == PIPE_HIGH
+            q.spans.push(p);
+            (q.spans.len() == PIPE_HIGH, q.free.pop())
         };
+        if let Some(back) = back {
+            let _ = SPARE.try_with(|s| {
+                if let Some(old) = s.replace(Some(back)) {
+                    s.set(Some(old));
+                }
+            });
+        }
         if wake {
             self.wake.notify_one();
         }
@@ -140,10 +188,17 @@ impl Pipe {
     /// (after any drain in progress).
     fn drain(&self, shared: &Shared) {
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut *self.lock(), &mut *building);
-        for p in building.drain(..) {
+        std::mem::swap(&mut self.lock().spans, &mut *building);
+        for p in building.iter_mut() {
             shared.batch.on_end(p.build(&shared.scope));
         }
+        {
+            let mut q = self.lock();
+            let room = self.cap.saturating_sub(q.free.len());
+            let n = building.len().min(room);
+            q.free.extend(building.drain(..n));
+        }
+        building.clear();
         if building.capacity() > PIPE_KEEP {
             building.shrink_to(PIPE_KEEP);
         }
@@ -156,7 +211,7 @@ fn run_pipe(shared: &'static Shared) {
     loop {
         {
             let q = pipe.lock();
-            if q.len() < PIPE_HIGH && !pipe.closed.load(Ordering::Acquire) {
+            if q.spans.len() < PIPE_HIGH && !pipe.closed.load(Ordering::Acquire) {
                 let _ = pipe.wake.wait_timeout(q, PIPE_INTERVAL);
             }
         }
@@ -480,19 +535,12 @@ thread_local! {
 /// The span of one call, from its start to its end.
 pub(crate) struct OwnSpan {
     sc: SpanContext,
-    parent: SpanId,
-    parent_remote: bool,
-    start: SystemTime,
     /// The call's context: the caller's with this span's context.
     cx: opentelemetry::Context,
-    /// What is known at the start, as it is (`None` when not sampled: nothing is exported).
-    known: Option<Known>,
-    /// The call's own events (`started`, the completion), kept as they are.
-    own_events: [Option<OwnEvent>; 2],
     rec: Arc<Recording>,
-    name: &'static str,
-    /// Handed to the pipe.
-    ended: bool,
+    /// What is exported, written in place (`None` when not sampled, and once handed to the
+    /// pipe at the span's end).
+    data: Option<Box<Pending>>,
 }
 
 /// What a sampled span knows at its start, kept as it is: its attributes are made by the pipe's
@@ -524,7 +572,8 @@ struct OwnEvent {
     fields: Option<String>,
 }
 
-/// An ended span on its way to the batch processor ([`Pipe`]).
+/// The record of a sampled span: filled while it runs, then, ended, on its way to the batch
+/// processor ([`Pipe`]); emptied there and reused ([`Queue`]).
 struct Pending {
     sc: SpanContext,
     parent: SpanId,
@@ -535,7 +584,9 @@ struct Pending {
     outcome: Outcome,
     /// The call's error, scrubbed (a failure only).
     error: Option<String>,
+    /// What is known at the start, as it is.
     known: Option<Known>,
+    /// The call's own events (`started`, the completion), kept as they are.
     own_events: [Option<OwnEvent>; 2],
     extra: Extra,
 }
@@ -608,19 +659,17 @@ impl OwnSpan {
             sc: sc.clone(),
             rec: rec.clone(),
         });
-        let known = sampled.then(|| Known::capture(site, ctx));
-        Some(OwnSpan {
-            sc,
-            parent,
-            parent_remote,
-            start: crate::encode::time::wall_now(),
-            cx,
-            known,
-            own_events: [None, None],
-            rec,
-            name: site.name,
-            ended: false,
-        })
+        let data = sampled.then(|| {
+            let mut d = spare_record();
+            d.sc = sc.clone();
+            d.parent = parent;
+            d.parent_remote = parent_remote;
+            d.name = site.name;
+            d.known = Some(Known::capture(site, ctx));
+            d.start = crate::encode::time::wall_now();
+            d
+        });
+        Some(OwnSpan { sc, cx, rec, data })
     }
 
     /// Attaches the call's context on this thread until [`OwnSpan::exit`].
@@ -652,10 +701,10 @@ impl OwnSpan {
     /// Records one of the call's own events (`<event>.started`, the completion) as a span
     /// event, with the values of the line.
     pub(crate) fn event(&mut self, e: CallEvent<'_>) {
-        if !self.sc.is_sampled() {
+        let Some(data) = self.data.as_deref_mut() else {
             return;
-        }
-        let time = self.start + Duration::from_secs_f64(e.at.max(0.0));
+        };
+        let time = since_start(data.start, e.at);
         // Its place among the span's other events (their number now): merged in that order
         // when the span is built. The call's own failure sets the status from its outcome.
         let at = self.rec.with(|x| x.events.len()).unwrap_or(0);
@@ -672,7 +721,7 @@ impl OwnSpan {
             error_type: (!e.error_type.is_empty()).then(|| e.error_type.to_owned()),
             fields: (!e.fields.is_empty()).then(|| e.fields.to_owned()),
         };
-        match self.own_events.iter_mut().find(|s| s.is_none()) {
+        match data.own_events.iter_mut().find(|s| s.is_none()) {
             Some(slot) => *slot = Some(ev),
             // (A call writes two lines at most: `started` and its completion.)
             None => self.rec.push_event(ev.into_event(), false),
@@ -683,50 +732,71 @@ impl OwnSpan {
     /// is built on the pipe's thread. The span stays in the call until it is exited:
     /// [`OwnSpan::exit`] still detaches its context.
     pub(crate) fn end(&mut self, outcome: Outcome, error: Option<ErrorView<'_>>, secs: f64) {
-        if !self.sc.is_sampled() || std::mem::replace(&mut self.ended, true) {
+        let Some(mut data) = self.data.take() else {
             return;
-        }
-        let Some(shared) = SHARED.get() else { return };
-        let extra = std::mem::take(&mut *self.rec.extra.lock().unwrap_or_else(|p| p.into_inner()));
-        let error = if outcome.is_failure() {
+        };
+        let Some(shared) = SHARED.get() else {
+            keep_spare(data);
+            return;
+        };
+        data.extra = std::mem::take(&mut *self.rec.extra.lock().unwrap_or_else(|p| p.into_inner()));
+        data.error = if outcome.is_failure() {
             error.map(|e| crate::scrub::scrub(&e.to_string()).into_owned())
         } else {
             None
         };
-        let end = self.start + Duration::from_secs_f64(secs.max(0.0));
-        shared.pipe.push(
-            shared,
-            Pending {
-                sc: self.sc.clone(),
-                parent: self.parent,
-                parent_remote: self.parent_remote,
-                name: self.name,
-                start: self.start,
-                end: end.max(self.start),
-                outcome,
-                error,
-                known: self.known.take(),
-                own_events: std::mem::take(&mut self.own_events),
-                extra,
-            },
-        );
+        data.outcome = outcome;
+        let end = since_start(data.start, secs);
+        data.end = end.max(data.start);
+        shared.pipe.push(shared, data);
     }
 }
 
 impl Pending {
+    /// A record with nothing in it (no allocation).
+    const EMPTY: Pending = Pending {
+        sc: SpanContext::NONE,
+        parent: SpanId::INVALID,
+        parent_remote: false,
+        name: "",
+        start: SystemTime::UNIX_EPOCH,
+        end: SystemTime::UNIX_EPOCH,
+        outcome: Outcome::Ok,
+        error: None,
+        known: None,
+        own_events: [None, None],
+        extra: Extra {
+            events: Vec::new(),
+            dropped_events: 0,
+            attrs: Vec::new(),
+            dropped_attrs: 0,
+            links: Vec::new(),
+            dropped_links: 0,
+            status: Status::Unset,
+            error_event: false,
+            name: None,
+        },
+    };
+
+    /// Drops what the record holds, for its reuse.
+    fn clear(&mut self) {
+        *self = Pending::EMPTY;
+    }
+
     /// The span's `SpanData` (on the pipe's thread): its attributes (what was known at the
     /// start, the outcome, the error, then those set through the API, which replace a value of
     /// the same key as the SDK does), its events (the call's own at their places among the
     /// others, the first [`LIMIT`] kept, as when each was added as it came), links and status.
-    fn build(self, scope: &InstrumentationScope) -> SpanData {
-        let x = self.extra;
-        let mut attrs = self.known.map(Known::attributes).unwrap_or_default();
+    fn build(&mut self, scope: &InstrumentationScope) -> SpanData {
+        let x = std::mem::take(&mut self.extra);
+        let mut attrs = self.known.take().map(Known::attributes).unwrap_or_default();
+        let error = self.error.take();
         attrs.push(KeyValue::new("outcome", self.outcome.as_str()));
         let status = if self.outcome.is_failure() {
-            if let Some(t) = &self.error {
+            if let Some(t) = &error {
                 attrs.push(KeyValue::new("error", t.clone()));
             }
-            Status::error(self.error.unwrap_or_default())
+            Status::error(error.unwrap_or_default())
         } else if x.status != Status::Unset {
             x.status
         } else if x.error_event {
@@ -744,7 +814,10 @@ impl Pending {
                 dropped_attrs = dropped_attrs.saturating_add(1);
             }
         }
-        let mut own = self.own_events.into_iter().flatten().peekable();
+        let mut own = std::mem::take(&mut self.own_events)
+            .into_iter()
+            .flatten()
+            .peekable();
         let mut list = Vec::with_capacity(x.events.len() + 2);
         for (i, e) in x.events.into_iter().enumerate() {
             while let Some(o) = own.next_if(|o| o.at <= i) {
@@ -764,7 +837,7 @@ impl Pending {
         links.links = x.links;
         links.dropped_count = x.dropped_links;
         SpanData {
-            span_context: self.sc,
+            span_context: std::mem::replace(&mut self.sc, SpanContext::NONE),
             parent_span_id: self.parent,
             parent_span_is_remote: self.parent_remote,
             span_kind: SpanKind::Internal,
@@ -870,6 +943,16 @@ pub(crate) fn remote_span_context(traceparent: &str) -> Option<SpanContext> {
         TraceState::NONE,
     );
     sc.is_valid().then_some(sc)
+}
+
+/// `start` plus `secs` (seconds since the span's start, from the call's clock): one
+/// multiplication and a saturating conversion (negative and NaN give `start`), where
+/// `Duration::from_secs_f64` spent about 40 instructions a call on its exact rounding (and
+/// panicked on a value out of range).
+fn since_start(start: SystemTime, secs: f64) -> SystemTime {
+    start
+        .checked_add(Duration::from_nanos((secs * 1e9) as u64))
+        .unwrap_or(start)
 }
 
 fn nonzero<T: PartialEq + Default>(mut draw: impl FnMut() -> T) -> T {
