@@ -43,7 +43,7 @@ mod own;
 #[cfg(feature = "otlp")]
 pub(crate) use own::{
     CallEvent, OwnPipeline, OwnSpan, SiteView, carry, event_on_innermost, install as install_own,
-    is_site_span, recorded, shutdown,
+    is_site_span, recorded, release as release_own, shutdown,
 };
 
 #[cfg(feature = "otlp")]

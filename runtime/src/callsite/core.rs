@@ -214,6 +214,10 @@ impl Drop for Core {
         {
             while_unwinding(move || drop(span));
         }
+        #[cfg(feature = "otlp")]
+        if let Some(o) = self.own.take() {
+            crate::trace::release_own(o);
+        }
     }
 }
 
@@ -325,8 +329,7 @@ impl Core {
                 crate::trace::OwnSpan::start(&view, c)
             }
             None => crate::context::with_current(|c| crate::trace::OwnSpan::start(&view, c)),
-        }
-        .map(Box::new);
+        };
     }
 
     /// Ends the own span (out of line, as [`Core::begin_own`]).

@@ -69,6 +69,7 @@ struct Shared {
 /// (`observa_spans_dropped_total`, one WARN), as the batch processor drops one that finds its
 /// queue full. Once the pipe is closed (the provider shutting down), or when its thread could
 /// not be started, a span is built on the caller's thread and handed over at once, as before.
+#[allow(clippy::vec_box)] // As `Queue`.
 struct Pipe {
     queue: Mutex<Queue>,
     /// The spans being built, taken from `queue` whole: held for the whole of a drain, so a
@@ -98,6 +99,9 @@ const PIPE_KEEP: usize = 1024;
 /// 600 instructions of copies a call, and allocated on the caller's thread while freed on the
 /// pipe's. Now a record is boxed once, written in place, handed over as a pointer, and comes back
 /// emptied: a caller takes one back each time it queues a span ([`SPARE`]).
+// Boxed in the vectors on purpose: a record moves between the call, the queue and the free
+// list as a pointer, not as its ~700 bytes.
+#[allow(clippy::vec_box)]
 #[derive(Default)]
 struct Queue {
     spans: Vec<Box<Pending>>,
@@ -530,6 +534,28 @@ struct Entered {
 
 thread_local! {
     static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+    /// The span of this thread's last call, released ([`release`]), for its next one: no
+    /// allocation of the box, nor of the recording when nothing else kept it (issue #14).
+    static SPARE_SPAN: std::cell::Cell<Option<Box<OwnSpan>>> = const { std::cell::Cell::new(None) };
+}
+
+/// `rec` emptied for a new span, if no one else holds it.
+fn reuse_recording(rec: &mut Arc<Recording>, sampled: bool) -> Option<Arc<Recording>> {
+    let m = Arc::get_mut(rec)?;
+    m.sampled = sampled;
+    *m.extra.get_mut().unwrap_or_else(|p| p.into_inner()) = Extra::default();
+    Some(rec.clone())
+}
+
+/// The end of a call's span (the call dropped): its context is dropped here, and the box kept
+/// (with its recording, reused by the next span only if no one else holds it then) as this
+/// thread's spare.
+pub(crate) fn release(mut o: Box<OwnSpan>) {
+    if let Some(d) = o.data.take() {
+        keep_spare(d);
+    }
+    o.cx = opentelemetry::Context::new();
+    let _ = SPARE_SPAN.try_with(|s| s.set(Some(o)));
 }
 
 /// The span of one call, from its start to its end.
@@ -605,7 +631,10 @@ pub(crate) struct SiteView<'a> {
 impl OwnSpan {
     /// Starts the span of a call running in `ctx` (observa's context: ids, bound fields, a
     /// continued `traceparent`).
-    pub(crate) fn start(site: &SiteView<'_>, ctx: &crate::context::Context) -> Option<OwnSpan> {
+    pub(crate) fn start(
+        site: &SiteView<'_>,
+        ctx: &crate::context::Context,
+    ) -> Option<Box<OwnSpan>> {
         let shared = SHARED.get()?;
         if SHUT.load(Ordering::Relaxed) {
             return None;
@@ -651,10 +680,18 @@ impl OwnSpan {
             TraceFlags::default()
         };
         let sc = SpanContext::new(trace_id, span_id, flags, false, state);
-        let rec = Arc::new(Recording {
-            sampled,
-            extra: Mutex::default(),
-        });
+        // This thread's last span, released by its call ([`release`]): its box, and its recording
+        // unless something outside the call still holds it (a context cloned by user code).
+        let mut spare = SPARE_SPAN.try_with(std::cell::Cell::take).ok().flatten();
+        let rec = spare
+            .as_mut()
+            .and_then(|o| reuse_recording(&mut o.rec, sampled))
+            .unwrap_or_else(|| {
+                Arc::new(Recording {
+                    sampled,
+                    extra: Mutex::default(),
+                })
+            });
         let cx = opentelemetry::Context::current().with_span(Handle {
             sc: sc.clone(),
             rec: rec.clone(),
@@ -669,7 +706,16 @@ impl OwnSpan {
             d.start = crate::encode::time::wall_now();
             d
         });
-        Some(OwnSpan { sc, cx, rec, data })
+        Some(match spare {
+            Some(mut o) => {
+                o.sc = sc;
+                o.cx = cx;
+                o.rec = rec;
+                o.data = data;
+                o
+            }
+            None => Box::new(OwnSpan { sc, cx, rec, data }),
+        })
     }
 
     /// Attaches the call's context on this thread until [`OwnSpan::exit`].
