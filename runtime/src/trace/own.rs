@@ -81,6 +81,9 @@ struct Pipe {
     closed: AtomicBool,
     /// Spans waiting at most.
     cap: usize,
+    /// The number of emptied records in the queue's free list, as last set under its lock:
+    /// read without the lock, so that a thread with no spare does not lock for nothing.
+    free_hint: std::sync::atomic::AtomicUsize,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -91,14 +94,15 @@ const PIPE_HIGH: usize = 512;
 const PIPE_KEEP: usize = 1024;
 
 /// The pipe's shared side: the ended spans waiting, and the records the pipe's thread emptied,
-/// kept for the callers' next spans (as many as the queue holds at most: memory a full queue
-/// holds anyway).
+/// kept for the callers' next spans (at most [`PIPE_HIGH`], about 350 KB, after a burst; none
+/// once the pipe is closed).
 ///
 /// Why records are recycled (issue #14): a span's record (ids, values, own events, timestamps:
 /// about 700 bytes) was built by value, boxed, then moved into the queue at the end, about
 /// 600 instructions of copies a call, and allocated on the caller's thread while freed on the
 /// pipe's. Now a record is boxed once, written in place, handed over as a pointer, and comes back
-/// emptied: a caller takes one back each time it queues a span ([`SPARE`]).
+/// emptied: a thread with no spare record left takes up to [`SPARES`] of them at once
+/// ([`spare_record`]).
 // Boxed in the vectors on purpose: a record moves between the call, the queue and the free
 // list as a pointer, not as its ~700 bytes.
 #[allow(clippy::vec_box)]
@@ -108,26 +112,42 @@ struct Queue {
     free: Vec<Box<Pending>>,
 }
 
+/// Records (and span boxes) a thread keeps for its next spans: enough for calls nested a few
+/// deep, each of which holds one while it runs.
+const SPARES: usize = 4;
+
 thread_local! {
-    /// This thread's next span record (emptied), taken back from the pipe when it queued one.
-    static SPARE: std::cell::Cell<Option<Box<Pending>>> = const { std::cell::Cell::new(None) };
+    /// This thread's emptied records, for its next spans.
+    static SPARE: RefCell<arrayvec::ArrayVec<Box<Pending>, SPARES>> =
+        const { RefCell::new(arrayvec::ArrayVec::new_const()) };
 }
 
-/// An emptied record for a new span: this thread's spare, else a new one.
-fn spare_record() -> Box<Pending> {
+/// An emptied record for a new span: one of this thread's spares; with none left, up to
+/// [`SPARES`] taken from those the pipe's thread emptied (one lock for several spans, and only
+/// when the pipe has some); else a new one.
+fn spare_record(pipe: &Pipe) -> Box<Pending> {
     SPARE
-        .try_with(std::cell::Cell::take)
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            if s.is_empty() && pipe.free_hint.load(Ordering::Relaxed) > 0 {
+                let mut q = pipe.lock();
+                let at = q.free.len().saturating_sub(SPARES);
+                s.extend(q.free.drain(at..));
+                pipe.free_hint.store(q.free.len(), Ordering::Relaxed);
+            }
+            s.pop()
+        })
         .ok()
         .flatten()
         .unwrap_or_else(|| Box::new(Pending::EMPTY))
 }
 
-/// Keeps `p` (its contents dropped here) as this thread's spare, if it has none.
+/// Keeps `p` (its contents dropped here) among this thread's spares, if there is room.
 fn keep_spare(mut p: Box<Pending>) {
     p.clear();
     let _ = SPARE.try_with(|s| {
-        if let Some(old) = s.replace(Some(p)) {
-            s.set(Some(old));
+        if let Ok(mut s) = s.try_borrow_mut() {
+            let _ = s.try_push(p);
         }
     });
 }
@@ -147,6 +167,7 @@ impl Pipe {
                 .filter(|n| *n > 0)
                 .unwrap_or(2048),
             thread: Mutex::new(None),
+            free_hint: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -155,9 +176,9 @@ impl Pipe {
     }
 
     /// Queues an ended span (the caller's side: one push of a pointer, no allocation once the
-    /// queue has grown, an emptied record taken back); once closed, hands it over at once.
+    /// queue has grown); once closed, hands it over at once.
     fn push(&self, shared: &Shared, mut p: Box<Pending>) {
-        let (wake, back) = {
+        let wake = {
             let mut q = self.lock();
             // Checked under the lock `close_pipe` sets it under: a span queued before is in its
             // final drain, one ended after is handed over here.
@@ -174,15 +195,8 @@ impl Pipe {
                 return;
             }
             q.spans.push(p);
-            (q.spans.len() == PIPE_HIGH, q.free.pop())
+            q.spans.len() == PIPE_HIGH
         };
-        if let Some(back) = back {
-            let _ = SPARE.try_with(|s| {
-                if let Some(old) = s.replace(Some(back)) {
-                    s.set(Some(old));
-                }
-            });
-        }
         if wake {
             self.wake.notify_one();
         }
@@ -192,15 +206,19 @@ impl Pipe {
     /// (after any drain in progress).
     fn drain(&self, shared: &Shared) {
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        // Left by a drain that panicked part way (none built since): dropped, not exported
+        // with half their data.
+        building.clear();
         std::mem::swap(&mut self.lock().spans, &mut *building);
         for p in building.iter_mut() {
             shared.batch.on_end(p.build(&shared.scope));
         }
         {
             let mut q = self.lock();
-            let room = self.cap.saturating_sub(q.free.len());
+            let room = PIPE_HIGH.saturating_sub(q.free.len());
             let n = building.len().min(room);
             q.free.extend(building.drain(..n));
+            self.free_hint.store(q.free.len(), Ordering::Relaxed);
         }
         building.clear();
         if building.capacity() > PIPE_KEEP {
@@ -260,6 +278,10 @@ fn close_pipe(batch: &Arc<BatchSpanProcessor>) {
             let _ = t.join();
         }
         shared.pipe.drain(shared);
+        // No span is queued any more: no record comes back for reuse.
+        let mut q = shared.pipe.lock();
+        q.free = Vec::new();
+        shared.pipe.free_hint.store(0, Ordering::Relaxed);
     }
 }
 
@@ -536,26 +558,35 @@ thread_local! {
     static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
     /// The span of this thread's last call, released ([`release`]), for its next one: no
     /// allocation of the box, nor of the recording when nothing else kept it (issue #14).
-    static SPARE_SPAN: std::cell::Cell<Option<Box<OwnSpan>>> = const { std::cell::Cell::new(None) };
+    static SPARE_SPAN: RefCell<arrayvec::ArrayVec<Box<OwnSpan>, SPARES>> =
+        const { RefCell::new(arrayvec::ArrayVec::new_const()) };
 }
 
-/// `rec` emptied for a new span, if no one else holds it.
+/// `rec` (emptied by [`release`]) for a new span, if no one else holds it.
 fn reuse_recording(rec: &mut Arc<Recording>, sampled: bool) -> Option<Arc<Recording>> {
-    let m = Arc::get_mut(rec)?;
-    m.sampled = sampled;
-    *m.extra.get_mut().unwrap_or_else(|p| p.into_inner()) = Extra::default();
+    Arc::get_mut(rec)?.sampled = sampled;
     Some(rec.clone())
 }
 
-/// The end of a call's span (the call dropped): its context is dropped here, and the box kept
-/// (with its recording, reused by the next span only if no one else holds it then) as this
-/// thread's spare.
+/// The end of a call's span (the call dropped): its context is dropped here, and the box is
+/// kept among this thread's spares, with its recording emptied, when no one else holds that
+/// recording (a context kept past the call, by a task it spawned for one, keeps it: the box is
+/// then dropped, and the recording left to its holder).
 pub(crate) fn release(mut o: Box<OwnSpan>) {
     if let Some(d) = o.data.take() {
         keep_spare(d);
     }
     o.cx = opentelemetry::Context::new();
-    let _ = SPARE_SPAN.try_with(|s| s.set(Some(o)));
+    let Some(r) = Arc::get_mut(&mut o.rec) else {
+        return;
+    };
+    *r.extra.get_mut().unwrap_or_else(|p| p.into_inner()) = Extra::default();
+    o.sc = SpanContext::NONE;
+    let _ = SPARE_SPAN.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            let _ = s.try_push(o);
+        }
+    });
 }
 
 /// The span of one call, from its start to its end.
@@ -682,7 +713,10 @@ impl OwnSpan {
         let sc = SpanContext::new(trace_id, span_id, flags, false, state);
         // This thread's last span, released by its call ([`release`]): its box, and its recording
         // unless something outside the call still holds it (a context cloned by user code).
-        let mut spare = SPARE_SPAN.try_with(std::cell::Cell::take).ok().flatten();
+        let mut spare = SPARE_SPAN
+            .try_with(|s| s.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
         let rec = spare
             .as_mut()
             .and_then(|o| reuse_recording(&mut o.rec, sampled))
@@ -697,7 +731,7 @@ impl OwnSpan {
             rec: rec.clone(),
         });
         let data = sampled.then(|| {
-            let mut d = spare_record();
+            let mut d = spare_record(&shared.pipe);
             d.sc = sc.clone();
             d.parent = parent;
             d.parent_remote = parent_remote;
@@ -991,13 +1025,13 @@ pub(crate) fn remote_span_context(traceparent: &str) -> Option<SpanContext> {
     sc.is_valid().then_some(sc)
 }
 
-/// `start` plus `secs` (seconds since the span's start, from the call's clock): one
-/// multiplication and a saturating conversion (negative and NaN give `start`), where
-/// `Duration::from_secs_f64` spent about 40 instructions a call on its exact rounding (and
-/// panicked on a value out of range).
+/// `start` plus `secs` (seconds since the span's start, from the call's clock), to the nearest
+/// nanosecond: one multiplication and a saturating conversion (negative and NaN give `start`),
+/// where `Duration::from_secs_f64` spent about 40 instructions a call on its exact rounding
+/// (and panicked on a value out of range).
 fn since_start(start: SystemTime, secs: f64) -> SystemTime {
     start
-        .checked_add(Duration::from_nanos((secs * 1e9) as u64))
+        .checked_add(Duration::from_nanos((secs * 1e9 + 0.5) as u64))
         .unwrap_or(start)
 }
 
@@ -1365,4 +1399,84 @@ pub(crate) fn current_ids() -> Option<super::TraceIds> {
 pub(crate) fn in_span() -> bool {
     !tracing::Span::current().is_none()
         || opentelemetry::Context::map_current(|cx| cx.span().span_context().is_valid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_otlp::WithExportConfig;
+
+    /// A pipeline of its own (not the process's), exporting to a closed port: what is under test
+    /// is the pipe's bookkeeping, not the export.
+    fn shared() -> Shared {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint("http://127.0.0.1:9/v1/traces")
+            .build()
+            .unwrap();
+        let (_, own) = processor(
+            exporter,
+            &opentelemetry_sdk::Resource::builder().build(),
+            1.0,
+        );
+        Shared {
+            batch: own.batch,
+            ratio: 1.0,
+            scope: InstrumentationScope::builder("pool-test").build(),
+            pipe: Pipe::new(),
+        }
+    }
+
+    #[test]
+    fn the_pool_of_emptied_records_is_bounded_and_taken_a_few_at_a_time() {
+        let shared = shared();
+        let pipe = &shared.pipe;
+        // A burst far larger than the pool, drained at once.
+        pipe.lock()
+            .spans
+            .extend((0..3 * PIPE_HIGH).map(|_| Box::new(Pending::EMPTY)));
+        pipe.drain(&shared);
+        assert_eq!(pipe.lock().free.len(), PIPE_HIGH);
+        assert_eq!(pipe.free_hint.load(Ordering::Relaxed), PIPE_HIGH);
+
+        // A thread with no spare takes a few, then uses them before taking more.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let first = spare_record(pipe);
+                assert_eq!(pipe.lock().free.len(), PIPE_HIGH - SPARES);
+                let rest: Vec<_> = (1..SPARES).map(|_| spare_record(pipe)).collect();
+                assert_eq!(pipe.lock().free.len(), PIPE_HIGH - SPARES);
+                let more = spare_record(pipe);
+                assert_eq!(pipe.lock().free.len(), PIPE_HIGH - 2 * SPARES);
+                assert_eq!(
+                    pipe.free_hint.load(Ordering::Relaxed),
+                    PIPE_HIGH - 2 * SPARES
+                );
+                // Kept back: at most SPARES per thread, the rest dropped.
+                keep_spare(first);
+                keep_spare(more);
+                for r in rest {
+                    keep_spare(r);
+                }
+                assert_eq!(SPARE.with(|s| s.borrow().len()), SPARES);
+            });
+        });
+    }
+
+    #[test]
+    fn a_drain_left_part_way_exports_none_of_its_leftovers() {
+        let shared = shared();
+        let pipe = &shared.pipe;
+        // What a drain that panicked after taking its batch leaves behind.
+        pipe.building
+            .lock()
+            .unwrap()
+            .extend((0..3).map(|_| Box::new(Pending::EMPTY)));
+        pipe.lock().spans.push(Box::new(Pending::EMPTY));
+        pipe.drain(&shared);
+        // Only the queued one went through (and came back emptied); nothing is left to go.
+        assert_eq!(pipe.lock().free.len(), 1);
+        assert!(pipe.lock().spans.is_empty());
+        assert!(pipe.building.lock().unwrap().is_empty());
+    }
 }
