@@ -53,9 +53,42 @@ pub const SAFE_FIELDS: &[&str] = &[
 /// True when values recorded under `key` must be masked whatever their origin: the single
 /// sensitive-name list of [`crate::sensitive`] (`password`, `api_key`, `Authorization`,
 /// `set-cookie`, ...).
-#[inline]
+///
+/// Remembered per thread for keys seen before ([`KEYS_SEEN`]): [`is_sensitive`] is written to
+/// run at compile time (`const`), and at run time costs about a thousand instructions a key,
+/// which the exporter's thread paid for every attribute of every span it sent (about 23,000
+/// instructions of a traced call's 57,000 there, issue #14). The same keys come back span after
+/// span and line after line.
 pub fn mask_by_key(key: &str) -> bool {
-    is_sensitive(key)
+    if key.len() > SEEN_KEY_LEN {
+        return is_sensitive(key);
+    }
+    KEYS_SEEN
+        .try_with(|seen| {
+            let mut seen = seen.try_borrow_mut().ok()?;
+            if let Some(v) = seen.get(key) {
+                return Some(*v);
+            }
+            let v = is_sensitive(key);
+            if seen.len() < SEEN_KEYS {
+                seen.insert(key.into(), v);
+            }
+            Some(v)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| is_sensitive(key))
+}
+
+/// Keys remembered per thread at most (a thread that sees more judges the others each time).
+const SEEN_KEYS: usize = 256;
+/// Longer keys are judged each time.
+const SEEN_KEY_LEN: usize = 64;
+
+thread_local! {
+    /// The keys [`mask_by_key`] judged on this thread, with their judgement.
+    static KEYS_SEEN: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, bool>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
 /// True when `key` is in `allowlist` (ASCII case-insensitive; `-` and `_` are the same).
@@ -106,6 +139,40 @@ pub fn key_action(key: &str, allowlist: Option<&[&str]>) -> KeyAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_judgement_is_the_judgement() {
+        let keys = [
+            "password",
+            "rows",
+            "X-Api-Key",
+            "code.file.path",
+            "userPassword",
+            "spinner",
+            "card",
+            "tenant_id",
+            "",
+        ];
+        // Twice each: judged, then remembered; then once the thread's memory is full.
+        for _ in 0..2 {
+            for k in keys {
+                assert_eq!(mask_by_key(k), is_sensitive(k), "{k}");
+            }
+        }
+        for i in 0..2 * SEEN_KEYS {
+            let k = format!("field_{i}");
+            assert_eq!(mask_by_key(&k), is_sensitive(&k), "{k}");
+        }
+        assert_eq!(KEYS_SEEN.with(|s| s.borrow().len()), SEEN_KEYS);
+        for k in [
+            "session_token_of_a_length_past_the_memory_s_limit_for_keys_xxxxx",
+            "db_secret",
+        ] {
+            assert!(mask_by_key(k), "{k}");
+            assert!(mask_by_key(k), "{k}");
+        }
+        assert!(!mask_by_key(&"a".repeat(200)));
+    }
 
     #[test]
     fn actions() {
