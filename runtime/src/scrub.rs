@@ -16,7 +16,7 @@
 //! other code's events (`message`, `error = %e`, ...); audit failure messages go through it too.
 //! Outbound HTTP logging builds its safe URL from the same parameter masking.
 //!
-//! Cost: texts without `://`, `=` or `:` are returned borrowed after three substring searches.
+//! Cost: texts without `:` or `=` are returned borrowed after one pass over their bytes.
 //!
 //! Limits: only URLs with a scheme are recognised (`host/path?token=x` is not); the authority
 //! ends at the first `/`, so a password with a raw `/` (invalid in a URL) is cut there and its
@@ -93,7 +93,8 @@ fn scrub_pairs(s: &str) -> Cow<'_, str> {
             {
                 e += 1;
             }
-            if !key.is_empty() && e > v && crate::redact::mask_by_key(key) {
+            // (Judged each time, not remembered: words of free text are mostly one-off.)
+            if !key.is_empty() && e > v && crate::sensitive::is_sensitive(key) {
                 if result.capacity() == 0 {
                     result.reserve(out.len());
                 }

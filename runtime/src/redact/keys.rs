@@ -70,9 +70,12 @@ pub fn mask_by_key(key: &str) -> bool {
                 return Some(*v);
             }
             let v = is_sensitive(key);
-            if seen.len() < SEEN_KEYS {
-                seen.insert(key.into(), v);
+            // Full: forgotten, so that the keys a thread sees now are remembered (keys made
+            // at run time, or a phase of other keys, would otherwise hold it for good).
+            if seen.len() >= SEEN_KEYS {
+                seen.clear();
             }
+            seen.insert(key.into(), v);
             Some(v)
         })
         .ok()
@@ -80,7 +83,7 @@ pub fn mask_by_key(key: &str) -> bool {
         .unwrap_or_else(|| is_sensitive(key))
 }
 
-/// Keys remembered per thread at most (a thread that sees more judges the others each time).
+/// Keys remembered per thread at most (a thread that sees more forgets them and starts again).
 const SEEN_KEYS: usize = 256;
 /// Longer keys are judged each time.
 const SEEN_KEY_LEN: usize = 64;
@@ -159,18 +162,26 @@ mod tests {
                 assert_eq!(mask_by_key(k), is_sensitive(k), "{k}");
             }
         }
-        for i in 0..2 * SEEN_KEYS {
+        for i in 0..2 * SEEN_KEYS + 7 {
             let k = format!("field_{i}");
             assert_eq!(mask_by_key(&k), is_sensitive(&k), "{k}");
+            assert!(KEYS_SEEN.with(|s| s.borrow().len()) <= SEEN_KEYS);
         }
-        assert_eq!(KEYS_SEEN.with(|s| s.borrow().len()), SEEN_KEYS);
-        for k in [
-            "session_token_of_a_length_past_the_memory_s_limit_for_keys_xxxxx",
-            "db_secret",
-        ] {
+        // Full, then a new key: remembered (the memory started again).
+        for i in 0..SEEN_KEYS {
+            mask_by_key(&format!("more_{i}"));
+        }
+        assert!(!mask_by_key("late_field_after_a_full_memory"));
+        assert!(KEYS_SEEN.with(|s| s.borrow().contains_key("late_field_after_a_full_memory")));
+        for k in ["db_secret", "Authorization"] {
             assert!(mask_by_key(k), "{k}");
             assert!(mask_by_key(k), "{k}");
         }
+        // Longer than the memory takes: judged, not kept.
+        let long = format!("session_token_{}", "x".repeat(SEEN_KEY_LEN));
+        assert!(long.len() > SEEN_KEY_LEN);
+        assert!(mask_by_key(&long));
+        assert!(!KEYS_SEEN.with(|s| s.borrow().contains_key(long.as_str())));
         assert!(!mask_by_key(&"a".repeat(200)));
     }
 

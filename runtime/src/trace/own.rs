@@ -206,9 +206,12 @@ impl Pipe {
     /// (after any drain in progress).
     fn drain(&self, shared: &Shared) {
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        // Left by a drain that panicked part way (none built since): dropped, not exported
-        // with half their data.
-        building.clear();
+        // Left by a drain that panicked part way (none built since): dropped and counted, not
+        // exported with half their data (nor built again, which could panic again).
+        if !building.is_empty() {
+            super::otlp::health::pipe_full(building.len() as u64);
+            building.clear();
+        }
         std::mem::swap(&mut self.lock().spans, &mut *building);
         for p in building.iter_mut() {
             shared.batch.on_end(p.build(&shared.scope));
@@ -1473,10 +1476,19 @@ mod tests {
             .unwrap()
             .extend((0..3).map(|_| Box::new(Pending::EMPTY)));
         pipe.lock().spans.push(Box::new(Pending::EMPTY));
+        let dropped = || {
+            crate::metrics::render()
+                .lines()
+                .find_map(|l| l.strip_prefix("observa_spans_dropped_total "))
+                .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+        };
+        let before = dropped();
         pipe.drain(&shared);
-        // Only the queued one went through (and came back emptied); nothing is left to go.
+        // Only the queued one went through (and came back emptied); nothing is left to go; the
+        // leftovers are counted as dropped.
         assert_eq!(pipe.lock().free.len(), 1);
         assert!(pipe.lock().spans.is_empty());
+        assert_eq!(dropped() - before, 3.0);
         assert!(pipe.building.lock().unwrap().is_empty());
     }
 }
