@@ -214,8 +214,11 @@ impl Drop for Core {
         {
             while_unwinding(move || drop(span));
         }
+        // (Checked before it is taken: no store for the calls without a span.)
         #[cfg(feature = "otlp")]
-        if let Some(o) = self.own.take() {
+        if self.own.is_some()
+            && let Some(o) = self.own.take()
+        {
             crate::trace::release_own(o);
         }
     }

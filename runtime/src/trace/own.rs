@@ -575,6 +575,7 @@ fn reuse_recording(rec: &mut Arc<Recording>, sampled: bool) -> Option<Arc<Record
 /// kept among this thread's spares, with its recording emptied, when no one else holds that
 /// recording (a context kept past the call, by a task it spawned for one, keeps it: the box is
 /// then dropped, and the recording left to its holder).
+#[inline(never)]
 pub(crate) fn release(mut o: Box<OwnSpan>) {
     if let Some(d) = o.data.take() {
         keep_spare(d);
