@@ -266,25 +266,27 @@ fn drain_pipe(batch: &Arc<BatchSpanProcessor>) {
 /// handed over by their callers ([`Pipe::push`]).
 fn close_pipe(batch: &Arc<BatchSpanProcessor>) {
     if let Some(shared) = shared_for(batch) {
+        shared.pipe.close(shared);
+    }
+}
+
+impl Pipe {
+    /// Closes the pipe: its thread stopped and joined, what waits drained, the emptied records
+    /// let go (no span is queued any more: none would come back for reuse).
+    fn close(&self, shared: &Shared) {
         {
-            let _q = shared.pipe.lock();
-            shared.pipe.closed.store(true, Ordering::Release);
+            let _q = self.lock();
+            self.closed.store(true, Ordering::Release);
         }
-        shared.pipe.wake.notify_one();
-        let t = shared
-            .pipe
-            .thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        self.wake.notify_one();
+        let t = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = t {
             let _ = t.join();
         }
-        shared.pipe.drain(shared);
-        // No span is queued any more: no record comes back for reuse.
-        let mut q = shared.pipe.lock();
+        self.drain(shared);
+        let mut q = self.lock();
         q.free = Vec::new();
-        shared.pipe.free_hint.store(0, Ordering::Relaxed);
+        self.free_hint.store(0, Ordering::Relaxed);
     }
 }
 
@@ -1465,6 +1467,28 @@ mod tests {
                 assert_eq!(SPARE.with(|s| s.borrow().len()), SPARES);
             });
         });
+    }
+
+    #[test]
+    fn a_closed_pipe_keeps_no_record_and_takes_none_back() {
+        let shared = shared();
+        let pipe = &shared.pipe;
+        pipe.lock()
+            .spans
+            .extend((0..PIPE_HIGH).map(|_| Box::new(Pending::EMPTY)));
+        pipe.drain(&shared);
+        assert_eq!(pipe.lock().free.len(), PIPE_HIGH);
+        pipe.lock().spans.push(Box::new(Pending::EMPTY));
+        pipe.close(&shared);
+        let q = pipe.lock();
+        assert!(q.spans.is_empty(), "what waited was drained");
+        assert_eq!(q.free.capacity(), 0, "the emptied records let go");
+        assert_eq!(pipe.free_hint.load(Ordering::Relaxed), 0);
+        drop(q);
+        // A span ended after the close is built by its caller; its record stays with it.
+        pipe.push(&shared, spare_record(pipe));
+        assert!(pipe.lock().spans.is_empty());
+        assert_eq!(pipe.lock().free.len(), 0);
     }
 
     #[test]
