@@ -91,7 +91,7 @@ const SEEN_KEY_LEN: usize = 64;
 thread_local! {
     /// The keys [`mask_by_key`] judged on this thread, with their judgement.
     static KEYS_SEEN: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, bool>> =
-        const { std::cell::RefCell::new(rustc_hash::FxHashMap::with_hasher(rustc_hash::FxBuildHasher)) };
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
 /// True when `key` is in `allowlist` (ASCII case-insensitive; `-` and `_` are the same).
