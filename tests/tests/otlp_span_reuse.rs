@@ -54,12 +54,9 @@ fn a_reused_span_takes_nothing_from_the_call_before() {
     let guard = observa::init(cfg).unwrap();
 
     // Sampled and unsampled roots in turn on one thread: each records as its own decision.
-    let mut sampled = 0;
     for _ in 0..400 {
         assert!(probe(), "a span recording against its sampling decision");
-        sampled += 1;
     }
-    assert_eq!(sampled, 400);
 
     // A sampled trace (parent-based: every call in it is sampled): the keeper keeps its
     // context, the calls after it write through that context.

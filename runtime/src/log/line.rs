@@ -170,13 +170,7 @@ fn own_key<F: LineFormat>(
             .iter()
             .any(|m| out.get(m.key.0..m.key.1) == Some(name.as_bytes()))
     {
-        let start = out.len();
-        let key = free_key::<F>(out, name);
-        return Some(Member {
-            start,
-            key,
-            value: out.len(),
-        });
+        return Some(free_member::<F>(out, name));
     }
     line_key::<F>(out, reserved, taken, name)
 }
@@ -197,17 +191,23 @@ pub(super) fn plain_key<F: LineFormat>(
     };
     if reserved.is_empty() && taken.is_empty() {
         // Nothing to collide with: separator, key and delimiter written straight.
-        let start = out.len();
-        let key = free_key::<F>(out, name);
-        return Some(Member {
-            start,
-            key,
-            value: out.len(),
-        });
+        return Some(free_member::<F>(out, name));
     }
     put_key(out, F::KEY_STYLE, Some(sep), reserved, taken, |out| {
         out.extend_from_slice(name.as_bytes());
     })
+}
+
+/// [`free_key`] as the member it starts (its value to follow).
+#[inline]
+fn free_member<F: LineFormat>(out: &mut Vec<u8>, name: &'static str) -> Member {
+    let start = out.len();
+    let key = free_key::<F>(out, name);
+    Member {
+        start,
+        key,
+        value: out.len(),
+    }
 }
 
 /// Writes separator, key and delimiter of one of observa's own keys that nothing can take
@@ -260,13 +260,7 @@ pub(super) fn copy_own_fields<F: LineFormat>(
             break;
         }
         c.i += rendered.len();
-        let at = out.len();
-        let key = free_key::<F>(out, name);
-        members.push(Member {
-            start: at,
-            key,
-            value: out.len(),
-        });
+        members.push(free_member::<F>(out, name));
         if F::copied_value(&mut c, out, members, tmp).is_none() {
             ok = false;
             break;
