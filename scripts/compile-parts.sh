@@ -4,7 +4,8 @@
 # per fn = (60-fn crate - 20-fn crate) / 40, for crates written by scripts/compile-parts.py (the
 # expansion by hand, parts left out by VARIANT). Dependencies are built once (debug,
 # CARGO_INCREMENTAL=0); then the crate's own `rustc` command, as `cargo build -v` prints it, runs
-# under callgrind. About a minute per line.
+# under callgrind. About a minute per line, after the dependencies' first build. The variants
+# `nocheck` and `noclosure` are parts of a sync fn only (an async fn has neither).
 #
 #   flock /tmp/observa-cargo.lock scripts/compile-parts.sh                # the table in BENCHMARKS.md
 #   flock /tmp/observa-cargo.lock scripts/compile-parts.sh full:async noinv:sync
@@ -23,7 +24,10 @@ for n in 20 60; do
     python3 "$root/scripts/compile-parts.py" full "$n" sync >"$dir/src/lib.rs"
     (cd "$dir" && cargo build -q >&2 && touch src/lib.rs &&
         cargo build -v 2>&1 | grep -o 'Running `.*--crate-name compile_parts.*`' |
-        sed 's/^Running `//; s/`$//' >"$out/cmd$n")
+        sed 's/^Running `//; s/`$//' |
+        # (Environment assignments cargo may print before the program: dropped, the generated
+        # crate reads none, and valgrind must be given the program itself.)
+        sed -E 's/^([A-Za-z_][A-Za-z0-9_]*=[^ ]* )*//' >"$out/cmd$n")
 done
 for c in "${cases[@]}"; do
     variant=${c%%:*} shape=${c##*:}
