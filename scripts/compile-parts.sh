@@ -4,8 +4,8 @@
 # per fn = (60-fn crate - 20-fn crate) / 40, for crates written by scripts/compile-parts.py (the
 # expansion by hand, parts left out by VARIANT). Dependencies are built once (debug,
 # CARGO_INCREMENTAL=0); then the crate's own `rustc` command, as `cargo build -v` prints it, runs
-# under callgrind. About a minute per line, after the dependencies' first build. The variants
-# `nocheck` and `noclosure` are parts of a sync fn only (an async fn has neither).
+# under callgrind. About a minute per line, after the dependencies' first build. VARIANT:SHAPE
+# as compile-parts.py takes them (`macro:mix`: through the proc macro, half async).
 #
 #   flock /tmp/observa-cargo.lock scripts/compile-parts.sh                # the table in BENCHMARKS.md
 #   flock /tmp/observa-cargo.lock scripts/compile-parts.sh full:async noinv:sync
@@ -15,7 +15,8 @@ out=${OUT:-/tmp/observa-compile-parts}
 export CARGO_TARGET_DIR="$out/target" CARGO_INCREMENTAL=0
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(bare:sync bare:async full:sync full:async noinv:sync nosite:sync
-    noprobe:sync nocheck:sync noclosure:sync nosite-noinv-noprobe-nocheck-noclosure:sync)
+    noprobe:sync nocheck:sync noclosure:sync nosite-noinv-noprobe-nocheck-noclosure:sync
+    bare:mix macro:mix)
 for n in 20 60; do
     dir="$out/c$n"
     mkdir -p "$dir/src"
@@ -36,8 +37,9 @@ for c in "${cases[@]}"; do
         dir="$out/c$n"
         python3 "$root/scripts/compile-parts.py" "$variant" "$n" "$shape" >"$dir/src/lib.rs"
         cmd=$(cat "$out/cmd$n")
-        (cd "$dir" && eval "$cmd" 2>"$out/err.txt") || { echo "$c: does not compile (see $out/err.txt)" >&2; exit 1; }
-        (cd "$dir" && eval "valgrind --tool=callgrind --callgrind-out-file=$out/cg$n.out $cmd" >"$out/cg$n.log" 2>&1)
+        # (valgrind exits with rustc's status: a variant that does not compile stops here.)
+        (cd "$dir" && eval "valgrind --tool=callgrind --callgrind-out-file=$out/cg$n.out $cmd" >"$out/cg$n.log" 2>&1) ||
+            { echo "$c: does not compile (see $out/cg$n.log)" >&2; exit 1; }
         ir[$n]=$(grep -m1 '^summary:' "$out/cg$n.out" | awk '{print $2}')
     done
     awk -v c="$c" -v a="${ir[20]}" -v b="${ir[60]}" 'BEGIN { printf "%-48s %6.2f M rustc Ir per fn\n", c, (b - a) / 40 / 1e6 }'
